@@ -1,0 +1,35 @@
+# deepcnt: `make demo` runs the main job on bundled data, `make test` runs the tests. Both set everything up.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+EXTRAS := test,bench,torch,store,dask,plots,graphs
+# numba.cuda kernels run on the CPU simulator unless a real device is asked for (DEEPCNT_REAL_GPU=1)
+SIM    := $(if $(DEEPCNT_REAL_GPU),,NUMBA_ENABLE_CUDASIM=1)
+
+.PHONY: all venv test demo bench clean
+
+all: test
+
+venv: $(VENV)/.stamp
+
+# Idempotent: re-runs only when pyproject.toml changes. torch==2.13.0 (a CPU build) is installed first when
+# the venv has no torch, so that the `torch` extra never pulls a multi-GB CUDA build; a torch already
+# present is left alone.
+$(VENV)/.stamp: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip setuptools wheel
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
+	touch $@
+
+test: venv
+	$(SIM) $(PY) -m pytest -q
+
+demo: venv
+	$(SIM) $(PY) -m deepcnt.bindings.cli demo
+
+bench: venv
+	$(SIM) $(PY) -m pytest benchmarks -m "not gpu" --benchmark-only --benchmark-json=benchmarks/results.json -p no:cacheprovider -o addopts="" -s
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,1 @@
+"""deepcnt.bindings: the outside world (graph libraries, torch, files, the CLI). Imports are lazy."""

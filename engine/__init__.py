@@ -1,0 +1,25 @@
+"""deepcnt: complex-network metrics of deep neural networks, for every saved epoch, on CPU and GPU.
+
+The public API is flat::
+
+    import deepcnt
+    g = deepcnt.LayeredGraph.from_weights([W1, W2, W3]).threshold(0.1)
+    k = deepcnt.degree(g, sign="positive")
+"""
+from . import config
+from .backend import Backend, get_backend, gpu_available
+from .errors import DeepcntError, DeviceError, InputError, UnknownMetricError
+from .graph import LayeredGraph
+from .knn import knn
+from .lamalfa import layers_fluctuation, nodes_strength
+from .registry import REGISTRY, get_metric, metric_names, register
+from .strength import degree, node_sums, strength
+from . import core_metrics  # noqa: F401  (registers the core families)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Backend", "DeepcntError", "DeviceError", "InputError", "LayeredGraph", "REGISTRY", "UnknownMetricError",
+    "config", "degree", "get_backend", "get_metric", "gpu_available", "knn", "layers_fluctuation",
+    "metric_names", "node_sums", "nodes_strength", "register", "strength",
+]

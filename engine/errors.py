@@ -1,0 +1,20 @@
+"""The errors deepcnt raises for user mistakes: one line that says what is wrong and what to do."""
+
+
+class DeepcntError(Exception):
+    """Base class of every error deepcnt raises on purpose."""
+
+
+class InputError(DeepcntError, ValueError):
+    """Bad input: wrong shape, NaN/inf weights, bad parameter value, empty graph."""
+
+
+class DeviceError(DeepcntError, RuntimeError):
+    """A device was asked for that this machine does not have."""
+
+
+class UnknownMetricError(DeepcntError, KeyError):
+    """A metric name that is not in the registry."""
+
+    def __str__(self):  # KeyError quotes its message; keep it one plain line
+        return str(self.args[0]) if self.args else ""

@@ -1,0 +1,70 @@
+"""The metric registry: one entry per metric family, iterated by the pipeline, the CLI and the contract tests.
+
+An entry names the function that computes every column of the family for a graph, and what kind of output
+it is: ``node`` (length N per epoch), ``layer`` (length L+1 per epoch) or ``epoch`` (one value per epoch).
+Adding a metric is one ``register(...)`` call in the module of its family.
+"""
+from dataclasses import dataclass
+from typing import Callable, Tuple
+
+from .errors import UnknownMetricError
+
+KINDS = ("node", "layer", "epoch")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One registered metric family.
+
+    Attributes
+    ----------
+    name : str
+    kind : {"node", "layer", "epoch"}
+    columns : tuple of str
+        The output columns, in order.
+    compute : callable
+        ``compute(g, **options) -> dict`` mapping every column to an array of shape (N,) / (L+1,) / ()
+        (with a leading T axis for an epoch stack).
+    description : str
+    """
+
+    name: str
+    kind: str
+    columns: Tuple[str, ...]
+    compute: Callable
+    description: str = ""
+
+
+REGISTRY = {}
+
+
+def register(name, kind, columns, description=""):
+    """Decorator: register ``compute(g, **options) -> {column: array}`` under ``name``."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}")
+
+    def deco(func):
+        REGISTRY[name] = Metric(name, kind, tuple(columns), func, description)
+        return func
+
+    return deco
+
+
+def get_metric(name):
+    """The registered metric ``name``.
+
+    Raises
+    ------
+    UnknownMetricError
+        With the list of known names.
+    """
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(REGISTRY))
+        raise UnknownMetricError(f"unknown metric {name!r}; known metrics: {known}") from None
+
+
+def metric_names():
+    """Names of every registered metric, sorted."""
+    return sorted(REGISTRY)

@@ -1,0 +1,26 @@
+"""All tunables of the kernels in one place (re-exported as ``deepcnt.config``).
+
+Kernels read these names at call time or at JIT time; nothing else hard-codes them.
+"""
+import os
+
+#: Numba ``fastmath`` for the reduction kernels. Off: sums must match the references to 1e-9.
+FASTMATH = False
+#: Numba on-disk cache of compiled kernels.
+CACHE = True
+#: Threads per block of the 1-D numba.cuda kernels.
+THREADS_PER_BLOCK = int(os.environ.get("DEEPCNT_TPB", "128"))
+#: Threads per block of the row-reduction kernels (a power of two).
+REDUCE_THREADS = 64
+#: Accumulator dtype of every reduction (sums of up to millions of float32 weights).
+ACC_DTYPE = "float64"
+#: Relative tolerance used by parity checks (CPU vs GPU floats).
+PARITY_RTOL = 1e-9
+
+# Channel order of the fused block pass: counts and weights of the positive and negative kept edges.
+# Every other variant is a linear combination: A = A+ + A-, |W| = W+ + W-, W = W+ - W-.
+CH_POS_COUNT = 0
+CH_NEG_COUNT = 1
+CH_POS_WEIGHT = 2
+CH_NEG_WEIGHT = 3
+N_CHANNELS = 4
