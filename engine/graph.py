@@ -160,11 +160,12 @@ class LayeredGraph:
                     bias_blocks.append(xp.zeros((T, n)))
                     continue
                 b = xp.asarray(b, dtype=xp.float64)
+                given = tuple(b.shape)
                 if b.ndim == 1:
                     b = xp.broadcast_to(b, (T, b.shape[0]))
                 if b.ndim != 2 or b.shape != (T, n):
                     raise InputError(
-                        f"biases[{l}] has shape {tuple(b.shape)} but layer {l + 1} has {n} nodes"
+                        f"biases[{l}] has shape {given} but layer {l + 1} has {n} nodes"
                         + (f" and the stack has {T} epochs" if stacked else "")
                     )
                 if not bool(xp.isfinite(b).all()):

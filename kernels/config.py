@@ -9,10 +9,13 @@ import os
 FASTMATH = {"reassoc", "contract", "nsz"}
 #: Numba on-disk cache of compiled kernels.
 CACHE = True
+#: True when numba.cuda runs on its CPU simulator (tests without a device): every simulated thread is a
+#: Python thread, so blocks are kept small there.
+CUDA_SIMULATOR = os.environ.get("NUMBA_ENABLE_CUDASIM", "0") == "1"
 #: Threads per block of the 1-D numba.cuda kernels.
-THREADS_PER_BLOCK = int(os.environ.get("DEEPCNT_TPB", "128"))
+THREADS_PER_BLOCK = int(os.environ.get("DEEPCNT_TPB", "8" if CUDA_SIMULATOR else "128"))
 #: Threads per block of the row-reduction kernels (a power of two).
-REDUCE_THREADS = 64
+REDUCE_THREADS = 4 if CUDA_SIMULATOR else 64
 #: Accumulator dtype of every reduction (sums of up to millions of float32 weights).
 ACC_DTYPE = "float64"
 #: Relative tolerance used by parity checks (CPU vs GPU floats).

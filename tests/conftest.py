@@ -6,6 +6,11 @@ from pathlib import Path
 
 if not os.environ.get("DEEPCNT_REAL_GPU"):
     os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+    # numba-cuda's .pth hook imports numba.core.config when the interpreter starts, before this file:
+    # re-read the environment so that numba.cuda (not imported yet) comes up as the simulator.
+    from numba.core import config as _numba_config
+
+    _numba_config.reload_config()
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
