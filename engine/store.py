@@ -1,0 +1,507 @@
+"""``EpochStore``: every saved epoch of a training run (all blocks and biases of all ensemble members, plus
+per-epoch scalars) in one directory that the analysis streams from (DESIGN "Training and the epoch store").
+
+Layout of a run directory::
+
+    meta.json        architecture (sizes, layer names, members, dtype, biases), preset, seed, data, versions
+    arrays.zarr/     zarr v3 group: W0..W{L-1} of shape (capacity, E, n_l, n_{l+1}), one chunk per epoch;
+                     b of shape (capacity, E, n_1 + ... + n_L) (the biases of every non-input layer)
+    index.json       the commit log: one entry per complete epoch (epoch number, scalars, time)
+    state/<i>.npz    optional resume state saved with entry i (optimiser buffers, RNG state)
+    write.lock       the pid of the one writer
+
+Atomicity: an append writes the arrays of slot ``i`` (and the resume state) first and commits by replacing
+``index.json`` atomically (write a temporary file, fsync, ``os.replace``). A crash at any point leaves the
+index naming only complete epochs; the half-written slot is invisible and the next append overwrites it.
+Committed slots are never rewritten, so any number of readers (other processes) can read while one writer
+appends. zarr is imported lazily.
+"""
+import json
+import os
+import socket
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
+
+FORMAT = "deepcnt-epochstore"
+FORMAT_VERSION = 1
+#: Slots reserved in the zarr arrays' shape: chunks exist only where written, so this costs nothing.
+CAPACITY = 2**40
+
+
+def _versions():
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in ("deepcnt", "torch", "zarr", "numpy"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def _atomic_write(path, data):
+    """Write ``data`` (bytes) to ``path`` atomically: a reader sees the old or the new file, never a part."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _read_json(path, what):
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise InputError(f"{what} {path} is missing: this is not a complete epoch store") from None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{what} {path} is corrupt ({exc.__class__.__name__}): the epoch store cannot be read") from None
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class EpochStore:
+    """A run directory holding every saved epoch of one training run (one or many ensemble members).
+
+    Create one with :meth:`create` (writer) or open one with :meth:`open` (``mode="r"`` reader, ``"a"``
+    writer that resumes after the last complete epoch). Entries are addressed by position ``i`` in
+    ``0..len(store)-1``; ``store.epochs[i]`` is the training epoch saved there.
+
+    Attributes
+    ----------
+    sizes : tuple of int
+        Layer sizes ``(n_0, ..., n_L)``.
+    n_members : int
+        Ensemble size ``E`` (every entry holds all members).
+    has_biases : bool
+    metadata : dict
+        Everything recorded at creation (preset, seed, data, hyper-parameters, versions).
+
+    Examples
+    --------
+    >>> s = EpochStore.create(tmp / "run", sizes=(2, 3, 1))                 # doctest: +SKIP
+    >>> s.append(0, [W1, W2], biases=[b1, b2], scalars={"loss": 0.7})     # doctest: +SKIP
+    >>> g = EpochStore.open(tmp / "run").graph(0)                         # doctest: +SKIP
+    """
+
+    def __init__(self, path, mode):
+        self.path = Path(path)
+        self.mode = mode
+        self._lock = None
+        meta = _read_json(self.path / "meta.json", "epoch store metadata")
+        if meta.get("format") != FORMAT:
+            raise InputError(f"{self.path} is not a deepcnt epoch store (meta.json has no format {FORMAT!r})")
+        if meta.get("format_version", 0) > FORMAT_VERSION:
+            raise InputError(f"{self.path} was written by a newer deepcnt (format {meta['format_version']})")
+        self.meta = meta
+        self.sizes = tuple(int(n) for n in meta["sizes"])
+        self.layer_names = tuple(meta["layer_names"])
+        self.n_members = int(meta["n_members"])
+        self.has_biases = bool(meta["biases"])
+        self.dtype = np.dtype(meta["dtype"])
+        self.metadata = meta.get("metadata", {})
+        if mode == "a":
+            self._acquire_lock()
+        self._open_arrays()
+        self.refresh()
+        if mode == "a":
+            self._clean_orphans()
+
+    # ------------------------------------------------------------------ create / open
+    @classmethod
+    def create(cls, path, sizes, n_members=1, biases=True, dtype="float32", layer_names=None, metadata=None,
+               overwrite=False, compress=False):
+        """Create an empty store at ``path`` and return it open for appending.
+
+        Parameters
+        ----------
+        path : str or Path
+            The run directory (must not exist, unless ``overwrite``).
+        sizes : sequence of int
+            Layer sizes ``(n_0, ..., n_L)``.
+        n_members : int
+            Ensemble size ``E``.
+        biases : bool
+            Whether entries carry biases (``False``: graphs are built without biases).
+        dtype : str
+            ``"float32"`` or ``"float64"``; appended arrays are stored in it bit for bit.
+        metadata : dict, optional
+            JSON-serialisable record (preset, seed, data, hyper-parameters); versions are added.
+        compress : bool
+            zstd-compress the chunks (smaller, slower; weights compress poorly).
+        """
+        import zarr
+
+        path = Path(path)
+        sizes = [int(n) for n in sizes]
+        if len(sizes) < 2 or min(sizes) < 1:
+            raise InputError(f"sizes {sizes} is not an architecture: give at least two layer sizes, all >= 1")
+        if int(n_members) < 1:
+            raise InputError(f"n_members must be >= 1, got {n_members}")
+        dtype = np.dtype(dtype)
+        if dtype not in (np.float32, np.float64):
+            raise InputError(f"dtype {dtype} is not supported: use float32 or float64")
+        if layer_names is None:
+            layer_names = [f"L{l}" for l in range(len(sizes))]
+        if len(layer_names) != len(sizes):
+            raise InputError(f"layer_names has {len(layer_names)} names for {len(sizes)} layers")
+        if path.exists():
+            if not overwrite:
+                raise InputError(f"{path} exists already: open it with EpochStore.open(path, 'a') to resume, "
+                                 "or choose another run directory")
+            import shutil
+
+            shutil.rmtree(path)
+        path.mkdir(parents=True)
+        meta = {
+            "format": FORMAT, "format_version": FORMAT_VERSION, "sizes": sizes, "layer_names": list(layer_names),
+            "n_members": int(n_members), "biases": bool(biases), "dtype": dtype.name,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "versions": _versions(),
+            "metadata": dict(metadata or {}),
+        }
+        E = int(n_members)
+        comp = "auto" if compress else None
+        group = zarr.open_group(path / "arrays.zarr", mode="w")
+        for l, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            group.create_array(f"W{l}", shape=(CAPACITY, E, a, b), chunks=(1, E, a, b), dtype=dtype,
+                               compressors=comp, fill_value=np.nan)
+        if biases:
+            nb = sum(sizes[1:])
+            group.create_array("b", shape=(CAPACITY, E, nb), chunks=(1, E, nb), dtype=dtype,
+                               compressors=comp, fill_value=np.nan)
+        _atomic_write(path / "index.json", json.dumps({"entries": []}).encode())
+        # meta.json last: a directory without it is not a store (a crash during create leaves no half store)
+        _atomic_write(path / "meta.json", json.dumps(meta, indent=1).encode())
+        return cls(path, "a")
+
+    @classmethod
+    def open(cls, path, mode="r"):
+        """Open an existing store: ``mode="r"`` to read, ``"a"`` to append after its last complete epoch."""
+        if mode not in ("r", "a"):
+            raise InputError(f"unknown mode {mode!r}: use 'r' (read) or 'a' (append)")
+        path = Path(path)
+        if not path.is_dir():
+            raise InputError(f"no epoch store at {path}: the directory does not exist")
+        return cls(path, mode)
+
+    def _open_arrays(self):
+        import zarr
+
+        try:
+            group = zarr.open_group(self.path / "arrays.zarr", mode="r+" if self.mode == "a" else "r")
+            self._W = [group[f"W{l}"] for l in range(len(self.sizes) - 1)]
+            self._b = group["b"] if self.has_biases else None
+        except Exception as exc:
+            raise InputError(f"the arrays of epoch store {self.path} are missing or corrupt "
+                             f"({exc.__class__.__name__}: {exc})") from None
+
+    def refresh(self):
+        """Re-read the commit log (a reader sees the epochs a writer has committed since)."""
+        idx = _read_json(self.path / "index.json", "epoch store index")
+        entries = idx.get("entries")
+        if not isinstance(entries, list):
+            raise InputError(f"epoch store index {self.path / 'index.json'} is corrupt (no entry list)")
+        self._entries = entries
+        return self
+
+    # ------------------------------------------------------------------ the writer lock
+    def _acquire_lock(self):
+        lock = self.path / "write.lock"
+        me = f"{socket.gethostname()} {os.getpid()}"
+        for _ in range(2):
+            try:
+                fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                try:
+                    host, pid = lock.read_text().split()
+                    pid = int(pid)
+                except (OSError, ValueError):
+                    host, pid = socket.gethostname(), -1
+                if host == socket.gethostname() and (pid < 0 or not _pid_alive(pid)):
+                    lock.unlink(missing_ok=True)  # stale: its writer died (e.g. killed mid-append)
+                    continue
+                raise InputError(f"epoch store {self.path} is being written by process {pid} on {host}: "
+                                 "one writer at a time (readers may open it with mode='r')") from None
+            with os.fdopen(fd, "w") as f:
+                f.write(me)
+            self._lock = lock
+            return
+        raise InputError(f"could not take the write lock of {self.path}")
+
+    def close(self):
+        """Release the write lock (a reader has nothing to release)."""
+        if self._lock is not None:
+            self._lock.unlink(missing_ok=True)
+            self._lock = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def _clean_orphans(self):
+        n = len(self._entries)
+        sdir = self.path / "state"
+        if sdir.is_dir():
+            for f in sdir.iterdir():
+                stem = f.name.split(".")[0]
+                if f.name.startswith(".") or (stem.isdigit() and int(stem) >= n):
+                    f.unlink(missing_ok=True)
+
+    # ------------------------------------------------------------------ shape of the run
+    def __len__(self):
+        return len(self._entries)
+
+    @property
+    def n_epochs(self):
+        """Number of complete entries."""
+        return len(self._entries)
+
+    @property
+    def epochs(self):
+        """The training epoch saved at each position, shape (T,)."""
+        return np.array([e["epoch"] for e in self._entries], dtype=np.int64)
+
+    def __repr__(self):
+        return (f"EpochStore({str(self.path)!r}, sizes={self.sizes}, members={self.n_members}, "
+                f"epochs={len(self)}, mode={self.mode!r})")
+
+    def _pos(self, i):
+        T = len(self._entries)
+        if not isinstance(i, (int, np.integer)) or not -T <= i < T:
+            raise InputError(f"entry {i!r} does not exist: the store holds entries 0..{T - 1}")
+        return int(i) % T
+
+    def index_of(self, epoch):
+        """Position of training epoch ``epoch``."""
+        hits = np.flatnonzero(self.epochs == epoch)
+        if hits.size == 0:
+            raise InputError(f"epoch {epoch} was not saved in {self.path}")
+        return int(hits[0])
+
+    # ------------------------------------------------------------------ writing
+    def _check_member_stack(self, a, shape, what):
+        a = np.asarray(a)
+        E = self.n_members
+        if a.shape == shape and E == 1:
+            a = a[None]
+        if a.shape != (E,) + shape:
+            raise InputError(f"{what} has shape {a.shape}: expected {(E,) + shape}"
+                             + (f" or {shape}" if E == 1 else "") + f" for this store's architecture {self.sizes}")
+        if not np.all(np.isfinite(a)):
+            raise InputError(f"{what} holds NaN or infinite values: not appended")
+        return np.ascontiguousarray(a, dtype=self.dtype)
+
+    def append(self, epoch, weights, biases=None, scalars=None, state=None):
+        """Append one entry atomically.
+
+        Parameters
+        ----------
+        epoch : int
+            The training epoch; larger than every epoch already stored.
+        weights : sequence of arrays, each shape (E, n_l, n_{l+1}) (or (n_l, n_{l+1}) when E = 1)
+        biases : sequence of arrays, each shape (E, n_{l+1}) (or (n_{l+1},)), required iff the store has biases
+        scalars : dict of str -> float or sequence of E floats, optional
+            Loss, accuracies, reconstruction error (one value, or one per member).
+        state : dict of str -> array, optional
+            Resume state (optimiser buffers, RNG states) kept with this entry; see :meth:`last_state`.
+        """
+        if self.mode != "a":
+            raise InputError(f"epoch store {self.path} is open read-only: open it with mode='a' to append")
+        epoch = int(epoch)
+        if self._entries and epoch <= self._entries[-1]["epoch"]:
+            raise InputError(f"epoch {epoch} is not after the last stored epoch {self._entries[-1]['epoch']}")
+        L = len(self.sizes) - 1
+        if len(weights) != L:
+            raise InputError(f"{len(weights)} weight blocks given for an architecture of {L} blocks {self.sizes}")
+        ws = [self._check_member_stack(w, (self.sizes[l], self.sizes[l + 1]), f"weights[{l}]")
+              for l, w in enumerate(weights)]
+        if self.has_biases:
+            if biases is None or len(biases) != L:
+                raise InputError(f"this store keeps biases: give {L} bias vectors (one per block)")
+            bs = [self._check_member_stack(b, (self.sizes[l + 1],), f"biases[{l}]") for l, b in enumerate(biases)]
+            bcat = np.concatenate(bs, axis=1)
+        elif biases is not None and any(np.any(np.asarray(b) != 0) for b in biases):
+            raise InputError("this store was created with biases=False but non-zero biases were given")
+        rec = {}
+        for k, v in (scalars or {}).items():
+            v = np.asarray(v, dtype=np.float64)
+            if v.ndim == 0:
+                rec[str(k)] = float(v)
+            elif v.shape == (self.n_members,):
+                rec[str(k)] = [float(x) for x in v]
+            else:
+                raise InputError(f"scalar {k!r} has shape {v.shape}: give one number or one per member "
+                                 f"({self.n_members})")
+        i = len(self._entries)
+        # 1. the arrays of slot i (invisible until committed)
+        for l, w in enumerate(ws):
+            self._W[l][i] = w
+        if self.has_biases:
+            self._b[i] = bcat
+        # 2. the resume state of slot i
+        if state is not None:
+            sdir = self.path / "state"
+            sdir.mkdir(exist_ok=True)
+            tmp = sdir / f".{i}.tmp-{os.getpid()}.npz"
+            with open(tmp, "wb") as f:
+                np.savez(f, **{k: np.asarray(v) for k, v in state.items()})
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, sdir / f"{i}.npz")
+        # 3. commit: the new index replaces the old one atomically
+        entry = {"epoch": epoch, "scalars": rec, "time": time.time(), "state": state is not None}
+        entries = self._entries + [entry]
+        _atomic_write(self.path / "index.json", json.dumps({"entries": entries}).encode())
+        self._entries = entries
+        # 4. older resume states are no longer needed
+        if state is not None:
+            for f in (self.path / "state").glob("*.npz"):
+                stem = f.name.split(".")[0]
+                if stem.isdigit() and int(stem) < i:
+                    f.unlink(missing_ok=True)
+        return i
+
+    def last_state(self):
+        """``(position, epoch, state)`` of the last complete entry that has a resume state, or ``None``."""
+        for i in range(len(self._entries) - 1, -1, -1):
+            if self._entries[i].get("state"):
+                f = self.path / "state" / f"{i}.npz"
+                if not f.exists():
+                    return None
+                try:
+                    with np.load(f, allow_pickle=False) as z:
+                        return i, self._entries[i]["epoch"], {k: z[k] for k in z.files}
+                except Exception as exc:
+                    raise InputError(f"resume state {f} is corrupt ({exc.__class__.__name__})") from None
+        return None
+
+    # ------------------------------------------------------------------ reading
+    def _chunk_missing(self, name, i):
+        ndim = 3 if name == "b" else 4
+        key = Path(self.path, "arrays.zarr", name, "c", str(i), *["0"] * (ndim - 1))
+        return not key.exists()
+
+    def _read(self, arr, name, sel):
+        try:
+            out = arr[sel]
+        except Exception as exc:
+            raise InputError(f"epoch store {self.path}: array {name} is corrupt or truncated "
+                             f"({exc.__class__.__name__}: {exc})") from None
+        return out
+
+    def read_arrays(self, i, member=None):
+        """The raw arrays of entry ``i`` (reads only that entry).
+
+        Returns
+        -------
+        weights : list of arrays, shape (E, n_l, n_{l+1}) (or (n_l, n_{l+1}) for one ``member``)
+        biases : list of arrays, shape (E, n_{l+1}) (or (n_{l+1},)), or None
+        """
+        i = self._pos(i)
+        names = [f"W{l}" for l in range(len(self._W))] + (["b"] if self.has_biases else [])
+        for name in names:
+            if self._chunk_missing(name, i):
+                raise InputError(f"epoch store {self.path} is corrupt: entry {i} (epoch {self.epochs[i]}) "
+                                 f"has no data for {name}")
+        m = slice(None) if member is None else self._member(member)
+        ws = [self._read(W, f"W{l}", (i, m)) for l, W in enumerate(self._W)]
+        bs = None
+        if self.has_biases:
+            bcat = self._read(self._b, "b", (i, m))
+            cuts = np.cumsum(self.sizes[1:])[:-1]
+            bs = np.split(bcat, cuts, axis=-1)
+        return ws, bs
+
+    def _member(self, member):
+        E = self.n_members
+        if not isinstance(member, (int, np.integer)) or not -E <= member < E:
+            raise InputError(f"member {member!r} does not exist: this run has members 0..{E - 1}")
+        return int(member) % E
+
+    def graph(self, i, member=None):
+        """Entry ``i`` as a :class:`LayeredGraph`: one network for ``member``; for ``member=None`` the one
+        network of a single-member run, or the stack of all ``E`` members of an ensemble."""
+        from .graph import LayeredGraph
+
+        if member is None and self.n_members == 1:
+            member = 0
+        ws, bs = self.read_arrays(i, member)
+        return LayeredGraph.from_weights(ws, biases=bs, layer_names=self.layer_names)
+
+    def graphs(self, member=None):
+        """Iterate over every entry as a :class:`LayeredGraph` (one entry read at a time)."""
+        for i in range(len(self)):
+            yield self.graph(i, member)
+
+    __iter__ = graphs
+
+    def stack(self, indices=None, member=0):
+        """The entries ``indices`` (default all) of one member as one epoch-stacked :class:`LayeredGraph`
+        (blocks of shape (T, n_l, n_{l+1}))."""
+        from .graph import LayeredGraph
+
+        idx = list(range(len(self))) if indices is None else [self._pos(i) for i in indices]
+        if not idx:
+            raise InputError(f"epoch store {self.path} has no entries to stack")
+        m = self._member(member)
+        per = [self.read_arrays(i, m) for i in idx]
+        ws = [np.stack([p[0][l] for p in per]) for l in range(len(self._W))]
+        bs = [np.stack([p[1][l] for p in per]) for l in range(len(self._W))] if self.has_biases else None
+        return LayeredGraph.from_weights(ws, biases=bs, layer_names=self.layer_names)
+
+    def stacks(self, size, member=0):
+        """Iterate over T-epoch stacks of at most ``size`` entries (memory bounded by ``size`` epochs)."""
+        if int(size) < 1:
+            raise InputError(f"stack size must be >= 1, got {size}")
+        for start in range(0, len(self), int(size)):
+            yield self.stack(range(start, min(start + int(size), len(self))), member)
+
+    def scalars(self):
+        """Per-entry scalars: ``{name: array}``, shape (T,) for shared values or (T, E) for per-member values
+        (NaN where an entry lacks the scalar)."""
+        names = []
+        for e in self._entries:
+            for k in e["scalars"]:
+                if k not in names:
+                    names.append(k)
+        out = {}
+        for k in names:
+            vals = [e["scalars"].get(k, np.nan) for e in self._entries]
+            if any(isinstance(v, list) for v in vals):
+                vals = [v if isinstance(v, list) else [v] * self.n_members for v in vals]
+            out[k] = np.array(vals, dtype=np.float64)
+        return out
+
+    def scalars_frame(self):
+        """The scalars as a tidy pandas DataFrame: one row per (entry, member)."""
+        import pandas as pd
+
+        sc = self.scalars()
+        T, E = len(self), self.n_members
+        cols = {"entry": np.repeat(np.arange(T), E), "epoch": np.repeat(self.epochs, E),
+                "member": np.tile(np.arange(E), T)}
+        for k, v in sc.items():
+            cols[k] = (v if v.ndim == 2 else np.repeat(v[:, None], E, axis=1)).reshape(-1)
+        return pd.DataFrame(cols)
