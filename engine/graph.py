@@ -13,9 +13,52 @@ from .errors import InputError
 _THRESHOLD_MODES = ("abs", "proportional")
 
 
+class ImplicitBlock:
+    """A weight block that is not held as a dense array (e.g. a convolution: its kernel plus geometry).
+
+    Subclasses implement the same contract as a dense block stack of shape ``(T, n_in, n_out)``, without
+    building it. The graph dispatches to these methods, so every metric built on the fused block pass
+    (degree, strength, k_nn, La Malfa, degree-vector motifs) works on implicit blocks unchanged; metrics that
+    need explicit edges call :meth:`LayeredGraph.dense_block` and get a clear error.
+
+    Attributes
+    ----------
+    shape : tuple (T, n_in, n_out)
+    dtype : numpy dtype of the weights
+    stacked : bool, whether the user gave an epoch stack (a leading T axis)
+    """
+
+    shape = (0, 0, 0)
+    dtype = np.dtype(np.float64)
+    stacked = False
+
+    def block_matvec(self, theta, x_row, x_col, row_out, col_out, backend):
+        """The four masked sign-channel mat-vecs of ``kernels.*.blockpass.block_matvec``, same shapes."""
+        raise NotImplementedError
+
+    def edges(self, t, theta):
+        """Kept edges of epoch ``t`` (``|w| > theta``): numpy arrays ``(rows, cols, values)``."""
+        raise NotImplementedError
+
+    def take(self, t):
+        """The block of epoch ``t`` alone (``T = 1``, ``stacked = False``)."""
+        raise NotImplementedError
+
+    @classmethod
+    def concat(cls, blocks):
+        """One stack of the epochs of ``blocks`` (same geometry)."""
+        raise NotImplementedError
+
+    def to(self, backend):
+        """This block with its arrays on ``backend``'s device."""
+        raise NotImplementedError
+
+
 def _as_block(w, l, xp):
     """Validate one weight block and return it C-contiguous as float32/float64."""
     name = f"weights[{l}]"
+    if isinstance(w, ImplicitBlock):
+        return w  # validated by its own constructor
     if is_torch_tensor(w):
         raise InputError(
             f"{name} is a torch.Tensor: use deepcnt.bindings.torch.from_module(model), "
@@ -122,12 +165,12 @@ class LayeredGraph:
         backend = backend_of(weights[0])
         xp = backend.xp
         blocks = [_as_block(w, l, xp) for l, w in enumerate(weights)]
-        ndims = {b.ndim for b in blocks}
+        ndims = {(3 if b.stacked else 2) if isinstance(b, ImplicitBlock) else b.ndim for b in blocks}
         if len(ndims) > 1:
             raise InputError("weights mix 2-D blocks and 3-D epoch stacks: give all blocks the same form")
         stacked = ndims == {3}
         if not stacked:
-            blocks = [b[None] for b in blocks]
+            blocks = [b if isinstance(b, ImplicitBlock) else b[None] for b in blocks]
         T = blocks[0].shape[0]
         for l, b in enumerate(blocks):
             if b.shape[0] != T:
@@ -186,7 +229,7 @@ class LayeredGraph:
             if g.sizes != first.sizes:
                 raise InputError(f"cannot stack graphs of sizes {first.sizes} and {g.sizes}")
         xp = first.backend.xp
-        blocks = [xp.concatenate([g.blocks[l] for g in graphs]) for l in range(first.n_blocks)]
+        blocks = [_concat([g.blocks[l] for g in graphs], xp) for l in range(first.n_blocks)]
         biases = None
         if all(g.biases is not None for g in graphs):
             biases = [xp.concatenate([g.biases[l] for g in graphs]) for l in range(first.n_blocks)]
@@ -276,7 +319,7 @@ class LayeredGraph:
         def move(a):
             return target.xp.asarray(src.to_numpy(a)) if target.name == "gpu" else src.to_numpy(a)
 
-        blocks = [move(b) for b in self.blocks]
+        blocks = [b.to(target) if isinstance(b, ImplicitBlock) else move(b) for b in self.blocks]
         biases = None if self.biases is None else [move(b) for b in self.biases]
         return self._replace(blocks=blocks, biases=biases, backend=target)
 
@@ -288,7 +331,7 @@ class LayeredGraph:
         if not -T <= t < T:
             raise InputError(f"epoch {t} does not exist: the stack holds epochs 0..{T - 1}")
         t %= T
-        blocks = [b[t : t + 1] for b in self.blocks]
+        blocks = [b.take(t) if isinstance(b, ImplicitBlock) else b[t : t + 1] for b in self.blocks]
         biases = None if self.biases is None else [b[t : t + 1] for b in self.biases]
         return self._replace(blocks=blocks, biases=biases, theta=self.theta[:, t : t + 1], stacked=False)
 
@@ -349,7 +392,10 @@ class LayeredGraph:
         for t in range(T):
             mags = []
             for l, b in enumerate(self.blocks):
-                a = np.abs(to_np(b[t])).ravel()
+                if isinstance(b, ImplicitBlock):
+                    a = np.abs(b.edges(t, -1.0)[2])  # every edge, with its multiplicity
+                else:
+                    a = np.abs(to_np(b[t])).ravel()
                 mags.append(a[a > self.theta[l, t]])
             groups = [[l] for l in range(L)] if per_block else [list(range(L))]
             for group in groups:
@@ -384,9 +430,13 @@ class LayeredGraph:
         rows, cols, vals = [], [], []
         o = self.offsets
         for l, b in enumerate(self.blocks):
-            w = self.backend.to_numpy(b[t])
-            i, j = np.nonzero(np.abs(w) > self.theta[l, t])
-            v = w[i, j].astype(np.float64)
+            if isinstance(b, ImplicitBlock):
+                i, j, v = b.edges(t, self.theta[l, t])
+                v = np.asarray(v, dtype=np.float64)
+            else:
+                w = self.backend.to_numpy(b[t])
+                i, j = np.nonzero(np.abs(w) > self.theta[l, t])
+                v = w[i, j].astype(np.float64)
             rows.append(i + o[l])
             cols.append(j + o[l + 1])
             vals.append(_edge_values(v, weight))
@@ -396,6 +446,22 @@ class LayeredGraph:
             r, c, v = np.concatenate([r, c]), np.concatenate([c, r]), np.concatenate([v, v])
         m = sp.coo_matrix((v, (r, c)), shape=(n, n)).tocsr()
         return m
+
+    def dense_block(self, l, what="this metric"):
+        """Block ``l`` as a dense array stack (T, n_l, n_{l+1}).
+
+        Raises
+        ------
+        InputError
+            Block ``l`` is implicit (a convolution): ``what`` needs explicit edges.
+        """
+        b = self.blocks[l]
+        if isinstance(b, ImplicitBlock):
+            raise InputError(
+                f"{what} needs explicit edges but block {l} is an implicit {type(b).__name__}: use the "
+                "channel view, or the metrics computed by convolution identities (degree, strength, knn)"
+            )
+        return b
 
     def _epoch_index(self, epoch):
         if self.stacked:
@@ -420,6 +486,12 @@ class LayeredGraph:
         from .bindings.graphlibs import to_igraph
 
         return to_igraph(self, directed=directed, epoch=epoch)
+
+
+def _concat(blocks, xp):
+    if isinstance(blocks[0], ImplicitBlock):
+        return type(blocks[0]).concat(blocks)
+    return xp.concatenate(blocks)
 
 
 def _edge_values(v, weight):

@@ -6,6 +6,7 @@ The in-variant of a layer-``l`` node is a column sum of block ``l-1``, its out-v
 from dataclasses import dataclass
 
 from .errors import InputError
+from .graph import ImplicitBlock
 
 _DIRECTIONS = ("all", "in", "out")
 _DEGREE_SIGNS = ("all", "positive", "negative")
@@ -50,7 +51,11 @@ def block_pass(g, x_in, x_out):
         theta = xp.asarray(g.theta[l], dtype=xp.float64)
         row = xp.empty((T, 4, o[l + 1] - o[l]))
         col = xp.empty((T, 4, o[l + 2] - o[l + 1]))
-        kernel(W, theta, xp.ascontiguousarray(x_in[:, src]), xp.ascontiguousarray(x_out[:, dst]), row, col)
+        args = (theta, xp.ascontiguousarray(x_in[:, src]), xp.ascontiguousarray(x_out[:, dst]), row, col)
+        if isinstance(W, ImplicitBlock):
+            W.block_matvec(*args, be)
+        else:
+            kernel(W, *args)
         out_sums[:, :, src] = row
         in_sums[:, :, dst] = col
     return NodeSums(in_sums, out_sums)
