@@ -1,0 +1,94 @@
+"""Brute-force motif census: every connected induced 3- and 4-node subgraph, classified by networkx
+isomorphism with edge-colour matching against one template per coloured class. Slow and obviously correct;
+nothing here uses deepcnt's counting code (only the class names, to label the templates).
+"""
+import itertools
+
+import networkx as nx
+import numpy as np
+
+from deepcnt import motif_classes as mc
+
+# edge lists by role, slot order as documented in deepcnt.motif_classes
+_TEMPLATES = {
+    "chain3": [("i", "j"), ("j", "k")],
+    "fanout2": [("i", "j1"), ("i", "j2")],
+    "fanin2": [("i1", "j"), ("i2", "j")],
+    "outstar3": [("i", "j1"), ("i", "j2"), ("i", "j3")],
+    "instar3": [("i1", "j"), ("i2", "j"), ("i3", "j")],
+    "y_in2out1": [("i1", "j"), ("i2", "j"), ("j", "k")],
+    "y_in1out2": [("i", "j"), ("j", "k1"), ("j", "k2")],
+    "chain4": [("i", "j"), ("j", "k"), ("k", "h")],
+    "bifan": [("i1", "j1"), ("i1", "j2"), ("i2", "j1"), ("i2", "j2")],
+    "N": [("i1", "j1"), ("i1", "j2"), ("i2", "j2")],
+    "diamond": [("i", "j1"), ("j1", "k"), ("i", "j2"), ("j2", "k")],
+    "src_branch": [("i", "j1"), ("i", "j2"), ("j2", "k")],
+    "snk_branch": [("i", "j2"), ("j1", "k"), ("j2", "k")],
+}
+
+
+def template(shape, cols):
+    """The coloured DiGraph of a class (colours per slot in the documented order)."""
+    G = nx.DiGraph()
+    for (u, v), c in zip(_TEMPLATES[shape], cols):
+        G.add_edge(u, v, color=int(c))
+    return G
+
+
+def _signature(G):
+    return tuple(sorted((G.in_degree(v), G.out_degree(v),
+                         tuple(sorted(d["color"] for _, _, d in G.in_edges(v, data=True))),
+                         tuple(sorted(d["color"] for _, _, d in G.out_edges(v, data=True)))) for v in G))
+
+
+def all_templates(k, signed=False):
+    """{signature: [(name, template)]} for every class of every shape with k colours."""
+    symbols = mc.symbols_for(k, signed, colored=k > 1 and not signed)
+    out = {}
+    for shape in mc.SHAPES:
+        for cols in mc.classes(shape, k):
+            T = template(shape, cols)
+            out.setdefault(_signature(T), []).append((mc.class_name(shape, cols, symbols), T))
+    return out
+
+
+def coloured_digraph(codes):
+    """DiGraph of a layered graph given its per-block colour codes (2-D arrays, 0 = no edge)."""
+    sizes = [codes[0].shape[0]] + [c.shape[1] for c in codes]
+    off = np.concatenate([[0], np.cumsum(sizes)])
+    G = nx.DiGraph()
+    G.add_nodes_from(range(int(off[-1])))
+    for l, c in enumerate(codes):
+        for i, j in zip(*np.nonzero(c)):
+            G.add_edge(int(off[l] + i), int(off[l + 1] + j), color=int(c[i, j]))
+    return G
+
+
+def brute_census(codes, k, signed=False, sizes=(3, 4)):
+    """{class name: count} of connected induced subgraphs; unmatched subgraphs counted under ``"other"``."""
+    G = coloured_digraph(codes)
+    U = G.to_undirected()
+    temps = all_templates(k, signed)
+    em = nx.algorithms.isomorphism.categorical_edge_match("color", None)
+    counts = {}
+    for size in sizes:
+        for nodes in itertools.combinations(G.nodes, size):
+            if not nx.is_connected(U.subgraph(nodes)):
+                continue
+            H = G.subgraph(nodes)
+            name = "other"
+            for cand, T in temps.get(_signature(H), []):
+                if nx.is_isomorphic(H, T, edge_match=em):
+                    name = cand
+                    break
+            counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def random_codes(rng, k, max_layers=4, max_width=4):
+    """Random colour codes of a small layered graph (varied depth, widths and density)."""
+    L = int(rng.integers(1, max_layers + 1))
+    sizes = rng.integers(1, max_width + 1, size=L + 1)
+    dens = rng.choice([0.3, 0.6, 0.9])
+    return [((rng.random((sizes[l], sizes[l + 1])) < dens) * rng.integers(1, k + 1, (sizes[l], sizes[l + 1])))
+            .astype(np.int8) for l in range(L)]
