@@ -1,0 +1,168 @@
+"""Block kernels of the community family: within-module sums, node-to-module sums, agreement (spec §5.2, §5.5, §6).
+
+Every kernel reads each weight block once, builds the mask ``|w| > θ`` on the fly and scatters into
+module-indexed accumulators, so Q, P and z of a partition cost O(E + N·C), never N×N.
+
+Weight channels (argument ``channel`` of :func:`node_module_sums`): ``0`` A⁺, ``1`` A⁻, ``2`` W⁺, ``3`` W⁻
+(magnitude), ``4`` A (all kept edges), ``5`` W (signed), ``6`` |W|.
+"""
+import numba
+import numpy as np
+from numba import njit, prange
+
+from .. import config
+
+
+@njit(inline="always")
+def _chan(w, th, channel):
+    if w > th:
+        if channel == 0 or channel == 4:
+            return 1.0
+        if channel == 2 or channel == 5 or channel == 6:
+            return w
+        return 0.0
+    if w < -th:
+        if channel == 1 or channel == 4:
+            return 1.0
+        if channel == 3 or channel == 6:
+            return -w
+        if channel == 5:
+            return w
+        return 0.0
+    return 0.0
+
+
+def within_sums(W, theta, lab_src, lab_dst, out):
+    """Sums of the four sign channels over the edges whose two ends share a module.
+
+    .. math:: \\mathrm{out}[t,c] = \\sum_{i,j} B_c[t,i,j]\\,\\delta(\\ell^{src}_{t,i}, \\ell^{dst}_{t,j})
+
+    with ``B = (A⁺, A⁻, W⁺, W⁻)``: the within-module weight ``Σ_c e_c`` of one block (spec §5.2).
+
+    Parameters
+    ----------
+    W : array, shape (T, n_s, n_t), float32 or float64
+    theta : array, shape (T,), float64
+    lab_src : array, shape (T, n_s), int64, module of each source node
+    lab_dst : array, shape (T, n_t), int64, module of each target node
+    out : array, shape (T, 4), float64, overwritten
+    """
+    T, ns, nt = W.shape
+    out[:] = 0.0
+    if T == 0 or ns == 0 or nt == 0:
+        return
+    nchunks = max(1, min(ns, -(-numba.get_num_threads() // T)))
+    _within_sums(W, theta, lab_src, lab_dst, out, nchunks)
+
+
+@njit(parallel=True, cache=config.CACHE)
+def _within_sums(W, theta, lab_src, lab_dst, out, nchunks):
+    T, ns, nt = W.shape
+    part = np.zeros((T * nchunks, 4))
+    for job in prange(T * nchunks):
+        t = job // nchunks
+        c = job - t * nchunks
+        th = theta[t]
+        ap = am = wp = wm = 0.0
+        for i in range((c * ns) // nchunks, ((c + 1) * ns) // nchunks):
+            li = lab_src[t, i]
+            Wi = W[t, i]
+            ld = lab_dst[t]
+            for j in range(nt):
+                if ld[j] == li:
+                    w = np.float64(Wi[j])
+                    if w > th:
+                        ap += 1.0
+                        wp += w
+                    elif w < -th:
+                        am += 1.0
+                        wm -= w
+        part[job, 0] = ap
+        part[job, 1] = am
+        part[job, 2] = wp
+        part[job, 3] = wm
+    for t in range(T):
+        for k in range(nchunks):
+            for ch in range(4):
+                out[t, ch] += part[t * nchunks + k, ch]
+
+
+def node_module_sums(W, theta, channel, lab_src, lab_dst, row_out, col_out):
+    """Node-to-module sums of one weight channel over one block: the κ_ic of spec §6.
+
+    .. math:: \\mathrm{row}[t,i,c] = \\sum_j B[t,i,j]\\,[\\ell^{dst}_{t,j}=c], \\qquad
+              \\mathrm{col}[t,j,c] = \\sum_i B[t,i,j]\\,[\\ell^{src}_{t,i}=c]
+
+    Parameters
+    ----------
+    W : array, shape (T, n_s, n_t)
+    theta : array, shape (T,), float64
+    channel : int, 0..6 (module docstring)
+    lab_src : array, shape (T, n_s), int64, modules in ``0..C-1``
+    lab_dst : array, shape (T, n_t), int64
+    row_out : array, shape (T, n_s, C), float64, overwritten (out-neighbours of each source node)
+    col_out : array, shape (T, n_t, C), float64, overwritten (in-neighbours of each target node)
+    """
+    T, ns, nt = W.shape
+    row_out[:] = 0.0
+    col_out[:] = 0.0
+    if T == 0 or ns == 0 or nt == 0:
+        return
+    nchunks = max(1, min(nt, -(-numba.get_num_threads() // T)))
+    _node_module_sums(W, theta, channel, lab_src, lab_dst, row_out, col_out, nchunks)
+
+
+@njit(parallel=True, cache=config.CACHE)
+def _node_module_sums(W, theta, channel, lab_src, lab_dst, row_out, col_out, nchunks):
+    T, ns, nt = W.shape
+    for r in prange(T * ns):
+        t = r // ns
+        i = r - t * ns
+        th = theta[t]
+        for j in range(nt):
+            v = _chan(np.float64(W[t, i, j]), th, channel)
+            if v != 0.0:
+                row_out[t, i, lab_dst[t, j]] += v
+    for job in prange(T * nchunks):  # each job owns a range of columns: no two jobs write one row of col_out
+        t = job // nchunks
+        c = job - t * nchunks
+        th = theta[t]
+        j0 = (c * nt) // nchunks
+        j1 = ((c + 1) * nt) // nchunks
+        for i in range(ns):
+            li = lab_src[t, i]
+            for j in range(j0, j1):
+                v = _chan(np.float64(W[t, i, j]), th, channel)
+                if v != 0.0:
+                    col_out[t, j, li] += v
+
+
+def agreement(labels, out):
+    """Agreement counts of a set of partitions: how many partitions put ``i`` and ``j`` together (spec §5.5).
+
+    .. math:: D_{ij} = \\sum_r [c^{(r)}_i = c^{(r)}_j],\\quad D_{ii} = 0
+
+    Parameters
+    ----------
+    labels : array, shape (R, N), int64
+    out : array, shape (N, N), float64, overwritten
+    """
+    R, N = labels.shape
+    _agreement(np.ascontiguousarray(labels.T), out)
+
+
+@njit(parallel=True, cache=config.CACHE)
+def _agreement(labT, out):
+    N, R = labT.shape
+    for i in prange(N):
+        li = labT[i]
+        for j in range(N):
+            if j == i:
+                out[i, j] = 0.0
+                continue
+            lj = labT[j]
+            s = 0
+            for r in range(R):
+                if li[r] == lj[r]:
+                    s += 1
+            out[i, j] = s

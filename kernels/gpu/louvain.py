@@ -1,0 +1,41 @@
+"""GPU twin of ``kernels.cpu.louvain``: Louvain stays on the CPU (issue 4 allows it).
+
+Louvain's local moving is a sequential chain of dependent moves; a GPU version (parallel moves with conflict
+resolution) would not reproduce BCT's move rule. This twin keeps the interface: it copies device arrays to
+the host, runs the CPU kernel and copies the outputs back.
+"""
+import numpy as np
+
+from ..cpu import louvain as _cpu
+
+
+def _host(a):
+    return a.get() if hasattr(a, "get") else np.asarray(a)
+
+
+def louvain_runs(indptr, indices, data, X, Y, b, init, states, labels_out, q_out):
+    """Independent Louvain runs; same contract as ``deepcnt.kernels.cpu.louvain.louvain_runs``.
+
+    Parameters
+    ----------
+    indptr, indices : arrays, shape (n+1,), (nnz,), int64
+    data : array, shape (nnz,), float64
+    X, Y : arrays, shape (R, n), float64
+    b : array, shape (R,), float64
+    init : array, shape (runs, n), int64
+    states : array, shape (runs,), uint64
+    labels_out : array, shape (runs, n), int64, overwritten
+    q_out : array, shape (runs,), float64, overwritten
+    """
+    args = [np.ascontiguousarray(_host(a)) for a in (indptr, indices, data, X, Y, b, init, states)]
+    lab = np.empty(tuple(labels_out.shape), np.int64)
+    q = np.empty(tuple(q_out.shape))
+    _cpu.louvain_runs(*args, lab, q)
+    labels_out[...] = lab if not hasattr(labels_out, "get") else _to_device(lab, labels_out)
+    q_out[...] = q if not hasattr(q_out, "get") else _to_device(q, q_out)
+
+
+def _to_device(a, like):
+    import cupy
+
+    return cupy.asarray(a)
