@@ -1,0 +1,219 @@
+"""The seed papers' networks as presets, and ``train()``: data → batched trainer → epoch store (resumable).
+
+=============== ============================================================================================
+preset          network and training (spec §15, §4.7, §9); with a smaller dataset the input and output
+                widths follow the data
+=============== ============================================================================================
+testolin-dbn    DBN 784-500-500-2000, CD-1, lr 0.1, momentum 0.9, weight decay 4e-4, 50 epochs per layer,
+                batch 100, W ~ N(0, 0.1) (the batch and σ of Hinton & Salakhutdinov's ``rbm.m`` [unverified])
+shine-mlp       784-100-100-10, sigmoid, softmax output, biases kept at zero, U(−1, 1), plain SGD, Shine's 64
+                log-spaced snapshots of 100,000 epochs (lr 0.01, batch 32: not stated in the paper)
+lamalfa-fc      784-256-10 (hidden 8/256/2000 by ``hidden=``), ReLU, SGD lr 0.01, batch 16, N(0, scale);
+                an ensemble of 4 members with scales 0.01/0.05/0.1/0.5 (the scales and 10 epochs [unverified])
+zambra-mlp      784-20-10-10, ReLU, SGD lr 0.01, momentum 0.6, Nesterov; init normal (Keras' σ = 0.05),
+                orthogonal or glorot by ``init=``; batch 32 (Keras' default), 20 epochs [unverified]
+=============== ============================================================================================
+"""
+import sys
+from pathlib import Path
+
+from deepcnt.errors import InputError
+
+PRESETS = {
+    "testolin-dbn": dict(kind="dbn", hidden=(500, 500, 2000), epochs=50, lr=0.1, momentum=0.9,
+                         weight_decay=4e-4, batch_size=100, init_scale=0.1, schedule="every"),
+    "shine-mlp": dict(kind="mlp", hidden=(100, 100), activation="sigmoid", biases=False, init="uniform",
+                      init_scale=1.0, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0, batch_size=32,
+                      epochs=100_000, schedule="shine"),
+    "lamalfa-fc": dict(kind="mlp", hidden=(256,), activation="relu", biases=True, init="normal",
+                       init_scale=(0.01, 0.05, 0.1, 0.5), members=4, lr=0.01, momentum=0.0, nesterov=False,
+                       weight_decay=0.0, batch_size=16, epochs=10, schedule="every"),
+    "zambra-mlp": dict(kind="mlp", hidden=(20, 10), activation="relu", biases=True, init="normal",
+                       init_scale=0.05, lr=0.01, momentum=0.6, nesterov=True, weight_decay=0.0, batch_size=32,
+                       epochs=20, schedule="every"),
+}
+_INIT_DEFAULT_SCALE = {"normal": 0.05, "uniform": 1.0, "orthogonal": 1.0, "glorot": 1.0}
+
+
+def get_preset(name, **overrides):
+    """The configuration of preset ``name`` with ``overrides`` applied (unknown keys are an error)."""
+    if name not in PRESETS:
+        raise InputError(f"unknown preset {name!r}: use one of {', '.join(PRESETS)}")
+    cfg = dict(PRESETS[name])
+    known = set(cfg) | {"members", "seeds", "init", "activation", "biases", "nesterov"}
+    for k, v in overrides.items():
+        if v is None:
+            continue
+        if k not in known:
+            raise InputError(f"preset {name!r} has no setting {k!r}")
+        if k == "init" and v != cfg.get("init") and overrides.get("init_scale") is None:
+            cfg["init_scale"] = _INIT_DEFAULT_SCALE.get(v, cfg.get("init_scale"))
+        cfg[k] = v
+    return cfg
+
+
+def build_trainer(cfg, n_features, n_classes, seeds, device="cpu"):
+    """The batched trainer of a preset configuration for data of ``n_features`` inputs and ``n_classes``."""
+    if cfg["kind"] == "dbn":
+        from .train_rbm import BatchedDBN
+
+        sizes = (n_features,) + tuple(cfg["hidden"])
+        return BatchedDBN(sizes, seeds, epochs_per_layer=cfg["epochs"], lr=cfg["lr"], momentum=cfg["momentum"],
+                          weight_decay=cfg["weight_decay"], batch_size=cfg["batch_size"],
+                          init_scale=cfg["init_scale"], device=device)
+    from .train_mlp import BatchedMLP
+
+    sizes = (n_features,) + tuple(cfg["hidden"]) + (n_classes,)
+    return BatchedMLP(sizes, seeds, activation=cfg["activation"], init=cfg["init"], init_scale=cfg["init_scale"],
+                      lr=cfg["lr"], momentum=cfg["momentum"], nesterov=cfg["nesterov"],
+                      weight_decay=cfg["weight_decay"], batch_size=cfg["batch_size"], biases=cfg["biases"],
+                      device=device)
+
+
+def _layer_names(cfg, sizes):
+    if cfg["kind"] == "dbn":
+        return ["visible"] + [f"hidden{l}" for l in range(1, len(sizes))]
+    return ["input"] + [f"hidden{l}" for l in range(1, len(sizes) - 1)] + ["output"]
+
+
+def _jsonable(v):
+    return list(v) if isinstance(v, tuple) else v
+
+
+def train(preset="shine-mlp", run_dir="runs/run", data="digits", epochs=None, members=None, seeds=None, seed=0,
+          schedule=None, device="cpu", n_train=None, n_test=None, threads=None, progress=None, **overrides):
+    """Train a preset on a dataset, saving the scheduled epochs into the epoch store ``run_dir``.
+
+    Parameters
+    ----------
+    preset : str
+        One of :data:`PRESETS`.
+    run_dir : path
+        The run directory; an existing run of the same configuration is resumed from its last complete epoch.
+    data : str
+        ``"digits"`` (bundled), ``"mnist"``, ``"fashion-mnist"``, ``"emnist[:split]"`` or ``"idx:PATH"``.
+    epochs : int, optional
+        Training epochs (for ``testolin-dbn``: epochs per layer).
+    members, seeds, seed :
+        The ensemble: ``seeds`` explicitly, or ``members`` seeds ``seed, seed+1, ...``.
+    schedule : optional
+        Save schedule (``every``, ``every:K``, ``shine``, ``log:N`` or a list); default the preset's.
+    threads : int, optional
+        torch intra-op threads (1 is fastest for small networks on a busy machine).
+    overrides :
+        Any preset setting (``lr``, ``hidden``, ``init``, ``init_scale``, ``batch_size``, ...).
+
+    Returns
+    -------
+    EpochStore
+        The store, open for reading.
+    """
+    import torch
+
+    from deepcnt.store import EpochStore
+
+    from .datasets import load_dataset
+    from .train_loop import run
+
+    if threads is not None:
+        torch.set_num_threads(int(threads))
+    cfg = get_preset(preset, epochs=epochs, members=members, seeds=seeds, schedule=schedule, **overrides)
+    if cfg.get("seeds") is None:
+        n = int(cfg.get("members") or 1)
+        cfg["seeds"] = [int(seed) + e for e in range(n)]
+    cfg["seeds"] = [int(s) for s in cfg["seeds"]]
+    cfg["members"] = len(cfg["seeds"])
+    ds = load_dataset(data, n_train=n_train, n_test=n_test)
+    trainer = build_trainer(cfg, ds.n_features, ds.n_classes, cfg["seeds"], device=device)
+    trainer.set_data(ds.x_train, ds.y_train, ds.x_test, ds.y_test)
+    total = trainer.total_epochs if cfg["kind"] == "dbn" else int(cfg["epochs"])
+    meta = {"preset": preset, "config": {k: _jsonable(v) for k, v in cfg.items()}, "seeds": cfg["seeds"],
+            "data": ds.describe(), "total_epochs": total, "device": str(device)}
+    run_dir = Path(run_dir)
+    if (run_dir / "meta.json").exists():
+        store = EpochStore.open(run_dir, "a")
+        old = store.metadata
+        if (old.get("preset"), old.get("config"), old.get("data")) != (preset, meta["config"], meta["data"]):
+            store.close()
+            raise InputError(f"{run_dir} holds a different run (preset, settings or data differ): "
+                             "choose a new run directory to start another run")
+    else:
+        store = EpochStore.create(run_dir, trainer.sizes, n_members=cfg["members"],
+                                  biases=cfg["kind"] == "dbn" or cfg["biases"],
+                                  layer_names=_layer_names(cfg, trainer.sizes), metadata=meta)
+    try:
+        run(trainer, store, total, cfg["schedule"], progress=progress)
+    finally:
+        store.close()
+    return EpochStore.open(run_dir)
+
+
+# ---------------------------------------------------------------------------------------------- CLI
+def _bar(label):
+    def show(done, total):
+        width = 30
+        fill = int(width * done / max(total, 1))
+        sys.stderr.write(f"\r{label} [{'#' * fill}{'.' * (width - fill)}] {done}/{total}")
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+    return show
+
+
+def cli_train(args):
+    """``deepcnt train``: the function behind the sub-command (see :func:`add_cli`)."""
+    overrides = {}
+    if args.hidden:
+        overrides["hidden"] = tuple(int(x) for x in args.hidden.split(","))
+    for key in ("lr", "batch_size", "init", "init_scale", "activation"):
+        if getattr(args, key, None) is not None:
+            overrides[key] = getattr(args, key)
+    store = train(args.preset, args.out, data=args.data, epochs=args.epochs, members=args.members, seed=args.seed,
+                  schedule=args.schedule, device=args.device, n_train=args.n_train, threads=args.threads,
+                  progress=None if args.quiet else _bar(f"train {args.preset}"), **overrides)
+    print(f"{store.path}: {len(store)} epochs saved (last epoch {int(store.epochs[-1])}), "
+          f"{store.n_members} member(s), architecture {'-'.join(map(str, store.sizes))}")
+    return 0
+
+
+def cli_ingest(args):
+    """``deepcnt ingest``: a directory of checkpoints into a new epoch store."""
+    from .torch import ingest
+
+    store = ingest(args.checkpoints, args.out, progress=None if args.quiet else _bar("ingest"))
+    print(f"{store.path}: {len(store)} checkpoints ingested, architecture {'-'.join(map(str, store.sizes))}")
+    return 0
+
+
+def add_cli(sub):
+    """Register ``train`` and ``ingest`` on the ``deepcnt`` sub-parsers (``argparse`` ``add_subparsers``)."""
+    t = sub.add_parser("train", help="train a seed paper's network and save every scheduled epoch",
+                       description="Train a preset network (batched ensembles) into an epoch store. "
+                                   "Re-running the same command resumes a killed run.")
+    t.add_argument("--preset", choices=sorted(PRESETS), default="shine-mlp", help="network and training recipe")
+    t.add_argument("--data", default="digits",
+                   help="digits (bundled, default), mnist, fashion-mnist, emnist[:split] or idx:PATH")
+    t.add_argument("--out", required=True, help="run directory (the epoch store)")
+    t.add_argument("--epochs", type=int, help="training epochs (testolin-dbn: per layer); default the preset's")
+    t.add_argument("--members", type=int, help="ensemble size (seeds SEED, SEED+1, ...)")
+    t.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
+    t.add_argument("--schedule", help="save schedule: every, every:K, shine, log:N (default the preset's)")
+    t.add_argument("--hidden", help="hidden widths, e.g. 100,100")
+    t.add_argument("--lr", type=float, help="learning rate")
+    t.add_argument("--batch-size", dest="batch_size", type=int, help="minibatch size")
+    t.add_argument("--init", choices=["normal", "uniform", "orthogonal", "glorot"], help="weight initialisation")
+    t.add_argument("--init-scale", dest="init_scale", type=float, help="σ, a or gain of the initialisation")
+    t.add_argument("--activation", choices=["sigmoid", "relu", "tanh"], help="hidden activation (MLPs)")
+    t.add_argument("--n-train", dest="n_train", type=int, help="use only the first N training items")
+    t.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
+    t.add_argument("--threads", type=int, help="torch threads")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(func=cli_train)
+    i = sub.add_parser("ingest", help="turn a directory of checkpoints into an epoch store",
+                       description="Read state_dict checkpoints (torch.load weights_only=True) or .safetensors "
+                                   "files, ordered by the epoch number in their names, into a new epoch store.")
+    i.add_argument("checkpoints", help="directory of checkpoint files")
+    i.add_argument("--out", required=True, help="new run directory")
+    i.add_argument("--quiet", action="store_true", help="no progress bar")
+    i.set_defaults(func=cli_ingest)
+    return sub

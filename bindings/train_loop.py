@@ -1,0 +1,170 @@
+"""What the trainers share: per-member random generators, weight initialisations, save schedules, and the
+loop that trains, appends the scheduled epochs to an ``EpochStore`` and resumes a killed run.
+
+Random streams: member ``e`` owns one ``torch.Generator`` seeded with ``seeds[e]``; every random draw of that
+member (initial weights, data order, hidden samples) comes from it in a fixed order. A batched ensemble
+therefore equals ``E`` single runs with the same seeds, and a resumed run (generator states restored) equals
+an uninterrupted one.
+"""
+import math
+
+import numpy as np
+
+from deepcnt.errors import InputError
+
+INITS = ("normal", "uniform", "orthogonal", "glorot")
+#: Row padding (elements) of elementwise transcendental functions: see :func:`rowwise`.
+ROW_ALIGN = 64
+
+
+def rowwise(fn, z):
+    """``fn(z)`` (sigmoid, tanh) computed so that every row gets the same floating-point treatment.
+
+    ATen evaluates an elementwise function of a contiguous tensor as one flat loop: SIMD vectors, then a scalar
+    tail that can round differently in the last bit. The position of a member's values in that loop depends on
+    ``E``, so a batched ensemble would differ from single runs in the last bit (which binary sampling then
+    amplifies). Padding each row to a multiple of ``ROW_ALIGN`` elements puts every row on vector boundaries
+    with no tail, whatever ``E`` is. Differentiable (pad and slice).
+    """
+    import torch.nn.functional as F
+
+    n = z.shape[-1]
+    pad = (-n) % ROW_ALIGN
+    if pad == 0:
+        return fn(z)
+    return fn(F.pad(z, (0, pad)))[..., :n]
+
+
+def member_list(value, n, what):
+    """``value`` repeated ``n`` times, or the ``n`` values of a sequence."""
+    if np.ndim(value) == 0:
+        return [value] * n
+    value = list(value)
+    if len(value) != n:
+        raise InputError(f"{what} has {len(value)} values for {n} ensemble members")
+    return value
+
+
+def generators(seeds):
+    import torch
+
+    out = []
+    for s in seeds:
+        g = torch.Generator()
+        g.manual_seed(int(s))
+        out.append(g)
+    return out
+
+
+def init_block(g, n_in, n_out, kind, scale):
+    """One weight block of shape (n_in, n_out) (float32) drawn from generator ``g``.
+
+    * ``normal``: N(0, scale) (scale = σ)
+    * ``uniform``: U(−scale, scale)
+    * ``orthogonal``: ``scale`` × a matrix with orthonormal rows or columns (QR of a Gaussian matrix, signs
+      fixed by the diagonal of R, as ``torch.nn.init.orthogonal_``)
+    * ``glorot``: ``scale`` × U(−a, a), a = sqrt(6 / (n_in + n_out)) (Glorot & Bengio; Keras ``glorot_uniform``)
+    """
+    import torch
+
+    if kind == "normal":
+        return torch.randn(n_in, n_out, generator=g) * float(scale)
+    if kind == "uniform":
+        return (torch.rand(n_in, n_out, generator=g) * 2.0 - 1.0) * float(scale)
+    if kind == "glorot":
+        a = math.sqrt(6.0 / (n_in + n_out))
+        return (torch.rand(n_in, n_out, generator=g) * 2.0 - 1.0) * (a * float(scale))
+    if kind == "orthogonal":
+        rows, cols = max(n_in, n_out), min(n_in, n_out)
+        q, r = torch.linalg.qr(torch.randn(rows, cols, generator=g, dtype=torch.float64))
+        q = q * torch.sign(torch.diagonal(r))
+        q = q if n_in >= n_out else q.T
+        return (q * float(scale)).float()
+    raise InputError(f"unknown initialisation {kind!r}: use one of {', '.join(INITS)}")
+
+
+# ---------------------------------------------------------------------------------------------- schedules
+def shine_epochs(last=100_000):
+    """Shine et al.'s 64 log-spaced snapshots: epochs 1–30, every 10 to 100, every 100 to 1,000, every 1,000
+    to 10,000 and every 10,000 to 100,000 (those ≤ ``last``)."""
+    ep = list(range(1, 31))
+    for step in (10, 100, 1000, 10000):
+        ep += list(range(4 * step if step == 10 else 2 * step, 10 * step + 1, step))
+    return [e for e in ep if e <= last]
+
+
+def save_epochs(schedule, epochs):
+    """The set of epochs (1..``epochs``) to save; epoch 0 (the initial weights) is always saved.
+
+    ``schedule``: ``"every"`` (default), ``"every:K"``, ``"shine"`` (Shine's 64 snapshots), ``"log:N"``
+    (``N`` log-spaced epochs between 1 and ``epochs``), or a list of epochs. The last epoch is always saved.
+    """
+    if schedule is None or schedule == "every":
+        out = set(range(1, epochs + 1))
+    elif isinstance(schedule, str) and schedule.startswith("every:"):
+        k = int(schedule[6:])
+        if k < 1:
+            raise InputError(f"save schedule {schedule!r}: K must be >= 1")
+        out = set(range(k, epochs + 1, k))
+    elif schedule == "shine":
+        out = set(shine_epochs(epochs))
+    elif isinstance(schedule, str) and schedule.startswith("log:"):
+        n = int(schedule[4:])
+        if n < 1:
+            raise InputError(f"save schedule {schedule!r}: N must be >= 1")
+        out = set(int(round(x)) for x in np.geomspace(1, max(epochs, 1), n))
+    elif isinstance(schedule, str):
+        raise InputError(f"unknown save schedule {schedule!r}: use every, every:K, shine, log:N or a list of epochs")
+    else:
+        out = set(int(e) for e in schedule)
+        bad = [e for e in out if not 0 <= e <= epochs]
+        if bad:
+            raise InputError(f"save schedule names epoch {min(bad)} outside 0..{epochs}")
+    out.add(epochs)
+    out.add(0)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- the loop
+def generator_state(gens):
+    return np.stack([g.get_state().numpy() for g in gens])
+
+
+def set_generator_state(gens, states):
+    import torch
+
+    for g, s in zip(gens, states):
+        g.set_state(torch.from_numpy(np.ascontiguousarray(s)))
+
+
+def run(trainer, store, epochs, schedule="every", progress=None):
+    """Train ``trainer`` up to ``epochs``, appending the scheduled epochs (with scalars and a resume state).
+
+    A store that already holds entries is resumed from its last complete entry: the trainer state saved
+    with it (weights, momentum buffers, generator states) is restored and training continues from the next
+    epoch, so the result equals an uninterrupted run.
+
+    ``trainer`` provides ``arrays() -> (weights, biases)`` (numpy, (E, n_l, n_{l+1})), ``state() -> dict``,
+    ``load_state(dict)``, ``train_epoch(epoch) -> scalars`` and ``evaluate() -> scalars``.
+    """
+    keep = save_epochs(schedule, epochs)
+    last = store.last_state() if len(store) else None
+    if len(store) and last is None:
+        raise InputError(f"{store.path} holds epochs but no resume state: it was not written by a deepcnt trainer")
+    if last is None:
+        ws, bs = trainer.arrays()
+        store.append(0, ws, bs, scalars=trainer.evaluate(), state=trainer.state())
+        start = 1
+    else:
+        _, epoch, state = last
+        trainer.load_state(state)
+        start = int(epoch) + 1
+    for epoch in range(start, epochs + 1):
+        scalars = trainer.train_epoch(epoch)
+        if epoch in keep:
+            scalars.update(trainer.evaluate())
+            ws, bs = trainer.arrays()
+            store.append(epoch, ws, bs, scalars=scalars, state=trainer.state())
+        if progress is not None:
+            progress(epoch, epochs)
+    return store
