@@ -1,0 +1,143 @@
+"""The fused masked sign-channel mat-vecs of a 2-D convolution seen as a bipartite graph (issue 8).
+
+A convolution from input units ``(c_in, y, x)`` to output units ``(c_out, oy, ox)`` has one edge per
+(output position, kernel entry) whose input position falls inside the image (zero padding adds no edge); the
+weight of that edge is the kernel entry. Two distinct kernel entries never join the same pair of units, so the
+graph is simple. The kernels below compute the same four channels as ``blockpass.block_matvec``
+(``A⁺, A⁻, W⁺, W⁻`` with the threshold ``|w| > θ`` applied to kernel entries) by looping over kernel entries ×
+output positions: O(E) work, O(parameters + units) memory, the edge list is never built.
+
+Unit order is C-order of ``(C, H, W)`` (``c·H·W + y·W + x``), the order of ``torch.flatten``.
+
+``geom`` is a tuple of 15 ints
+``(C_in, H, W, C_out, H_out, W_out, kh, kw, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups)``.
+"""
+import numpy as np
+from numba import njit, prange
+
+from .. import config
+
+
+@njit(cache=config.CACHE, inline="always")
+def _valid(off, s, n_in, n_out):
+    """Output positions ``o`` in ``[lo, hi)`` with ``0 <= o*s + off < n_in`` (and ``0 <= o < n_out``)."""
+    lo = -(off // s)  # ceil(-off / s)
+    if lo < 0:
+        lo = 0
+    hi = (n_in - 1 - off) // s + 1
+    if hi > n_out:
+        hi = n_out
+    if hi < lo:
+        hi = lo
+    return lo, hi
+
+
+def conv_matvec(K, geom, theta, x_row, x_col, row_out, col_out):
+    """Row and column mat-vecs of the four masked sign channels of a convolution stack.
+
+    .. math::
+        \\mathrm{row\\_out}[t,c,i] = \\sum_j B_c[t,i,j]\\, x\\_col[t,j], \\qquad
+        \\mathrm{col\\_out}[t,c,j] = \\sum_i B_c[t,i,j]\\, x\\_row[t,i]
+
+    where ``B_c`` is the (never built) unrolled block of the convolution: ``B[i, j] = K[co, ci mod C_in/g,
+    ky, kx]`` for input unit ``i = (ci, oy·s_h − p_h + ky·d_h, ox·s_w − p_w + kx·d_w)`` and output unit
+    ``j = (co, oy, ox)``, masked by sign and ``|K| > θ_t`` (channels ``A⁺, A⁻, W⁺, W⁻``).
+
+    Parameters
+    ----------
+    K : array, shape (T, C_out, C_in/groups, kh, kw), float32 or float64, C-contiguous
+    geom : tuple of 15 int (see the module docstring)
+    theta : array, shape (T,), float64
+    x_row : array, shape (T, C_in·H·W), float64
+    x_col : array, shape (T, C_out·H_out·W_out), float64
+    row_out : array, shape (T, 4, C_in·H·W), float64, overwritten
+    col_out : array, shape (T, 4, C_out·H_out·W_out), float64, overwritten
+    """
+    if K.shape[0] == 0:
+        return
+    _cols(K, geom, theta, x_row, col_out)
+    _rows(K, geom, theta, x_col, row_out)
+
+
+@njit(parallel=True, cache=config.CACHE)
+def _cols(K, geom, theta, x_row, col_out):
+    C_in, H, W, C_out, Ho, Wo, kh, kw, sh, sw, ph, pw, dh, dw, groups = geom
+    T = K.shape[0]
+    cin_g = C_in // groups
+    cout_g = C_out // groups
+    for job in prange(T * C_out):  # every (epoch, output channel) owns its output units: no races
+        t = job // C_out
+        co = job - t * C_out
+        g = co // cout_g
+        th = theta[t]
+        base_out = co * Ho * Wo
+        for c in range(4):
+            for j in range(base_out, base_out + Ho * Wo):
+                col_out[t, c, j] = 0.0
+        for cl in range(cin_g):
+            base_in = (g * cin_g + cl) * H * W
+            for ky in range(kh):
+                offy = ky * dh - ph
+                oy0, oy1 = _valid(offy, sh, H, Ho)
+                for kx in range(kw):
+                    w = np.float64(K[t, co, cl, ky, kx])
+                    if w > th:
+                        ca = 0
+                        v = w
+                    elif w < -th:
+                        ca = 1
+                        v = -w
+                    else:
+                        continue
+                    offx = kx * dw - pw
+                    ox0, ox1 = _valid(offx, sw, W, Wo)
+                    for oy in range(oy0, oy1):
+                        irow = base_in + (oy * sh + offy) * W + offx
+                        jrow = base_out + oy * Wo
+                        for ox in range(ox0, ox1):
+                            xv = x_row[t, irow + ox * sw]
+                            col_out[t, ca, jrow + ox] += xv
+                            col_out[t, ca + 2, jrow + ox] += v * xv
+
+
+@njit(parallel=True, cache=config.CACHE)
+def _rows(K, geom, theta, x_col, row_out):
+    C_in, H, W, C_out, Ho, Wo, kh, kw, sh, sw, ph, pw, dh, dw, groups = geom
+    T = K.shape[0]
+    cin_g = C_in // groups
+    cout_g = C_out // groups
+    for job in prange(T * C_in):  # every (epoch, input channel) owns its input units: no races
+        t = job // C_in
+        ci = job - t * C_in
+        g = ci // cin_g
+        cl = ci - g * cin_g
+        th = theta[t]
+        base_in = ci * H * W
+        for c in range(4):
+            for i in range(base_in, base_in + H * W):
+                row_out[t, c, i] = 0.0
+        for co in range(g * cout_g, (g + 1) * cout_g):
+            base_out = co * Ho * Wo
+            for ky in range(kh):
+                offy = ky * dh - ph
+                oy0, oy1 = _valid(offy, sh, H, Ho)
+                for kx in range(kw):
+                    w = np.float64(K[t, co, cl, ky, kx])
+                    if w > th:
+                        ca = 0
+                        v = w
+                    elif w < -th:
+                        ca = 1
+                        v = -w
+                    else:
+                        continue
+                    offx = kx * dw - pw
+                    ox0, ox1 = _valid(offx, sw, W, Wo)
+                    for oy in range(oy0, oy1):
+                        irow = base_in + (oy * sh + offy) * W + offx
+                        jrow = base_out + oy * Wo
+                        for ox in range(ox0, ox1):
+                            xv = x_col[t, jrow + ox]
+                            i = irow + ox * sw
+                            row_out[t, ca, i] += xv
+                            row_out[t, ca + 2, i] += v * xv

@@ -1,0 +1,125 @@
+"""GPU twin of ``kernels.cpu.conv``: masked sign-channel mat-vecs of a convolution's unrolled graph (numba.cuda).
+
+One thread per (epoch, unit) gathers over the kernel entries that touch its unit, so no two threads write the
+same output and no atomics are needed: output units gather from the input positions under their window;
+input units gather from the output positions whose window covers them (``(y + p − k·d)`` divisible by the
+stride). Accepts CuPy arrays on a device and numpy arrays under the CUDA simulator.
+"""
+import math
+
+from numba import cuda, float64
+
+from .. import config
+
+
+@cuda.jit
+def _cols_kernel(K, geom, theta, x_row, col_out):
+    j, t = cuda.grid(2)
+    C_in, H, W, C_out, Ho, Wo, kh, kw, sh, sw, ph, pw, dh, dw, groups = geom
+    if j >= C_out * Ho * Wo or t >= K.shape[0]:
+        return
+    co = j // (Ho * Wo)
+    r = j - co * Ho * Wo
+    oy = r // Wo
+    ox = r - oy * Wo
+    cin_g = C_in // groups
+    g = co // (C_out // groups)
+    th = theta[t]
+    cp = 0.0
+    cm = 0.0
+    cwp = 0.0
+    cwm = 0.0
+    for cl in range(cin_g):
+        base = (g * cin_g + cl) * H * W
+        for ky in range(kh):
+            iy = oy * sh - ph + ky * dh
+            if iy < 0 or iy >= H:
+                continue
+            for kx in range(kw):
+                ix = ox * sw - pw + kx * dw
+                if ix < 0 or ix >= W:
+                    continue
+                w = float64(K[t, co, cl, ky, kx])
+                xv = x_row[t, base + iy * W + ix]
+                if w > th:
+                    cp += xv
+                    cwp += w * xv
+                elif w < -th:
+                    cm += xv
+                    cwm -= w * xv
+    col_out[t, 0, j] = cp
+    col_out[t, 1, j] = cm
+    col_out[t, 2, j] = cwp
+    col_out[t, 3, j] = cwm
+
+
+@cuda.jit
+def _rows_kernel(K, geom, theta, x_col, row_out):
+    i, t = cuda.grid(2)
+    C_in, H, W, C_out, Ho, Wo, kh, kw, sh, sw, ph, pw, dh, dw, groups = geom
+    if i >= C_in * H * W or t >= K.shape[0]:
+        return
+    ci = i // (H * W)
+    r = i - ci * H * W
+    iy = r // W
+    ix = r - iy * W
+    cin_g = C_in // groups
+    cout_g = C_out // groups
+    g = ci // cin_g
+    cl = ci - g * cin_g
+    th = theta[t]
+    rp = 0.0
+    rm = 0.0
+    rwp = 0.0
+    rwm = 0.0
+    for co in range(g * cout_g, (g + 1) * cout_g):
+        base = co * Ho * Wo
+        for ky in range(kh):
+            ny = iy + ph - ky * dh
+            if ny < 0 or ny % sh != 0 or ny // sh >= Ho:
+                continue
+            oy = ny // sh
+            for kx in range(kw):
+                nx = ix + pw - kx * dw
+                if nx < 0 or nx % sw != 0 or nx // sw >= Wo:
+                    continue
+                w = float64(K[t, co, cl, ky, kx])
+                xv = x_col[t, base + oy * Wo + nx // sw]
+                if w > th:
+                    rp += xv
+                    rwp += w * xv
+                elif w < -th:
+                    rm += xv
+                    rwm -= w * xv
+    row_out[t, 0, i] = rp
+    row_out[t, 1, i] = rm
+    row_out[t, 2, i] = rwp
+    row_out[t, 3, i] = rwm
+
+
+def conv_matvec(K, geom, theta, x_row, x_col, row_out, col_out):
+    """Row and column mat-vecs of the four masked sign channels of a convolution stack.
+
+    Same contract as ``deepcnt.kernels.cpu.conv.conv_matvec``:
+    ``row_out[t,c,i] = Σ_j B_c[t,i,j] x_col[t,j]``, ``col_out[t,c,j] = Σ_i B_c[t,i,j] x_row[t,i]`` with
+    ``B = (A⁺, A⁻, W⁺, W⁻)`` of the unrolled convolution (threshold on the kernel entries).
+
+    Parameters
+    ----------
+    K : array, shape (T, C_out, C_in/groups, kh, kw), float32 or float64
+    geom : tuple of 15 int ``(C_in, H, W, C_out, H_out, W_out, kh, kw, s_h, s_w, p_h, p_w, d_h, d_w, groups)``
+    theta : array, shape (T,), float64
+    x_row : array, shape (T, C_in·H·W), float64
+    x_col : array, shape (T, C_out·H_out·W_out), float64
+    row_out : array, shape (T, 4, C_in·H·W), float64, overwritten
+    col_out : array, shape (T, 4, C_out·H_out·W_out), float64, overwritten
+    """
+    T = K.shape[0]
+    if T == 0:
+        return
+    geom = tuple(int(v) for v in geom)
+    n_in = geom[0] * geom[1] * geom[2]
+    n_out = geom[3] * geom[4] * geom[5]
+    tpb = config.THREADS_PER_BLOCK
+    _cols_kernel[(math.ceil(n_out / tpb), T), (tpb, 1)](K, geom, theta, x_row, col_out)
+    _rows_kernel[(math.ceil(n_in / tpb), T), (tpb, 1)](K, geom, theta, x_col, row_out)

@@ -1,0 +1,246 @@
+"""Convolutional networks as graphs (issue 8): the implicit unrolled view equals the materialised graph.
+
+The reference graph of every model is built from dense blocks obtained by running each layer on one-hot
+inputs (tests/naive_conv.py), never through ``ConvBlock.edges``; metrics on it come from tests/naive.py
+(dense N×N numpy and networkx).
+"""
+import numpy as np
+import pytest
+
+import deepcnt
+from deepcnt.conv import ConvBlock, PoolBlock, channel_graph
+from deepcnt.lamalfa import layers_fluctuation, nodes_strength
+from naive import degree_ref, dense_directed, knn_ref, lamalfa_ref, strength_ref
+from naive_conv import channel_reference, model_dense, seeds_conv_strengths
+
+torch = pytest.importorskip("torch")
+nn = torch.nn
+
+from deepcnt.bindings.torch_conv import channel_graph as module_channel_graph  # noqa: E402
+from deepcnt.bindings.torch_conv import from_conv_module  # noqa: E402
+
+
+def _models():
+    """(name, model factory, input shape): strides, padding, dilation, groups, 1×1, pooling between, dense."""
+    return [
+        ("plain", lambda: nn.Sequential(nn.Conv2d(2, 3, 3)), (2, 6, 6)),
+        ("stride_pad", lambda: nn.Sequential(nn.Conv2d(2, 4, 3, stride=2, padding=1)), (2, 7, 7)),
+        ("dil_groups", lambda: nn.Sequential(nn.Conv2d(4, 4, (3, 2), dilation=(2, 1), padding=(2, 0), groups=2)),
+         (4, 7, 6)),
+        ("skip_positions", lambda: nn.Sequential(nn.Conv2d(2, 2, 2, stride=3, bias=False)), (2, 8, 9)),
+        ("maxpool_chain", lambda: nn.Sequential(
+            nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(3, 2, 2), nn.Tanh(),
+            nn.Flatten(), nn.Linear(2 * 2 * 2, 5)), (1, 6, 6)),
+        ("avgpool_groups", lambda: nn.Sequential(
+            nn.Conv2d(2, 4, 3, groups=2, bias=False), nn.AvgPool2d(3, stride=2, padding=1), nn.Flatten(),
+            nn.Dropout(0.2), nn.Linear(4 * 3 * 3, 3)), (2, 7, 7)),
+        ("pointwise_dilated_pool", lambda: nn.Sequential(
+            nn.Conv2d(3, 4, 1), nn.MaxPool2d(3, stride=1, padding=1, dilation=2), nn.Conv2d(4, 2, 3, stride=(1, 2))),
+         (3, 7, 8)),
+    ]
+
+
+MODELS = _models()
+
+
+def _build(idx, seed=0):
+    name, make, shape = MODELS[idx]
+    torch.manual_seed(seed)
+    model = make()
+    with torch.no_grad():  # spread the weights so thresholds cut inside the kernels
+        for p in model.parameters():
+            p.mul_(3.0)
+    return model, shape
+
+
+def _dense_graph_parts(model, shape, g):
+    blocks, biases = model_dense(model, shape)
+    return blocks, biases, [float(t) for t in g.theta[:, 0]]
+
+
+@pytest.mark.parametrize("idx", range(len(MODELS)), ids=[m[0] for m in MODELS])
+@pytest.mark.parametrize("rule", ["none", "abs", "proportional"])
+def test_unrolled_metrics_equal_materialised(idx, rule):
+    model, shape = _build(idx, seed=idx)
+    g = from_conv_module(model, shape)
+    if rule == "abs":
+        g = g.threshold(0.3)  # removes the 1/9 edges of a 3×3 average pool too
+    elif rule == "proportional":
+        g = g.threshold(0.5, mode="proportional")
+    blocks, biases, theta = _dense_graph_parts(model, shape, g)
+    assert g.sizes == tuple([blocks[0].shape[0]] + [b.shape[1] for b in blocks])
+    A = dense_directed(blocks, theta)
+    assert g.n_edges == int((A != 0).sum())
+    np.testing.assert_array_equal(g.to_scipy().toarray(), A)
+    for d in ("in", "out", "all"):
+        for s in ("all", "positive", "negative"):
+            np.testing.assert_array_equal(deepcnt.degree(g, d, s), degree_ref(A, d, s), err_msg=f"{d} {s}")
+        for s in ("net", "positive", "negative", "abs"):
+            np.testing.assert_allclose(deepcnt.strength(g, d, s), strength_ref(A, d, s), rtol=1e-10,
+                                       atol=1e-10, err_msg=f"{d} {s}")
+    np.testing.assert_allclose(deepcnt.knn(g), knn_ref(A), rtol=1e-10)
+    for w in ("abs", "positive", "negative"):
+        np.testing.assert_allclose(deepcnt.knn(g, weighted=True, weight=w), knn_ref(A, True, w), rtol=1e-10)
+    np.testing.assert_allclose(deepcnt.knn(g, source="out", target="in"), knn_ref(A, source="out", target="in"),
+                               rtol=1e-10)
+    if rule == "none":  # La Malfa is defined on the unthresholded weights
+        ref = np.concatenate(lamalfa_ref(blocks, biases, "cnt_dnns_code"))
+        np.testing.assert_allclose(nodes_strength(g), ref, rtol=1e-10, atol=1e-10)
+        o = g.offsets
+        phi = [ref[o[l]:o[l + 1]].std() for l in range(g.n_layers)]
+        np.testing.assert_allclose(layers_fluctuation(g), phi, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(nodes_strength(g, "plain"), np.concatenate(lamalfa_ref(blocks, None, "plain")),
+                                   rtol=1e-10, atol=1e-10)
+
+
+def test_edges_and_stacks():
+    model, shape = _build(4, seed=3)
+    g = from_conv_module(model, shape)
+    model2, _ = _build(4, seed=4)
+    g2 = from_conv_module(model2, shape)
+    st = deepcnt.LayeredGraph.stack([g, g2]).threshold(0.2)
+    for t, (m, gg) in enumerate([(model, g), (model2, g2)]):
+        blocks, _ = model_dense(m, shape)
+        A = dense_directed(blocks, 0.2)
+        np.testing.assert_array_equal(deepcnt.degree(st)[t], degree_ref(A))
+        np.testing.assert_allclose(deepcnt.strength(st, sign="abs")[t], strength_ref(A, sign="abs"), rtol=1e-10)
+        np.testing.assert_allclose(deepcnt.knn(st.epoch(t), weighted=True), knn_ref(A, True), rtol=1e-10)
+    assert isinstance(st.blocks[0], ConvBlock) and st.blocks[0].shape[0] == 2
+    assert isinstance(st.blocks[1], PoolBlock) and st.blocks[1].shape[0] == 2
+    with pytest.raises(deepcnt.InputError, match="needs explicit edges but block 0 is an implicit ConvBlock"):
+        g.dense_block(0, "bifan counting")
+
+
+def test_cpu_vs_gpu_simulator():
+    model, shape = _build(5, seed=1)
+    g = from_conv_module(model, shape).threshold(0.2)
+    model2, _ = _build(2, seed=2)
+    g2 = deepcnt.LayeredGraph.stack([from_conv_module(model2, (4, 7, 6))] * 2)
+    for graph in (g, g2):
+        gg = graph.to("gpu")
+        assert gg.backend.name == "gpu-sim" and isinstance(gg.blocks[0], ConvBlock)
+        for name in ("degree", "strength", "knn", "lamalfa_strength", "layers_fluctuation"):
+            metric = deepcnt.get_metric(name)
+            a, b = metric.compute(graph), metric.compute(gg)
+            for col in metric.columns:
+                np.testing.assert_allclose(b[col], a[col], rtol=1e-9, atol=1e-12, err_msg=f"{name}.{col}")
+
+
+def test_gpu_kernel_twin_against_dense():
+    from deepcnt.kernels.cpu import conv as kcpu
+    from deepcnt.kernels.gpu import conv as kgpu
+
+    rng = np.random.default_rng(7)
+    b = ConvBlock(rng.normal(size=(2, 4, 1, 3, 2)).astype(np.float32), (2, 5, 6), stride=(2, 1), padding=(1, 2),
+                  dilation=(1, 2), groups=2)
+    T, n_in, n_out = b.shape
+    theta = np.array([0.0, 0.6])
+    x_row, x_col = rng.random((T, n_in)), rng.random((T, n_out))
+    outs = []
+    for mod in (kcpu, kgpu):
+        row, col = np.full((T, 4, n_in), np.nan), np.full((T, 4, n_out), np.nan)
+        mod.conv_matvec(b.kernel, b.geom, theta, x_row, x_col, row, col)
+        outs.append((row, col))
+    np.testing.assert_allclose(outs[1][0], outs[0][0], rtol=1e-12)
+    np.testing.assert_allclose(outs[1][1], outs[0][1], rtol=1e-12)
+    m = nn.Conv2d(2, 4, (3, 2), stride=(2, 1), padding=(1, 2), dilation=(1, 2), groups=2, bias=False)
+    from naive_conv import layer_dense
+
+    for t in range(T):
+        with torch.no_grad():
+            m.weight.copy_(torch.as_tensor(b.kernel[t]))
+        D, _ = layer_dense(m, (2, 5, 6))
+        th = theta[t]
+        chans = [(D > th) * 1.0, (D < -th) * 1.0]
+        chans += [D * chans[0], -D * chans[1]]
+        for c, B in enumerate(chans):
+            np.testing.assert_allclose(outs[0][0][t, c], B @ x_col[t], rtol=1e-10, atol=1e-12)
+            np.testing.assert_allclose(outs[0][1][t, c], x_row[t] @ B, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("reduce", ["sum", "abs", "norm"])
+def test_channel_view_definition(reduce):
+    model, shape = _build(5, seed=5)  # grouped conv, avg pool, flatten, linear
+    g = from_conv_module(model, shape)
+    cg = module_channel_graph(model, shape, reduce)
+    conv, lin = model[0], model[4]
+    assert cg.sizes == (2, 4, 4, 3)
+    K = conv.weight.detach().numpy()
+    np.testing.assert_allclose(cg.blocks[0][0], channel_reference(K, 2, reduce), rtol=1e-6)
+    P = np.full((4, 1, 3, 3), 1 / 9)
+    np.testing.assert_allclose(cg.blocks[1][0], channel_reference(P, 4, reduce), rtol=1e-12)
+    Wl = lin.weight.detach().numpy().T.astype(np.float64).reshape(4, 9, 3)  # rows of channel c: c*9 .. c*9+8
+    want = {"sum": Wl.sum(1), "abs": np.abs(Wl).sum(1), "norm": np.sqrt((Wl ** 2).sum(1))}[reduce]
+    np.testing.assert_allclose(cg.blocks[2][0], want, rtol=1e-6)
+    np.testing.assert_allclose(cg.biases[2][0], lin.bias.detach().numpy(), rtol=1e-6)
+    # the core metrics run on the channel view as on any dense graph
+    np.testing.assert_allclose(deepcnt.strength(cg, "out")[:2], cg.blocks[0][0].sum(1), rtol=1e-12)
+    # thresholds of the unrolled graph apply to the entries before the reduction
+    th = channel_graph(g.threshold(0.5), reduce)
+    Kt = K * (np.abs(K) > 0.5)
+    np.testing.assert_allclose(th.blocks[0][0], channel_reference(Kt, 2, reduce), rtol=1e-6)
+    conv_bias = from_conv_module(_build(4)[0], (1, 6, 6))
+    cb = channel_graph(conv_bias)
+    np.testing.assert_allclose(cb.biases[0][0], _build(4)[0][0].bias.detach().numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("stride,padding", [(1, 0), (2, 0), (1, 1)])
+def test_lamalfa_against_seeds_six_loops(stride, padding):
+    """La Malfa's small CNN (conv 3×3, Flatten, Linear): deepcnt's nodes strength vs the authors' loops."""
+    torch.manual_seed(stride + 10 * padding)
+    conv = nn.Conv2d(1, 5, 3, stride=stride, padding=padding)
+    C, H, W = 1, 7, 7
+    Ho = (H + 2 * padding - 3) // stride + 1
+    lin = nn.Linear(5 * Ho * Ho, 4)
+    model = nn.Sequential(conv, nn.ReLU(), nn.Flatten(), lin)
+    g = from_conv_module(model, (C, H, W))
+    s = nodes_strength(g)
+    K = conv.weight.detach().numpy().astype(np.float64)
+    b = conv.bias.detach().numpy().astype(np.float64)
+    s_in, s_out = seeds_conv_strengths(K, b, (C, H, W), stride, padding)
+    Wl = lin.weight.detach().numpy().T.astype(np.float64)
+    o = g.offsets
+    # input layer: 1 + the input strength of the six loops, exactly
+    np.testing.assert_allclose(s[o[0]:o[1]], 1.0 + s_in.ravel(), rtol=1e-6, atol=1e-6)
+    hidden = s[o[1]:o[2]].reshape(5, Ho, Ho) - Wl.sum(1).reshape(5, Ho, Ho)
+    if padding == 0:  # conv layer: the seeds' output strength (+ the dense layer's out-strength), exactly
+        np.testing.assert_allclose(hidden, s_out, rtol=1e-6, atol=1e-6)
+    else:  # the seeds count kernel entries that fall on padding (no edge there): equal inside only
+        np.testing.assert_allclose(hidden[:, 1:-1, 1:-1], s_out[:, 1:-1, 1:-1], rtol=1e-6, atol=1e-6)
+        assert not np.allclose(hidden[:, 0, 0], s_out[:, 0, 0])
+    np.testing.assert_allclose(s[o[2]:], Wl.sum(0) + lin.bias.detach().numpy() + 1.0, rtol=1e-6, atol=1e-6)
+
+
+def test_bad_inputs():
+    err = deepcnt.InputError
+    with pytest.raises(err, match=r"layer '1' \(BatchNorm2d\) holds weights"):
+        from_conv_module(nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2)), (1, 5, 5))
+    with pytest.raises(err, match=r"layer '1' \(AdaptiveAvgPool2d\) changes the shape"):
+        from_conv_module(nn.Sequential(nn.Conv2d(1, 2, 3), nn.AdaptiveAvgPool2d(1)), (1, 5, 5))
+    with pytest.raises(err, match=r"layer '0' \(Conv1d\) holds weights"):
+        from_conv_module(nn.Sequential(nn.Conv1d(1, 2, 3)), (1, 5, 5))
+    with pytest.raises(err, match="takes 3 input channels but receives 1"):
+        from_conv_module(nn.Sequential(nn.Conv2d(3, 2, 3)), (1, 5, 5))
+    with pytest.raises(err, match="input_shape must be three positive ints"):
+        from_conv_module(nn.Sequential(nn.Conv2d(1, 2, 3)), (5, 5))
+    with pytest.raises(err, match="does not fit an input of 2×5"):
+        from_conv_module(nn.Sequential(nn.Conv2d(1, 2, 3)), (1, 2, 5))
+    with pytest.raises(err, match="takes 10 features but receives 18"):
+        from_conv_module(nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(10, 2)), (1, 5, 5))
+    with pytest.raises(err, match="without Flatten"):
+        from_conv_module(nn.Sequential(nn.Conv2d(1, 2, 3), nn.Linear(3, 2)), (1, 5, 5))
+    with pytest.raises(err, match="ceil_mode"):
+        from_conv_module(nn.Sequential(nn.Conv2d(1, 2, 3), nn.MaxPool2d(2, ceil_mode=True)), (1, 5, 5))
+    bad = nn.Conv2d(1, 2, 3)
+    with torch.no_grad():
+        bad.weight[1, 0, 2, 2] = float("nan")
+    with pytest.raises(err, match="conv kernel holds 1 NaN or infinite"):
+        from_conv_module(nn.Sequential(bad), (1, 5, 5))
+    with pytest.raises(err, match="has no Conv2d or Linear layer"):
+        from_conv_module(nn.Sequential(nn.ReLU()), (1, 5, 5))
+    with pytest.raises(err, match="groups=3 must divide"):
+        ConvBlock(np.ones((4, 1, 3, 3)), (3, 5, 5), groups=3)
+    with pytest.raises(err, match="unknown reduce 'mean'"):
+        channel_graph(from_conv_module(nn.Sequential(nn.Conv2d(1, 2, 3)), (1, 5, 5)), "mean")
+    with pytest.raises(err, match="use deepcnt.bindings.torch_conv.channel_graph"):
+        channel_graph(nn.Sequential(nn.Conv2d(1, 2, 3)))
