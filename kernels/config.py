@@ -28,3 +28,19 @@ CH_NEG_COUNT = 1
 CH_POS_WEIGHT = 2
 CH_NEG_WEIGHT = 3
 N_CHANNELS = 4
+
+# ---- transport / information / statistics (issue 5, spec §7, §8, §15)
+#: POT ``emd2`` iteration cap (its default 100000 is too low for 784-bin supports, spec §7).
+EMD_NUM_ITERMAX = 1_000_000
+#: Pairs per task of the exact-EMD process pool.
+EMD_CHUNK = 64
+#: Default Sinkhorn ε in units of the ground metric (pixel spacing 1); raised when exp(-M/ε) would underflow.
+SINKHORN_EPS = 0.1
+#: Sinkhorn iteration cap and stopping tolerance (L1 row-marginal error of every pair).
+SINKHORN_MAX_ITER = 2000
+SINKHORN_TOL = 1e-6
+#: Pairs per batched-Sinkhorn call (memory: about 6 arrays of d × chunk float64).
+SINKHORN_CHUNK = 2048
+#: Shuffles of the permutation tests (Shine et al.: 10,000) and shuffles per vectorised batch.
+N_PERMUTATIONS = 10_000
+PERMUTATION_BATCH = 1000
