@@ -39,7 +39,7 @@ def run(sizes=(784, 500, 500, 2000), sigma=0.1, theta=0.1, seed=0, out=print):
 
 def main(argv=None):
     run()
-    return 0
+    return 0  # argv (--out) is used once the demo trains and analyzes runs
 
 
 if __name__ == "__main__":

@@ -12,14 +12,16 @@ from .errors import DeepcntError, DeviceError, InputError, UnknownMetricError
 from .graph import LayeredGraph
 from .knn import knn
 from .lamalfa import layers_fluctuation, nodes_strength
+from .pipeline import Analysis, analyze
 from .registry import REGISTRY, get_metric, metric_names, register
+from .store import EpochStore
 from .strength import degree, node_sums, strength
 from . import core_metrics  # noqa: F401  (registers the core families)
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Backend", "DeepcntError", "DeviceError", "InputError", "LayeredGraph", "REGISTRY", "UnknownMetricError",
-    "config", "degree", "get_backend", "get_metric", "gpu_available", "knn", "layers_fluctuation",
-    "metric_names", "node_sums", "nodes_strength", "register", "strength",
+    "Analysis", "Backend", "DeepcntError", "DeviceError", "EpochStore", "InputError", "LayeredGraph", "REGISTRY",
+    "UnknownMetricError", "analyze", "config", "degree", "get_backend", "get_metric", "gpu_available", "knn",
+    "layers_fluctuation", "metric_names", "node_sums", "nodes_strength", "register", "strength",
 ]

@@ -26,6 +26,8 @@ class Metric:
         ``compute(g, **options) -> dict`` mapping every column to an array of shape (N,) / (L+1,) / ()
         (with a leading T axis for an epoch stack).
     description : str
+    default : bool
+        Part of ``analyze``'s default set (expensive families, e.g. 500-run consensus, say False).
     """
 
     name: str
@@ -33,18 +35,19 @@ class Metric:
     columns: Tuple[str, ...]
     compute: Callable
     description: str = ""
+    default: bool = True
 
 
 REGISTRY = {}
 
 
-def register(name, kind, columns, description=""):
-    """Decorator: register ``compute(g, **options) -> {column: array}`` under ``name``."""
+def register(name, kind, columns, description="", default=True):
+    """Decorator: register ``compute(g) -> {column: array}`` under ``name``."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}")
 
     def deco(func):
-        REGISTRY[name] = Metric(name, kind, tuple(columns), func, description)
+        REGISTRY[name] = Metric(name, kind, tuple(columns), func, description, default)
         return func
 
     return deco

@@ -1,0 +1,218 @@
+"""``deepcnt report``: PNG figures and one HTML page from a run and its analysis tables.
+
+Figures (each only where its data exists): weight distributions per block across epochs, strength
+distributions per layer across epochs, every per-epoch scalar against the epoch with accuracy beside it,
+per-layer fluctuation, motif counts and z-scores, modularity Q, the P–z cartography, and layer-1 receptive
+fields as images (square inputs). The page references only files that were written.
+"""
+import html
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from deepcnt.errors import InputError
+
+_ACCURACY = ("accuracy", "test_accuracy", "acc", "train_accuracy")
+MAX_EPOCH_CURVES = 5
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _pick_entries(n, k=MAX_EPOCH_CURVES):
+    return sorted(set(np.linspace(0, n - 1, min(n, k)).round().astype(int).tolist()))
+
+
+def _save(fig, path):
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=90, bbox_inches="tight")
+    _plt().close(fig)
+    os.replace(tmp, path)
+    return path
+
+
+def fig_weights(store, out):
+    """Histogram of every block's weights at up to five epochs (first to last)."""
+    plt = _plt()
+    entries = _pick_entries(len(store))
+    L = len(store.sizes) - 1
+    fig, axes = plt.subplots(1, L, figsize=(4 * L, 3), squeeze=False)
+    for i in entries:
+        ws, _ = store.read_arrays(i, member=0)
+        for l, w in enumerate(ws):
+            axes[0, l].hist(np.ravel(w), bins=80, histtype="step", density=True, label=f"epoch {store.epochs[i]}")
+    for l in range(L):
+        axes[0, l].set_title(f"W{l + 1}: {store.layer_names[l]} → {store.layer_names[l + 1]}")
+        axes[0, l].set_xlabel("weight")
+    axes[0, 0].set_ylabel("density")
+    axes[0, -1].legend(fontsize=7)
+    return _save(fig, out / "weights.png")
+
+
+def fig_strength(nodes, out, column="strength"):
+    """Histogram of a per-node metric per layer at up to five epochs."""
+    if column not in nodes:
+        return None
+    plt = _plt()
+    df = nodes[nodes.member == nodes.member.min()]
+    entries = sorted(df.entry.unique())
+    pick = [entries[i] for i in _pick_entries(len(entries))]
+    layers = sorted(df.layer.unique())
+    fig, axes = plt.subplots(1, len(layers), figsize=(3.5 * len(layers), 3), squeeze=False)
+    for e in pick:
+        sub = df[df.entry == e]
+        for k, l in enumerate(layers):
+            v = sub[sub.layer == l][column].to_numpy()
+            axes[0, k].hist(v, bins=40, histtype="step", density=True, label=f"epoch {sub.epoch.iloc[0]}")
+    for k, l in enumerate(layers):
+        axes[0, k].set_title(f"{column}, layer {df[df.layer == l].layer_name.iloc[0]}")
+    axes[0, -1].legend(fontsize=7)
+    return _save(fig, out / f"{column}_per_layer.png")
+
+
+def fig_scalars(epochs, out):
+    """Every numeric per-epoch column against the epoch (mean over members), accuracy on a twin axis."""
+    plt = _plt()
+    skip = {"member", "entry", "epoch"}
+    from pandas.api.types import is_numeric_dtype
+
+    cols = [c for c in epochs.columns if c not in skip and is_numeric_dtype(epochs[c])]
+    acc = next((c for c in _ACCURACY if c in epochs), None)
+    mean = epochs.groupby("epoch")[cols].mean(numeric_only=True)
+    ncol = 3
+    nrow = int(np.ceil(len(cols) / ncol)) or 1
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 2.6 * nrow), squeeze=False)
+    for ax, c in zip(axes.ravel(), cols):
+        ax.plot(mean.index, mean[c], color="C0", marker=".", ms=3)
+        ax.set_title(c, fontsize=9)
+        ax.set_xlabel("epoch", fontsize=8)
+        if acc and c != acc:
+            tw = ax.twinx()
+            tw.plot(mean.index, mean[acc], color="C3", alpha=0.5, lw=1)
+            tw.set_ylabel(acc, color="C3", fontsize=7)
+    for ax in axes.ravel()[len(cols):]:
+        ax.axis("off")
+    fig.tight_layout()
+    return _save(fig, out / "per_epoch.png")
+
+
+def fig_prefixed(epochs, out, prefix, title, name):
+    """Per-epoch columns starting with ``prefix`` (motif counts, z-scores) on one plot."""
+    cols = [c for c in epochs.columns if c.startswith(prefix)]
+    if not cols:
+        return None
+    plt = _plt()
+    mean = epochs.groupby("epoch")[cols].mean(numeric_only=True)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for c in cols:
+        ax.plot(mean.index, mean[c], label=c[len(prefix):] or c)
+    ax.set_xlabel("epoch")
+    ax.set_title(title)
+    ax.legend(fontsize=6, ncol=2)
+    return _save(fig, out / name)
+
+
+def fig_cartography(nodes, out):
+    """The P–z plane of the last epoch (Guimerà–Amaral): participation against module-degree z-score."""
+    pcol = next((c for c in nodes.columns if c.startswith("participation")), None)
+    zcol = next((c for c in nodes.columns if c.startswith("module_z") or c.startswith("zscore")), None)
+    if not pcol or not zcol:
+        return None
+    plt = _plt()
+    df = nodes[(nodes.member == nodes.member.min()) & (nodes.entry == nodes.entry.max())]
+    fig, ax = plt.subplots(figsize=(5, 4))
+    sc = ax.scatter(df[pcol], df[zcol], c=df.layer, s=6, cmap="viridis")
+    ax.axhline(2.5, color="grey", lw=0.5)
+    ax.set_xlabel(pcol)
+    ax.set_ylabel(zcol)
+    ax.set_title(f"P–z cartography, epoch {df.epoch.iloc[0]}")
+    fig.colorbar(sc, label="layer")
+    return _save(fig, out / "cartography.png")
+
+
+def fig_receptive_fields(store, out, n_show=64):
+    """Layer-1 receptive fields (columns of W1) as images, min to max grey, first and last epoch."""
+    n0 = store.sizes[0]
+    side = int(round(np.sqrt(n0)))
+    if side * side != n0:
+        return None
+    plt = _plt()
+    figs = []
+    for i in sorted({0, len(store) - 1}):
+        W1 = store.read_arrays(i, member=0)[0][0]
+        k = min(n_show, W1.shape[1])
+        cols = int(np.ceil(np.sqrt(k)))
+        fig, axes = plt.subplots(cols, cols, figsize=(cols * 0.8, cols * 0.8))
+        for j, ax in enumerate(np.ravel(axes)):
+            ax.axis("off")
+            if j < k:
+                ax.imshow(W1[:, j].reshape(side, side), cmap="gray")
+        fig.suptitle(f"receptive fields of {store.layer_names[1]}, epoch {store.epochs[i]}", fontsize=8)
+        figs.append(_save(fig, out / f"receptive_fields_epoch{store.epochs[i]}.png"))
+    return figs
+
+
+def report(run, analysis=None, out=None):
+    """Write the figures and ``index.html`` for ``run``; returns the path of the HTML page.
+
+    Parameters
+    ----------
+    run : str or Path
+        The epoch store.
+    analysis : str or Path, optional
+        The output of ``deepcnt analyze`` (default ``<run>/analysis``).
+    out : str or Path, optional
+        Where to write (default ``<analysis>/report``).
+    """
+    from deepcnt.pipeline import Analysis
+    from deepcnt.store import EpochStore
+
+    run = Path(run)
+    if not run.exists():
+        raise InputError(f"run {run} does not exist")
+    analysis = run / "analysis" if analysis is None else Path(analysis)
+    if not (analysis / "meta.json").exists():
+        raise InputError(f"{analysis} holds no analysis: run `deepcnt analyze {run}` first")
+    out = analysis / "report" if out is None else Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    a = Analysis(analysis, 0, 0)
+    nodes, epochs, meta = a.nodes(), a.epochs(), a.metadata()
+    store = EpochStore.open(run)
+    try:
+        figures = [
+            (fig_weights(store, out), "Weight distribution of every block across epochs"),
+            (fig_strength(nodes, out, "strength"), "Net strength per layer across epochs"),
+            (fig_strength(nodes, out, "degree"), "Degree per layer across epochs"),
+            (fig_scalars(epochs, out), "Every per-epoch quantity against the epoch (accuracy in red)"),
+            (fig_prefixed(epochs, out, "motif_z_", "motif z-scores", "motif_z.png"), "Motif z-scores"),
+            (fig_prefixed(epochs, out, "motif_", "motif counts", "motifs.png"), "Motif counts"),
+            (fig_cartography(nodes, out), "Participation vs module-degree z-score (last epoch)"),
+        ]
+        rfs = fig_receptive_fields(store, out) or []
+        figures += [(p, "Receptive fields (columns of W1)") for p in rfs]
+        store_meta = store.metadata
+    finally:
+        store.close()
+    figures = [(Path(p), cap) for p, cap in figures if p is not None]
+    rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(json.dumps(v))}</td></tr>"
+                   for k, v in list(meta.items()) + [("store", store_meta)])
+    body = "".join(f'<figure><img src="{html.escape(p.name)}" alt="{html.escape(cap)}">'
+                   f"<figcaption>{html.escape(cap)}</figcaption></figure>" for p, cap in figures)
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>deepcnt report: {html.escape(run.name)}"
+            "</title><style>body{font-family:sans-serif;max-width:1200px;margin:auto}img{max-width:100%}"
+            "figure{margin:1em 0;border-bottom:1px solid #ddd}th{text-align:left;padding-right:1em}</style>"
+            f"</head><body><h1>deepcnt report: {html.escape(run.name)}</h1>"
+            f"<p>{len(epochs)} epoch rows, {len(nodes)} node rows.</p><table>{rows}</table>{body}</body></html>")
+    index = out / "index.html"
+    tmp = out / ".index.html.tmp"
+    tmp.write_text(page)
+    os.replace(tmp, index)
+    return index

@@ -1,0 +1,399 @@
+"""``analyze``: every epoch of a run through the registered metrics, into two Parquet tables (DESIGN "The pipeline").
+
+Output directory (default ``<run>/analysis``)::
+
+    meta.json                 how the tables were made: metrics, threshold, batch, versions, the run
+    nodes/part-*.parquet      per node: run, member, entry, epoch, layer, layer_name, node, node_in_layer, metrics
+    epochs/part-*.parquet     per epoch: run, member, entry, epoch, the store's scalars, epoch/layer metrics
+
+Each table is a Parquet dataset (a directory of parts): ``pandas.read_parquet(out / "nodes")`` reads it whole.
+A part covers one task (a batch of consecutive entries of one member) and appears atomically (written to a
+temporary name, then renamed), so a killed run never leaves a partial or corrupt part; re-running skips the
+entries whose parts exist. Tasks are independent: run in-process, or as Dask tasks on a LocalCluster or an
+existing cluster, with identical results.
+"""
+import json
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
+from .registry import REGISTRY, get_metric
+
+_PART = re.compile(r"^part-m(\d+)-i(\d+)-(\d+)\.parquet$")
+#: Memory budget of one task's weights (the batch size is chosen to fit it).
+BATCH_BYTES = 256 * 2**20
+MAX_BATCH = 16
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Where ``analyze`` wrote its tables, and what it did.
+
+    Attributes
+    ----------
+    out : Path
+    tasks_run : int
+        Tasks computed by this call (0 when everything was already done).
+    entries_skipped : int
+        (member, entry) pairs found finished and not recomputed.
+    """
+
+    out: Path
+    tasks_run: int
+    entries_skipped: int
+
+    @property
+    def nodes_path(self):
+        return self.out / "nodes"
+
+    @property
+    def epochs_path(self):
+        return self.out / "epochs"
+
+    def nodes(self):
+        """The per-node table as a pandas DataFrame, sorted by (member, entry, node)."""
+        return _read_table(self.nodes_path, ["member", "entry", "node"])
+
+    def epochs(self):
+        """The per-epoch table as a pandas DataFrame, sorted by (member, entry)."""
+        return _read_table(self.epochs_path, ["member", "entry"])
+
+    def metadata(self):
+        return json.loads((self.out / "meta.json").read_text())
+
+
+def _read_table(path, keys):
+    import pandas as pd
+
+    parts = sorted(p for p in Path(path).glob("part-*.parquet") if _PART.match(p.name))
+    if not parts:
+        raise InputError(f"{path} holds no table parts: run deepcnt analyze first")
+    df = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+    return df.sort_values(keys, kind="stable").reset_index(drop=True)
+
+
+def threshold_spec(threshold=None, mode="abs", per_block=False):
+    """Normalise a threshold request to a JSON-able dict (``None`` keeps every non-zero weight)."""
+    if threshold is None:
+        return {"mode": "none"}
+    if isinstance(threshold, dict):
+        return threshold_spec(threshold.get("theta"), threshold.get("mode", "abs"), threshold.get("per_block", False))
+    try:
+        theta = float(threshold)
+    except (TypeError, ValueError):
+        raise InputError(f"threshold must be a number, got {threshold!r}") from None
+    if mode not in ("abs", "proportional"):
+        raise InputError(f"unknown threshold mode {mode!r}: use abs or proportional")
+    if not np.isfinite(theta) or theta < 0 or (mode == "proportional" and not 0 < theta <= 1):
+        raise InputError(f"bad threshold {threshold!r}: abs needs theta >= 0, proportional a fraction in (0, 1]")
+    return {"mode": mode, "theta": theta, "per_block": bool(per_block)}
+
+
+def describe_threshold(spec):
+    """A threshold spec in words: ``|w| > 0.1``, ``top 20% of |w| per block``, ``w != 0``."""
+    if spec["mode"] == "none":
+        return "w != 0"
+    if spec["mode"] == "abs":
+        return f"|w| > {spec['theta']:g}"
+    return f"top {100 * spec['theta']:g}% of |w|" + (" per block" if spec.get("per_block") else "")
+
+
+def apply_threshold(g, spec):
+    """``g`` with the threshold ``spec`` (from :func:`threshold_spec`) applied."""
+    if spec["mode"] == "none":
+        return g
+    return g.threshold(spec["theta"], mode=spec["mode"], per_block=spec.get("per_block", False))
+
+
+def _metric_list(metrics):
+    if metrics is None:
+        return [name for name in sorted(REGISTRY) if REGISTRY[name].default]
+    if isinstance(metrics, str):
+        metrics = [m.strip() for m in metrics.split(",") if m.strip()]
+    if not metrics:
+        raise InputError("no metric given: name at least one (see deepcnt.metric_names())")
+    for name in metrics:
+        get_metric(name)  # raises UnknownMetricError with the known names
+    return list(dict.fromkeys(metrics))
+
+
+def _versions():
+    import numba
+
+    from . import __version__
+
+    return {"deepcnt": __version__, "numpy": np.__version__, "numba": numba.__version__}
+
+
+def _done_entries(out):
+    """(member, entry) pairs that have a part in both tables."""
+    done = {}
+    for table in ("nodes", "epochs"):
+        got = set()
+        for p in (out / table).glob("part-*.parquet"):
+            m = _PART.match(p.name)
+            if m:
+                member, a, b = (int(x) for x in m.groups())
+                got.update((member, i) for i in range(a, b + 1))
+        done[table] = got
+    return done["nodes"] & done["epochs"]
+
+
+def _batches(entries, batch):
+    """Consecutive runs of ``entries`` cut into batches of at most ``batch``."""
+    out, cur = [], []
+    for i in entries:
+        if cur and (i != cur[-1] + 1 or len(cur) == batch):
+            out.append(cur)
+            cur = []
+        cur.append(i)
+    if cur:
+        out.append(cur)
+    return out
+
+
+def _write_part(df, path):
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    df.to_parquet(tmp, index=False)
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def compute_tables(g, metrics, scalars=None, run="", member=0, entries=None, epochs=None):
+    """The per-node and per-epoch rows of one epoch stack (what one task writes).
+
+    Parameters
+    ----------
+    g : LayeredGraph, an epoch stack of T entries of one member
+    metrics : list of str
+    scalars : dict of name -> array (T,), optional
+    run : str
+    member : int
+    entries, epochs : arrays (T,) of store positions and training epoch numbers
+
+    Returns
+    -------
+    nodes, per_epoch : pandas.DataFrame
+    """
+    import pandas as pd
+
+    T, N = g.blocks[0].shape[0], g.n_nodes
+    entries = np.arange(T) if entries is None else np.asarray(entries)
+    epochs = entries if epochs is None else np.asarray(epochs)
+    layer = g.layer_of()
+    names = np.array(g.layer_names)[layer]
+    node_in_layer = np.arange(N) - np.array(g.offsets)[layer]
+    nodes = {
+        "run": np.full(T * N, run, dtype=object), "member": np.full(T * N, member, dtype=np.int32),
+        "entry": np.repeat(entries, N).astype(np.int64), "epoch": np.repeat(epochs, N).astype(np.int64),
+        "layer": np.tile(layer, T).astype(np.int16), "layer_name": np.tile(names, T),
+        "node": np.tile(np.arange(N), T).astype(np.int64), "node_in_layer": np.tile(node_in_layer, T),
+    }
+    per_epoch = {"run": np.full(T, run, dtype=object), "member": np.full(T, member, dtype=np.int32),
+                 "entry": entries.astype(np.int64), "epoch": epochs.astype(np.int64),
+                 "n_edges": np.asarray(g.n_edges if g.stacked else [g.n_edges], dtype=np.int64)}
+    for k, v in (scalars or {}).items():
+        per_epoch[k] = np.asarray(v, dtype=np.float64)
+    to_np = g.backend.to_numpy
+    for name in metrics:
+        metric = get_metric(name)
+        cols = metric.compute(g)
+        for col in metric.columns:
+            v = np.asarray(to_np(cols[col]))
+            v = v if g.stacked else v[None]
+            if metric.kind == "node":
+                nodes[col] = v.reshape(T * N)
+            elif metric.kind == "layer":
+                for l, lname in enumerate(g.layer_names):
+                    per_epoch[f"{col}_{lname}"] = v[:, l]
+            else:
+                per_epoch[col] = v.reshape(T)
+    return pd.DataFrame(nodes), pd.DataFrame(per_epoch)
+
+
+def _run_task(run, out, member, entries, metrics, spec, device):
+    """One task: read a batch of entries of one member, compute, write both parts atomically."""
+    from .store import EpochStore
+
+    store = EpochStore.open(run)
+    try:
+        g = store.stack(entries, member=member)
+        g = apply_threshold(g.to(device) if device != "cpu" else g, spec)
+        n_edges = np.atleast_1d(g.n_edges)
+        if (n_edges == 0).any():
+            bad = int(np.asarray(entries)[np.argmax(n_edges == 0)])
+            raise InputError(f"the threshold {describe_threshold(spec)} leaves no edge in entry {bad} "
+                             f"(epoch {store.epochs[bad]}) of member {member}: lower it")
+        sc = store.scalars()
+        scalars = {k: (v[entries, member] if v.ndim == 2 else v[entries]) for k, v in sc.items()}
+        epochs = np.asarray(store.epochs)[entries]
+        nodes, per_epoch = compute_tables(g, metrics, scalars, Path(run).name, member, np.asarray(entries), epochs)
+    finally:
+        store.close()
+    name = f"part-m{member:04d}-i{entries[0]:07d}-{entries[-1]:07d}.parquet"
+    _write_part(nodes, Path(out) / "nodes" / name)
+    _write_part(per_epoch, Path(out) / "epochs" / name)
+    return name
+
+
+def _prepare_out(out, meta, overwrite):
+    import shutil
+
+    if out.exists() and overwrite:
+        shutil.rmtree(out)
+    if (out / "meta.json").exists():
+        old = json.loads((out / "meta.json").read_text())
+        same = {k: old.get(k) for k in ("metrics", "threshold", "members")}
+        if same != {k: meta[k] for k in same}:
+            raise InputError(
+                f"{out} holds an analysis made with other settings ({same}); pass overwrite=True "
+                "(--overwrite) or another output directory"
+            )
+    for table in ("nodes", "epochs"):
+        (out / table).mkdir(parents=True, exist_ok=True)
+        for stale in (out / table).glob(".part-*.tmp"):
+            stale.unlink()
+    tmp = out / f".meta.json.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(meta, indent=1))
+    os.replace(tmp, out / "meta.json")
+
+
+def analyze(run, metrics=None, threshold=None, threshold_mode="abs", per_block=False, device="cpu",
+            scheduler=None, workers=None, batch=None, out=None, members=None, overwrite=False, progress=False):
+    """Compute the registered metrics for every epoch of a run and write the per-node and per-epoch tables.
+
+    Parameters
+    ----------
+    run : str or Path
+        An epoch store (``deepcnt.EpochStore``) directory.
+    metrics : list of str or str, optional
+        Registered metric names (``deepcnt.metric_names()``); default every metric registered as default.
+    threshold : float, optional
+        ``θ`` for ``threshold_mode="abs"`` or the kept fraction for ``"proportional"``; None keeps every
+        non-zero weight.
+    threshold_mode : {"abs", "proportional"}
+    per_block : bool
+        Proportional thresholds per block.
+    device : {"cpu", "gpu"}
+    scheduler : str, optional
+        Address of a running Dask scheduler to join (``tcp://host:8786``), e.g. one started by dask-jobqueue
+        (SLURM, PBS) or dask-mpi on a cluster.
+    workers : int, optional
+        Start a Dask LocalCluster of this many worker processes. Neither given: run in this process.
+    batch : int, optional
+        Entries per task (an epoch stack); default: as many as fit in 256 MiB of weights, at most 16.
+    out : str or Path, optional
+        Output directory; default ``<run>/analysis``.
+    members : list of int, optional
+        Ensemble members to analyse; default all.
+    overwrite : bool
+        Delete an existing analysis first (otherwise it is resumed, and must have the same settings).
+    progress : bool
+        Show a progress bar (tqdm) on stderr.
+
+    Returns
+    -------
+    Analysis
+
+    Raises
+    ------
+    InputError
+        Missing or corrupt run, unknown metric, bad threshold, a threshold that empties a graph, an analysis
+        made with other settings in ``out``.
+    """
+    from .store import EpochStore
+
+    run = Path(run)
+    if not run.exists():
+        raise InputError(f"run {run} does not exist: train or ingest one first (deepcnt train / deepcnt ingest)")
+    store = EpochStore.open(run)
+    try:
+        n_entries, E, sizes = len(store), store.n_members, store.sizes
+        itemsize = store.dtype.itemsize
+    finally:
+        store.close()
+    names = _metric_list(metrics)
+    spec = threshold_spec(threshold, threshold_mode, per_block)
+    members = list(range(E)) if members is None else [int(m) for m in members]
+    for m in members:
+        if not 0 <= m < E:
+            raise InputError(f"member {m} does not exist: this run has members 0..{E - 1}")
+    if batch is None:
+        per_epoch = itemsize * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+        batch = int(max(1, min(MAX_BATCH, BATCH_BYTES // max(per_epoch, 1))))
+    elif int(batch) < 1:
+        raise InputError(f"batch must be >= 1, got {batch}")
+    out = run / "analysis" if out is None else Path(out)
+    meta = {"run": str(run), "metrics": names, "threshold": spec, "members": members, "batch": int(batch),
+            "device": device, "versions": _versions(), "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    _prepare_out(out, meta, overwrite)
+    done = _done_entries(out)
+    tasks = []
+    for m in members:
+        todo = [i for i in range(n_entries) if (m, i) not in done]
+        tasks += [(m, b) for b in _batches(todo, int(batch))]
+    skipped = len(members) * n_entries - sum(len(b) for _, b in tasks)
+    args = [(str(run), str(out), m, b, names, spec, device) for m, b in tasks]
+    if scheduler is None and workers is None:
+        bar = _progress(len(args), progress)
+        try:
+            for a in args:
+                _run_task(*a)
+                bar.update(1)
+        finally:
+            bar.close()
+    else:
+        _run_dask(args, scheduler, workers, progress)
+    return Analysis(out, len(tasks), skipped)
+
+
+def _run_dask(args, scheduler, workers, progress):
+    """Run the tasks on Dask distributed: join ``scheduler`` or start a LocalCluster of ``workers``."""
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    if scheduler is None:
+        if int(workers) < 1:
+            raise InputError(f"workers must be >= 1, got {workers}")
+        cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True,
+                               dashboard_address=None, host="127.0.0.1")
+        client = Client(cluster)
+    else:
+        client = Client(scheduler)
+    try:
+        futures = [client.submit(_run_task, *a, pure=False, retries=3) for a in args]
+        bar = _progress(len(futures), progress)
+        try:
+            for fut in as_completed(futures):
+                fut.result()  # re-raises a task's error here
+                bar.update(1)
+        finally:
+            bar.close()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+class _NoBar:
+    def update(self, n):
+        pass
+
+    def close(self):
+        pass
+
+
+def _progress(total, show):
+    if not show:
+        return _NoBar()
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return _NoBar()
+    return tqdm(total=total, unit="task", desc="analyze", leave=False, disable=None)  # only on a terminal

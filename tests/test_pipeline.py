@@ -1,0 +1,142 @@
+"""analyze: equals per-epoch metric calls; resumes after SIGKILL; Dask LocalCluster gives identical tables."""
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import deepcnt
+from deepcnt.pipeline import analyze
+from deepcnt.store import EpochStore
+
+from runs import SIZES, make_run
+
+
+@pytest.fixture()
+def run(tmp_path):
+    return make_run(tmp_path / "run")
+
+
+def test_tables_equal_per_epoch_metric_calls(run):
+    a = analyze(run, threshold=0.3, batch=3)
+    nodes, epochs = a.nodes(), a.epochs()
+    store = EpochStore.open(run)
+    assert len(epochs) == 2 * len(store) and len(nodes) == 2 * len(store) * sum(SIZES)
+    for m in range(2):
+        for i in range(len(store)):
+            g = store.graph(i, member=m).threshold(0.3)
+            rows = nodes[(nodes.member == m) & (nodes.entry == i)]
+            np.testing.assert_array_equal(rows.degree.to_numpy(), deepcnt.degree(g))
+            np.testing.assert_allclose(rows.strength_neg.to_numpy(), deepcnt.strength(g, sign="negative"))
+            np.testing.assert_allclose(rows.knn_w_abs.to_numpy(), deepcnt.knn(g, weighted=True))
+            np.testing.assert_allclose(rows.lamalfa_strength.to_numpy(), deepcnt.nodes_strength(g))
+            ep = epochs[(epochs.member == m) & (epochs.entry == i)].iloc[0]
+            assert ep.epoch == store.epochs[i] and ep.n_edges == g.n_edges
+            assert ep.accuracy == pytest.approx([0.1, 0.05][m] * i) and ep.loss == pytest.approx(1 / (i + 1))
+            phi = deepcnt.layers_fluctuation(g)
+            assert [ep[f"layers_fluctuation_L{l}"] for l in range(3)] == pytest.approx(phi.tolist())
+    assert rows.layer_name.tolist() == ["L0"] * 6 + ["L1"] * 5 + ["L2"] * 4
+    meta = a.metadata()
+    assert meta["threshold"] == {"mode": "abs", "theta": 0.3, "per_block": False}
+    assert "degree" in meta["metrics"] and meta["versions"]["deepcnt"] == deepcnt.__version__
+    again = analyze(run, threshold=0.3, batch=3)
+    assert again.tasks_run == 0 and again.entries_skipped == 14
+
+
+def test_errors_are_one_clear_line(run, tmp_path):
+    with pytest.raises(deepcnt.InputError, match="does not exist: train or ingest"):
+        analyze(tmp_path / "nope")
+    with pytest.raises(deepcnt.UnknownMetricError, match="unknown metric 'degre'"):
+        analyze(run, metrics=["degre"])
+    with pytest.raises(deepcnt.InputError, match="bad threshold"):
+        analyze(run, threshold=-1)
+    with pytest.raises(deepcnt.InputError, match="bad threshold"):
+        analyze(run, threshold=2, threshold_mode="proportional")
+    with pytest.raises(deepcnt.InputError, match="leaves no edge in entry 0"):
+        analyze(run, threshold=1e6, out=tmp_path / "empty")
+    assert not list((tmp_path / "empty" / "nodes").glob("*.parquet"))
+    analyze(run, metrics=["degree"], out=tmp_path / "a")
+    with pytest.raises(deepcnt.InputError, match="other settings"):
+        analyze(run, metrics=["strength"], out=tmp_path / "a")
+    assert analyze(run, metrics=["strength"], out=tmp_path / "a", overwrite=True).tasks_run > 0
+    with pytest.raises(deepcnt.InputError, match="member 5 does not exist"):
+        analyze(run, members=[5])
+
+
+SLOW_SCRIPT = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, sys.argv[3])
+    import slow_metric  # registers slow_degree
+    from deepcnt.pipeline import analyze
+
+    analyze(sys.argv[1], metrics=["degree", "slow_degree"], threshold=0.2, batch=1, out=sys.argv[2])
+""")
+TESTS = os.path.dirname(__file__)
+
+
+def test_resume_after_sigkill_equals_uninterrupted(run, tmp_path):
+    script = tmp_path / "slow.py"
+    script.write_text(SLOW_SCRIPT)
+    out = tmp_path / "killed"
+    env = dict(os.environ, DEEPCNT_TEST_SLEEP="0.4")
+    p = subprocess.Popen([sys.executable, str(script), str(run), str(out), TESTS], env=env)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list((out / "epochs").glob("part-*.parquet"))) < 2:
+        time.sleep(0.05)
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    n_before = len(list((out / "epochs").glob("part-*.parquet")))
+    assert 2 <= n_before < 14, "the run should have been killed part-way"
+    env["DEEPCNT_TEST_SLEEP"] = "0"
+    for target in (out, tmp_path / "whole"):
+        subprocess.run([sys.executable, str(script), str(run), str(target), TESTS], check=True, timeout=300, env=env)
+    leftovers = [p.name for p in out.rglob("*") if p.name.startswith(".")]
+    assert leftovers == []
+    from deepcnt.pipeline import Analysis
+
+    a, b = Analysis(out, 0, 0), Analysis(tmp_path / "whole", 0, 0)
+    pd.testing.assert_frame_equal(a.nodes(), b.nodes())
+    pd.testing.assert_frame_equal(a.epochs(), b.epochs())
+
+
+def test_local_cluster_identical_even_when_a_worker_dies(run, tmp_path):
+    pytest.importorskip("distributed")
+    import slow_metric  # noqa: F401  (registers slow_degree here too)
+    from dask.distributed import Client, LocalCluster
+
+    metrics = ["degree", "strength", "slow_degree"]
+    ref = analyze(run, metrics=metrics, threshold=0.2, batch=1, out=tmp_path / "ref")
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                      host="127.0.0.1") as cluster:
+        with Client(cluster) as client:
+            client.upload_file(slow_metric.__file__)  # workers import it, so slow_degree exists there
+        dist = analyze(run, metrics=metrics, threshold=0.2, batch=1, out=tmp_path / "dist",
+                       scheduler=cluster.scheduler_address)
+        pd.testing.assert_frame_equal(ref.nodes(), dist.nodes())
+        pd.testing.assert_frame_equal(ref.epochs(), dist.epochs())
+
+        # now kill one worker as soon as the first task has finished: its tasks are re-run elsewhere
+        out = tmp_path / "killed"
+        victim = {}
+
+        def kill_one():
+            while not list((out / "epochs").glob("part-*.parquet")):
+                time.sleep(0.02)
+            pid = next(iter(cluster.workers.values())).process.pid
+            os.kill(pid, signal.SIGKILL)
+            victim["pid"] = pid
+
+        t = threading.Thread(target=kill_one, daemon=True)
+        t.start()
+        killed = analyze(run, metrics=metrics, threshold=0.2, batch=1, out=out, scheduler=cluster.scheduler_address)
+        t.join(timeout=10)
+        assert "pid" in victim, "no worker was killed"
+        assert len(list((out / "epochs").glob("part-*.parquet"))) == 14
+    pd.testing.assert_frame_equal(ref.nodes(), killed.nodes())
+    pd.testing.assert_frame_equal(ref.epochs(), killed.epochs())
