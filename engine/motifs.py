@@ -400,3 +400,25 @@ def _package(raw, symbols, shapes, stacked, per_block=True):
             if per_block:
                 pb[name] = arr if stacked else arr[0]
     return MotifCounts(tuple(names), shape_of, counts, pb, symbols)
+
+
+# ---------------------------------------------------------------------------------------------- registry
+from .registry import register  # noqa: E402
+
+_SIGNED_NAMES = [mc.class_name(s, c, "+-") for s in mc.SHAPES_3 + mc.SHAPES_4 for c in mc.classes(s, 2)]
+
+
+@register("motifs", "epoch", [f"motif_{s}" for s in mc.SHAPES_3 + mc.SHAPES_4] + ["motif_total3", "motif_total4"],
+          "exact counts of the 13 layered 3- and 4-node motif classes and the connected-subgraph totals (§4.2)")
+def _motif_columns(g):
+    res = motifs(g, per_block=False)
+    out = {f"motif_{n}": res[n] for n in res.classes}
+    out["motif_total3"], out["motif_total4"] = res.total(3), res.total(4)
+    return out
+
+
+@register("motifs_signed", "epoch", [f"motif_{n}" for n in _SIGNED_NAMES],
+          "exact counts of every sign variant of the 13 layered motif classes (§4.3)")
+def _motif_signed_columns(g):
+    res = motifs(g, signed=True, per_block=False)
+    return {f"motif_{n}": res[n] for n in res.classes}
