@@ -12,6 +12,7 @@ Unit order is C-order of ``(C, H, W)`` (``c·H·W + y·W + x``), the order of ``
 ``geom`` is a tuple of 15 ints
 ``(C_in, H, W, C_out, H_out, W_out, kh, kw, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups)``.
 """
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -53,10 +54,17 @@ def conv_matvec(K, geom, theta, x_row, x_col, row_out, col_out):
     row_out : array, shape (T, 4, C_in·H·W), float64, overwritten
     col_out : array, shape (T, 4, C_out·H_out·W_out), float64, overwritten
     """
-    if K.shape[0] == 0:
+    T = K.shape[0]
+    if T == 0:
         return
     _cols(K, geom, theta, x_row, col_out)
-    _rows(K, geom, theta, x_col, row_out)
+    # input units are owned by (epoch, input channel); when there are fewer of those than threads (a first
+    # layer on one-channel images), each also splits its output channels into chunks with private sums
+    cout_g = geom[3] // geom[14]
+    nchunks = max(1, min(cout_g, -(-numba.get_num_threads() // (T * geom[0]))))
+    part = np.empty((T * geom[0] * nchunks, 4, geom[1] * geom[2]))
+    _rows(K, geom, theta, x_col, part, nchunks)
+    _sum_chunks(part, nchunks, row_out)
 
 
 @njit(parallel=True, cache=config.CACHE)
@@ -101,22 +109,24 @@ def _cols(K, geom, theta, x_row, col_out):
 
 
 @njit(parallel=True, cache=config.CACHE)
-def _rows(K, geom, theta, x_col, row_out):
+def _rows(K, geom, theta, x_col, part, nchunks):
     C_in, H, W, C_out, Ho, Wo, kh, kw, sh, sw, ph, pw, dh, dw, groups = geom
     T = K.shape[0]
     cin_g = C_in // groups
     cout_g = C_out // groups
-    for job in prange(T * C_in):  # every (epoch, input channel) owns its input units: no races
-        t = job // C_in
-        ci = job - t * C_in
+    for job in prange(T * C_in * nchunks):  # (epoch, input channel, chunk) owns part[job]: no races
+        tc = job // nchunks
+        chunk = job - tc * nchunks
+        t = tc // C_in
+        ci = tc - t * C_in
         g = ci // cin_g
         cl = ci - g * cin_g
         th = theta[t]
-        base_in = ci * H * W
-        for c in range(4):
-            for i in range(base_in, base_in + H * W):
-                row_out[t, c, i] = 0.0
-        for co in range(g * cout_g, (g + 1) * cout_g):
+        row_out = part[job]
+        row_out[:, :] = 0.0
+        c0 = g * cout_g + (chunk * cout_g) // nchunks
+        c1 = g * cout_g + ((chunk + 1) * cout_g) // nchunks
+        for co in range(c0, c1):
             base_out = co * Ho * Wo
             for ky in range(kh):
                 offy = ky * dh - ph
@@ -134,10 +144,27 @@ def _rows(K, geom, theta, x_col, row_out):
                     offx = kx * dw - pw
                     ox0, ox1 = _valid(offx, sw, W, Wo)
                     for oy in range(oy0, oy1):
-                        irow = base_in + (oy * sh + offy) * W + offx
+                        irow = (oy * sh + offy) * W + offx
                         jrow = base_out + oy * Wo
                         for ox in range(ox0, ox1):
                             xv = x_col[t, jrow + ox]
                             i = irow + ox * sw
-                            row_out[t, ca, i] += xv
-                            row_out[t, ca + 2, i] += v * xv
+                            row_out[ca, i] += xv
+                            row_out[ca + 2, i] += v * xv
+
+
+@njit(cache=config.CACHE)
+def _sum_chunks(part, nchunks, row_out):
+    T = row_out.shape[0]
+    n = part.shape[2]
+    C_in = part.shape[0] // (T * nchunks)
+    for tcc in range(T * C_in * 4):  # O(units × chunks): serial is cheaper than a thread launch
+        tc = tcc // 4
+        c = tcc - 4 * tc
+        t = tc // C_in
+        ci = tc - t * C_in
+        for i in range(n):
+            s = 0.0
+            for k in range(nchunks):
+                s += part[tc * nchunks + k, c, i]
+            row_out[t, c, ci * n + i] = s
