@@ -286,3 +286,31 @@ def test_bad_inputs(oracle_graph):
     pos = deepcnt.LayeredGraph.from_weights([np.ones((2, 2))])
     with pytest.raises(deepcnt.InputError, match="needs negative edges"):
         modularity(pos, [0, 0, 1, 1], negative="neg")
+
+
+# ------------------------------------------------------------------------------------------ registry
+def test_registry_entries(oracle, oracle_graph):
+    import deepcnt.community_metrics  # noqa: F401  (registers the family)
+
+    g = oracle_graph
+    m = deepcnt.get_metric("modularity")
+    assert m.kind == "epoch"
+    out = m.compute(g)
+    assert out["modularity_q"] == pytest.approx(0.4909297052, abs=1e-9) and out["n_modules"] == 2
+    c = deepcnt.get_metric("communities").compute(g)
+    assert c["module"].tolist() == oracle["modularity_partition"]
+    np.testing.assert_allclose(c["participation_pos"], oracle["participation"]["Ppos (signed, BCT participation_coef_sign)"],
+                               atol=1e-9)
+    np.testing.assert_allclose(c["module_zscore"], oracle["module_degree_zscore_signedW"]["MATLAB_BCT_std_ddof1"],
+                               atol=1e-9)
+    rng = np.random.default_rng(2)
+    gs = deepcnt.LayeredGraph.from_weights([rng.normal(size=(2, 4, 3)), rng.normal(size=(2, 3, 2))])
+    for name in ("modularity", "communities"):
+        met = deepcnt.get_metric(name)
+        res = met.compute(gs)
+        resg = met.compute(gs.to("gpu"))
+        for col in met.columns:
+            shape = (2,) if met.kind == "epoch" else (2, gs.n_nodes)
+            assert np.shape(res[col]) == shape, (name, col)
+            np.testing.assert_allclose(resg[col], res[col], atol=1e-9)
+    assert deepcnt.get_metric("modularity").compute(g, runs=10)["n_modules"] == 2
