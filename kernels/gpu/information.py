@@ -1,0 +1,73 @@
+"""Mutual information from contingency counts (spec §8): GPU twin (numba.cuda, one thread per feature).
+
+Accepts CuPy arrays on a device and numpy arrays under the CUDA simulator.
+"""
+import math
+
+from numba import cuda
+
+from .. import config
+
+
+@cuda.jit
+def _binary_mi(n1y, ny, S, out):
+    p = cuda.grid(1)
+    if p >= n1y.shape[0]:
+        return
+    C = n1y.shape[1]
+    n1 = 0.0
+    for y in range(C):
+        n1 += n1y[p, y]
+    n0 = S - n1
+    acc = 0.0
+    for y in range(C):
+        a = n1y[p, y]
+        b = ny[y] - a
+        if a > 0.0:
+            acc += a * math.log(a * S / (n1 * ny[y]))
+        if b > 0.0:
+            acc += b * math.log(b * S / (n0 * ny[y]))
+    out[p] = acc / (S * math.log(2.0))
+
+
+@cuda.jit
+def _on_information(n1y, ny, S, out):
+    p = cuda.grid(1)
+    if p >= n1y.shape[0]:
+        return
+    C = n1y.shape[1]
+    n1 = 0.0
+    for y in range(C):
+        n1 += n1y[p, y]
+    acc = 0.0
+    if n1 > 0.0:
+        for y in range(C):
+            a = n1y[p, y]
+            if a > 0.0:
+                acc += a * math.log(a * S / (n1 * ny[y]))
+        acc /= n1 * math.log(2.0)
+    out[p] = acc
+
+
+def _launch(kernel, n1y, ny, S, out):
+    P = n1y.shape[0]
+    if P == 0:
+        return
+    tpb = config.THREADS_PER_BLOCK
+    kernel[(P + tpb - 1) // tpb, tpb](n1y, ny, float(S), out)
+
+
+def binary_mi(n1y, ny, S, out):
+    """Plug-in MI in bits of a binary feature and a class, for every feature; see the CPU twin.
+
+    .. math:: I = \\sum_{x,y} \\frac{n_{xy}}{S}\\log_2\\frac{n_{xy}\\,S}{n_x\\,n_y}
+    """
+    _launch(_binary_mi, n1y, ny, S, out)
+
+
+def on_information(n1y, ny, S, out):
+    """Pointwise MI averaged over the items where the feature is on (ID), in bits; see the CPU twin.
+
+    .. math:: I_D = \\sum_y \\frac{n_{1y}}{n_1}\\log_2\\frac{n_{1y} S}{n_1 n_y}
+    """
+    _launch(_on_information, n1y, ny, S, out)
