@@ -6,15 +6,20 @@ Layout of a run directory::
     meta.json        architecture (sizes, layer names, members, dtype, biases), preset, seed, data, versions
     arrays.zarr/     zarr v3 group: W0..W{L-1} of shape (capacity, E, n_l, n_{l+1}), one chunk per epoch;
                      b of shape (capacity, E, n_1 + ... + n_L) (the biases of every non-input layer)
-    index.json       the commit log: one entry per complete epoch (epoch number, scalars, time)
+    index.jsonl      the commit log: one JSON line per complete epoch (epoch number, scalars, time)
     state/<i>.npz    optional resume state saved with entry i (optimiser buffers, RNG state)
-    write.lock       the pid of the one writer
+    write.lock       the host and pid of the one writer
 
-Atomicity: an append writes the arrays of slot ``i`` (and the resume state) first and commits by replacing
-``index.json`` atomically (write a temporary file, fsync, ``os.replace``). A crash at any point leaves the
-index naming only complete epochs; the half-written slot is invisible and the next append overwrites it.
-Committed slots are never rewritten, so any number of readers (other processes) can read while one writer
-appends. zarr is imported lazily.
+Atomicity: an append writes the arrays of slot ``i`` (and its resume state) first and commits by appending
+one newline-terminated line to ``index.jsonl`` in a single ``write``. Readers count only complete lines, so a
+crash at any point (even mid-line) leaves only complete epochs visible; the half-written slot and any partial
+line are dropped by the next writer. Committed slots are never rewritten, so any number of readers (other
+processes) can read while one writer appends. ``durable=True`` also fsyncs the chunks and the log (survives a
+power failure, not only a killed process).
+
+Uncompressed stores (the default) read and write their chunk files directly, as raw little-endian bytes: the
+layout zarr's ``bytes`` codec defines, so zarr, dask and xarray read the same directory. Compressed stores go
+through zarr. zarr is imported lazily.
 """
 import json
 import os
@@ -30,6 +35,8 @@ FORMAT = "deepcnt-epochstore"
 FORMAT_VERSION = 1
 #: Slots reserved in the zarr arrays' shape: chunks exist only where written, so this costs nothing.
 CAPACITY = 2**40
+#: Chunk keys ``c.<entry>.0.0.0``: one flat file per entry and array (no directory to create per append).
+_KEYS = {"name": "default", "separator": "."}
 
 
 def _versions():
@@ -55,6 +62,13 @@ def _atomic_write(path, data):
     os.replace(tmp, path)
 
 
+def _append_line(fd, data):
+    """Commit: one ``write`` of a newline-terminated line to the log opened with O_APPEND."""
+    n = os.write(fd, data)
+    if n != len(data):
+        raise OSError(f"short write to the epoch log ({n} of {len(data)} bytes)")
+
+
 def _read_json(path, what):
     try:
         return json.loads(Path(path).read_text())
@@ -62,6 +76,19 @@ def _read_json(path, what):
         raise InputError(f"{what} {path} is missing: this is not a complete epoch store") from None
     except (OSError, ValueError) as exc:
         raise InputError(f"{what} {path} is corrupt ({exc.__class__.__name__}): the epoch store cannot be read") from None
+
+
+def _is_raw(arr):
+    """True when a zarr array stores each chunk as raw little-endian bytes (the ``bytes`` codec alone)."""
+    try:
+        meta = arr.metadata.to_dict()
+        codecs = meta["codecs"]
+        if meta["chunk_key_encoding"]["configuration"]["separator"] != ".":
+            return False
+    except Exception:
+        return False
+    return (len(codecs) == 1 and codecs[0].get("name") == "bytes"
+            and codecs[0].get("configuration", {}).get("endian", "little") == "little")
 
 
 def _pid_alive(pid):
@@ -98,10 +125,12 @@ class EpochStore:
     >>> g = EpochStore.open(tmp / "run").graph(0)                         # doctest: +SKIP
     """
 
-    def __init__(self, path, mode):
+    def __init__(self, path, mode, durable=False):
         self.path = Path(path)
         self.mode = mode
+        self.durable = bool(durable)
         self._lock = None
+        self._log_fd = None
         meta = _read_json(self.path / "meta.json", "epoch store metadata")
         if meta.get("format") != FORMAT:
             raise InputError(f"{self.path} is not a deepcnt epoch store (meta.json has no format {FORMAT!r})")
@@ -120,11 +149,12 @@ class EpochStore:
         self.refresh()
         if mode == "a":
             self._clean_orphans()
+            self._log_fd = os.open(self.path / "index.jsonl", os.O_WRONLY | os.O_APPEND)
 
     # ------------------------------------------------------------------ create / open
     @classmethod
     def create(cls, path, sizes, n_members=1, biases=True, dtype="float32", layer_names=None, metadata=None,
-               overwrite=False, compress=False):
+               overwrite=False, compress=False, durable=False):
         """Create an empty store at ``path`` and return it open for appending.
 
         Parameters
@@ -143,6 +173,8 @@ class EpochStore:
             JSON-serialisable record (preset, seed, data, hyper-parameters); versions are added.
         compress : bool
             zstd-compress the chunks (smaller, slower; weights compress poorly).
+        durable : bool
+            fsync the chunks and the log at every append (power-failure safe; slower).
         """
         import zarr
 
@@ -178,25 +210,26 @@ class EpochStore:
         group = zarr.open_group(path / "arrays.zarr", mode="w")
         for l, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
             group.create_array(f"W{l}", shape=(CAPACITY, E, a, b), chunks=(1, E, a, b), dtype=dtype,
-                               compressors=comp, fill_value=np.nan)
+                               compressors=comp, fill_value=np.nan, chunk_key_encoding=_KEYS)
         if biases:
             nb = sum(sizes[1:])
             group.create_array("b", shape=(CAPACITY, E, nb), chunks=(1, E, nb), dtype=dtype,
-                               compressors=comp, fill_value=np.nan)
-        _atomic_write(path / "index.json", json.dumps({"entries": []}).encode())
+                               compressors=comp, fill_value=np.nan, chunk_key_encoding=_KEYS)
+        (path / "index.jsonl").write_bytes(b"")
         # meta.json last: a directory without it is not a store (a crash during create leaves no half store)
         _atomic_write(path / "meta.json", json.dumps(meta, indent=1).encode())
-        return cls(path, "a")
+        return cls(path, "a", durable=durable)
 
     @classmethod
-    def open(cls, path, mode="r"):
-        """Open an existing store: ``mode="r"`` to read, ``"a"`` to append after its last complete epoch."""
+    def open(cls, path, mode="r", durable=False):
+        """Open an existing store: ``mode="r"`` to read, ``"a"`` to append after its last complete epoch
+        (``durable=True``: fsync every append)."""
         if mode not in ("r", "a"):
             raise InputError(f"unknown mode {mode!r}: use 'r' (read) or 'a' (append)")
         path = Path(path)
         if not path.is_dir():
             raise InputError(f"no epoch store at {path}: the directory does not exist")
-        return cls(path, mode)
+        return cls(path, mode, durable=durable)
 
     def _open_arrays(self):
         import zarr
@@ -208,13 +241,26 @@ class EpochStore:
         except Exception as exc:
             raise InputError(f"the arrays of epoch store {self.path} are missing or corrupt "
                              f"({exc.__class__.__name__}: {exc})") from None
+        arrays = self._W + ([self._b] if self.has_biases else [])
+        self._raw = all(_is_raw(a) for a in arrays)
 
     def refresh(self):
         """Re-read the commit log (a reader sees the epochs a writer has committed since)."""
-        idx = _read_json(self.path / "index.json", "epoch store index")
-        entries = idx.get("entries")
-        if not isinstance(entries, list):
-            raise InputError(f"epoch store index {self.path / 'index.json'} is corrupt (no entry list)")
+        log = self.path / "index.jsonl"
+        try:
+            raw = log.read_bytes()
+        except FileNotFoundError:
+            raise InputError(f"epoch store log {log} is missing: this is not a complete epoch store") from None
+        lines = raw.split(b"\n")
+        self._tail = len(raw) - len(lines[-1])  # bytes of complete lines; a partial last line is not committed
+        entries = []
+        for k, line in enumerate(lines[:-1]):
+            try:
+                e = json.loads(line)
+                e["epoch"]
+            except (ValueError, KeyError, TypeError):
+                raise InputError(f"epoch store log {log} is corrupt at line {k + 1}") from None
+            entries.append(e)
         self._entries = entries
         return self
 
@@ -244,6 +290,9 @@ class EpochStore:
 
     def close(self):
         """Release the write lock (a reader has nothing to release)."""
+        if self._log_fd is not None:
+            os.close(self._log_fd)
+            self._log_fd = None
         if self._lock is not None:
             self._lock.unlink(missing_ok=True)
             self._lock = None
@@ -262,6 +311,9 @@ class EpochStore:
 
     def _clean_orphans(self):
         n = len(self._entries)
+        log = self.path / "index.jsonl"
+        if log.stat().st_size != self._tail:  # a partial line left by a killed writer
+            os.truncate(log, self._tail)
         sdir = self.path / "state"
         if sdir.is_dir():
             for f in sdir.iterdir():
@@ -357,9 +409,9 @@ class EpochStore:
         i = len(self._entries)
         # 1. the arrays of slot i (invisible until committed)
         for l, w in enumerate(ws):
-            self._W[l][i] = w
+            self._write_chunk(self._W[l], f"W{l}", i, w)
         if self.has_biases:
-            self._b[i] = bcat
+            self._write_chunk(self._b, "b", i, bcat)
         # 2. the resume state of slot i
         if state is not None:
             sdir = self.path / "state"
@@ -370,11 +422,12 @@ class EpochStore:
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, sdir / f"{i}.npz")
-        # 3. commit: the new index replaces the old one atomically
+        # 3. commit: one complete line appended to the log
         entry = {"epoch": epoch, "scalars": rec, "time": time.time(), "state": state is not None}
-        entries = self._entries + [entry]
-        _atomic_write(self.path / "index.json", json.dumps({"entries": entries}).encode())
-        self._entries = entries
+        _append_line(self._log_fd, (json.dumps(entry) + "\n").encode())
+        if self.durable:
+            os.fsync(self._log_fd)
+        self._entries = self._entries + [entry]
         # 4. older resume states are no longer needed
         if state is not None:
             for f in (self.path / "state").glob("*.npz"):
@@ -397,19 +450,38 @@ class EpochStore:
                     raise InputError(f"resume state {f} is corrupt ({exc.__class__.__name__})") from None
         return None
 
-    # ------------------------------------------------------------------ reading
-    def _chunk_missing(self, name, i):
+    # ------------------------------------------------------------------ chunks
+    def _chunk_path(self, name, i):
         ndim = 3 if name == "b" else 4
-        key = Path(self.path, "arrays.zarr", name, "c", str(i), *["0"] * (ndim - 1))
-        return not key.exists()
+        return Path(self.path, "arrays.zarr", name, ".".join(["c", str(i)] + ["0"] * (ndim - 1)))
 
-    def _read(self, arr, name, sel):
+    def _write_chunk(self, arr, name, i, a):
+        if not self._raw:
+            arr[i] = a
+            return
+        with open(self._chunk_path(name, i), "wb") as f:
+            f.write(np.ascontiguousarray(a, dtype=self.dtype.newbyteorder("<")).data)
+            if self.durable:
+                f.flush()
+                os.fsync(f.fileno())
+
+    def _read_chunk(self, arr, name, i, member):
+        f = self._chunk_path(name, i)
+        if not f.exists():
+            raise InputError(f"epoch store {self.path} is corrupt: entry {i} (epoch {self.epochs[i]}) "
+                             f"has no data for {name}")
+        shape = arr.shape[1:]
         try:
-            out = arr[sel]
+            if not self._raw:
+                return arr[(i, slice(None) if member is None else member)]
+            a = np.fromfile(f, dtype=self.dtype.newbyteorder("<"))
+            if a.size != int(np.prod(shape)):
+                raise ValueError(f"{a.size * a.itemsize} bytes for shape {shape}")
         except Exception as exc:
-            raise InputError(f"epoch store {self.path}: array {name} is corrupt or truncated "
+            raise InputError(f"epoch store {self.path}: array {name} of entry {i} is corrupt or truncated "
                              f"({exc.__class__.__name__}: {exc})") from None
-        return out
+        a = a.reshape(shape).astype(self.dtype, copy=False)
+        return a if member is None else a[member]
 
     def read_arrays(self, i, member=None):
         """The raw arrays of entry ``i`` (reads only that entry).
@@ -420,16 +492,11 @@ class EpochStore:
         biases : list of arrays, shape (E, n_{l+1}) (or (n_{l+1},)), or None
         """
         i = self._pos(i)
-        names = [f"W{l}" for l in range(len(self._W))] + (["b"] if self.has_biases else [])
-        for name in names:
-            if self._chunk_missing(name, i):
-                raise InputError(f"epoch store {self.path} is corrupt: entry {i} (epoch {self.epochs[i]}) "
-                                 f"has no data for {name}")
-        m = slice(None) if member is None else self._member(member)
-        ws = [self._read(W, f"W{l}", (i, m)) for l, W in enumerate(self._W)]
+        m = None if member is None else self._member(member)
+        ws = [self._read_chunk(W, f"W{l}", i, m) for l, W in enumerate(self._W)]
         bs = None
         if self.has_biases:
-            bcat = self._read(self._b, "b", (i, m))
+            bcat = self._read_chunk(self._b, "b", i, m)
             cuts = np.cumsum(self.sizes[1:])[:-1]
             bs = np.split(bcat, cuts, axis=-1)
         return ws, bs

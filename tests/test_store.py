@@ -54,6 +54,26 @@ def test_round_trip_bit_exact(tmp_path, E, dtype, biases):
     assert len(df) == 4 * E and set(df.columns) >= {"epoch", "member", "loss", "acc"}
 
 
+@pytest.mark.parametrize("compress", [False, True])
+def test_zarr_reads_the_same_arrays(tmp_path, compress):
+    """Raw chunk files follow zarr's layout: zarr reads what the store wrote (and the store reads zarr's)."""
+    import zarr
+
+    rng = np.random.default_rng(5)
+    sizes = (4, 3, 2)
+    s = EpochStore.create(tmp_path / "r", sizes, n_members=2, compress=compress)
+    assert s._raw is not compress
+    saved = [_entry(rng, sizes, 2) for _ in range(3)]
+    for e, (ws, bs) in enumerate(saved):
+        s.append(e, ws, bs)
+    group = zarr.open_group(tmp_path / "r" / "arrays.zarr", mode="r")
+    for e, (ws, bs) in enumerate(saved):
+        assert np.array_equal(group["W1"][e], ws[1])
+        assert np.array_equal(group["b"][e], np.concatenate(bs, axis=1))
+        got_w, got_b = s.read_arrays(e)
+        assert np.array_equal(got_w[0], ws[0]) and np.array_equal(got_b[1], bs[1])
+
+
 def test_iterate_graphs_and_stacks(tmp_path):
     rng = np.random.default_rng(1)
     sizes = (3, 4, 2)
@@ -88,10 +108,8 @@ def test_one_epoch_read_touches_only_that_epoch(tmp_path):
     s.close()
     for name in ("W0", "W1", "b"):
         for t in (0, 1, 3):
-            d = tmp_path / "r" / "arrays.zarr" / name / "c" / str(t)
-            for root, _, files in os.walk(d):
-                for f in files:
-                    os.remove(os.path.join(root, f))
+            for f in (tmp_path / "r" / "arrays.zarr" / name).glob(f"c.{t}.*"):
+                f.unlink()
     r = EpochStore.open(tmp_path / "r")
     assert np.array_equal(r.graph(2).blocks[1][0], saved[2][1][0])
     with pytest.raises(InputError, match="corrupt: entry 1"):
@@ -105,13 +123,14 @@ _KILL_SCRIPT = textwrap.dedent("""
     sizes = (40, 30, 20)
     s = st.EpochStore.open(path, "a") if (st.Path(path) / "meta.json").exists() else \\
         st.EpochStore.create(path, sizes)
-    real = st._atomic_write
-    def slow_commit(p, data):
-        if p.name == "index.json" and len(s) >= n_ok:
+    real = st._append_line
+    def slow_commit(fd, data):
+        if len(s) >= n_ok:
+            real(fd, data[:9])      # even a partial line of the log is on disk
             print("ARRAYS-WRITTEN", flush=True)
-            time.sleep(60)          # killed here: the arrays of the next entry are on disk, the index is not
-        real(p, data)
-    st._atomic_write = slow_commit
+            time.sleep(60)          # killed here: the arrays of the next entry are on disk, its line is not
+        real(fd, data)
+    st._append_line = slow_commit
     start = len(s)
     for epoch in range(start, 100):
         rng = np.random.default_rng(epoch)
@@ -145,8 +164,9 @@ def _expected(epoch, sizes=(40, 30, 20)):
 def test_sigkill_mid_append_leaves_only_complete_epochs_and_resumes(tmp_path):
     lines = _run_until(tmp_path, 3)
     assert lines[-1] == "ARRAYS-WRITTEN" and "COMMITTED 2" in lines
-    # the half-written slot 3 exists on disk but is not visible
-    assert (tmp_path / "run" / "arrays.zarr" / "W0" / "c" / "3").exists()
+    # the half-written slot 3 and a partial log line exist on disk but are not visible
+    assert (tmp_path / "run" / "arrays.zarr" / "W0" / "c.3.0.0.0").exists()
+    assert not (tmp_path / "run" / "index.jsonl").read_bytes().endswith(b"\n")
     r = EpochStore.open(tmp_path / "run")
     assert list(r.epochs) == [0, 1, 2]
     for t in range(3):
@@ -232,12 +252,13 @@ def test_bad_inputs(tmp_path):
     with pytest.raises(InputError, match="at least two layer sizes"):
         EpochStore.create(tmp_path / "bad", [3])
     # a truncated chunk and a corrupt index
-    chunk = tmp_path / "r" / "arrays.zarr" / "W0" / "c" / "0" / "0" / "0" / "0"
+    chunk = tmp_path / "r" / "arrays.zarr" / "W0" / "c.0.0.0.0"
     chunk.write_bytes(chunk.read_bytes()[:7])
     with pytest.raises(InputError, match="corrupt or truncated"):
         r.graph(0)
-    (tmp_path / "r" / "index.json").write_text("{\"entries\": [")
-    with pytest.raises(InputError, match="index .* is corrupt"):
+    with open(tmp_path / "r" / "index.jsonl", "ab") as f:
+        f.write(b"{not json}\n")
+    with pytest.raises(InputError, match="log .* is corrupt at line 2"):
         EpochStore.open(tmp_path / "r")
     (tmp_path / "r" / "meta.json").write_text(json.dumps({"format": "other"}))
     with pytest.raises(InputError, match="not a deepcnt epoch store"):
