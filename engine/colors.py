@@ -19,7 +19,8 @@ def _pool(graphs):
     parts = []
     for g in graphs:
         if isinstance(g, LayeredGraph):
-            parts += [g.backend.to_numpy(b).ravel() for b in g.blocks]
+            parts += [g.backend.to_numpy(g.dense_block(l, "the Zambra colour scheme")).ravel()
+                      for l in range(g.n_blocks)]
         else:
             parts.append(np.asarray(g, dtype=float).ravel())
     w = np.concatenate(parts).astype(np.float64) if parts else np.empty(0)
@@ -95,9 +96,9 @@ def zambra_colors(g, bins=None, **fit):
         raise InputError("bins must be the 6 increasing edges returned by zambra_bins")
     xp = g.backend.xp
     out = []
-    for W in g.blocks:
-        Wd = W.astype(xp.float64)
-        c = xp.zeros(W.shape, dtype=xp.int8)
+    for l in range(g.n_blocks):
+        Wd = g.dense_block(l, "the Zambra colour scheme").astype(xp.float64)
+        c = xp.zeros(Wd.shape, dtype=xp.int8)
         c[(Wd >= e[0]) & (Wd < e[1])] = STRONG_NEGATIVE
         c[((Wd >= e[1]) & (Wd < e[2])) | ((Wd >= e[3]) & (Wd < e[4]))] = MILD
         c[(Wd >= e[4]) & (Wd < e[5])] = STRONG_POSITIVE

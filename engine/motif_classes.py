@@ -28,6 +28,7 @@ src_branch      i→j1, i→j2, j2→k (no j1→k)              ``abc``
 snk_branch      i→j2, j1→k, j2→k (no i→j1)              ``abc``
 ==============  =====================================  ===============================================
 """
+import functools
 import itertools
 from dataclasses import dataclass
 from math import comb
@@ -98,6 +99,7 @@ _PLACEMENTS = {
 }
 
 
+@functools.lru_cache(maxsize=None)
 def canonical(shape, colours):
     """The canonical (lexicographically smallest) colouring in the orbit of ``colours`` (a slot tuple)."""
     sh = SHAPES[shape]
@@ -117,6 +119,7 @@ def symbols_for(k, signed, colored=False):
     return "1234"[:k] if colored else ""
 
 
+@functools.lru_cache(maxsize=None)
 def class_name(shape, colours, symbols):
     """Canonical name of the class of ``colours`` (e.g. ``bifan[++|+-]``); the shape alone if uncoloured."""
     if not symbols:
@@ -129,10 +132,11 @@ def class_name(shape, colours, symbols):
     return f"{shape}[{'|'.join(parts)}]"
 
 
+@functools.lru_cache(maxsize=None)
 def classes(shape, k):
-    """Canonical colourings of every class of ``shape`` with ``k`` colours, sorted."""
+    """Canonical colourings of every class of ``shape`` with ``k`` colours, sorted (a tuple)."""
     n = len(SHAPES[shape].blocks)
-    return sorted({canonical(shape, c) for c in itertools.product(range(1, k + 1), repeat=n)})
+    return tuple(sorted({canonical(shape, c) for c in itertools.product(range(1, k + 1), repeat=n)}))
 
 
 def parse_name(name, symbols):

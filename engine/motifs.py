@@ -96,12 +96,14 @@ def edge_code_blocks(g, signed=False, colors=None, n_colors=None):
         if not isinstance(k, (int, np.integer)) or not 1 <= k <= MAX_COLORS or k < top:
             raise InputError(f"n_colors must be an integer in [max colour = {top}, {MAX_COLORS}], got {n_colors!r}")
         codes = []
-        for l, (W, c) in enumerate(zip(g.blocks, cols)):
+        for l, c in enumerate(cols):
+            W = g.dense_block(l, "motifs")
             th = xp.asarray(g.theta[l], dtype=xp.float64)[:, None, None]
             codes.append(xp.where(xp.abs(W) > th, xp.asarray(c), 0).astype(xp.int8))
         return codes, k
     codes = []
-    for l, W in enumerate(g.blocks):
+    for l in range(g.n_blocks):
+        W = g.dense_block(l, "motifs")
         out = xp.empty(W.shape, dtype=xp.int8)
         kern.edge_codes(W, xp.asarray(g.theta[l], dtype=xp.float64), bool(signed), out)
         codes.append(out)
@@ -119,7 +121,7 @@ def _check_colors(g, colors):
     T = g.blocks[0].shape[0]
     out = []
     for l, (c, W) in enumerate(zip(colors, g.blocks)):
-        c = xp.asarray(c)
+        c = xp.asarray(c)  # W may be implicit here: only its shape is read
         if c.dtype.kind not in "iub":
             raise InputError(f"colors[{l}] has dtype {c.dtype}: colours are integers 0..{MAX_COLORS}")
         if c.ndim == 2:
@@ -163,8 +165,15 @@ def _multi(x, cols, xp):
 
 
 def _bilinear(u, B, v, xp):
-    """``Q[t,a,b,c] = u_aᵀ B_b v_c``: u (T,k,n_s), B (T,k,n_s,n_t), v (T,k,n_t) → (T,k,k,k) float64."""
-    Bv = xp.matmul(B.astype(xp.float64), v.astype(xp.float64).transpose(0, 2, 1)[:, None])  # (T,k,ns,k)
+    """``Q[t,a,b,c] = u_aᵀ B_b v_c``: u (T,k,n_s), B (T,k,n_s,n_t), v (T,k,n_t) → (T,k,k,k) float64.
+
+    ``B v`` runs in float32 when every entry is an integer below 2^24 (then the GEMM is exact).
+    """
+    exact32 = float(v.sum(axis=2).max()) < 2**24 if v.size else True
+    if exact32:
+        Bv = xp.matmul(B, v.astype(xp.float32).transpose(0, 2, 1)[:, None]).astype(xp.float64)
+    else:
+        Bv = xp.matmul(B.astype(xp.float64), v.astype(xp.float64).transpose(0, 2, 1)[:, None])
     return xp.einsum("tai,tbic->tabc", u.astype(xp.float64), Bv)
 
 

@@ -208,3 +208,11 @@ def test_docstring_examples():
 
     res = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert res.attempted > 0 and res.failed == 0
+
+
+def test_implicit_conv_block_is_a_clear_error():
+    conv = pytest.importorskip("deepcnt.conv")
+    K = np.random.default_rng(0).normal(size=(2, 1, 3, 3)).astype(np.float32)
+    g = deepcnt.LayeredGraph.from_weights([conv.ConvBlock(K, (1, 5, 5))])
+    with pytest.raises(InputError, match="motifs needs explicit edges"):
+        motifs(g)

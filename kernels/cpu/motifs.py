@@ -70,7 +70,7 @@ def color_masks(codes, out):
 def gram(B, out):
     """Gram matrices of every pair of colour masks, on the rows.
 
-    .. math:: \\mathrm{out}[t, a n + i, b n + i'] = \\sum_j B[t,a,i,j]\\, B[t,b,i',j]
+    .. math:: \mathrm{out}[t, a n + i, b n + i'] = \sum_j B[t,a,i,j]\, B[t,b,i',j]
 
     Parameters
     ----------
