@@ -75,7 +75,8 @@ def _read_json(path, what):
     except FileNotFoundError:
         raise InputError(f"{what} {path} is missing: this is not a complete epoch store") from None
     except (OSError, ValueError) as exc:
-        raise InputError(f"{what} {path} is corrupt ({exc.__class__.__name__}): the epoch store cannot be read") from None
+        raise InputError(f"{what} {path} is corrupt ({exc.__class__.__name__}): "
+                         "the epoch store cannot be read") from None
 
 
 def _is_raw(arr):

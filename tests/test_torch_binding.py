@@ -149,3 +149,15 @@ def test_ingest_is_all_or_nothing(tmp_path, damage):
     with pytest.raises(InputError, match=msg):
         ingest(tmp_path / "ck", tmp_path / "run")
     assert sorted(os.listdir(tmp_path)) == ["ck"]  # nothing half-written
+
+
+@pytest.mark.gpu
+def test_from_module_on_cuda_goes_through_dlpack():
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    cupy = pytest.importorskip("cupy")
+    m = _mlp(4).cuda()
+    g = from_module(m)
+    assert g.device == "gpu" and isinstance(g.blocks[0], cupy.ndarray)
+    np.testing.assert_array_equal(cupy.asnumpy(g.blocks[0][0]), m[1].weight.detach().cpu().numpy().T)
+    assert from_module(m, device="cpu").device == "cpu"
