@@ -244,3 +244,26 @@ def test_bad_inputs():
         channel_graph(from_conv_module(nn.Sequential(nn.Conv2d(1, 2, 3)), (1, 5, 5)), "mean")
     with pytest.raises(err, match="use deepcnt.bindings.torch_conv.channel_graph"):
         channel_graph(nn.Sequential(nn.Conv2d(1, 2, 3)))
+
+
+@pytest.mark.parametrize("idx", [1, 2, 4, 6])
+def test_degree_vector_motifs_equal_materialised(idx):
+    from deepcnt.degree_motifs import DEGREE_SHAPES, degree_motifs
+    from deepcnt.motifs import motifs
+
+    model, shape = _build(idx, seed=20 + idx)
+    g = from_conv_module(model, shape).threshold(0.4)
+    blocks, _ = model_dense(model, shape)
+    dense = deepcnt.LayeredGraph.from_weights(blocks).threshold(g.theta[:, 0].tolist())
+    for signed in (False, True):
+        got, want = degree_motifs(g, signed=signed), motifs(dense, signed=signed)
+        assert set(got.classes) == {c for c in want.classes if want.shape_of[c] in DEGREE_SHAPES}
+        for name in got.classes:
+            assert int(got[name]) == int(want[name]), name
+            np.testing.assert_array_equal(got.per_block[name], want.per_block[name], err_msg=name)
+        assert any(int(got[n]) > 0 for n in got.classes if got.shape_of[n] == "chain4" or idx in (1, 2))
+    st = deepcnt.LayeredGraph.stack([g, g.threshold(0.8)])
+    m3 = degree_motifs(st, size=3)
+    assert m3.classes == ("chain3", "fanout2", "fanin2")
+    np.testing.assert_array_equal(m3["fanout2"], [motifs(dense, 3)["fanout2"],
+                                                  motifs(dense.threshold(0.8), 3)["fanout2"]])
