@@ -17,11 +17,12 @@ def _blocks_of(g_or_weights):
     """Host float64 blocks (T, n_l, n_{l+1}) of a LayeredGraph or a list of 2-D/3-D arrays; and ``stacked``."""
     if hasattr(g_or_weights, "blocks") and hasattr(g_or_weights, "backend"):
         g = g_or_weights
-        return [np.asarray(g.backend.to_numpy(b), dtype=np.float64) for b in g.blocks], g.stacked
-    from .graph import LayeredGraph
+    else:
+        from .graph import LayeredGraph
 
-    g = LayeredGraph.from_weights(g_or_weights)  # validation: shapes chain, no NaN/inf
-    return [np.asarray(g.backend.to_numpy(b), dtype=np.float64) for b in g.blocks], g.stacked
+        g = LayeredGraph.from_weights(g_or_weights)  # validation: shapes chain, no NaN/inf
+    blocks = [g.dense_block(l, "receptive fields") for l in range(g.n_blocks)]
+    return [np.asarray(g.backend.to_numpy(b), dtype=np.float64) for b in blocks], g.stacked
 
 
 def receptive_fields(g, layer=1, epoch=None):
