@@ -217,29 +217,73 @@ def compute_tables(g, metrics, scalars=None, run="", member=0, entries=None, epo
     return pd.DataFrame(nodes), pd.DataFrame(per_epoch)
 
 
-def _run_task(run, out, member, entries, metrics, spec, device):
-    """One task: read a batch of entries of one member, compute, write both parts atomically."""
+def _load(run, member, entries, spec, device):
+    """Read a batch of entries of one member as a thresholded graph, with its scalars and epoch numbers."""
     from .store import EpochStore
 
     store = EpochStore.open(run)
     try:
-        g = store.stack(entries, member=member)
+        # one entry: its blocks are used as read (no stacking copy), so a task holds one copy of the weights
+        g = store.stack(entries, member=member) if len(entries) > 1 else store.graph(entries[0], member=member)
         g = apply_threshold(g.to(device) if device != "cpu" else g, spec)
-        n_edges = np.atleast_1d(g.n_edges)
-        if (n_edges == 0).any():
-            bad = int(np.asarray(entries)[np.argmax(n_edges == 0)])
-            raise InputError(f"the threshold {describe_threshold(spec)} leaves no edge in entry {bad} "
-                             f"(epoch {store.epochs[bad]}) of member {member}: lower it")
         sc = store.scalars()
         scalars = {k: (v[entries, member] if v.ndim == 2 else v[entries]) for k, v in sc.items()}
         epochs = np.asarray(store.epochs)[entries]
-        nodes, per_epoch = compute_tables(g, metrics, scalars, Path(run).name, member, np.asarray(entries), epochs)
     finally:
         store.close()
+    return g, scalars, epochs
+
+
+def _compute(run, member, entries, metrics, spec, loaded):
+    g, scalars, epochs = loaded
+    n_edges = np.atleast_1d(g.n_edges)
+    if (n_edges == 0).any():
+        k = int(np.argmax(n_edges == 0))
+        raise InputError(f"the threshold {describe_threshold(spec)} leaves no edge in entry {entries[k]} "
+                         f"(epoch {epochs[k]}) of member {member}: lower it")
+    return compute_tables(g, metrics, scalars, Path(run).name, member, np.asarray(entries), epochs)
+
+
+def _write(out, member, entries, tables):
     name = f"part-m{member:04d}-i{entries[0]:07d}-{entries[-1]:07d}.parquet"
+    nodes, per_epoch = tables
     _write_part(nodes, Path(out) / "nodes" / name)
     _write_part(per_epoch, Path(out) / "epochs" / name)
     return name
+
+
+def _run_task(run, out, member, entries, metrics, spec, device):
+    """One task: read a batch of entries of one member, compute, write both parts atomically."""
+    loaded = _load(run, member, entries, spec, device)
+    return _write(out, member, entries, _compute(run, member, entries, metrics, spec, loaded))
+
+
+def _run_local(args, progress):
+    """The tasks in this process, with the next batch read and the last tables written by an I/O thread
+    while the kernels compute (the kernels release the GIL)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    bar = _progress(len(args), progress)
+    with ThreadPoolExecutor(max_workers=1) as io:
+        writes = []
+        nxt = io.submit(_load, args[0][0], args[0][2], args[0][3], args[0][5], args[0][6]) if args else None
+        try:
+            for k, (run, out, member, entries, metrics, spec, device) in enumerate(args):
+                loaded = nxt.result()
+                if k + 1 < len(args):
+                    r2, _, m2, e2, _, s2, d2 = args[k + 1]
+                    nxt = io.submit(_load, r2, m2, e2, s2, d2)
+                tables = _compute(run, member, entries, metrics, spec, loaded)
+                writes.append(io.submit(_write, out, member, entries, tables))
+                for w in [w for w in writes if w.done()]:
+                    w.result()
+                    writes.remove(w)
+                    bar.update(1)
+            for w in writes:
+                w.result()
+                bar.update(1)
+        finally:
+            bar.close()
 
 
 def _prepare_out(out, meta, overwrite):
@@ -341,13 +385,7 @@ def analyze(run, metrics=None, threshold=None, threshold_mode="abs", per_block=F
     skipped = len(members) * n_entries - sum(len(b) for _, b in tasks)
     args = [(str(run), str(out), m, b, names, spec, device) for m, b in tasks]
     if scheduler is None and workers is None:
-        bar = _progress(len(args), progress)
-        try:
-            for a in args:
-                _run_task(*a)
-                bar.update(1)
-        finally:
-            bar.close()
+        _run_local(args, progress)
     else:
         _run_dask(args, scheduler, workers, progress)
     return Analysis(out, len(tasks), skipped)

@@ -37,7 +37,7 @@ def block_matvec(W, theta, x_row, x_col, row_out, col_out):
     _block_matvec(W, theta, x_row, x_col, row_out, col_out, nchunks)
 
 
-@njit(parallel=True, cache=config.CACHE, fastmath=config.FASTMATH)
+@njit(parallel=True, cache=config.CACHE, fastmath=config.FASTMATH, nogil=True)
 def _block_matvec(W, theta, x_row, x_col, row_out, col_out, nchunks):
     T, ns, nt = W.shape
     part = np.zeros((T * nchunks, 4, nt))
