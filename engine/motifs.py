@@ -191,13 +191,9 @@ def _gram_moments(blk, kern, xp):
         n = M.shape[2]
         G = xp.empty((T, k * n, k * n), dtype=xp.float32)
         kern.gram(M, G)
-        G = G.reshape(T, k, n, k, n)
-        idx = xp.arange(n)
-        G[:, :, idx, :, idx] = 0
-        X = xp.ascontiguousarray(G.transpose(0, 1, 3, 2, 4)).reshape(T, k * k, n * n).astype(xp.float64)
         S = xp.empty((T, k * k, k * k))
         s = xp.empty((T, k * k))
-        kern.pair_moments(X, S, s)
+        kern.block_moments(G, k, True, S, s)
         blk._gram = (S.reshape(T, k, k, k, k), s.reshape(T, k, k), side)
     return blk._gram
 
@@ -208,11 +204,9 @@ def _path_moments(b1, b2, kern, xp):
     n2 = b2.B.shape[3]
     P = xp.empty((T, k * n0, k * n2), dtype=xp.float32)
     kern.path_products(b1.B, b2.B, P)
-    X = xp.ascontiguousarray(P.reshape(T, k, n0, k, n2).transpose(0, 1, 3, 2, 4)).reshape(T, k * k, n0 * n2)
-    X = X.astype(xp.float64)
     S = xp.empty((T, k * k, k * k))
     s = xp.empty((T, k * k))
-    kern.pair_moments(X, S, s)
+    kern.block_moments(P, k, False, S, s)
     return S.reshape(T, k, k, k, k), s.reshape(T, k, k)
 
 

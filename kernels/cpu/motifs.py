@@ -100,19 +100,109 @@ def path_products(B1, B2, out):
     np.matmul(left, right, out=out)
 
 
-def pair_moments(X, S_out, s_out):
-    """Second and first moments of a family of matrices: ``S[t,a,b] = Σ X_a X_b``, ``s[t,a] = Σ X_a``.
+@njit(parallel=True, cache=config.CACHE)
+def _block_moments(M, k, exclude_diag, nchunks, part_S, part_s):
+    T, rows, cols = M.shape
+    n1 = rows // k
+    n2 = cols // k
+    K = k * k
+    for job in prange(T * nchunks):
+        t = job // nchunks
+        c = job - t * nchunks
+        i0 = (c * n1) // nchunks
+        i1 = ((c + 1) * n1) // nchunks
+        S = part_S[job]
+        s = part_s[job]
+        v = np.empty(K)
+        for i in range(i0, i1):
+            for j in range(n2):
+                if exclude_diag and i == j:
+                    continue
+                for a in range(k):
+                    for b in range(k):
+                        v[a * k + b] = M[t, a * n1 + i, b * n2 + j]
+                for p in range(K):
+                    x = v[p]
+                    if x == 0.0:
+                        continue
+                    s[p] += x
+                    for q in range(p, K):
+                        S[p, q] += x * v[q]
 
-    .. math:: S_{ab} = \\sum_{e} X_a[e]\\, X_b[e], \\qquad s_a = \\sum_e X_a[e]
+
+@njit(parallel=True, cache=config.CACHE, fastmath=config.FASTMATH)
+def _block_moments1(M, exclude_diag, nchunks, part_S, part_s):
+    T, n1, n2 = M.shape
+    for job in prange(T * nchunks):
+        t = job // nchunks
+        c = job - t * nchunks
+        i0 = (c * n1) // nchunks
+        i1 = ((c + 1) * n1) // nchunks
+        sq = 0.0
+        lin = 0.0
+        for i in range(i0, i1):
+            row = M[t, i]
+            for j in range(n2):
+                x = np.float64(row[j])
+                sq += x * x
+                lin += x
+            if exclude_diag and i < n2:
+                x = np.float64(row[i])
+                sq -= x * x
+                lin -= x
+        part_S[job, 0, 0] = sq
+        part_s[job, 0] = lin
+
+
+def block_moments(M, k, exclude_diag, S_out, s_out):
+    """Second and first moments of the ``k²`` sub-matrices of a coloured product, in one read.
+
+    ``M`` holds ``k × k`` blocks ``X_{ab} = M[a n_1:(a+1) n_1, b n_2:(b+1) n_2]`` (a Gram or path product);
+    with ``p = (a, b)``, ``q = (c, d)``:
+
+    .. math:: S[t,p,q] = \sum_{i,j} X_p[i,j]\, X_q[i,j], \qquad s[t,p] = \sum_{i,j} X_p[i,j]
+
+    summed over ``i ≠ j`` when ``exclude_diag`` (Gram matrices). Accumulated in float64: exact while the
+    sums stay below 2^53.
 
     Parameters
     ----------
-    X : array, shape (T, K, M), float64 (integer-valued)
-    S_out : array, shape (T, K, K), float64, overwritten (exact while the sums stay below 2^53)
-    s_out : array, shape (T, K), float64, overwritten
+    M : array, shape (T, k n_1, k n_2), float32 (integer-valued)
+    k : int
+    exclude_diag : bool
+    S_out : array, shape (T, k², k²), float64, overwritten
+    s_out : array, shape (T, k²), float64, overwritten
     """
-    np.matmul(X, X.transpose(0, 2, 1), out=S_out)
-    np.sum(X, axis=2, out=s_out)
+    import numba
+
+    T, rows, _ = M.shape
+    n1 = rows // k
+    K = k * k
+    nchunks = max(1, min(n1, -(-4 * numba.get_num_threads() // max(T, 1))))
+    part_S = np.zeros((T * nchunks, K, K))
+    part_s = np.zeros((T * nchunks, K))
+    if M.size and k == 1:
+        _block_moments1(M, bool(exclude_diag), nchunks, part_S, part_s)
+    elif M.size:
+        _block_moments(M, k, bool(exclude_diag), nchunks, part_S, part_s)
+    S = part_S.reshape(T, nchunks, K, K).sum(axis=1)
+    S_out[...] = np.triu(S) + np.triu(S, 1).transpose(0, 2, 1)
+    s_out[...] = part_s.reshape(T, nchunks, K).sum(axis=1)
+
+
+@njit(parallel=True, cache=config.CACHE)
+def _permute_codes(flat, seeds, out):
+    R, n = out.shape
+    for r in prange(R):
+        np.random.seed(seeds[r])  # the state of the thread running this draw: draws are reproducible
+        o = out[r]
+        for e in range(n):
+            o[e] = flat[e]
+        for e in range(n - 1, 0, -1):  # Fisher-Yates
+            f = np.random.randint(0, e + 1)
+            tmp = o[e]
+            o[e] = o[f]
+            o[f] = tmp
 
 
 def permute_codes(codes, seed, out):
@@ -125,9 +215,8 @@ def permute_codes(codes, seed, out):
     out : array, shape (R, n_s, n_t), int8, overwritten
     """
     R = out.shape[0]
-    rng = np.random.default_rng(seed)
-    flat = np.broadcast_to(codes.reshape(1, -1), (R, codes.size))
-    out.reshape(R, -1)[...] = rng.permuted(flat, axis=1)
+    seeds = np.random.SeedSequence(seed).generate_state(R).astype(np.int64) & 0x7FFFFFFF
+    _permute_codes(np.ascontiguousarray(codes).reshape(-1), seeds, out.reshape(R, -1))
 
 
 def bernoulli_codes(probs, seed, out):

@@ -126,18 +126,31 @@ def path_products(B1, B2, out):
     xp.matmul(left, right, out=out)
 
 
-def pair_moments(X, S_out, s_out):
-    """Second and first moments of a family of matrices: ``S[t,a,b] = Σ X_a X_b``, ``s[t,a] = Σ X_a``.
+def block_moments(M, k, exclude_diag, S_out, s_out):
+    """Second and first moments of the ``k²`` sub-matrices of a coloured product (one batched GEMM).
 
-    .. math:: S_{ab} = \\sum_{e} X_a[e]\\, X_b[e], \\qquad s_a = \\sum_e X_a[e]
+    ``M`` holds ``k × k`` blocks ``X_{ab} = M[a n_1:(a+1) n_1, b n_2:(b+1) n_2]``; with ``p = (a, b)``:
+
+    .. math:: S[t,p,q] = \sum_{i,j} X_p[i,j]\, X_q[i,j], \qquad s[t,p] = \sum_{i,j} X_p[i,j]
+
+    summed over ``i ≠ j`` when ``exclude_diag``. float64 accumulation.
 
     Parameters
     ----------
-    X : array, shape (T, K, M), float64 (integer-valued)
-    S_out : array, shape (T, K, K), float64, overwritten
-    s_out : array, shape (T, K), float64, overwritten
+    M : array, shape (T, k n_1, k n_2), float32 (integer-valued)
+    k : int
+    exclude_diag : bool
+    S_out : array, shape (T, k², k²), float64, overwritten
+    s_out : array, shape (T, k²), float64, overwritten
     """
-    xp = _xp(X)
+    xp = _xp(M)
+    T, rows, cols = M.shape
+    n1, n2 = rows // k, cols // k
+    X = M.reshape(T, k, n1, k, n2).transpose(0, 1, 3, 2, 4).astype(xp.float64)
+    if exclude_diag:
+        idx = xp.arange(min(n1, n2))
+        X[:, :, :, idx, idx] = 0
+    X = X.reshape(T, k * k, n1 * n2)
     xp.matmul(X, X.transpose(0, 2, 1), out=S_out)
     s_out[...] = X.sum(axis=2)
 
