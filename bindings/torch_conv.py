@@ -110,6 +110,8 @@ def module_blocks(model, input_shape, device=None):
                 if mod.start_dim not in (1, -3) or mod.end_dim != -1:
                     raise InputError(f"{what} must flatten every non-batch axis (start_dim=1, end_dim=-1)")
                 shape = (int(np.prod(shape)),)
+        elif isinstance(mod, nn.Unflatten) and not blocks and tuple(mod.unflattened_size) == shape:
+            pass  # flat inputs reshaped to the input_shape images: the unit order does not change
         elif isinstance(mod, nn.Linear):
             n = int(np.prod(shape))
             if len(shape) == 3 and shape[1:] != (1, 1):
