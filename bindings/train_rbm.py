@@ -45,12 +45,14 @@ def cd1_step(W, vb, hb, dW, dvb, dhb, v0, u, lr, momentum, weight_decay):
     B = v0.shape[1]
     sig = torch.sigmoid
     p0 = rowwise(sig, torch.baddbmm(hb.unsqueeze(1), v0, W))
-    h0 = (p0 > u).to(v0.dtype)
+    h0 = (p0 - u).gt_(0)  # [p0 > u] as 0/1 in p0's dtype (x - y > 0 exactly when x > y)
     v1 = rowwise(sig, torch.baddbmm(vb.unsqueeze(1), h0, W.transpose(1, 2)))
     p1 = rowwise(sig, torch.baddbmm(hb.unsqueeze(1), v1, W))
-    grad = torch.bmm(v0.transpose(1, 2), p0)
-    grad.sub_(torch.bmm(v1.transpose(1, 2), p1)).div_(B).sub_(W, alpha=weight_decay)
-    dW.mul_(momentum).add_(grad, alpha=lr)
+    # ΔW ← μ ΔW + (η/B) v0ᵀp0 − (η/B) v1ᵀp1 − ηλ W: both statistics accumulate inside the GEMMs
+    dW.baddbmm_(v0.transpose(1, 2), p0, beta=momentum, alpha=lr / B)
+    dW.baddbmm_(v1.transpose(1, 2), p1, alpha=-lr / B)
+    if weight_decay:
+        dW.add_(W, alpha=-lr * weight_decay)
     diff = v0 - v1
     dvb.mul_(momentum).add_(diff.sum(1), alpha=lr / B)
     dhb.mul_(momentum).add_((p0 - p1).sum(1), alpha=lr / B)
@@ -149,6 +151,7 @@ class BatchedDBN:
         with torch.no_grad():
             for l in range(layer):
                 v = self.hidden_probs(l, v)
+        v = v.contiguous()
         self._layer_data = (layer, v)
         return v
 
@@ -167,15 +170,17 @@ class BatchedDBN:
         perms = torch.stack([torch.randperm(n, generator=g) for g in self.gens]).to(self.device)
         chunk = max(B, (RAND_CHUNK // max(nh, 1)) // B * B)
         err = torch.zeros(self.E, dtype=torch.float64, device=self.device)
-        members = torch.arange(self.E, device=self.device)[:, None]
+        flat = data.reshape(-1, data.shape[-1])
+        offsets = 0 if shared else torch.arange(self.E, device=self.device)[:, None] * n
         with torch.no_grad():
             for c0 in range(0, n, chunk):
                 c1 = min(c0 + chunk, n)
-                u_all = torch.stack([torch.rand(c1 - c0, nh, generator=g) for g in self.gens]).to(self.device)
+                us = [torch.rand(c1 - c0, nh, generator=g) for g in self.gens]
+                u_all = (us[0].unsqueeze(0) if self.E == 1 else torch.stack(us)).to(self.device)
                 for s in range(c0, c1, B):
                     e = min(s + B, c1)
-                    idx = perms[:, s:e]
-                    v0 = data[idx] if shared else data[members, idx]
+                    idx = perms[:, s:e] + offsets  # rows of ``flat`` (member e's items start at e·n)
+                    v0 = flat.index_select(0, idx.reshape(-1)).view(self.E, e - s, -1)
                     err += cd1_step(self.W[layer], self.vb[layer], self.hb[layer], self.dW, self.dvb, self.dhb,
                                     v0, u_all[:, s - c0:e - c0], self.lr, self.momentum, self.weight_decay).double()
         return {"recon_error": (err / n).cpu().numpy(), "layer": float(layer)}
