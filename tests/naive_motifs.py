@@ -92,3 +92,25 @@ def random_codes(rng, k, max_layers=4, max_width=4):
     dens = rng.choice([0.3, 0.6, 0.9])
     return [((rng.random((sizes[l], sizes[l + 1])) < dens) * rng.integers(1, k + 1, (sizes[l], sizes[l + 1])))
             .astype(np.int8) for l in range(L)]
+
+
+def brute_intensity(weights, theta=0.0, sizes=(3, 4)):
+    """{shape: Σ over instances of (Π |w_e|)^(1/|g|)} by enumeration (uncoloured classes, kept |w| > θ)."""
+    codes = [(np.abs(w) > theta).astype(np.int8) for w in weights]
+    G = coloured_digraph(codes)
+    off = np.concatenate([[0], np.cumsum([weights[0].shape[0]] + [w.shape[1] for w in weights])])
+    for l, w in enumerate(weights):
+        for i, j in zip(*np.nonzero(codes[l])):
+            G[int(off[l] + i)][int(off[l + 1] + j)]["w"] = abs(float(w[i, j]))
+    U = G.to_undirected()
+    temps = all_templates(1)
+    out = {}
+    for size in sizes:
+        for nodes in itertools.combinations(G.nodes, size):
+            if not nx.is_connected(U.subgraph(nodes)):
+                continue
+            H = G.subgraph(nodes)
+            name = next((n for n, T in temps.get(_signature(H), []) if nx.is_isomorphic(H, T)), "other")
+            ws = [d["w"] for _, _, d in H.edges(data=True)]
+            out[name] = out.get(name, 0.0) + float(np.prod(ws)) ** (1.0 / len(ws))
+    return out
