@@ -69,11 +69,18 @@ def _local_moving(ip, ix, dv, X, Y, b, Mb, state, nonneg):
             active[k] = c
             pos[c] = k
             k += 1
+    # four accumulator rows break the store-to-load chain of consecutive edges into the same module
+    acc4 = np.zeros((4, n))
     acc = np.zeros(n)
     mark = np.zeros(n, np.bool_)
     touched = np.empty(n, np.int64)
     xb = np.empty(R)
     perm = np.arange(n)
+    diag = np.zeros(n)
+    for u in range(n):
+        for p in range(ip[u], ip[u + 1]):
+            if ix[p] == u:
+                diag[u] += dv[p]
     moved_any = False
     for _sweep in range(_MAX_SWEEPS):
         flag = False
@@ -81,18 +88,50 @@ def _local_moving(ip, ix, dv, X, Y, b, Mb, state, nonneg):
         for u in perm:
             a = Mb[u]
             nt = 0
-            auu = 0.0
-            for p in range(ip[u], ip[u + 1]):
-                v = ix[p]
-                c = Mb[v]
-                if v == u:
-                    auu += dv[p]
-                if not mark[c]:
-                    mark[c] = True
-                    acc[c] = 0.0
-                    touched[nt] = c
+            p = ip[u]
+            end = ip[u + 1]
+            while p + 4 <= end:
+                c0 = Mb[ix[p]]
+                c1 = Mb[ix[p + 1]]
+                c2 = Mb[ix[p + 2]]
+                c3 = Mb[ix[p + 3]]
+                acc4[0, c0] += dv[p]
+                acc4[1, c1] += dv[p + 1]
+                acc4[2, c2] += dv[p + 2]
+                acc4[3, c3] += dv[p + 3]
+                if not mark[c0]:
+                    mark[c0] = True
+                    touched[nt] = c0
                     nt += 1
-                acc[c] += dv[p]
+                if not mark[c1]:
+                    mark[c1] = True
+                    touched[nt] = c1
+                    nt += 1
+                if not mark[c2]:
+                    mark[c2] = True
+                    touched[nt] = c2
+                    nt += 1
+                if not mark[c3]:
+                    mark[c3] = True
+                    touched[nt] = c3
+                    nt += 1
+                p += 4
+            while p < end:
+                c0 = Mb[ix[p]]
+                acc4[0, c0] += dv[p]
+                if not mark[c0]:
+                    mark[c0] = True
+                    touched[nt] = c0
+                    nt += 1
+                p += 1
+            for q in range(nt):
+                c = touched[q]
+                acc[c] = acc4[0, c] + acc4[1, c] + acc4[2, c] + acc4[3, c]
+                acc4[0, c] = 0.0
+                acc4[1, c] = 0.0
+                acc4[2, c] = 0.0
+                acc4[3, c] = 0.0
+            auu = diag[u]
             buu = auu
             for t in range(R):
                 xb[t] = b[t] * X[t, u]
@@ -294,6 +333,13 @@ def _louvain_many(indptr, indices, data, X, Y, b, init, states, nonneg, labels_o
         q_out[r] = _louvain_one(indptr, indices, data, X, Y, b, init[r], st, nonneg, labels_out[r])
 
 
+@njit(cache=config.CACHE)
+def _louvain_serial(indptr, indices, data, X, Y, b, init, states, nonneg, labels_out, q_out):
+    for r in range(states.size):
+        st = states[r:r + 1].copy()
+        q_out[r] = _louvain_one(indptr, indices, data, X, Y, b, init[r], st, nonneg, labels_out[r])
+
+
 def louvain_runs(indptr, indices, data, X, Y, b, init, states, labels_out, q_out):
     """Independent Louvain runs, spread over the cores (one run per prange iteration).
 
@@ -316,4 +362,90 @@ def louvain_runs(indptr, indices, data, X, Y, b, init, states, labels_out, q_out
         ``Q = Σ_ij B_ij δ(c_i, c_j)`` of every final partition.
     """
     nonneg = bool(np.all(b >= 0) and np.all(X >= 0) and np.all(Y >= 0))
-    _louvain_many(indptr, indices, data, X, Y, b, init, states, nonneg, labels_out, q_out)
+    run = _louvain_serial if states.size == 1 else _louvain_many  # one run: no thread-pool overhead
+    run(indptr, indices, data, X, Y, b, init, states, nonneg, labels_out, q_out)
+
+
+# ----------------------------------------------------------------------------- level-0 CSR from the blocks
+@njit(inline="always")
+def _edge_value(w, th, c0, c1, code):
+    """Louvain weight of one block entry: 0 if not kept. code = mode (0 signed, 1 |w|, 2 as is) + 4·binary
+    + 8·half (directed view: A = (W + Wᵀ)/2)."""
+    if not (w > th or w < -th):
+        return 0.0
+    if code & 4:
+        w = 1.0 if w > 0 else -1.0
+    m = code & 3
+    if m == 0:
+        v = c0 * w if w > 0 else c1 * w
+    elif m == 1:
+        v = c0 * abs(w)
+    else:
+        v = c0 * w
+    return 0.5 * v if code & 8 else v
+
+
+@njit(parallel=True, cache=config.CACHE)
+def block_edge_counts(W, th, c0, c1, code, row_cnt, col_cnt):
+    """Number of non-zero Louvain entries per row and per column of one block (adds to the counts).
+
+    Parameters
+    ----------
+    W : array, shape (n_s, n_t)
+    th, c0, c1 : float
+        Threshold and the coefficients of the positive and negative weights.
+    code : int
+        Mode bits (see ``_edge_value``).
+    row_cnt : array, shape (n_s,), int64, incremented
+    col_cnt : array, shape (n_t,), int64, incremented
+    """
+    ns, nt = W.shape
+    for i in prange(ns):
+        k = 0
+        for j in range(nt):
+            if _edge_value(np.float64(W[i, j]), th, c0, c1, code) != 0.0:
+                k += 1
+        row_cnt[i] += k
+    for j in prange(nt):
+        k = 0
+        for i in range(ns):
+            if _edge_value(np.float64(W[i, j]), th, c0, c1, code) != 0.0:
+                k += 1
+        col_cnt[j] += k
+
+
+@njit(parallel=True, cache=config.CACHE)
+def block_csr_fill(W, th, c0, c1, code, o_src, o_dst, pos, indices, data):
+    """Write one block's entries into the symmetric CSR: row ``o_src+i`` gets ``o_dst+j`` and vice versa.
+
+    Parameters
+    ----------
+    W : array, shape (n_s, n_t)
+    th, c0, c1 : float
+    code : int
+    o_src, o_dst : int
+        Global ids of the block's first source and first target node.
+    pos : array, shape (N,), int64
+        Next free slot of every row; advanced.
+    indices : array, shape (nnz,), int64
+    data : array, shape (nnz,), float64
+    """
+    ns, nt = W.shape
+    for i in prange(ns):
+        p = pos[o_src + i]
+        for j in range(nt):
+            v = _edge_value(np.float64(W[i, j]), th, c0, c1, code)
+            if v != 0.0:
+                indices[p] = o_dst + j
+                data[p] = v
+                p += 1
+        pos[o_src + i] = p
+    for j in prange(nt):
+        p = pos[o_dst + j]
+        for i in range(ns):
+            v = _edge_value(np.float64(W[i, j]), th, c0, c1, code)
+            if v != 0.0:
+                indices[p] = o_src + i
+                data[p] = v
+                p += 1
+        pos[o_dst + j] = p

@@ -39,3 +39,39 @@ def _to_device(a, like):
     import cupy
 
     return cupy.asarray(a)
+
+
+def block_edge_counts(W, th, c0, c1, code, row_cnt, col_cnt):
+    """Same contract as ``deepcnt.kernels.cpu.louvain.block_edge_counts`` (run on the host).
+
+    Parameters
+    ----------
+    W : array, shape (n_s, n_t)
+    th, c0, c1 : float
+    code : int
+    row_cnt : array, shape (n_s,), int64, incremented
+    col_cnt : array, shape (n_t,), int64, incremented
+    """
+    rc, cc = _host(row_cnt).copy(), _host(col_cnt).copy()
+    _cpu.block_edge_counts(np.ascontiguousarray(_host(W)), th, c0, c1, code, rc, cc)
+    row_cnt[...] = rc if not hasattr(row_cnt, "get") else _to_device(rc, row_cnt)
+    col_cnt[...] = cc if not hasattr(col_cnt, "get") else _to_device(cc, col_cnt)
+
+
+def block_csr_fill(W, th, c0, c1, code, o_src, o_dst, pos, indices, data):
+    """Same contract as ``deepcnt.kernels.cpu.louvain.block_csr_fill`` (run on the host).
+
+    Parameters
+    ----------
+    W : array, shape (n_s, n_t)
+    th, c0, c1 : float
+    code : int
+    o_src, o_dst : int
+    pos : array, shape (N,), int64
+    indices : array, shape (nnz,), int64
+    data : array, shape (nnz,), float64
+    """
+    arrs = [_host(a).copy() for a in (pos, indices, data)]
+    _cpu.block_csr_fill(np.ascontiguousarray(_host(W)), th, c0, c1, code, o_src, o_dst, *arrs)
+    for out, a in zip((pos, indices, data), arrs):
+        out[...] = a if not hasattr(out, "get") else _to_device(a, out)
