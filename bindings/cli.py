@@ -28,27 +28,10 @@ def _report(args):
     return 0
 
 
-def _train(args):
-    from .presets import train
-
-    kw = {k: v for k, v in dict(epochs=args.epochs, members=args.members).items() if v is not None}
-    path = train(preset=args.preset, run_dir=args.out, data=args.data, seed=args.seed, **kw)
-    print(f"run: {path}")
-    return 0
-
-
-def _ingest(args):
-    from .torch import ingest
-
-    path = ingest(args.source, args.out)
-    print(f"run: {path}")
-    return 0
-
-
 def _demo(args):
     from .demo import main
 
-    return main(["--out", args.out] if args.out else [])
+    return main(args)
 
 
 def _positive_int(text):
@@ -66,20 +49,9 @@ def build_parser():
         prog="deepcnt", description="Graph metrics of deep neural networks, for every saved epoch.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    t = sub.add_parser("train", help="train a preset network, saving every epoch to a run directory")
-    t.add_argument("preset", help="testolin-dbn, shine-mlp, lamalfa-fc or zambra-mlp")
-    t.add_argument("--out", required=True, help="run directory to create (or resume)")
-    t.add_argument("--data", default="digits", help="digits (bundled, default), mnist, fashion-mnist, emnist, "
-                                                    "or idx:PATH for local IDX files")
-    t.add_argument("--epochs", type=_positive_int, help="epochs (default: the preset's)")
-    t.add_argument("--members", type=_positive_int, help="ensemble size (default: the preset's)")
-    t.add_argument("--seed", type=int, default=0)
-    t.set_defaults(func=_train)
+    from .presets import add_cli
 
-    i = sub.add_parser("ingest", help="put a folder of checkpoints (state_dicts, safetensors) into a run")
-    i.add_argument("source", help="a folder of checkpoint files, one per epoch")
-    i.add_argument("--out", required=True, help="run directory to create")
-    i.set_defaults(func=_ingest)
+    add_cli(sub)  # train and ingest
 
     a = sub.add_parser("analyze", help="compute metrics for every epoch of a run into Parquet tables")
     a.add_argument("run", help="the run directory (an epoch store)")
@@ -103,8 +75,13 @@ def build_parser():
     r.add_argument("--out", help="where to write (default ANALYSIS/report)")
     r.set_defaults(func=_report)
 
-    d = sub.add_parser("demo", help="the main job on bundled data")
-    d.add_argument("--out", help="where to put the runs (default ./demo-out)")
+    d = sub.add_parser("demo", help="the main job on bundled data: train, analyze every epoch, report",
+                       description="Train a DBN (CD-1) and an MLP (SGD) on the bundled digits saving every epoch, "
+                                   "analyze every epoch with every default metric, and write the reports.")
+    d.add_argument("--out", default="demo-out", help="where to put the runs (default ./demo-out)")
+    d.add_argument("--quick", action="store_true", help="a smaller, faster version (a few epochs)")
+    d.add_argument("--random", action="store_true",
+                   help="instead: core metrics of a random 784-500-500-2000 network (no training)")
     d.set_defaults(func=_demo)
     return p
 

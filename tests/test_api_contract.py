@@ -52,10 +52,24 @@ def test_docstring_examples(module):
 
 def test_cli_demo_and_errors(tmp_path):
     run = [sys.executable, "-m", "deepcnt.bindings.cli"]
-    p = subprocess.run(run + ["demo"], capture_output=True, text=True, timeout=300)
+    p = subprocess.run(run + ["demo", "--random"], capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr
     assert "3784 nodes" in p.stdout and "mean per layer" in p.stdout
     p = subprocess.run(run + ["frobnicate"], capture_output=True, text=True)
     assert p.returncode != 0 and "invalid choice" in p.stderr
     p = subprocess.run(run + ["--help"], capture_output=True, text=True)
     assert p.returncode == 0 and "demo" in p.stdout
+
+
+def test_demo_main_job_quick(tmp_path):
+    """The main job end to end, short: train a DBN and an MLP on digits, analyze every epoch, report."""
+    p = subprocess.run([sys.executable, "-m", "deepcnt.bindings.cli", "demo", "--quick", "--out", str(tmp_path)],
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    for preset in ("testolin-dbn", "shine-mlp"):
+        a = deepcnt.Analysis(tmp_path / preset / "analysis", 0, 0)
+        ep = a.epochs()
+        store = deepcnt.EpochStore.open(tmp_path / preset)
+        assert len(ep) == len(store) > 1 and (ep.n_edges > 0).all()
+        assert (tmp_path / preset / "analysis" / "report" / "index.html").exists()
+        assert str(a.nodes_path) in p.stdout
