@@ -282,7 +282,8 @@ class EpochStore:
                     lock.unlink(missing_ok=True)  # stale: its writer died (e.g. killed mid-append)
                     continue
                 raise InputError(f"epoch store {self.path} is being written by process {pid} on {host}: "
-                                 "one writer at a time (readers may open it with mode='r')") from None
+                                 "one writer at a time (readers may open it with mode='r'; if that process "
+                                 f"is gone, delete {lock})") from None
             with os.fdopen(fd, "w") as f:
                 f.write(me)
             self._lock = lock

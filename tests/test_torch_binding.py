@@ -129,6 +129,14 @@ def test_ingest_orders_by_epoch(tmp_path):
     for t, m in enumerate(models):
         np.testing.assert_array_equal(s.graph(t).blocks[1], from_module(m).blocks[1])
     assert epoch_from_name("run3_epoch_0012.pt") == 12
+    from safetensors.torch import save_file
+
+    (tmp_path / "st").mkdir()
+    for e, m in zip((5, 1), models):  # listed out of order on purpose
+        save_file(m.state_dict(), str(tmp_path / "st" / f"ckpt-{e}.safetensors"))
+    s2 = ingest(tmp_path / "st", tmp_path / "run2")
+    assert list(s2.epochs) == [1, 5]
+    np.testing.assert_array_equal(s2.graph(0).blocks[2], from_module(models[1]).blocks[2])
     with pytest.raises(InputError, match="no epoch number"):
         epoch_from_name("final.pt")
 
