@@ -40,7 +40,11 @@ def _features(X, name="X"):
 
 
 def class_counts(Xb, codes, n_classes, device="cpu"):
-    """Contingency counts ``n_{p,1,y}`` of binary features and classes: one (chunked) GEMM ``X_bᵀ Y_1``.
+    """Contingency counts ``n_{p,1,y}`` of binary features and classes, ``X_bᵀ Y_1``.
+
+    On the GPU this is one (chunked) GEMM; on the CPU a per-class column sum of the uint8 rows (measured 4× faster
+    than a float32 BLAS GEMM with a 10-column one-hot: the GEMM is too skinny to use the cores, and it needs a
+    float copy of ``X_b``).
 
     Parameters
     ----------
@@ -55,15 +59,19 @@ def class_counts(Xb, codes, n_classes, device="cpu"):
     """
     from .backend import get_backend
 
-    xp = get_backend(device).xp
+    be = get_backend(device)
+    xp = be.xp
     S, P = Xb.shape
+    ny = xp.asarray(np.bincount(codes, minlength=n_classes).astype(np.float64))
+    if be.name == "cpu":  # the GEMM path below is the GPU's (run with numpy under the simulator)
+        n1y = np.stack([Xb[codes == c].sum(0, dtype=np.int64) for c in range(n_classes)], axis=1)
+        return xp.asarray(n1y, dtype=np.float64), ny
     n1y = xp.zeros((P, n_classes))
     for s in range(0, S, _ROW_CHUNK):
         xb = xp.asarray(Xb[s:s + _ROW_CHUNK], dtype=xp.float32)
         c = xp.asarray(codes[s:s + _ROW_CHUNK])
         Y1 = (c[:, None] == xp.arange(n_classes)[None, :]).astype(xp.float32)
         n1y += (xb.T @ Y1).astype(xp.float64)  # partial sums <= 8192: exact in float32
-    ny = xp.asarray(np.bincount(codes, minlength=n_classes).astype(np.float64))
     return n1y, ny
 
 
@@ -104,15 +112,25 @@ def binary_information(Xb, y, device="cpu", miller_madow=False):
     >>> binary_information(x, y).round(6).tolist()
     [0.75]
     """
-    Xb = _features(Xb, "Xb")
-    if not np.isin(np.unique(Xb), (0, 1)).all():
-        raise InputError("Xb must hold only 0 and 1: binarise first (binarize or pixel_information)")
+    Xb = _check_binary(_features(Xb, "Xb"))
     classes, codes = _labels(y, Xb.shape[0])
     n1y, ny = class_counts(Xb, codes, classes.size, device)
     out = _host(_mi_kernel(n1y, ny, Xb.shape[0], device))
     if miller_madow:
         out = out - miller_madow_bias(Xb.shape[0], classes.size)
     return out
+
+
+def _check_binary(Xb):
+    if Xb.dtype == np.bool_:
+        return Xb.view(np.uint8)
+    if Xb.dtype.kind == "f":
+        bad = bool(((Xb != 0) & (Xb != 1)).any())
+    else:
+        bad = bool(Xb.min() < 0 or Xb.max() > 1)
+    if bad:
+        raise InputError("Xb must hold only 0 and 1: binarise first (binarize or pixel_information)")
+    return Xb
 
 
 def _host(a):
@@ -125,7 +143,17 @@ def binarize(X, theta):
     theta = np.asarray(theta, dtype=np.float64)
     if theta.ndim not in (0, 1) or (theta.ndim == 1 and theta.shape[0] != X.shape[1]):
         raise InputError(f"theta must be a scalar or have one value per feature ({X.shape[1]}), got {theta.shape}")
-    return (X > theta).astype(np.uint8)
+    if np.isnan(theta).any():
+        raise InputError("theta holds NaN")
+    if X.dtype.kind in "iu" and theta.ndim == 0:  # integer data: compare in its own dtype (no float copy)
+        info = np.iinfo(X.dtype)
+        t = math.floor(float(theta))
+        if t < info.min:
+            return np.ones(X.shape, np.uint8)
+        if t >= info.max:
+            return np.zeros(X.shape, np.uint8)
+        return (X > X.dtype.type(t)).view(np.uint8)
+    return (X > theta).view(np.uint8)
 
 
 def _levels(X, max_levels):
@@ -196,7 +224,7 @@ def pixel_information(X, y, max_levels=256, device="cpu", miller_madow=False):
 def pointwise_on_information(Xb, y):
     """``log2 p(c | x_p = 1) / p(c)`` for every feature and class: array (P, C) (−inf where no item of class
     ``c`` has the feature on; NaN for a feature never on). Its ``n_{1c}/n_1``-weighted row sum is ID."""
-    Xb = _features(Xb, "Xb")
+    Xb = _check_binary(_features(Xb, "Xb"))
     classes, codes = _labels(y, Xb.shape[0])
     n1y, ny = class_counts(Xb, codes, classes.size)
     n1 = n1y.sum(1, keepdims=True)
@@ -236,7 +264,7 @@ def shuffle_null(Xb, y, n_shuffles=100, seed=None, quantile=0.95):
     -------
     dict with ``mean`` (P,), ``q`` (P,) (the ``quantile``), ``null`` (R, P)
     """
-    Xb = _features(Xb, "Xb")
+    Xb = _check_binary(_features(Xb, "Xb"))
     S, P = Xb.shape
     classes, codes = _labels(y, S)
     C = classes.size

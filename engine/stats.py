@@ -33,9 +33,9 @@ def _z(x):
 
 
 def permutation_indices(rng, n, size):
-    """``size`` random permutations of ``range(n)`` as rows: ``argsort`` of uniform draws (one
-    ``rng.random((size, n))`` call; the same stream as ``size`` successive ``argsort(rng.random(n))``)."""
-    return np.argsort(rng.random((size, n)), axis=1, kind="stable")
+    """``size`` random permutations of ``range(n)`` as rows, by one ``rng.permuted`` call: the same stream as
+    ``size`` successive ``rng.permutation(n)`` (so a naive loop with the same seed gives the same shuffles)."""
+    return rng.permuted(np.broadcast_to(np.arange(n), (size, n)), axis=1)
 
 
 def pearson_permutation(x, y, n_permutations=None, seed=None, alternative="two-sided", return_null=False):
