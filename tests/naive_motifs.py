@@ -114,3 +114,20 @@ def brute_intensity(weights, theta=0.0, sizes=(3, 4)):
             ws = [d["w"] for _, _, d in H.edges(data=True)]
             out[name] = out.get(name, 0.0) + float(np.prod(ws)) ** (1.0 / len(ws))
     return out
+
+
+def brute_participation(codes, sizes=(3, 4)):
+    """{shape: int array (N,)}: instances of each uncoloured class containing each node, by enumeration."""
+    G = coloured_digraph([(c != 0).astype(np.int8) for c in codes])
+    U = G.to_undirected()
+    temps = all_templates(1)
+    out = {}
+    for size in sizes:
+        for nodes in itertools.combinations(G.nodes, size):
+            if not nx.is_connected(U.subgraph(nodes)):
+                continue
+            H = G.subgraph(nodes)
+            name = next((n for n, T in temps.get(_signature(H), []) if nx.is_isomorphic(H, T)), "other")
+            arr = out.setdefault(name, np.zeros(G.number_of_nodes(), dtype=np.int64))
+            arr[list(nodes)] += 1
+    return out

@@ -70,7 +70,7 @@ def color_masks(codes, out):
 def gram(B, out):
     """Gram matrices of every pair of colour masks, on the rows.
 
-    .. math:: \mathrm{out}[t, a n + i, b n + i'] = \sum_j B[t,a,i,j]\, B[t,b,i',j]
+    .. math:: \\mathrm{out}[t, a n + i, b n + i'] = \\sum_j B[t,a,i,j]\\, B[t,b,i',j]
 
     Parameters
     ----------
@@ -160,7 +160,7 @@ def block_moments(M, k, exclude_diag, S_out, s_out):
     ``M`` holds ``k × k`` blocks ``X_{ab} = M[a n_1:(a+1) n_1, b n_2:(b+1) n_2]`` (a Gram or path product);
     with ``p = (a, b)``, ``q = (c, d)``:
 
-    .. math:: S[t,p,q] = \sum_{i,j} X_p[i,j]\, X_q[i,j], \qquad s[t,p] = \sum_{i,j} X_p[i,j]
+    .. math:: S[t,p,q] = \\sum_{i,j} X_p[i,j]\\, X_q[i,j], \\qquad s[t,p] = \\sum_{i,j} X_p[i,j]
 
     summed over ``i ≠ j`` when ``exclude_diag`` (Gram matrices). Accumulated in float64: exact while the
     sums stay below 2^53.

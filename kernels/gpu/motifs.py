@@ -131,7 +131,7 @@ def block_moments(M, k, exclude_diag, S_out, s_out):
 
     ``M`` holds ``k × k`` blocks ``X_{ab} = M[a n_1:(a+1) n_1, b n_2:(b+1) n_2]``; with ``p = (a, b)``:
 
-    .. math:: S[t,p,q] = \sum_{i,j} X_p[i,j]\, X_q[i,j], \qquad s[t,p] = \sum_{i,j} X_p[i,j]
+    .. math:: S[t,p,q] = \\sum_{i,j} X_p[i,j]\\, X_q[i,j], \\qquad s[t,p] = \\sum_{i,j} X_p[i,j]
 
     summed over ``i ≠ j`` when ``exclude_diag``. float64 accumulation.
 
