@@ -406,12 +406,14 @@ def block_edge_counts(W, th, c0, c1, code, row_cnt, col_cnt):
             if _edge_value(np.float64(W[i, j]), th, c0, c1, code) != 0.0:
                 k += 1
         row_cnt[i] += k
-    for j in prange(nt):
-        k = 0
+    nch = min(nt, 64)
+    for c in prange(nch):  # column chunks, rows read contiguously inside a chunk
+        j0 = (c * nt) // nch
+        j1 = ((c + 1) * nt) // nch
         for i in range(ns):
-            if _edge_value(np.float64(W[i, j]), th, c0, c1, code) != 0.0:
-                k += 1
-        col_cnt[j] += k
+            for j in range(j0, j1):
+                if _edge_value(np.float64(W[i, j]), th, c0, c1, code) != 0.0:
+                    col_cnt[j] += 1
 
 
 @njit(parallel=True, cache=config.CACHE)
@@ -440,12 +442,15 @@ def block_csr_fill(W, th, c0, c1, code, o_src, o_dst, pos, indices, data):
                 data[p] = v
                 p += 1
         pos[o_src + i] = p
-    for j in prange(nt):
-        p = pos[o_dst + j]
+    nch = min(nt, 64)
+    for c in prange(nch):  # column chunks, rows read contiguously inside a chunk
+        j0 = (c * nt) // nch
+        j1 = ((c + 1) * nt) // nch
         for i in range(ns):
-            v = _edge_value(np.float64(W[i, j]), th, c0, c1, code)
-            if v != 0.0:
-                indices[p] = o_src + i
-                data[p] = v
-                p += 1
-        pos[o_dst + j] = p
+            for j in range(j0, j1):
+                v = _edge_value(np.float64(W[i, j]), th, c0, c1, code)
+                if v != 0.0:
+                    p = pos[o_dst + j]
+                    indices[p] = o_src + i
+                    data[p] = v
+                    pos[o_dst + j] = p + 1

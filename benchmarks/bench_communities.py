@@ -1,0 +1,196 @@
+"""Louvain and consensus (spec §5): deepcnt vs bctpy (signed), igraph / NetworKit / scikit-network (on |w|).
+
+Networks: unthresholded signed 784-100-100-10 (Shine et al.) and 784-500-500-2000 (Testolin et al.), weights
+N(0, 0.1), float32, seed 0 (no structure: every method finds a weak, noisy optimum, so Q is compared as the
+mean over the timed rounds, each round with its own seed).
+
+* signed: ``deepcnt.louvain(g, negative="asym")`` vs ``bct.community_louvain(W, B="negative_asym")`` on the
+  dense symmetric N×N matrix of the undirected view (built outside the timing, which favours bctpy). deepcnt is
+  timed end to end from the weight blocks on a fresh graph each round: block sums + CSR + Louvain.
+* unsigned: ``deepcnt.louvain(g, negative="ignore")`` (Newman Q of |w|) vs igraph ``community_multilevel``,
+  NetworKit ``PLM`` (no refinement; it uses every core through OpenMP) and scikit-network ``Louvain``; the
+  peers' graphs are built outside the timing. Every Q is re-evaluated with ``deepcnt.modularity`` (checked
+  against networkx in the tests).
+* 500-run consensus on 784-100-100-10 (goal: under 30 s on 2 cores). bctpy is not run 500 times: its time
+  is the measured single run × 500 (printed as an extrapolation).
+
+Run: ``.venv/bin/python -m pytest benchmarks/bench_communities.py --benchmark-only -o addopts="" -s``.
+The machine is shared: compare the ratios of one run, not absolute times across runs.
+"""
+import itertools
+import warnings
+
+import numpy as np
+import pytest
+
+import deepcnt
+from deepcnt.communities import louvain, modularity
+from deepcnt.consensus import consensus
+
+SMALL = (784, 100, 100, 10)
+BIG = (784, 500, 500, 2000)
+_Q = {}
+_T = {}
+
+
+def _weights(sizes, seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.normal(0.0, 0.1, size=(a, b)).astype(np.float32) for a, b in zip(sizes[:-1], sizes[1:])]
+
+
+WEIGHTS = {SMALL: _weights(SMALL), BIG: _weights(BIG)}
+_G = {s: deepcnt.LayeredGraph.from_weights(w) for s, w in WEIGHTS.items()}
+
+
+def _name(sizes):
+    return "-".join(map(str, sizes))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def q_table():
+    yield
+    lines = ["", "=== communities: best time, mean Q over the timed rounds, ratio = time / deepcnt's ==="]
+    for group, cases in _T.items():
+        base = cases.get("deepcnt")
+        lines.append(f"[{group}]")
+        for name, t in cases.items():
+            q = _Q.get((group, name), [])
+            qs = f"Q = {np.mean(q):.4f}" if q else ""
+            ratio = f"{t / base:9.1f}x" if base else ""
+            lines.append(f"  {name:<34} {t * 1e3:11.1f} ms {ratio}   {qs}")
+    if ("consensus " + _name(SMALL)) in _T and ("louvain signed " + _name(SMALL)) in _T:
+        one = _T["louvain signed " + _name(SMALL)].get("bctpy community_louvain")
+        if one:
+            lines.append(f"  bctpy, 500 runs extrapolated = 500 x {one:.3f} s = {500 * one:.0f} s "
+                         "(consensus_und re-clustering not included)")
+    print("\n".join(lines))
+
+
+def _record(group, name, benchmark):
+    _T.setdefault(group, {})[name] = benchmark.stats.stats.min
+
+
+def _fresh(sizes):
+    return deepcnt.LayeredGraph.from_weights(WEIGHTS[sizes])
+
+
+@pytest.mark.parametrize("sizes", [SMALL, BIG], ids=_name)
+def test_louvain_signed_deepcnt(benchmark, sizes):
+    group = "louvain signed " + _name(sizes)
+    benchmark.group = group
+    seeds = itertools.count()
+    qs = _Q.setdefault((group, "deepcnt"), [])
+
+    def run(g):
+        qs.append(louvain(g, negative="asym", seed=next(seeds))[1])
+
+    benchmark.pedantic(run, setup=lambda: ((_fresh(sizes),), {}), rounds=10, warmup_rounds=1)
+    del qs[0]  # the warm-up round
+    _record(group, "deepcnt", benchmark)
+
+
+@pytest.mark.parametrize("sizes", [SMALL, BIG], ids=_name)
+def test_louvain_signed_bctpy(benchmark, sizes):
+    bct = pytest.importorskip("bct")
+    group = "louvain signed " + _name(sizes)
+    benchmark.group = group
+    W = _G[sizes].to_scipy(directed=False).toarray()
+    seeds = itertools.count()
+    qs = _Q.setdefault((group, "bctpy community_louvain"), [])
+
+    def run():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ci, q = bct.community_louvain(W, B="negative_asym", seed=next(seeds))
+        qs.append(q)
+        return ci
+
+    ci = benchmark.pedantic(run, rounds=3 if sizes == SMALL else 1, warmup_rounds=0)
+    assert modularity(_G[sizes], ci) == pytest.approx(qs[-1], abs=1e-9)
+    _record(group, "bctpy community_louvain", benchmark)
+
+
+@pytest.mark.parametrize("sizes", [SMALL, BIG], ids=_name)
+def test_louvain_unsigned_deepcnt(benchmark, sizes):
+    group = "louvain |w| " + _name(sizes)
+    benchmark.group = group
+    seeds = itertools.count()
+    qs = _Q.setdefault((group, "deepcnt"), [])
+
+    def run(g):
+        qs.append(louvain(g, negative="ignore", seed=next(seeds))[1])
+
+    benchmark.pedantic(run, setup=lambda: ((_fresh(sizes),), {}), rounds=10, warmup_rounds=1)
+    del qs[0]
+    _record(group, "deepcnt", benchmark)
+
+
+def _abs_edges(sizes):
+    A = _G[sizes].to_scipy(directed=True, weight="abs").tocoo()
+    return A.row, A.col, A.data
+
+
+@pytest.mark.parametrize("sizes", [SMALL, BIG], ids=_name)
+def test_louvain_unsigned_igraph(benchmark, sizes):
+    ig = pytest.importorskip("igraph")
+    group = "louvain |w| " + _name(sizes)
+    benchmark.group = group
+    r, c, w = _abs_edges(sizes)
+    G = ig.Graph(n=_G[sizes].n_nodes, edges=np.c_[r, c], directed=False)
+    G.es["weight"] = w
+    qs = _Q.setdefault((group, "igraph community_multilevel"), [])
+
+    def run():
+        m = G.community_multilevel(weights="weight").membership
+        qs.append(modularity(_G[sizes], m, negative="ignore"))
+
+    benchmark.pedantic(run, rounds=5, warmup_rounds=0)
+    _record(group, "igraph community_multilevel", benchmark)
+
+
+@pytest.mark.parametrize("sizes", [SMALL, BIG], ids=_name)
+def test_louvain_unsigned_networkit(benchmark, sizes):
+    nk = pytest.importorskip("networkit")
+    group = "louvain |w| " + _name(sizes)
+    benchmark.group = group
+    r, c, w = _abs_edges(sizes)
+    G = nk.Graph(_G[sizes].n_nodes, weighted=True, directed=False)
+    G.addEdges((w, (r, c)))
+    qs = _Q.setdefault((group, "networkit PLM (all cores)"), [])
+
+    def run():
+        part = nk.community.PLM(G, refine=False, gamma=1.0).run().getPartition()
+        qs.append(modularity(_G[sizes], np.array(part.getVector()), negative="ignore"))
+
+    benchmark.pedantic(run, rounds=5, warmup_rounds=1)
+    _record(group, "networkit PLM (all cores)", benchmark)
+
+
+@pytest.mark.parametrize("sizes", [SMALL, BIG], ids=_name)
+def test_louvain_unsigned_sknetwork(benchmark, sizes):
+    skc = pytest.importorskip("sknetwork.clustering")
+    group = "louvain |w| " + _name(sizes)
+    benchmark.group = group
+    A = _G[sizes].to_scipy(directed=False, weight="abs").tocsr()
+    seeds = itertools.count()
+    qs = _Q.setdefault((group, "scikit-network Louvain"), [])
+
+    def run():
+        lab = skc.Louvain(resolution=1.0, modularity="newman", shuffle_nodes=True, random_state=next(seeds)).fit_predict(A)
+        qs.append(modularity(_G[sizes], lab, negative="ignore"))
+
+    benchmark.pedantic(run, rounds=5, warmup_rounds=0)
+    _record(group, "scikit-network Louvain", benchmark)
+
+
+def test_consensus_500(benchmark):
+    group = "consensus " + _name(SMALL)
+    benchmark.group = group
+    qs = _Q.setdefault((group, "deepcnt"), [])
+
+    def run(g):
+        lab = consensus(g, runs=500, seed=0)
+        qs.append(modularity(g, lab))
+
+    benchmark.pedantic(run, setup=lambda: ((_fresh(SMALL),), {}), rounds=2, warmup_rounds=0)
+    _record(group, "deepcnt", benchmark)
