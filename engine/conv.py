@@ -188,6 +188,25 @@ class ConvBlock(ImplicitBlock):
         cols = (co * Ho + oy) * Wo + ox
         return rows[keep], cols[keep], w[keep]
 
+    def weight_counts(self, t):
+        """Every kernel entry of epoch ``t`` with its number of edges (in-image output positions), in O(params).
+
+        ``np.repeat(values, counts)`` is the multiset of the block's edge weights (``edges(t, -1)[2]``), which
+        is what a proportional threshold needs, without building E entries.
+
+        Returns
+        -------
+        values : array, shape (C_out·C_in/g·kh·kw,), float64
+        counts : array, same shape, int64
+        """
+        K = _host(self.kernel[t]).astype(np.float64)
+        (_, H, W), (_, Ho, Wo) = self.in_shape, self.out_shape
+        _, _, kh, kw = K.shape
+        ny = [_n_valid(ky * self.dilation[0] - self.padding[0], self.stride[0], H, Ho) for ky in range(kh)]
+        nx = [_n_valid(kx * self.dilation[1] - self.padding[1], self.stride[1], W, Wo) for kx in range(kw)]
+        counts = np.broadcast_to(np.outer(ny, nx).astype(np.int64), K.shape)
+        return K.ravel(), counts.ravel()
+
     def take(self, t):
         return self._like(self.kernel[t], stacked=False)
 
@@ -344,6 +363,13 @@ def _reduce(A, reduce, axes, xp):
     if reduce == "abs":
         return xp.abs(A).sum(axis=axes)
     return xp.sqrt((A * A).sum(axis=axes))
+
+
+def _n_valid(off, s, n_in, n_out):
+    """Number of output positions ``o`` in ``[0, n_out)`` with ``0 <= o*s + off < n_in``."""
+    lo = max(0, -(off // s))
+    hi = min(n_out, (n_in - 1 - off) // s + 1)
+    return max(0, hi - lo)
 
 
 def _xp(a):

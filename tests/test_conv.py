@@ -267,3 +267,47 @@ def test_degree_vector_motifs_equal_materialised(idx):
     assert m3.classes == ("chain3", "fanout2", "fanin2")
     np.testing.assert_array_equal(m3["fanout2"], [motifs(dense, 3)["fanout2"],
                                                   motifs(dense.threshold(0.8), 3)["fanout2"]])
+
+
+def test_random_geometries_against_one_hot_blocks():
+    """Many random Conv2d geometries (stride, padding, dilation, groups, rectangular kernels, zero entries)."""
+    from naive_conv import layer_dense
+
+    rng = np.random.default_rng(42)
+    done = 0
+    while done < 40:
+        groups = int(rng.choice([1, 1, 2, 3]))
+        cin, cout = groups * int(rng.integers(1, 3)), groups * int(rng.integers(1, 3))
+        H, W = (int(v) for v in rng.integers(1, 9, 2))
+        k = tuple(int(v) for v in rng.integers(1, 4, 2))
+        st, dl = tuple(int(v) for v in rng.integers(1, 4, 2)), tuple(int(v) for v in rng.integers(1, 3, 2))
+        pd = tuple(int(rng.integers(0, (kk - 1) * d // 2 + 2)) for kk, d in zip(k, dl))
+        conv = nn.Conv2d(cin, cout, k, stride=st, padding=pd, dilation=dl, groups=groups, bias=False)
+        Ho = (H + 2 * pd[0] - dl[0] * (k[0] - 1) - 1) // st[0] + 1
+        Wo = (W + 2 * pd[1] - dl[1] * (k[1] - 1) - 1) // st[1] + 1
+        if Ho < 1 or Wo < 1:
+            with pytest.raises(deepcnt.InputError, match="does not fit"):
+                from_conv_module(nn.Sequential(conv), (cin, H, W))
+            continue
+        with torch.no_grad():
+            conv.weight.mul_(3.0)
+            conv.weight[0, 0, 0, 0] = 0.0  # a zero kernel entry is no edge at θ = 0
+        D, _ = layer_dense(conv, (cin, H, W))
+        for theta in (0.0, 0.4):
+            g = from_conv_module(nn.Sequential(conv), (cin, H, W)).threshold(theta)
+            A = dense_directed([D], theta)
+            np.testing.assert_array_equal(g.to_scipy().toarray(), A)
+            if theta == 0:  # the weight multiset in O(params): nonzero part and number of slots
+                v, c = g.blocks[0].weight_counts(0)
+                kept = np.repeat(v, c)
+                np.testing.assert_array_equal(np.sort(kept[kept != 0]), np.sort(A[A != 0]))
+                ones = nn.Conv2d(cin, cout, k, stride=st, padding=pd, dilation=dl, groups=groups, bias=False)
+                with torch.no_grad():
+                    ones.weight.fill_(1.0)
+                assert kept.size == int((layer_dense(ones, (cin, H, W))[0] != 0).sum())
+            for d in ("in", "out"):
+                np.testing.assert_array_equal(deepcnt.degree(g, d), degree_ref(A, d))
+                for s in ("positive", "negative"):
+                    np.testing.assert_allclose(deepcnt.strength(g, d, s), strength_ref(A, d, s), rtol=1e-10,
+                                               atol=1e-12)
+        done += 1

@@ -18,6 +18,10 @@ from numba import njit, prange
 
 from .. import config
 
+#: Below this many edges a convolution block runs on one thread: a parallel launch costs more than the work
+#: (and far more on a loaded machine). Candidate for ``kernels/config.py``.
+PARALLEL_MIN_EDGES = 1 << 16
+
 
 @njit(cache=config.CACHE, inline="always")
 def _valid(off, s, n_in, n_out):
@@ -57,17 +61,19 @@ def conv_matvec(K, geom, theta, x_row, x_col, row_out, col_out):
     T = K.shape[0]
     if T == 0:
         return
-    _cols(K, geom, theta, x_row, col_out)
+    C_in, H, W, C_out, Ho, Wo, kh, kw = geom[:8]
+    cout_g = C_out // geom[14]
+    work = T * C_out * (C_in // geom[14]) * kh * kw * Ho * Wo  # an upper bound on the edges
+    parallel = work >= PARALLEL_MIN_EDGES
     # input units are owned by (epoch, input channel); when there are fewer of those than threads (a first
     # layer on one-channel images), each also splits its output channels into chunks with private sums
-    cout_g = geom[3] // geom[14]
-    nchunks = max(1, min(cout_g, -(-numba.get_num_threads() // (T * geom[0]))))
-    part = np.empty((T * geom[0] * nchunks, 4, geom[1] * geom[2]))
-    _rows(K, geom, theta, x_col, part, nchunks)
+    nchunks = max(1, min(cout_g, -(-numba.get_num_threads() // (T * C_in)))) if parallel else 1
+    part = np.empty((T * C_in * nchunks, 4, H * W))
+    (_cols_par if parallel else _cols_ser)(K, geom, theta, x_row, col_out)
+    (_rows_par if parallel else _rows_ser)(K, geom, theta, x_col, part, nchunks)
     _sum_chunks(part, nchunks, row_out)
 
 
-@njit(parallel=True, cache=config.CACHE)
 def _cols(K, geom, theta, x_row, col_out):
     C_in, H, W, C_out, Ho, Wo, kh, kw, sh, sw, ph, pw, dh, dw, groups = geom
     T = K.shape[0]
@@ -108,7 +114,6 @@ def _cols(K, geom, theta, x_row, col_out):
                             col_out[t, ca + 2, jrow + ox] += v * xv
 
 
-@njit(parallel=True, cache=config.CACHE)
 def _rows(K, geom, theta, x_col, part, nchunks):
     C_in, H, W, C_out, Ho, Wo, kh, kw, sh, sw, ph, pw, dh, dw, groups = geom
     T = K.shape[0]
@@ -151,6 +156,12 @@ def _rows(K, geom, theta, x_col, part, nchunks):
                             i = irow + ox * sw
                             row_out[ca, i] += xv
                             row_out[ca + 2, i] += v * xv
+
+
+_cols_par = njit(parallel=True, cache=config.CACHE)(_cols)
+_cols_ser = njit(cache=config.CACHE)(_cols)
+_rows_par = njit(parallel=True, cache=config.CACHE)(_rows)
+_rows_ser = njit(cache=config.CACHE)(_rows)
 
 
 @njit(cache=config.CACHE)
