@@ -126,15 +126,23 @@ def test_cpu_vs_gpu_simulator():
                 np.testing.assert_allclose(b[col], a[col], rtol=1e-9, atol=1e-12, err_msg=f"{name}.{col}")
 
 
-def test_gpu_kernel_twin_against_dense():
+@pytest.mark.parametrize("parallel_min_edges", [0, 1 << 40], ids=["parallel", "serial"])
+@pytest.mark.parametrize("geometry", [
+    dict(shape=(2, 4, 1, 3, 2), in_shape=(2, 5, 6), stride=(2, 1), padding=(1, 2), dilation=(1, 2), groups=2),
+    dict(shape=(1, 5, 1, 3, 3), in_shape=(1, 6, 5), stride=1, padding=1, dilation=1, groups=1),  # chunked rows
+])
+def test_kernel_twins_against_dense(monkeypatch, parallel_min_edges, geometry):
     from deepcnt.kernels.cpu import conv as kcpu
     from deepcnt.kernels.gpu import conv as kgpu
+    from naive_conv import layer_dense
 
+    monkeypatch.setattr(kcpu, "PARALLEL_MIN_EDGES", parallel_min_edges)
     rng = np.random.default_rng(7)
-    b = ConvBlock(rng.normal(size=(2, 4, 1, 3, 2)).astype(np.float32), (2, 5, 6), stride=(2, 1), padding=(1, 2),
-                  dilation=(1, 2), groups=2)
+    geo = dict(geometry)
+    K = rng.normal(size=geo.pop("shape")).astype(np.float32)
+    b = ConvBlock(K, **geo)
     T, n_in, n_out = b.shape
-    theta = np.array([0.0, 0.6])
+    theta = np.array([0.0, 0.6])[:T]
     x_row, x_col = rng.random((T, n_in)), rng.random((T, n_out))
     outs = []
     for mod in (kcpu, kgpu):
@@ -143,13 +151,12 @@ def test_gpu_kernel_twin_against_dense():
         outs.append((row, col))
     np.testing.assert_allclose(outs[1][0], outs[0][0], rtol=1e-12)
     np.testing.assert_allclose(outs[1][1], outs[0][1], rtol=1e-12)
-    m = nn.Conv2d(2, 4, (3, 2), stride=(2, 1), padding=(1, 2), dilation=(1, 2), groups=2, bias=False)
-    from naive_conv import layer_dense
-
+    m = nn.Conv2d(b.in_shape[0], b.out_shape[0], K.shape[-2:], stride=b.stride, padding=b.padding,
+                  dilation=b.dilation, groups=b.groups, bias=False)
     for t in range(T):
         with torch.no_grad():
             m.weight.copy_(torch.as_tensor(b.kernel[t]))
-        D, _ = layer_dense(m, (2, 5, 6))
+        D, _ = layer_dense(m, b.in_shape)
         th = theta[t]
         chans = [(D > th) * 1.0, (D < -th) * 1.0]
         chans += [D * chans[0], -D * chans[1]]
