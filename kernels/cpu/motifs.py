@@ -5,10 +5,44 @@ Every motif count of a layered graph is a reduction of degree vectors plus the e
 float32 masks: every partial sum is an integer below 2^24, so the products are exact); element work is Numba.
 Colour code ``0`` is "no edge", ``1..k`` the edge colours.
 """
+import contextlib
+
+import numba
 import numpy as np
 from numba import njit, prange
 
 from .. import config
+
+
+_BLAS = []
+
+
+def _blas_one_thread():
+    """A context that runs BLAS on one thread (threadpoolctl, scanned once), or a no-op without it."""
+    if not _BLAS:
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            _BLAS.append(ThreadpoolController())
+        except ImportError:  # pragma: no cover - optional
+            _BLAS.append(None)
+    ctl = _BLAS[0]
+    return contextlib.nullcontext() if ctl is None else ctl.limit(limits=1, user_api="blas")
+
+
+@contextlib.contextmanager
+def _threads(work, limit):
+    """One thread (Numba and, when threadpoolctl is there, BLAS) for work below ``limit``."""
+    if work >= limit:
+        yield
+        return
+    n = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        with _blas_one_thread():
+            yield
+    finally:
+        numba.set_num_threads(n)
 
 
 @njit(parallel=True, cache=config.CACHE)
@@ -41,7 +75,8 @@ def edge_codes(W, theta, signed, out):
     out : array, shape (T, n_s, n_t), int8, overwritten
     """
     if W.size:
-        _edge_codes(W, theta, bool(signed), out)
+        with _threads(W.size, config.MOTIF_SERIAL_ELEMENTS):
+            _edge_codes(W, theta, bool(signed), out)
 
 
 @njit(parallel=True, cache=config.CACHE)
@@ -64,7 +99,8 @@ def color_masks(codes, out):
     out : array, shape (T, k, n_s, n_t), float32, overwritten
     """
     if out.size:
-        _color_masks(codes, out)
+        with _threads(out.size, config.MOTIF_SERIAL_ELEMENTS):
+            _color_masks(codes, out)
 
 
 def gram(B, out):
@@ -79,7 +115,8 @@ def gram(B, out):
     """
     T, k, n, m = B.shape
     Bf = B.reshape(T, k * n, m)
-    np.matmul(Bf, Bf.transpose(0, 2, 1), out=out)
+    with _threads(T * (k * n) ** 2 * m, config.MOTIF_SERIAL_MACS):
+        np.matmul(Bf, Bf.transpose(0, 2, 1), out=out)
 
 
 def path_products(B1, B2, out):
@@ -97,7 +134,8 @@ def path_products(B1, B2, out):
     n2 = B2.shape[3]
     left = B1.reshape(T, k * n0, n1)
     right = B2.transpose(0, 2, 1, 3).reshape(T, n1, k * n2)
-    np.matmul(left, right, out=out)
+    with _threads(T * k * n0 * n1 * k * n2, config.MOTIF_SERIAL_MACS):
+        np.matmul(left, right, out=out)
 
 
 @njit(parallel=True, cache=config.CACHE)
@@ -173,18 +211,17 @@ def block_moments(M, k, exclude_diag, S_out, s_out):
     S_out : array, shape (T, k², k²), float64, overwritten
     s_out : array, shape (T, k²), float64, overwritten
     """
-    import numba
-
     T, rows, _ = M.shape
     n1 = rows // k
     K = k * k
     nchunks = max(1, min(n1, -(-4 * numba.get_num_threads() // max(T, 1))))
     part_S = np.zeros((T * nchunks, K, K))
     part_s = np.zeros((T * nchunks, K))
-    if M.size and k == 1:
-        _block_moments1(M, bool(exclude_diag), nchunks, part_S, part_s)
-    elif M.size:
-        _block_moments(M, k, bool(exclude_diag), nchunks, part_S, part_s)
+    with _threads(M.size * K, config.MOTIF_SERIAL_ELEMENTS):
+        if M.size and k == 1:
+            _block_moments1(M, bool(exclude_diag), nchunks, part_S, part_s)
+        elif M.size:
+            _block_moments(M, k, bool(exclude_diag), nchunks, part_S, part_s)
     S = part_S.reshape(T, nchunks, K, K).sum(axis=1)
     S_out[...] = np.triu(S) + np.triu(S, 1).transpose(0, 2, 1)
     s_out[...] = part_s.reshape(T, nchunks, K).sum(axis=1)
@@ -216,7 +253,8 @@ def permute_codes(codes, seed, out):
     """
     R = out.shape[0]
     seeds = np.random.SeedSequence(seed).generate_state(R).astype(np.int64) & 0x7FFFFFFF
-    _permute_codes(np.ascontiguousarray(codes).reshape(-1), seeds, out.reshape(R, -1))
+    with _threads(out.size, config.MOTIF_SERIAL_ELEMENTS):
+        _permute_codes(np.ascontiguousarray(codes).reshape(-1), seeds, out.reshape(R, -1))
 
 
 def bernoulli_codes(probs, seed, out):
