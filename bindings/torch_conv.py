@@ -24,6 +24,9 @@ def _leaves(model):
 
 
 def _input_shape(input_shape):
+    if input_shape is None:
+        raise InputError("a convolutional model needs input_shape=(C, H, W), the shape of one input sample: "
+                         "its graph depends on the image size")
     try:
         shape = tuple(int(v) for v in input_shape)
     except (TypeError, ValueError):

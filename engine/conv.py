@@ -310,6 +310,8 @@ def channel_graph(g, reduce="sum"):
     For a convolution this is a reduction of the kernel ``K[c', c, :, :]`` (each entry once, not once per
     position); for a dense block after a convolution, of the rows of channel ``c`` (its ``H·W`` positions);
     dense-to-dense blocks keep their weights (``reduce="sum"``) or their magnitudes (``abs``, ``norm``).
+    A pooling layer, a depthwise convolution of its window, gives one self-channel edge ``c → c`` (``sum``:
+    ``k_h k_w`` for max pooling, 1 for average pooling).
     The graph's thresholds are applied to the entries before the reduction; the new graph is unthresholded.
     Biases: per output channel for convolutions (zeros for pooling), unchanged for dense layers.
 

@@ -228,6 +228,8 @@ def test_bad_inputs():
         from_conv_module(nn.Sequential(nn.Conv1d(1, 2, 3)), (1, 5, 5))
     with pytest.raises(err, match="takes 3 input channels but receives 1"):
         from_conv_module(nn.Sequential(nn.Conv2d(3, 2, 3)), (1, 5, 5))
+    with pytest.raises(err, match=r"needs input_shape=\(C, H, W\)"):
+        from_conv_module(nn.Sequential(nn.Conv2d(1, 2, 3)), None)
     with pytest.raises(err, match="input_shape must be three positive ints"):
         from_conv_module(nn.Sequential(nn.Conv2d(1, 2, 3)), (5, 5))
     with pytest.raises(err, match="does not fit an input of 2×5"):
