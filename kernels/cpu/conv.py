@@ -69,11 +69,18 @@ def conv_matvec(K, geom, theta, x_row, x_col, row_out, col_out):
     # layer on one-channel images), each also splits its output channels into chunks with private sums
     nchunks = max(1, min(cout_g, -(-numba.get_num_threads() // (T * C_in)))) if parallel else 1
     part = np.empty((T * C_in * nchunks, 4, H * W))
-    (_cols_par if parallel else _cols_ser)(K, geom, theta, x_row, col_out)
-    (_rows_par if parallel else _rows_ser)(K, geom, theta, x_col, part, nchunks)
+    threads = numba.get_num_threads()
+    if not parallel:  # one compiled kernel; a one-thread launch is cheap
+        numba.set_num_threads(1)
+    try:
+        _cols(K, geom, theta, x_row, col_out)
+        _rows(K, geom, theta, x_col, part, nchunks)
+    finally:
+        numba.set_num_threads(threads)
     _sum_chunks(part, nchunks, row_out)
 
 
+@njit(parallel=True, cache=config.CACHE)
 def _cols(K, geom, theta, x_row, col_out):
     C_in, H, W, C_out, Ho, Wo, kh, kw, sh, sw, ph, pw, dh, dw, groups = geom
     T = K.shape[0]
@@ -114,6 +121,7 @@ def _cols(K, geom, theta, x_row, col_out):
                             col_out[t, ca + 2, jrow + ox] += v * xv
 
 
+@njit(parallel=True, cache=config.CACHE)
 def _rows(K, geom, theta, x_col, part, nchunks):
     C_in, H, W, C_out, Ho, Wo, kh, kw, sh, sw, ph, pw, dh, dw, groups = geom
     T = K.shape[0]
@@ -156,12 +164,6 @@ def _rows(K, geom, theta, x_col, part, nchunks):
                             i = irow + ox * sw
                             row_out[ca, i] += xv
                             row_out[ca + 2, i] += v * xv
-
-
-_cols_par = njit(parallel=True, cache=config.CACHE)(_cols)
-_cols_ser = njit(cache=config.CACHE)(_cols)
-_rows_par = njit(parallel=True, cache=config.CACHE)(_rows)
-_rows_ser = njit(cache=config.CACHE)(_rows)
 
 
 @njit(cache=config.CACHE)
