@@ -46,5 +46,5 @@ N_PERMUTATIONS = 10_000
 PERMUTATION_BATCH = 1000
 #: Motif kernels (issue 7): below these sizes a kernel runs on one thread (Numba and BLAS). Waking threads
 #: costs milliseconds on a loaded machine, far more than the work of a small block.
-MOTIF_SERIAL_ELEMENTS = 1 << 18
-MOTIF_SERIAL_MACS = 1 << 25
+MOTIF_SERIAL_ELEMENTS = 1 << 21
+MOTIF_SERIAL_MACS = 1 << 27
