@@ -272,19 +272,20 @@ def bernoulli_codes(probs, seed, out):
     out[...] = np.searchsorted(cum, u, side="right").astype(np.int8)
 
 
-@njit(cache=config.CACHE)
-def _swap_codes(codes, swaps_per_edge, seed, out):
-    np.random.seed(seed)
+@njit(parallel=True, cache=config.CACHE)
+def _swap_codes(codes, swaps_per_edge, seeds, out):
     R = out.shape[0]
     ns, nt = codes.shape
-    src = np.empty(ns * nt, np.int64)
-    dst = np.empty(ns * nt, np.int64)
-    col = np.empty(ns * nt, np.int64)
-    for r in range(R):
+    for r in prange(R):
+        np.random.seed(seeds[r])  # the state of the thread running this draw: draws are reproducible
+        src = np.empty(ns * nt, np.int64)
+        dst = np.empty(ns * nt, np.int64)
+        col = np.empty(ns * nt, np.int64)
+        o = out[r]
         m = 0
         for i in range(ns):
             for j in range(nt):
-                out[r, i, j] = codes[i, j]
+                o[i, j] = codes[i, j]
                 if codes[i, j] != 0:
                     src[m] = i
                     dst[m] = j
@@ -298,13 +299,13 @@ def _swap_codes(codes, swaps_per_edge, seed, out):
             if col[e1] != col[e2]:
                 continue
             a, b, d, e = src[e1], dst[e1], src[e2], dst[e2]
-            if a == d or b == e or out[r, a, e] != 0 or out[r, d, b] != 0:
+            if a == d or b == e or o[a, e] != 0 or o[d, b] != 0:
                 continue
             c = col[e1]
-            out[r, a, b] = 0
-            out[r, d, e] = 0
-            out[r, a, e] = c
-            out[r, d, b] = c
+            o[a, b] = 0
+            o[d, e] = 0
+            o[a, e] = c
+            o[d, b] = c
             dst[e1] = e
             dst[e2] = b
 
@@ -323,4 +324,7 @@ def swap_codes(codes, swaps_per_edge, seed, out):
     seed : int
     out : array, shape (R, n_s, n_t), int8, overwritten
     """
-    _swap_codes(codes, int(swaps_per_edge), int(seed), out)
+    R = out.shape[0]
+    seeds = np.random.SeedSequence(seed).generate_state(R).astype(np.int64) & 0x7FFFFFFF
+    with _threads(codes.size * R * swaps_per_edge, config.MOTIF_SERIAL_ELEMENTS):
+        _swap_codes(np.ascontiguousarray(codes), int(swaps_per_edge), seeds, out)
