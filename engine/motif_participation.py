@@ -1,9 +1,9 @@
 """Per-node motif participation: how many instances of each uncoloured class every node belongs to (spec §4.2).
 
 Each shape's count splits by the role a node plays; every role has a closed form in degree vectors, GEMVs and
-the block products already used for the counts, e.g. chains through ``j``: ``kin_j kout_j``; bi-fans of source
-``i``: ``Σ_{i'≠i} C2((AAᵀ)_{ii'})``; diamonds with apex ``i``: ``Σ_k C2(P_{ik})``, ``P = A_l A_{l+1}``. The induced
-roles of N and the branches subtract the bi-fans and diamonds that contain the node in the matching role.
+the block products already used for the counts, e.g. chains through ``j``: ``kin_j kout_j``; bi-fans of
+source ``i``: ``Σ_{i'≠i} C2((AAᵀ)_{ii'})``; diamonds with apex ``i``: ``Σ_k C2(P_{ik})``, ``P = A_l A_{l+1}``.
+The induced roles of N and the branches subtract the bi-fans and diamonds that contain the node in the matching role.
 Products run in float64 through ``xp.matmul``; results are exact integers below 2^53.
 """
 import numpy as np
