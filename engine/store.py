@@ -467,7 +467,8 @@ class EpochStore:
                 f.flush()
                 os.fsync(f.fileno())
 
-    def _read_chunk(self, arr, name, i, member):
+    def _read_chunk(self, arr, name, i, member, out=None):
+        """Entry ``i`` of array ``name`` (one ``member`` or all); with ``out``, read straight into it."""
         f = self._chunk_path(name, i)
         if not f.exists():
             raise InputError(f"epoch store {self.path} is corrupt: entry {i} (epoch {self.epochs[i]}) "
@@ -475,15 +476,40 @@ class EpochStore:
         shape = arr.shape[1:]
         try:
             if not self._raw:
-                return arr[(i, slice(None) if member is None else member)]
-            a = np.fromfile(f, dtype=self.dtype.newbyteorder("<"))
-            if a.size != int(np.prod(shape)):
-                raise ValueError(f"{a.size * a.itemsize} bytes for shape {shape}")
+                a = arr[(i, slice(None) if member is None else member)]
+            elif out is not None and self.dtype.newbyteorder("<") == self.dtype:
+                return self._read_raw_into(f, shape, member, out)
+            else:
+                a = np.fromfile(f, dtype=self.dtype.newbyteorder("<"))
+                if a.size != int(np.prod(shape)):
+                    raise ValueError(f"{a.size * a.itemsize} bytes for shape {shape}")
+                a = a.reshape(shape).astype(self.dtype, copy=False)
+                a = a if member is None else a[member]
+        except InputError:
+            raise
         except Exception as exc:
             raise InputError(f"epoch store {self.path}: array {name} of entry {i} is corrupt or truncated "
                              f"({exc.__class__.__name__}: {exc})") from None
-        a = a.reshape(shape).astype(self.dtype, copy=False)
-        return a if member is None else a[member]
+        if out is None:
+            return a
+        out[...] = a
+        return out
+
+    def _read_raw_into(self, f, shape, member, out):
+        """Read one member's part (or all) of a raw little-endian chunk into ``out`` without a temporary."""
+        total = int(np.prod(shape)) * self.dtype.itemsize
+        if f.stat().st_size != total:
+            raise ValueError(f"{f.stat().st_size} bytes for shape {shape}")
+        per_member = total // shape[0]
+        offset, count = (0, total) if member is None else (member * per_member, per_member)
+        if out.nbytes != count or not out.flags.c_contiguous:
+            raise ValueError("output buffer does not match the chunk")
+        with open(f, "rb") as fh:
+            fh.seek(offset)
+            got = fh.readinto(memoryview(out).cast("B"))
+        if got != count:
+            raise ValueError(f"read {got} of {count} bytes")
+        return out
 
     def read_arrays(self, i, member=None):
         """The raw arrays of entry ``i`` (reads only that entry).
@@ -496,12 +522,14 @@ class EpochStore:
         i = self._pos(i)
         m = None if member is None else self._member(member)
         ws = [self._read_chunk(W, f"W{l}", i, m) for l, W in enumerate(self._W)]
-        bs = None
-        if self.has_biases:
-            bcat = self._read_chunk(self._b, "b", i, m)
-            cuts = np.cumsum(self.sizes[1:])[:-1]
-            bs = np.split(bcat, cuts, axis=-1)
-        return ws, bs
+        return ws, self._read_biases(i, m)
+
+    def _read_biases(self, i, m):
+        """The biases of entry ``i`` split per layer, or None for a store without biases."""
+        if not self.has_biases:
+            return None
+        bcat = self._read_chunk(self._b, "b", i, m)
+        return np.split(bcat, np.cumsum(self.sizes[1:])[:-1], axis=-1)
 
     def _member(self, member):
         E = self.n_members
@@ -535,9 +563,15 @@ class EpochStore:
         if not idx:
             raise InputError(f"epoch store {self.path} has no entries to stack")
         m = self._member(member)
-        per = [self.read_arrays(i, m) for i in idx]
-        ws = [np.stack([p[0][l] for p in per]) for l in range(len(self._W))]
-        bs = [np.stack([p[1][l] for p in per]) for l in range(len(self._W))] if self.has_biases else None
+        # each entry is read straight into its slot of the stack (no per-entry temporary, no stacking copy)
+        ws = [np.empty((len(idx),) + tuple(W.shape[2:]), dtype=self.dtype) for W in self._W]
+        for t, i in enumerate(idx):
+            for l, W in enumerate(self._W):
+                self._read_chunk(W, f"W{l}", i, m, out=ws[l][t])
+        bs = None
+        if self.has_biases:
+            per = [self._read_biases(i, m) for i in idx]
+            bs = [np.stack([p[l] for p in per]) for l in range(len(self._W))]
         return LayeredGraph.from_weights(ws, biases=bs, layer_names=self.layer_names)
 
     def stacks(self, size, member=0):
