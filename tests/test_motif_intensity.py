@@ -52,8 +52,9 @@ def test_bad_size():
 
 def test_docstring_examples():
     import doctest
+    import importlib
 
-    import deepcnt.motif_intensity as mod
+    mod = importlib.import_module("deepcnt.motif_intensity")
 
     res = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert res.attempted > 0 and res.failed == 0

@@ -39,8 +39,9 @@ def test_participation_stack_gpu_and_size3():
 
 def test_docstring_examples():
     import doctest
+    import importlib
 
-    import deepcnt.motif_participation as mod
+    mod = importlib.import_module("deepcnt.motif_participation")
 
     res = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert res.attempted > 0 and res.failed == 0

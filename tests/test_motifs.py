@@ -203,8 +203,9 @@ def test_registered_families_keep_the_contract(name):
 
 def test_docstring_examples():
     import doctest
+    import importlib
 
-    import deepcnt.motifs as mod
+    mod = importlib.import_module("deepcnt.motifs")
 
     res = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert res.attempted > 0 and res.failed == 0
