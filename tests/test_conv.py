@@ -37,6 +37,7 @@ def _models():
         ("pointwise_dilated_pool", lambda: nn.Sequential(
             nn.Conv2d(3, 4, 1), nn.MaxPool2d(3, stride=1, padding=1, dilation=2), nn.Conv2d(4, 2, 3, stride=(1, 2))),
          (3, 7, 8)),
+        ("same_padding", lambda: nn.Sequential(nn.Conv2d(2, 2, (3, 5), padding="same", dilation=(2, 1))), (2, 6, 7)),
     ]
 
 
@@ -238,6 +239,10 @@ def test_bad_inputs():
         from_conv_module(nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(10, 2)), (1, 5, 5))
     with pytest.raises(err, match="without Flatten"):
         from_conv_module(nn.Sequential(nn.Conv2d(1, 2, 3), nn.Linear(3, 2)), (1, 5, 5))
+    with pytest.raises(err, match="padding_mode='reflect'"):
+        from_conv_module(nn.Sequential(nn.Conv2d(1, 2, 3, padding=1, padding_mode="reflect")), (1, 5, 5))
+    with pytest.raises(err, match="pads asymmetrically"):
+        from_conv_module(nn.Sequential(nn.Conv2d(1, 2, 2, padding="same")), (1, 5, 5))
     with pytest.raises(err, match="ceil_mode"):
         from_conv_module(nn.Sequential(nn.Conv2d(1, 2, 3), nn.MaxPool2d(2, ceil_mode=True)), (1, 5, 5))
     bad = nn.Conv2d(1, 2, 3)
