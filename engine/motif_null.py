@@ -113,22 +113,24 @@ def _draw_counts(codes_t, k, shapes, null, draws, seed, swaps_per_edge, kern, xp
     """Counts of every class in ``draws`` null draws of one epoch: {(shape, cols): int64 (R,)}."""
     slots = sum(int(c.size) for c in codes_t)
     batch = max(1, min(draws, int(_MASK_BUDGET // max(1, (4 * k + 1) * slots))))
-    seeds = np.random.SeedSequence(seed).generate_state(len(codes_t) * (-(-draws // batch)))
-    out, si = {}, 0
+    # one seed per (block, draw): the draws do not depend on how they are batched
+    seeds = np.random.SeedSequence(seed).generate_state(len(codes_t) * draws).reshape(len(codes_t), draws)
+    out = {}
     for r0 in range(0, draws, batch):
         R = min(batch, draws - r0)
         drawn = []
-        for c in codes_t:
+        for l, c in enumerate(codes_t):
             d = xp.empty((R,) + tuple(c.shape), dtype=xp.int8)
-            sd = int(seeds[si])
-            si += 1
-            if null == "permutation":
-                kern.permute_codes(c, sd, d)
-            elif null == "bernoulli":
+            if null == "bernoulli":
                 cnt = np.bincount(np.asarray(_np(c)).ravel(), minlength=k + 1)[: k + 1]
-                kern.bernoulli_codes(cnt / c.size, sd, d)
-            else:
-                kern.swap_codes(c, swaps_per_edge, sd, d)
+            for i in range(R):
+                sd = int(seeds[l, r0 + i])
+                if null == "permutation":
+                    kern.permute_codes(c, sd, d[i:i + 1])
+                elif null == "bernoulli":
+                    kern.bernoulli_codes(cnt / c.size, sd, d[i:i + 1])
+                else:
+                    kern.swap_codes(c, swaps_per_edge, sd, d[i:i + 1])
             drawn.append(d)
         part = count_codes(drawn, k, shapes, kern, xp)
         for key, v in part.items():

@@ -124,3 +124,42 @@ def test_gpu_simulator_twin_agrees():
 def test_bad_inputs(bad, match):
     with pytest.raises(InputError, match=match):
         motif_significance(_graph(0), **bad)
+
+
+def test_expectations_match_the_spec_formulas():
+    from math import comb
+
+    sizes, m = (5, 6, 4), np.array([[18.0, 12.0], [10.0, 14.0]])  # (no-edge, edge) slots per block
+    e = {s: v for (s, _), v in expected_counts(sizes, m, 1, "permutation", mc.shapes_for_size(4)).items()}
+
+    def q(l, r, s):
+        N, ml = sizes[l] * sizes[l + 1], m[l, 1]
+        num = np.prod([ml - i for i in range(r)]) * np.prod([N - ml - i for i in range(s)])
+        return num / np.prod([N - i for i in range(r + s)])
+
+    assert e["chain3"] == pytest.approx(m[0, 1] * m[1, 1] / sizes[1])
+    assert e["bifan"] == pytest.approx(sum(comb(sizes[l], 2) * comb(sizes[l + 1], 2) * q(l, 4, 0) for l in (0, 1)))
+    assert e["N"] == pytest.approx(sum(4 * comb(sizes[l], 2) * comb(sizes[l + 1], 2) * q(l, 3, 1) for l in (0, 1)))
+    assert e["src_branch"] == pytest.approx(5 * comb(6, 2) * 4 * q(0, 2, 0) * 2 * q(1, 1, 1))
+    b = {s: v for (s, _), v in expected_counts(sizes, m, 1, "bernoulli", mc.shapes_for_size(4)).items()}
+    p = m[:, 1] / m.sum(1)
+    assert b["diamond"] == pytest.approx(5 * comb(6, 2) * 4 * p[0] ** 2 * p[1] ** 2)
+
+
+def test_batches_of_epochs_and_draws_give_the_same_result(monkeypatch):
+    import deepcnt.motif_null as mn
+    import deepcnt.motifs as mm
+
+    rng = np.random.default_rng(12)
+    g = deepcnt.LayeredGraph.from_weights([rng.normal(size=(3, 4, 5)), rng.normal(size=(3, 5, 3))]).threshold(0.4)
+    whole = mm.motifs(g, signed=True)
+    sig = motif_significance(g.epoch(0), draws=12, seed=5)
+    monkeypatch.setattr(mm, "_MASK_BUDGET", 1)  # one epoch / one draw per batch
+    monkeypatch.setattr(mn, "_MASK_BUDGET", 1)
+    parts = mm.motifs(g, signed=True)
+    for n in whole.classes:
+        np.testing.assert_array_equal(whole[n], parts[n])
+    sig1 = motif_significance(g.epoch(0), draws=12, seed=5)
+    for n in sig.classes:
+        assert sig1.observed[n] == sig.observed[n] and sig1.expected[n] == sig.expected[n]
+        assert sig1.mc_mean[n] == sig.mc_mean[n] and sig1.sd[n] == sig.sd[n]  # draws do not depend on batching
