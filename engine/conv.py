@@ -171,22 +171,34 @@ class ConvBlock(ImplicitBlock):
     def edges(self, t, theta):
         """Kept edges of epoch ``t`` as numpy ``(rows, cols, values)``; ``theta = -1`` keeps every entry.
 
-        Builds E entries: for exports and tests of small layers only.
+        Builds the E kept entries (one kernel offset at a time, no larger temporaries): for exports, tests and
+        small layers only.
         """
         K = _host(self.kernel[t]).astype(np.float64)
-        (C_in, H, W), (C_out, Ho, Wo) = self.in_shape, self.out_shape
+        (_, H, W), (C_out, Ho, Wo) = self.in_shape, self.out_shape
         _, cin_g, kh, kw = K.shape
         cout_g = C_out // self.groups
         (sh, sw), (ph, pw), (dh, dw) = self.stride, self.padding, self.dilation
-        co, cl, ky, kx, oy, ox = np.meshgrid(np.arange(C_out), np.arange(cin_g), np.arange(kh), np.arange(kw),
-                                             np.arange(Ho), np.arange(Wo), indexing="ij")
-        iy, ix = oy * sh - ph + ky * dh, ox * sw - pw + kx * dw
-        w = K[co, cl, ky, kx]
-        keep = (iy >= 0) & (iy < H) & (ix >= 0) & (ix < W) & (np.abs(w) > theta)
-        ci = (co // cout_g) * cin_g + cl
-        rows = (ci * H + iy) * W + ix
-        cols = (co * Ho + oy) * Wo + ox
-        return rows[keep], cols[keep], w[keep]
+        ci_of = (np.arange(C_out) // cout_g)[:, None] * cin_g + np.arange(cin_g)[None, :]  # (C_out, cin_g)
+        co_of = np.broadcast_to(np.arange(C_out)[:, None], ci_of.shape)
+        rows, cols, vals = [], [], []
+        for ky in range(kh):
+            oy0, oy1 = _range_valid(ky * dh - ph, sh, H, Ho)
+            for kx in range(kw):
+                ox0, ox1 = _range_valid(kx * dw - pw, sw, W, Wo)
+                w = K[:, :, ky, kx]
+                sel = np.abs(w) > theta
+                if oy1 <= oy0 or ox1 <= ox0 or not sel.any():
+                    continue
+                oy, ox = np.meshgrid(np.arange(oy0, oy1), np.arange(ox0, ox1), indexing="ij")
+                in_pos = ((oy * sh - ph + ky * dh) * W + (ox * sw - pw + kx * dw)).ravel()
+                out_pos = (oy * Wo + ox).ravel()
+                rows.append(((ci_of[sel] * (H * W))[:, None] + in_pos[None, :]).ravel())
+                cols.append(((co_of[sel] * (Ho * Wo))[:, None] + out_pos[None, :]).ravel())
+                vals.append(np.repeat(w[sel], in_pos.size))
+        if not rows:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+        return np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
 
     def weight_counts(self, t):
         """Every kernel entry of epoch ``t`` with its number of edges (in-image output positions), in O(params).
@@ -367,11 +379,17 @@ def _reduce(A, reduce, axes, xp):
     return xp.sqrt((A * A).sum(axis=axes))
 
 
-def _n_valid(off, s, n_in, n_out):
-    """Number of output positions ``o`` in ``[0, n_out)`` with ``0 <= o*s + off < n_in``."""
+def _range_valid(off, s, n_in, n_out):
+    """Output positions ``o`` in ``[lo, hi)``: those in ``[0, n_out)`` with ``0 <= o*s + off < n_in``."""
     lo = max(0, -(off // s))
     hi = min(n_out, (n_in - 1 - off) // s + 1)
-    return max(0, hi - lo)
+    return lo, max(lo, hi)
+
+
+def _n_valid(off, s, n_in, n_out):
+    """Number of output positions ``o`` in ``[0, n_out)`` with ``0 <= o*s + off < n_in``."""
+    lo, hi = _range_valid(off, s, n_in, n_out)
+    return hi - lo
 
 
 def _xp(a):
