@@ -151,6 +151,7 @@ class _Block:
         self.c = xp.rint(self.B.sum(axis=2, dtype=xp.float64)).astype(xp.int64)  # kin^c of the targets
         self.m = self.r.sum(axis=2)
         self._gram = None
+        self._mv = {}
 
 
 def _multi(x, cols, xp):
@@ -164,16 +165,23 @@ def _multi(x, cols, xp):
     return out
 
 
-def _bilinear(u, B, v, xp):
-    """``Q[t,a,b,c] = u_aᵀ B_b v_c``: u (T,k,n_s), B (T,k,n_s,n_t), v (T,k,n_t) → (T,k,k,k) float64.
+def _matvecs(blk, key, v, xp):
+    """``B_b v_c`` for every colour pair, memoised on the block: (T, k, n_s, k) float64.
 
-    ``B v`` runs in float32 when every entry is an integer below 2^24 (then the GEMM is exact).
+    Runs in float32 when every entry is an integer below 2^24 (then the GEMM is exact).
     """
-    exact32 = float(v.sum(axis=2).max()) < 2**24 if v.size else True
-    if exact32:
-        Bv = xp.matmul(B, v.astype(xp.float32).transpose(0, 2, 1)[:, None]).astype(xp.float64)
-    else:
-        Bv = xp.matmul(B.astype(xp.float64), v.astype(xp.float64).transpose(0, 2, 1)[:, None])
+    if key not in blk._mv:
+        B = blk.B
+        if (float(v.sum(axis=2).max()) if v.size else 0.0) < 2**24:
+            Bv = xp.matmul(B, v.astype(xp.float32).transpose(0, 2, 1)[:, None]).astype(xp.float64)
+        else:
+            Bv = xp.matmul(B.astype(xp.float64), v.astype(xp.float64).transpose(0, 2, 1)[:, None])
+        blk._mv[key] = Bv
+    return blk._mv[key]
+
+
+def _bilinear(u, Bv, xp):
+    """``Q[t,a,b,c] = u_aᵀ B_b v_c`` from ``Bv = B_b v_c`` (see :func:`_matvecs`): (T,k,k,k) float64."""
     return xp.einsum("tai,tbic->tabc", u.astype(xp.float64), Bv)
 
 
@@ -266,7 +274,7 @@ def _count_batch(codes, k, shapes, kern, xp):
             for cols in cls.get("bifan", ()):
                 put("bifan", cols, l, _bifan(gm, cols))
             if "N" in cls:
-                Q = _bilinear(b.r, b.B, b.c, xp)
+                Q = _bilinear(b.r, _matvecs(b, "c", b.c, xp), xp)
                 rr = xp.einsum("tai,tbi->tab", b.r.astype(xp.float64), b.r)
                 cc = xp.einsum("taj,tbj->tab", b.c.astype(xp.float64), b.c)
                 for c1, c2, c3 in cls["N"]:
@@ -293,7 +301,7 @@ def _count_batch(codes, k, shapes, kern, xp):
                 for a, bb, c, d in cls.get("diamond", ()):
                     put("diamond", (a, bb, c, d), l, _pairterm(S, s, (a - 1, bb - 1), (c - 1, d - 1)))
                 if "src_branch" in cls:
-                    Q = _bilinear(b.r, b.B, n.r, xp)  # r_l^a ᵀ B_l^b r_{l+1}^c
+                    Q = _bilinear(b.r, _matvecs(b, "r_next", n.r, xp), xp)  # r_l^a ᵀ B_l^b r_{l+1}^c
                     cr = xp.einsum("taj,tbj->tab", b.c.astype(xp.float64), n.r)
                     for c1, c2, c3 in cls["src_branch"]:
                         v = Q[:, c1 - 1, c2 - 1, c3 - 1] - S[:, c1 - 1, :, c2 - 1, c3 - 1].sum(axis=1)
@@ -301,7 +309,7 @@ def _count_batch(codes, k, shapes, kern, xp):
                             v = v - cr[:, c2 - 1, c3 - 1] + s[:, c1 - 1, c3 - 1]
                         put("src_branch", (c1, c2, c3), l, v)
                 if "snk_branch" in cls:
-                    Q = _bilinear(b.c, n.B, n.c, xp)  # c_l^a ᵀ B_{l+1}^b c_{l+1}^c
+                    Q = _bilinear(b.c, _matvecs(n, "c", n.c, xp), xp)  # c_l^a ᵀ B_{l+1}^b c_{l+1}^c
                     cr = xp.einsum("taj,tbj->tab", b.c.astype(xp.float64), n.r)
                     for c1, c2, c3 in cls["snk_branch"]:
                         v = Q[:, c1 - 1, c3 - 1, c2 - 1] - S[:, c1 - 1, c3 - 1, :, c2 - 1].sum(axis=1)
@@ -309,7 +317,7 @@ def _count_batch(codes, k, shapes, kern, xp):
                             v = v - cr[:, c1 - 1, c3 - 1] + s[:, c1 - 1, c3 - 1]
                         put("snk_branch", (c1, c2, c3), l, v)
         if l + 2 < L and "chain4" in cls:
-            Q = _bilinear(b.c, blocks[l + 1].B, blocks[l + 2].r, xp)
+            Q = _bilinear(b.c, _matvecs(blocks[l + 1], "r_next", blocks[l + 2].r, xp), xp)
             for a, bb, c in cls["chain4"]:
                 put("chain4", (a, bb, c), l, Q[:, a - 1, bb - 1, c - 1])
     # shapes that do not fit anywhere still get their (zero) classes
