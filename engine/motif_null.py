@@ -241,3 +241,33 @@ def motif_significance(g, null="permutation", draws=100, seed=0, size=4, signed=
         res.mc_concentration_mean = pack(conc_mean)
         res.mc_concentration_sd = pack(conc_sd)
     return res
+
+
+def most_significant(sig, epoch=None):
+    """Zambra et al.'s "most significant motif" per shape: the colour class with the largest z (spec §4.7).
+
+    Parameters
+    ----------
+    sig : MotifSignificance
+    epoch : int, optional
+        Which epoch of a stack (required for stacks).
+
+    Returns
+    -------
+    dict
+        Shape → ``(class name, z)``; shapes whose classes all have an undefined z are left out.
+    """
+    best = {}
+    for name in sig.classes:
+        z = np.asarray(sig.z[name])
+        if z.ndim:
+            if epoch is None:
+                raise InputError("this significance holds an epoch stack: pass epoch=t")
+            z = z[epoch]
+        z = float(z)
+        if not np.isfinite(z):
+            continue
+        shape = name.split("[", 1)[0]
+        if shape not in best or z > best[shape][1]:
+            best[shape] = (name, z)
+    return best

@@ -163,3 +163,18 @@ def test_batches_of_epochs_and_draws_give_the_same_result(monkeypatch):
     for n in sig.classes:
         assert sig1.observed[n] == sig.observed[n] and sig1.expected[n] == sig.expected[n]
         assert sig1.mc_mean[n] == sig.mc_mean[n] and sig1.sd[n] == sig.sd[n]  # draws do not depend on batching
+
+
+def test_most_significant_colour_class_per_shape():
+    from deepcnt.motif_null import most_significant
+
+    g = _graph(8)
+    r = motif_significance(g, draws=50, seed=0, signed=True)
+    best = most_significant(r)
+    for shape, (name, z) in best.items():
+        cands = [r.z[n] for n in r.classes if n.split("[")[0] == shape and np.isfinite(r.z[n])]
+        assert name.startswith(shape + "[") and z == max(cands)
+    rs = motif_significance(deepcnt.LayeredGraph.stack([g, g]), draws=10, seed=0, size=3)
+    with pytest.raises(InputError, match="epoch"):
+        most_significant(rs)
+    assert set(most_significant(rs, epoch=1)) <= set(mc.SHAPES_3)
