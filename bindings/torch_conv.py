@@ -13,6 +13,14 @@ from deepcnt.errors import InputError
 _SHAPE_CHANGERS = ("Pool", "Upsample", "Pad", "Unfold", "Fold", "Shuffle", "Unflatten", "Interpolate")
 
 
+def is_conv_model(model):
+    """True when ``model`` holds a ``Conv2d`` or 2-D pooling layer (``from_module`` then needs ``input_shape``)."""
+    import torch.nn as nn
+
+    return isinstance(model, nn.Module) and any(
+        isinstance(m, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)) for m in model.modules())
+
+
 def _leaves(model):
     import torch.nn as nn
 

@@ -219,6 +219,13 @@ def test_lamalfa_against_seeds_six_loops(stride, padding):
     np.testing.assert_allclose(s[o[2]:], Wl.sum(0) + lin.bias.detach().numpy() + 1.0, rtol=1e-6, atol=1e-6)
 
 
+def test_is_conv_model():
+    from deepcnt.bindings.torch_conv import is_conv_model
+
+    assert is_conv_model(_build(0)[0]) and is_conv_model(nn.Sequential(nn.Sequential(nn.MaxPool2d(2))))
+    assert not is_conv_model(nn.Sequential(nn.Linear(3, 2), nn.ReLU())) and not is_conv_model("model")
+
+
 def test_bad_inputs():
     err = deepcnt.InputError
     with pytest.raises(err, match=r"layer '1' \(BatchNorm2d\) holds weights"):
