@@ -62,6 +62,24 @@ class MotifSignificance:
     mc_concentration_mean: Dict[str, np.ndarray] = None
     mc_concentration_sd: Dict[str, np.ndarray] = None
 
+    def to_frame(self):
+        """A pandas table: one row per class (and epoch) with observed, expected, mc_mean, sd, z, p, profile."""
+        import pandas as pd
+
+        cols = ("observed", "expected", "mc_mean", "sd", "z", "p", "profile")
+        rows = []
+        for name in self.classes:
+            vals = {c: np.atleast_1d(getattr(self, c)[name]) for c in cols}
+            stacked = np.ndim(self.observed[name]) > 0
+            for t in range(vals["z"].shape[0]):
+                row = {"class": name, "shape": name.split("[", 1)[0]}
+                if stacked:
+                    row["epoch"] = t
+                row.update({c: float(vals[c][t]) for c in cols})
+                row["reason"] = self.reason.get(name, "")
+                rows.append(row)
+        return pd.DataFrame(rows)
+
 
 def _falling(x, r):
     out = 1.0

@@ -63,6 +63,23 @@ class MotifCounts:
         tot = self.shape_totals()
         return sum(tot[s] for s in shapes if s in tot)
 
+    def to_frame(self):
+        """A pandas table: one row per class (and epoch), columns class, shape, size, [epoch], count, concentration."""
+        import pandas as pd
+
+        rows = []
+        for name in self.classes:
+            shape = self.shape_of[name]
+            cnt, conc = np.atleast_1d(self.counts[name]), np.atleast_1d(self.concentration(name))
+            stacked = np.ndim(self.counts[name]) > 0
+            for t in range(cnt.shape[0]):
+                row = {"class": name, "shape": shape, "size": mc.SHAPES[shape].size}
+                if stacked:
+                    row["epoch"] = t
+                row.update(count=int(cnt[t]), concentration=float(conc[t]))
+                rows.append(row)
+        return pd.DataFrame(rows)
+
     def concentration(self, name):
         """FANMOD-style concentration of a class: its share (%) of the connected subgraphs of its size."""
         size = mc.SHAPES[self.shape_of[name]].size

@@ -178,3 +178,12 @@ def test_most_significant_colour_class_per_shape():
     with pytest.raises(InputError, match="epoch"):
         most_significant(rs)
     assert set(most_significant(rs, epoch=1)) <= set(mc.SHAPES_3)
+
+
+def test_significance_to_frame():
+    pytest.importorskip("pandas")
+    r = motif_significance(_graph(9), draws=10, seed=0, null="degree")
+    df = r.to_frame()
+    assert len(df) == len(r.classes)
+    chain = df[df["class"] == "chain3"].iloc[0]
+    assert np.isnan(chain["z"]) and "zero spread" in chain["reason"]

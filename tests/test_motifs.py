@@ -217,3 +217,14 @@ def test_implicit_conv_block_is_a_clear_error():
     g = deepcnt.LayeredGraph.from_weights([conv.ConvBlock(K, (1, 5, 5))])
     with pytest.raises(InputError, match="motifs needs explicit edges"):
         motifs(g)
+
+
+def test_to_frame():
+    pytest.importorskip("pandas")
+    rng = np.random.default_rng(2)
+    g = deepcnt.LayeredGraph.from_weights(random_blocks(rng, n_layers=3, max_width=4, stack=2)).threshold(0.2)
+    res = motifs(g, signed=True)
+    df = res.to_frame()
+    assert len(df) == 2 * len(res.classes) and set(df.columns) >= {"class", "shape", "epoch", "count"}
+    row = df[(df["class"] == "bifan[++|++]") & (df["epoch"] == 1)]
+    assert int(row["count"].iloc[0]) == int(res["bifan[++|++]"][1])
