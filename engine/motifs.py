@@ -104,6 +104,8 @@ def edge_code_blocks(g, signed=False, colors=None, n_colors=None):
     xp = be.xp
     kern = be.kernel("motifs")
     T = g.blocks[0].shape[0]
+    if colors is None and n_colors is not None:
+        raise InputError("n_colors goes with colors=: signed counts have 2 colours, uncoloured counts 1")
     if colors is not None:
         if signed:
             raise InputError("give either signed=True or colors=, not both (signs are the 2-colour case)")
@@ -124,8 +126,6 @@ def edge_code_blocks(g, signed=False, colors=None, n_colors=None):
         out = xp.empty(W.shape, dtype=xp.int8)
         kern.edge_codes(W, xp.asarray(g.theta[l], dtype=xp.float64), bool(signed), out)
         codes.append(out)
-    if n_colors is not None:
-        raise InputError("n_colors goes with colors=: signed counts have 2 colours, uncoloured counts 1")
     return codes, (2 if signed else 1)
 
 
