@@ -110,6 +110,13 @@ def test_edges_and_stacks():
     assert isinstance(st.blocks[1], PoolBlock) and st.blocks[1].shape[0] == 2
     with pytest.raises(deepcnt.InputError, match="needs explicit edges but block 0 is an implicit ConvBlock"):
         g.dense_block(0, "bifan counting")
+    cst = channel_graph(st, "abs")  # the channel view of a stack is the stack of the channel views
+    assert cst.n_epochs == 2
+    for t, gg in enumerate([g, g2]):
+        one = channel_graph(gg.threshold(0.2), "abs")
+        for l in range(cst.n_blocks):
+            np.testing.assert_allclose(cst.blocks[l][t], one.blocks[l][0], rtol=1e-12)
+            np.testing.assert_allclose(cst.biases[l][t], one.biases[l][0], rtol=1e-12)
 
 
 def test_cpu_vs_gpu_simulator():
