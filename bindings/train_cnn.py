@@ -219,6 +219,8 @@ def train_cnn(run_dir, data="digits", filters=None, epochs=None, members=None, s
         As ``presets.train`` (``digits`` bundled; images are reshaped to (1, H, W)).
     filters : int, optional
         10 (default), 64 or 256.
+    members : int, optional
+        Ensemble size (default 4); without an ``init_scale`` override the preset's four scales are cycled.
     epochs, members, seeds, seed, schedule, device, n_train, n_test, progress, overrides :
         As ``presets.train`` (overrides: ``lr``, ``batch_size``, ``init``, ``init_scale``, ``momentum``, ...).
 
@@ -244,6 +246,9 @@ def train_cnn(run_dir, data="digits", filters=None, epochs=None, members=None, s
     if seeds is None:
         seeds = [int(seed) + e for e in range(int(cfg["members"]))]
     cfg["members"] = len(seeds)
+    scales = cfg["init_scale"]
+    if overrides.get("init_scale") is None and np.ndim(scales) == 1 and len(scales) != len(seeds):
+        cfg["init_scale"] = tuple(scales[e % len(scales)] for e in range(len(seeds)))  # preset scales, cycled
     ds = load_dataset(data, n_train=n_train, n_test=n_test)
     image_shape = (1,) + tuple(ds.image_shape)
     trainer = BatchedCNN(image_shape, ds.n_classes, filters=cfg["filters"], kernel_size=cfg["kernel_size"],

@@ -82,6 +82,12 @@ def test_train_cnn_store_round_trip_and_resume(tmp_path, digits):
         train_cnn(run, filters=5, epochs=3, members=2, n_train=96, n_test=40, init_scale=(0.05, 0.2))
 
 
+def test_preset_scales_follow_the_ensemble_size(tmp_path):
+    st = train_cnn(tmp_path / "r", filters=2, epochs=1, members=5, n_train=32, n_test=16)
+    assert st.n_members == 5 and st.metadata["config"]["init_scale"] == [0.01, 0.05, 0.1, 0.5, 0.01]
+    st.close()
+
+
 def test_bad_cnn_settings():
     with pytest.raises(InputError, match="too large for the dense epoch store"):
         BatchedCNN((1, 28, 28), 10, filters=256).arrays()
