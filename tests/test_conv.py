@@ -132,6 +132,11 @@ def test_cpu_vs_gpu_simulator():
             a, b = metric.compute(graph), metric.compute(gg)
             for col in metric.columns:
                 np.testing.assert_allclose(b[col], a[col], rtol=1e-9, atol=1e-12, err_msg=f"{name}.{col}")
+        from deepcnt.degree_motifs import degree_motifs
+
+        mc, mg = degree_motifs(graph, signed=True), degree_motifs(gg, signed=True)
+        for name in mc.classes:
+            np.testing.assert_array_equal(mg.per_block[name], mc.per_block[name], err_msg=name)
 
 
 @pytest.mark.parametrize("parallel_min_edges", [0, 1 << 40], ids=["parallel", "serial"])
