@@ -314,3 +314,26 @@ def test_registry_entries(oracle, oracle_graph):
             assert np.shape(res[col]) == shape, (name, col)
             np.testing.assert_allclose(resg[col], res[col], atol=1e-9)
     assert deepcnt.get_metric("modularity").compute(g, runs=10)["n_modules"] == 2
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_louvain_dense_mode_is_exact(seed):
+    """The dense node × module mode (≤ 64 modules) must give the same partition as pure sparse sweeps."""
+    from deepcnt.communities import louvain_problem, run_states
+    from deepcnt.kernels.cpu import louvain as klv
+
+    rng = np.random.default_rng(500 + seed)
+    sizes = [int(x) for x in rng.integers(8, 30, size=4)]
+    g = deepcnt.LayeredGraph.from_weights([rng.normal(size=(a, b)) for a, b in zip(sizes[:-1], sizes[1:])])
+    for mode, directed in (("asym", False), ("abs", True), ("sym", True)):
+        prob = louvain_problem(g, 0, 1.0, mode, directed, False)
+        n = prob[0].size - 1
+        init = np.arange(n)[None].repeat(3, 0)
+        out = []
+        for kmax in (0, 64, 3):
+            lab, q = np.empty((3, n), np.int64), np.empty(3)
+            klv._louvain_serial(*prob, init, run_states(seed, 3), False, lab, q, kmax)
+            out.append((lab, q))
+        for lab, q in out[1:]:
+            np.testing.assert_array_equal(lab, out[0][0])
+            np.testing.assert_allclose(q, out[0][1], atol=1e-12)

@@ -23,6 +23,8 @@ from .. import config
 
 _TOL = 1e-10
 _MAX_SWEEPS = 1000
+#: Dense node × module mode once at most this many modules are left (spec §5.3: exact, O(N·C) sweeps).
+_KMAX = 64
 
 
 @njit(cache=config.CACHE)
@@ -45,7 +47,61 @@ def _shuffle(perm, state):
 
 
 @njit(cache=config.CACHE)
-def _local_moving(ip, ix, dv, X, Y, b, Mb, state, nonneg):
+def _neighbour_sums(ip, ix, dv, Mb, u, acc4, acc, mark, touched):
+    """``acc[c] = A[u, c]`` for the modules ``c`` of u's neighbours (listed in ``touched``); returns their
+    number. Four accumulator rows break the store-to-load chain of consecutive edges into one module."""
+    nt = 0
+    p = ip[u]
+    end = ip[u + 1]
+    while p + 4 <= end:
+        c0 = Mb[ix[p]]
+        c1 = Mb[ix[p + 1]]
+        c2 = Mb[ix[p + 2]]
+        c3 = Mb[ix[p + 3]]
+        acc4[0, c0] += dv[p]
+        acc4[1, c1] += dv[p + 1]
+        acc4[2, c2] += dv[p + 2]
+        acc4[3, c3] += dv[p + 3]
+        if not mark[c0]:
+            mark[c0] = True
+            touched[nt] = c0
+            nt += 1
+        if not mark[c1]:
+            mark[c1] = True
+            touched[nt] = c1
+            nt += 1
+        if not mark[c2]:
+            mark[c2] = True
+            touched[nt] = c2
+            nt += 1
+        if not mark[c3]:
+            mark[c3] = True
+            touched[nt] = c3
+            nt += 1
+        p += 4
+    while p < end:
+        c0 = Mb[ix[p]]
+        acc4[0, c0] += dv[p]
+        if not mark[c0]:
+            mark[c0] = True
+            touched[nt] = c0
+            nt += 1
+        p += 1
+    for q in range(nt):
+        c = touched[q]
+        acc[c] = acc4[0, c] + acc4[1, c] + acc4[2, c] + acc4[3, c]
+        acc4[0, c] = 0.0
+        acc4[1, c] = 0.0
+        acc4[2, c] = 0.0
+        acc4[3, c] = 0.0
+    return nt
+
+
+@njit(cache=config.CACHE)
+def _local_moving(ip, ix, dv, X, Y, b, Mb, state, nonneg, kmax):
+    """BCT's local moving phase. Two exact ways to get ``A[u, c]``: from u's row (sparse mode), or, once at
+    most ``_KMAX`` modules are left, from a dense node × module matrix ``Hd`` updated by every move in
+    ``O(deg)`` (dense mode: a sweep with few moves then costs ``O(N·C)`` instead of ``O(E)``)."""
     n = ip.size - 1
     R = b.size
     YM = np.zeros((R, n))
@@ -69,7 +125,6 @@ def _local_moving(ip, ix, dv, X, Y, b, Mb, state, nonneg):
             active[k] = c
             pos[c] = k
             k += 1
-    # four accumulator rows break the store-to-load chain of consecutive edges into the same module
     acc4 = np.zeros((4, n))
     acc = np.zeros(n)
     mark = np.zeros(n, np.bool_)
@@ -81,96 +136,101 @@ def _local_moving(ip, ix, dv, X, Y, b, Mb, state, nonneg):
         for p in range(ip[u], ip[u + 1]):
             if ix[p] == u:
                 diag[u] += dv[p]
+    dense = False
+    kmax = min(kmax, n)
+    Hd = np.zeros((max(kmax, 0), 0))  # module slot × node: a move streams over its (sorted) neighbour ids
+    slot = np.full(n, -1, np.int64)
+    free = np.empty(max(kmax, 0), np.int64)
+    nfree = 0
+    # bounds of the module null sums over active modules (min only falls, max only rises within a sweep):
+    # they bound the best non-neighbour candidate, so most nodes skip that O(C) scan
+    ymin = np.empty(R)
+    ymax = np.empty(R)
     moved_any = False
     for _sweep in range(_MAX_SWEEPS):
+        for t in range(R):
+            ymin[t] = np.inf
+            ymax[t] = -np.inf
+            for q in range(nact):
+                v = YM[t, active[q]]
+                ymin[t] = min(ymin[t], v)
+                ymax[t] = max(ymax[t], v)
+        if not dense and nact <= kmax and _sweep > 0 and kmax > 0:
+            # enter dense mode: one O(E) pass builds Hd[u, slot(c)] = A[u, c]
+            dense = True
+            Hd = np.zeros((kmax, n))
+            for q in range(nact):
+                slot[active[q]] = q
+            nfree = 0
+            for q in range(kmax - 1, nact - 1, -1):
+                free[nfree] = q
+                nfree += 1
+            for u in range(n):
+                for p in range(ip[u], ip[u + 1]):
+                    Hd[slot[Mb[ix[p]]], u] += dv[p]
         flag = False
         _shuffle(perm, state)
         for u in perm:
             a = Mb[u]
-            nt = 0
-            p = ip[u]
-            end = ip[u + 1]
-            while p + 4 <= end:
-                c0 = Mb[ix[p]]
-                c1 = Mb[ix[p + 1]]
-                c2 = Mb[ix[p + 2]]
-                c3 = Mb[ix[p + 3]]
-                acc4[0, c0] += dv[p]
-                acc4[1, c1] += dv[p + 1]
-                acc4[2, c2] += dv[p + 2]
-                acc4[3, c3] += dv[p + 3]
-                if not mark[c0]:
-                    mark[c0] = True
-                    touched[nt] = c0
-                    nt += 1
-                if not mark[c1]:
-                    mark[c1] = True
-                    touched[nt] = c1
-                    nt += 1
-                if not mark[c2]:
-                    mark[c2] = True
-                    touched[nt] = c2
-                    nt += 1
-                if not mark[c3]:
-                    mark[c3] = True
-                    touched[nt] = c3
-                    nt += 1
-                p += 4
-            while p < end:
-                c0 = Mb[ix[p]]
-                acc4[0, c0] += dv[p]
-                if not mark[c0]:
-                    mark[c0] = True
-                    touched[nt] = c0
-                    nt += 1
-                p += 1
-            for q in range(nt):
-                c = touched[q]
-                acc[c] = acc4[0, c] + acc4[1, c] + acc4[2, c] + acc4[3, c]
-                acc4[0, c] = 0.0
-                acc4[1, c] = 0.0
-                acc4[2, c] = 0.0
-                acc4[3, c] = 0.0
-            auu = diag[u]
-            buu = auu
+            buu = diag[u]
             for t in range(R):
                 xb[t] = b[t] * X[t, u]
                 buu -= xb[t] * Y[t, u]
-            hua = acc[a] if mark[a] else 0.0
-            for t in range(R):
-                hua -= xb[t] * YM[t, a]
             best = 0.0
             bestc = a
-            for q in range(nt):
-                c = touched[q]
-                if c == a:
-                    continue
-                h = acc[c]
+            if dense:
+                hua = Hd[slot[a], u]
                 for t in range(R):
-                    h -= xb[t] * YM[t, c]
-                dq = h - hua + buu
-                if dq > best:
-                    best = dq
-                    bestc = c
-            if not (nonneg and nact < n):
+                    hua -= xb[t] * YM[t, a]
                 for q in range(nact):
                     c = active[q]
-                    if mark[c] or c == a:
+                    if c == a:
                         continue
-                    h = 0.0
+                    h = Hd[slot[c], u]
                     for t in range(R):
                         h -= xb[t] * YM[t, c]
                     dq = h - hua + buu
                     if dq > best:
                         best = dq
                         bestc = c
+            else:
+                nt = _neighbour_sums(ip, ix, dv, Mb, u, acc4, acc, mark, touched)
+                hua = acc[a] if mark[a] else 0.0
+                for t in range(R):
+                    hua -= xb[t] * YM[t, a]
+                for q in range(nt):
+                    c = touched[q]
+                    if c == a:
+                        continue
+                    h = acc[c]
+                    for t in range(R):
+                        h -= xb[t] * YM[t, c]
+                    dq = h - hua + buu
+                    if dq > best:
+                        best = dq
+                        bestc = c
+                ub = 0.0
+                for t in range(R):
+                    ub -= xb[t] * (ymin[t] if xb[t] >= 0 else ymax[t])
+                if not (nonneg and nact < n) and ub - hua + buu > best:
+                    for q in range(nact):
+                        c = active[q]
+                        if mark[c] or c == a:
+                            continue
+                        h = 0.0
+                        for t in range(R):
+                            h -= xb[t] * YM[t, c]
+                        dq = h - hua + buu
+                        if dq > best:
+                            best = dq
+                            bestc = c
+                for q in range(nt):
+                    mark[touched[q]] = False
             if nact < n:  # an empty module: u alone
                 dq = buu - hua
                 if dq > best:
                     best = dq
                     bestc = active[nact]
-            for q in range(nt):
-                mark[touched[q]] = False
             if best > _TOL:
                 flag = True
                 moved_any = True
@@ -183,12 +243,32 @@ def _local_moving(ip, ix, dv, X, Y, b, Mb, state, nonneg):
                     active[nact] = c
                     pos[c] = nact
                     nact += 1
+                    if dense:
+                        if nfree > 0:
+                            nfree -= 1
+                            slot[c] = free[nfree]
+                        else:  # more modules than Hd holds: back to sparse mode for this level
+                            dense = False
                 size[c] += 1
                 size[a] -= 1
                 for t in range(R):
                     YM[t, c] += Y[t, u]
                     YM[t, a] -= Y[t, u]
+                    ymax[t] = max(ymax[t], YM[t, c])
+                    ymin[t] = min(ymin[t], YM[t, c])
+                    if size[a] > 0:
+                        ymin[t] = min(ymin[t], YM[t, a])
+                        ymax[t] = max(ymax[t], YM[t, a])
                 Mb[u] = c
+                if dense:
+                    sa = slot[a]
+                    sc = slot[c]
+                    Ha = Hd[sa]
+                    Hc = Hd[sc]
+                    for p in range(ip[u], ip[u + 1]):
+                        Ha[ix[p]] -= dv[p]
+                    for p in range(ip[u], ip[u + 1]):
+                        Hc[ix[p]] += dv[p]
                 if size[a] == 0:  # deactivate: swap a to position nact-1
                     last = active[nact - 1]
                     pa = pos[a]
@@ -199,6 +279,11 @@ def _local_moving(ip, ix, dv, X, Y, b, Mb, state, nonneg):
                     nact -= 1
                     for t in range(R):
                         YM[t, a] = 0.0
+                    if dense:  # an empty module's column is exactly 0 (drop the rounding residue)
+                        sa = slot[a]
+                        Hd[sa, :] = 0.0
+                        free[nfree] = sa
+                        nfree += 1
         if not flag:
             break
     return moved_any
@@ -292,7 +377,7 @@ def _quality(ip, ix, dv, X, Y, b, Mb):
 
 
 @njit(cache=config.CACHE)
-def _louvain_one(indptr, indices, data, X, Y, b, init, state, nonneg, labels):
+def _louvain_one(indptr, indices, data, X, Y, b, init, state, nonneg, labels, kmax):
     n0 = indptr.size - 1
     ip, ix, dv = indptr, indices, data
     Xl = X.copy()
@@ -303,7 +388,7 @@ def _louvain_one(indptr, indices, data, X, Y, b, init, state, nonneg, labels):
     q0 = -np.inf
     first = True
     while q - q0 > _TOL:
-        _local_moving(ip, ix, dv, Xl, Yl, b, Mb, state, nonneg)
+        _local_moving(ip, ix, dv, Xl, Yl, b, Mb, state, nonneg, kmax)
         C = _renumber(Mb)
         if first:
             ci[:] = Mb
@@ -327,17 +412,17 @@ def _louvain_one(indptr, indices, data, X, Y, b, init, state, nonneg, labels):
 
 
 @njit(parallel=True, cache=config.CACHE)
-def _louvain_many(indptr, indices, data, X, Y, b, init, states, nonneg, labels_out, q_out):
+def _louvain_many(indptr, indices, data, X, Y, b, init, states, nonneg, labels_out, q_out, kmax):
     for r in prange(states.size):
         st = states[r:r + 1].copy()
-        q_out[r] = _louvain_one(indptr, indices, data, X, Y, b, init[r], st, nonneg, labels_out[r])
+        q_out[r] = _louvain_one(indptr, indices, data, X, Y, b, init[r], st, nonneg, labels_out[r], kmax)
 
 
 @njit(cache=config.CACHE)
-def _louvain_serial(indptr, indices, data, X, Y, b, init, states, nonneg, labels_out, q_out):
+def _louvain_serial(indptr, indices, data, X, Y, b, init, states, nonneg, labels_out, q_out, kmax):
     for r in range(states.size):
         st = states[r:r + 1].copy()
-        q_out[r] = _louvain_one(indptr, indices, data, X, Y, b, init[r], st, nonneg, labels_out[r])
+        q_out[r] = _louvain_one(indptr, indices, data, X, Y, b, init[r], st, nonneg, labels_out[r], kmax)
 
 
 def louvain_runs(indptr, indices, data, X, Y, b, init, states, labels_out, q_out):
@@ -363,7 +448,7 @@ def louvain_runs(indptr, indices, data, X, Y, b, init, states, labels_out, q_out
     """
     nonneg = bool(np.all(b >= 0) and np.all(X >= 0) and np.all(Y >= 0))
     run = _louvain_serial if states.size == 1 else _louvain_many  # one run: no thread-pool overhead
-    run(indptr, indices, data, X, Y, b, init, states, nonneg, labels_out, q_out)
+    run(indptr, indices, data, X, Y, b, init, states, nonneg, labels_out, q_out, _KMAX)
 
 
 # ----------------------------------------------------------------------------- level-0 CSR from the blocks
