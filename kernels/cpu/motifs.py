@@ -116,7 +116,8 @@ def gram(B, out):
     T, k, n, m = B.shape
     Bf = B.reshape(T, k * n, m)
     with _threads(T * (k * n) ** 2 * m, config.MOTIF_SERIAL_MACS):
-        np.matmul(Bf, Bf.transpose(0, 2, 1), out=out)
+        for t in range(T):  # 2-D products: numpy's batched matmul with out= misses the fast BLAS path
+            np.matmul(Bf[t], Bf[t].T, out=out[t])
 
 
 def path_products(B1, B2, out):
@@ -135,7 +136,8 @@ def path_products(B1, B2, out):
     left = B1.reshape(T, k * n0, n1)
     right = B2.transpose(0, 2, 1, 3).reshape(T, n1, k * n2)
     with _threads(T * k * n0 * n1 * k * n2, config.MOTIF_SERIAL_MACS):
-        np.matmul(left, right, out=out)
+        for t in range(T):
+            np.matmul(left[t], right[t], out=out[t])
 
 
 @njit(parallel=True, cache=config.CACHE)
