@@ -145,6 +145,11 @@ class ConvBlock(ImplicitBlock):
 
     # ------------------------------------------------------------------ geometry
     @property
+    def array(self):
+        """A representative array of the block (its kernel): tells which device the block lives on."""
+        return self.kernel
+
+    @property
     def geom(self):
         """The 15-int geometry tuple of ``deepcnt.kernels.*.conv``."""
         (C_in, H, W), (C_out, Ho, Wo) = self.in_shape, self.out_shape
