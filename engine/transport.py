@@ -89,8 +89,13 @@ def _pool_init(P, M):
 
 
 def _pool_chunk(pairs):
+    # one pair is a few small array operations: BLAS threads only add contention (measured: 5x slower on a
+    # loaded 2-core machine), so every worker runs single-threaded and the pool provides the parallelism
+    from threadpoolctl import threadpool_limits
+
     P, M = _POOL_DATA["P"], _POOL_DATA["M"]
-    return np.array([emd_pair(P[i], P[j], M) for i, j in pairs])
+    with threadpool_limits(1):
+        return np.array([emd_pair(P[i], P[j], M) for i, j in pairs])
 
 
 def n_cores():
@@ -194,28 +199,43 @@ def default_eps(M, dtype=np.float64):
     return max(config.SINKHORN_EPS, floor)
 
 
-def sinkhorn_pairs(P, M, pairs, eps=None, max_iter=None, tol=None, device="cpu", chunk=None):
+def eps_schedule(eps, M):
+    """ε-scaling: halve from ``config.SINKHORN_EPS_START · max M`` down to ``eps`` (the last stage is ``eps``)."""
+    start = config.SINKHORN_EPS_START * float(M.max())
+    stages = []
+    e = start
+    while e > 2 * eps:
+        stages.append(e)
+        e /= 2
+    return stages + [eps]
+
+
+def sinkhorn_pairs(P, M, pairs, eps=None, max_iter=None, tol=None, device="cpu", chunk=None, scaling=False):
     """Entropic EMD of the given pairs by batched Sinkhorn: two GEMMs per iteration over a chunk of pairs.
 
-    .. math:: \\mathrm{cost} = \\langle γ_ε, M\\rangle,\\quad γ_ε = \\mathrm{diag}(u) K \\mathrm{diag}(v),
-              \\quad K = e^{-M/ε}
+    .. math:: \mathrm{cost} = \langle γ_ε, M\rangle,\quad γ_ε = \mathrm{diag}(u) K \mathrm{diag}(v),
+              \quad K = e^{-M/ε}
 
     (the value of POT's ``sinkhorn2``, without the entropy term). It over-estimates the exact EMD by
-    ``O(ε log d)``; :func:`compare_to_exact` reports the error on a sample.
+    ``O(ε log d)``; :func:`compare_to_exact` reports the error on a sample. With ``scaling`` the potentials
+    are warm-started through a halving sequence of ε (:func:`eps_schedule`; intermediate stages stop at
+    ``config.SINKHORN_STAGE_TOL``). Measured on 28×28 receptive fields at ε = 0.1 it saves little (2,820
+    instead of 3,090 iterations: the last stage dominates), so it is off by default.
 
     Parameters
     ----------
     P : array, shape (n, d); M : array, shape (d, d); pairs : array, shape (m, 2)
     eps : float, optional; default :func:`default_eps`
-    max_iter, tol : optional; defaults ``config.SINKHORN_MAX_ITER``, ``config.SINKHORN_TOL``
+    max_iter, tol : optional; defaults ``config.SINKHORN_MAX_ITER``, ``config.SINKHORN_TOL`` (last stage)
     device : {"cpu", "gpu"}
         ``gpu`` runs the CuPy twin (numpy arrays under the CUDA simulator).
     chunk : int, optional; pairs per batch (default ``config.SINKHORN_CHUNK``)
+    scaling : bool, ε-scaling, or a cold start at ``eps`` (default)
 
     Returns
     -------
     costs : ndarray, shape (m,), float64
-    info : dict with ``eps``, ``n_iter`` (max over chunks), ``max_marginal_error``
+    info : dict with ``eps``, ``n_iter`` (iterations of all stages, max over chunks), ``max_marginal_error``
     """
     from .backend import get_backend
 
@@ -227,12 +247,13 @@ def sinkhorn_pairs(P, M, pairs, eps=None, max_iter=None, tol=None, device="cpu",
     max_iter = config.SINKHORN_MAX_ITER if max_iter is None else int(max_iter)
     tol = config.SINKHORN_TOL if tol is None else float(tol)
     chunk = config.SINKHORN_CHUNK if chunk is None else int(chunk)
+    if (np.exp(-M / eps) == 0).any():
+        raise InputError(f"eps={eps} underflows exp(-M/eps); use eps >= {default_eps(M):.4g}")
     be = get_backend(device)
     xp, kern = be.xp, be.kernel("transport")
-    K = np.exp(-M / eps)
-    if (K == 0).any():
-        raise InputError(f"eps={eps} underflows exp(-M/eps); use eps >= {default_eps(M):.4g}")
-    Kx, KMx, Px = xp.asarray(K), xp.asarray(K * M), xp.asarray(P)
+    stages = eps_schedule(eps, M) if scaling else [eps]
+    kernels = [(xp.asarray(np.exp(-M / e)), xp.asarray(np.exp(-M / e) * M), e) for e in stages]
+    Px = xp.asarray(P)
     out = np.empty(len(pairs))
     n_iter, err = 0, 0.0
     for s in range(0, len(pairs), chunk):
@@ -240,9 +261,15 @@ def sinkhorn_pairs(P, M, pairs, eps=None, max_iter=None, tol=None, device="cpu",
         a = xp.ascontiguousarray(Px[xp.asarray(pc[:, 0])])
         b = xp.ascontiguousarray(Px[xp.asarray(pc[:, 1])])
         o = xp.empty(len(pc))
-        it, e = kern.sinkhorn_pairs(Kx, KMx, a, b, eps, max_iter, tol, o)
+        pot = xp.zeros((2,) + a.shape)
+        its = 0
+        for k, (K, KM, e) in enumerate(kernels):
+            last = k == len(kernels) - 1
+            it, er = kern.sinkhorn_pairs(K, KM, a, b, e, max_iter, tol if last else config.SINKHORN_STAGE_TOL,
+                                         o, pot)
+            its += it
         out[s:s + chunk] = be.to_numpy(o)
-        n_iter, err = max(n_iter, it), max(err, e)
+        n_iter, err = max(n_iter, its), max(err, er)
     return out, {"eps": eps, "n_iter": n_iter, "max_marginal_error": err}
 
 

@@ -48,3 +48,6 @@ PERMUTATION_BATCH = 1000
 #: costs milliseconds on a loaded machine, far more than the work of a small block.
 MOTIF_SERIAL_ELEMENTS = 1 << 21
 MOTIF_SERIAL_MACS = 1 << 27
+#: ε-scaling of Sinkhorn: the first ε as a fraction of max M, and the stopping tolerance of intermediate stages.
+SINKHORN_EPS_START = 0.125
+SINKHORN_STAGE_TOL = 1e-3

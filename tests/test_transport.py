@@ -116,6 +116,18 @@ def test_sinkhorn_equals_pot_sinkhorn2():
     assert info["max_marginal_error"] < 1e-12
 
 
+def test_eps_scaling_converges_to_the_same_plan():
+    rng = np.random.default_rng(12)
+    P = _random_dists(rng, 5, 16)
+    M = tr.ground_metric((4, 4))
+    pairs = tr.upper_pairs(5)
+    cold, ic = tr.sinkhorn_pairs(P, M, pairs, eps=0.1, tol=1e-10, max_iter=20000)
+    warm, iw = tr.sinkhorn_pairs(P, M, pairs, eps=0.1, tol=1e-10, max_iter=20000, scaling=True)
+    np.testing.assert_allclose(warm, cold, atol=1e-7)
+    sched = tr.eps_schedule(0.1, M)
+    assert sched[-1] == 0.1 and all(a == 2 * b for a, b in zip(sched[:-2], sched[1:-1]))
+
+
 def test_sinkhorn_toy_oracle_zero_mass_bins(oracle):
     toy = oracle["rf_clustering_toy"]
     P = np.array(toy["RF_rows_2x2_row_major"])
@@ -135,11 +147,16 @@ def test_sinkhorn_cpu_vs_gpu_simulator(seed):
     outs = []
     for mod in (kcpu, kgpu):
         out = np.full(len(pairs), np.nan)
-        n, err = mod.sinkhorn_pairs(K, K * M, a, b, eps, it, 1e-300, out)
-        outs.append((out, n, err))
+        pot = np.zeros((2,) + a.shape)
+        n, err = mod.sinkhorn_pairs(K, K * M, a, b, eps, it, 1e-300, out, pot)
+        outs.append((out, n, err, pot))
     np.testing.assert_allclose(outs[1][0], outs[0][0], rtol=1e-9)
     assert outs[0][1] == outs[1][1] == it
     assert outs[1][2] == pytest.approx(outs[0][2], rel=1e-6, abs=1e-14)
+    fin = np.isfinite(outs[0][3])
+    assert (fin == np.isfinite(outs[1][3])).all()  # -inf potentials exactly on the zero-mass bins
+    assert (fin[0] == (a > 0)).all() and (fin[1] == (b > 0)).all()
+    np.testing.assert_allclose(outs[1][3][fin], outs[0][3][fin], rtol=1e-9, atol=1e-12)
     # and through the engine's device switch
     c, _ = tr.sinkhorn_pairs(P, M, pairs, eps=eps, max_iter=it, tol=0.0, device="cpu")
     gsim, _ = tr.sinkhorn_pairs(P, M, pairs, eps=eps, max_iter=it, tol=0.0, device="gpu", chunk=3)

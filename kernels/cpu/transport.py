@@ -53,7 +53,7 @@ def _cost(f, prod, shift, eps, out):
         out[p] = s
 
 
-def sinkhorn_pairs(K, KM, a, b, eps, max_iter, tol, out):
+def sinkhorn_pairs(K, KM, a, b, eps, max_iter, tol, out, pot):
     """Entropic transport cost ``⟨γ, M⟩`` of P pairs at once (the value of POT's ``sinkhorn2``).
 
     .. math:: u \\leftarrow a / (K v),\\quad v \\leftarrow b / (K^{\\mathsf T} u),\\qquad
@@ -68,6 +68,8 @@ def sinkhorn_pairs(K, KM, a, b, eps, max_iter, tol, out):
     max_iter : int
     tol : float, stop when every pair's row-marginal L1 error is below ``tol`` (checked every 10 iterations)
     out : array, shape (P,), float64, overwritten with the costs
+    pot : array, shape (2, P, d), float64, C-contiguous; in: the starting potentials ``(f, g)`` (zeros for a
+        cold start; the result of a larger ε for ε-scaling), out: the final potentials
 
     Returns
     -------
@@ -78,8 +80,8 @@ def sinkhorn_pairs(K, KM, a, b, eps, max_iter, tol, out):
     with np.errstate(divide="ignore"):
         loga = np.log(a)
         logb = np.log(b)
-    f = np.zeros((P, d))
-    g = np.zeros((P, d))
+    f = pot[0]
+    g = pot[1]
     E = np.empty((P, d))
     prod = np.empty((P, d))
     shift = np.empty(P)

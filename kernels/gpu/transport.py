@@ -13,7 +13,7 @@ def _xp(a):
     return np
 
 
-def sinkhorn_pairs(K, KM, a, b, eps, max_iter, tol, out):
+def sinkhorn_pairs(K, KM, a, b, eps, max_iter, tol, out, pot):
     """Entropic transport cost ``⟨γ, M⟩`` of P pairs at once; see ``deepcnt.kernels.cpu.transport``.
 
     .. math:: u \\leftarrow a / (K v),\\quad v \\leftarrow b / (K^{\\mathsf T} u),\\qquad
@@ -24,6 +24,7 @@ def sinkhorn_pairs(K, KM, a, b, eps, max_iter, tol, out):
     K, KM : array, shape (d, d); a, b : array, shape (P, d), rows are distributions
     eps : float; max_iter : int; tol : float
     out : array, shape (P,), overwritten with the costs
+    pot : array, shape (2, P, d), in: starting potentials (f, g), out: final potentials
 
     Returns
     -------
@@ -34,8 +35,8 @@ def sinkhorn_pairs(K, KM, a, b, eps, max_iter, tol, out):
     with np.errstate(divide="ignore"):
         loga = xp.log(a)
         logb = xp.log(b)
-    f = xp.zeros_like(a)
-    g = xp.zeros_like(a)
+    f = pot[0].copy()
+    g = pot[1].copy()
 
     def shifted(pot):
         m = xp.max(pot, axis=1, keepdims=True)
@@ -62,4 +63,6 @@ def sinkhorn_pairs(K, KM, a, b, eps, max_iter, tol, out):
     ok = ~xp.isneginf(f) & (prod > 0)
     terms = xp.where(ok, xp.exp(xp.where(ok, f / eps + xp.log(xp.where(ok, prod, 1.0)) + s, 0.0)), 0.0)
     out[...] = terms.sum(axis=1)
+    pot[0] = f
+    pot[1] = g
     return it, max_err
