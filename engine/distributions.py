@@ -240,3 +240,39 @@ def edge_change(g, block=0, end="source", shape=None):
             raise InputError(f"image shape {shape} holds {int(np.prod(shape))} pixels but there are {d.shape[1]} nodes")
         d = d.reshape((d.shape[0],) + shape)
     return d
+
+
+def weight_moments(g):
+    """Mean, std, skewness and excess kurtosis of all weights of each epoch (Testolin: the mean shifts negative
+    and the skewness grows with learning). Moments are population moments (``scipy.stats.skew`` /
+    ``kurtosis`` with ``bias=True``), accumulated in float64; NaN for the shape moments when all weights are equal.
+
+    Returns
+    -------
+    dict of arrays, shape () or (T,): ``weight_mean``, ``weight_std``, ``weight_skew``, ``weight_kurtosis``
+    """
+    xp = g.backend.xp
+    blocks = [g.dense_block(l, "weight_moments") for l in range(g.n_blocks)]
+    T = blocks[0].shape[0]
+    n = sum(b.shape[1] * b.shape[2] for b in blocks)
+    s1 = sum(b.reshape(T, -1).sum(1, dtype=xp.float64) for b in blocks)
+    mean = s1 / n
+    m2 = sum(((b.reshape(T, -1) - mean[:, None]) ** 2).sum(1, dtype=xp.float64) for b in blocks) / n
+    m3 = sum(((b.reshape(T, -1) - mean[:, None]) ** 3).sum(1, dtype=xp.float64) for b in blocks) / n
+    m4 = sum(((b.reshape(T, -1) - mean[:, None]) ** 4).sum(1, dtype=xp.float64) for b in blocks) / n
+    ok = m2 > 0
+    safe = xp.where(ok, m2, 1.0)
+    skew = xp.where(ok, m3 / safe ** 1.5, xp.nan)
+    kurt = xp.where(ok, m4 / safe ** 2 - 3.0, xp.nan)
+    out = {"weight_mean": mean, "weight_std": xp.sqrt(m2), "weight_skew": skew, "weight_kurtosis": kurt}
+    return out if g.stacked else {k: v[0] for k, v in out.items()}
+
+
+def _register():
+    from .registry import register
+
+    register("weight_moments", "epoch", ["weight_mean", "weight_std", "weight_skew", "weight_kurtosis"],
+             "mean, std, skewness and excess kurtosis of all weights (Testolin et al.)")(weight_moments)
+
+
+_register()

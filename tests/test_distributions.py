@@ -121,3 +121,22 @@ def test_bad_inputs():
         dist.kde(np.ones(4), np.zeros(3))
     with pytest.raises(InputError, match="finite"):
         dist.accuracy_groups(np.array([np.nan]))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_weight_moments_against_scipy(seed):
+    rng = np.random.default_rng(30 + seed)
+    blocks = random_blocks(rng, max_width=6, stack=2)
+    g = deepcnt.LayeredGraph.from_weights(blocks)
+    m = deepcnt.get_metric("weight_moments").compute(g)
+    for t in range(2):
+        w = np.concatenate([b[t].ravel().astype(np.float64) for b in blocks])
+        assert m["weight_mean"][t] == pytest.approx(w.mean(), abs=1e-12)
+        assert m["weight_std"][t] == pytest.approx(w.std(), rel=1e-9, abs=1e-12)
+        if w.std() > 0:
+            assert m["weight_skew"][t] == pytest.approx(sps.skew(w), rel=1e-6, abs=1e-9)
+            assert m["weight_kurtosis"][t] == pytest.approx(sps.kurtosis(w), rel=1e-6, abs=1e-9)
+    one = dist.weight_moments(g.epoch(1))
+    assert np.ndim(one["weight_mean"]) == 0 and one["weight_mean"] == pytest.approx(m["weight_mean"][1])
+    flat = dist.weight_moments(deepcnt.LayeredGraph.from_weights([np.ones((2, 2))]))
+    assert np.isnan(flat["weight_skew"]) and flat["weight_std"] == 0
