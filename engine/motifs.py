@@ -189,10 +189,13 @@ def _matvecs(blk, key, v, xp):
     """
     if key not in blk._mv:
         B = blk.B
-        if (float(v.sum(axis=2).max()) if v.size else 0.0) < 2**24:
-            Bv = xp.matmul(B, v.astype(xp.float32).transpose(0, 2, 1)[:, None]).astype(xp.float64)
-        else:
-            Bv = xp.matmul(B.astype(xp.float64), v.astype(xp.float64).transpose(0, 2, 1)[:, None])
+        T, k, ns, nt = B.shape
+        exact32 = (float(v.sum(axis=2).max()) if v.size else 0.0) < 2**24
+        dt = xp.float32 if exact32 else xp.float64
+        Bv = xp.empty((T, k * ns, k), dtype=dt)
+        for t in range(T):  # 2-D GEMMs: (k n_s, n_t) @ (n_t, k)
+            xp.matmul(B[t].reshape(k * ns, nt).astype(dt, copy=False), v[t].T.astype(dt), out=Bv[t])
+        Bv = Bv.reshape(T, k, ns, k).astype(xp.float64)
         blk._mv[key] = Bv
     return blk._mv[key]
 

@@ -140,7 +140,7 @@ def path_products(B1, B2, out):
             np.matmul(left[t], right[t], out=out[t])
 
 
-@njit(parallel=True, cache=config.CACHE)
+@njit(parallel=True, cache=config.CACHE, fastmath=config.FASTMATH)
 def _block_moments(M, k, exclude_diag, nchunks, part_S, part_s):
     T, rows, cols = M.shape
     n1 = rows // k
@@ -153,21 +153,28 @@ def _block_moments(M, k, exclude_diag, nchunks, part_S, part_s):
         i1 = ((c + 1) * n1) // nchunks
         S = part_S[job]
         s = part_s[job]
-        v = np.empty(K)
         for i in range(i0, i1):
-            for j in range(n2):
-                if exclude_diag and i == j:
-                    continue
-                for a in range(k):
-                    for b in range(k):
-                        v[a * k + b] = M[t, a * n1 + i, b * n2 + j]
-                for p in range(K):
-                    x = v[p]
-                    if x == 0.0:
-                        continue
-                    s[p] += x
-                    for q in range(p, K):
-                        S[p, q] += x * v[q]
+            # row i of every sub-matrix X_{ab} is contiguous: dot products that vectorise
+            for p in range(K):
+                a = p // k
+                b = p - a * k
+                xp_ = M[t, a * n1 + i, b * n2:(b + 1) * n2]
+                lin = 0.0
+                for j in range(n2):
+                    lin += np.float64(xp_[j])
+                if exclude_diag and i < n2:
+                    lin -= np.float64(xp_[i])
+                s[p] += lin
+                for q in range(p, K):
+                    c2 = q // k
+                    d = q - c2 * k
+                    xq = M[t, c2 * n1 + i, d * n2:(d + 1) * n2]
+                    acc = 0.0
+                    for j in range(n2):
+                        acc += np.float64(xp_[j]) * np.float64(xq[j])
+                    if exclude_diag and i < n2:
+                        acc -= np.float64(xp_[i]) * np.float64(xq[i])
+                    S[p, q] += acc
 
 
 @njit(parallel=True, cache=config.CACHE, fastmath=config.FASTMATH)
