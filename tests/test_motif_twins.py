@@ -70,3 +70,37 @@ def test_null_draw_kernels_keep_invariants(mod):
     mod.bernoulli_codes(np.array([0.5, 0.3, 0.2]), 3, big)
     freq = np.bincount(big.ravel(), minlength=3) / big.size
     np.testing.assert_allclose(freq, [0.5, 0.3, 0.2], atol=0.01)
+
+
+@pytest.mark.parametrize("k,n1,n2,excl", [(1, 5, 5, True), (1, 4, 7, False), (2, 5, 5, True), (3, 4, 6, False)])
+def test_block_moments_twins_and_definition(k, n1, n2, excl):
+    rng = np.random.default_rng(k * 10 + n2)
+    M = rng.integers(0, 9, size=(2, k * n1, k * n2)).astype(np.float32)
+    outs = []
+    for mod in (kcpu, kgpu):
+        S, s = np.full((2, k * k, k * k), np.nan), np.full((2, k * k), np.nan)
+        mod.block_moments(M, k, excl, S, s)
+        outs.append((S, s))
+    X = M.reshape(2, k, n1, k, n2).transpose(0, 1, 3, 2, 4).reshape(2, k * k, n1, n2).astype(float)
+    if excl:
+        X[:, :, np.arange(n1), np.arange(n1)] = 0
+    X = X.reshape(2, k * k, -1)
+    for S, s in outs:
+        np.testing.assert_array_equal(S, X @ X.transpose(0, 2, 1))
+        np.testing.assert_array_equal(s, X.sum(2))
+
+
+def test_gemm_kernels_twins():
+    rng = np.random.default_rng(4)
+    B1 = (rng.random((2, 2, 3, 4)) < 0.5).astype(np.float32)
+    B2 = (rng.random((2, 2, 4, 5)) < 0.5).astype(np.float32)
+    for mod in (kcpu, kgpu):
+        G = np.empty((2, 6, 6), np.float32)
+        mod.gram(B1, G)
+        Bf = B1.reshape(2, 6, 4)
+        np.testing.assert_array_equal(G, Bf @ Bf.transpose(0, 2, 1))
+        P = np.empty((2, 6, 10), np.float32)
+        mod.path_products(B1, B2, P)
+        for a in range(2):
+            for b in range(2):
+                np.testing.assert_array_equal(P[:, a * 3:(a + 1) * 3, b * 5:(b + 1) * 5], B1[:, a] @ B2[:, b])
