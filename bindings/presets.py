@@ -32,6 +32,9 @@ PRESETS = {
                        init_scale=0.05, lr=0.01, momentum=0.6, nesterov=True, weight_decay=0.0, batch_size=32,
                        epochs=20, schedule="every"),
 }
+from .train_cnn import PRESET as _LAMALFA_CNN  # noqa: E402  (La Malfa's small CNN, issue 8)
+
+PRESETS["lamalfa-cnn"] = dict(_LAMALFA_CNN)
 _INIT_DEFAULT_SCALE = {"normal": 0.05, "uniform": 1.0, "orthogonal": 1.0, "glorot": 1.0}
 
 
@@ -117,12 +120,22 @@ def train(preset="shine-mlp", run_dir="runs/run", data="digits", epochs=None, me
 
     if threads is not None:
         torch.set_num_threads(int(threads))
+    if preset == "lamalfa-cnn":
+        from .train_cnn import train_cnn
+
+        return train_cnn(run_dir, data=data, epochs=epochs, members=members, seeds=seeds, seed=seed,
+                         schedule=schedule, device=device, n_train=n_train, n_test=n_test, progress=progress,
+                         **overrides)
     cfg = get_preset(preset, epochs=epochs, members=members, seeds=seeds, schedule=schedule, **overrides)
     if cfg.get("seeds") is None:
         n = int(cfg.get("members") or 1)
         cfg["seeds"] = [int(seed) + e for e in range(n)]
     cfg["seeds"] = [int(s) for s in cfg["seeds"]]
     cfg["members"] = len(cfg["seeds"])
+    scales = cfg.get("init_scale")
+    if isinstance(scales, (tuple, list)) and len(scales) != cfg["members"] and "init_scale" not in overrides:
+        # a preset's per-member scales (lamalfa-fc) are cycled over an ensemble of another size
+        cfg["init_scale"] = tuple(scales[e % len(scales)] for e in range(cfg["members"]))
     ds = load_dataset(data, n_train=n_train, n_test=n_test)
     trainer = build_trainer(cfg, ds.n_features, ds.n_classes, cfg["seeds"], device=device)
     trainer.set_data(ds.x_train, ds.y_train, ds.x_test, ds.y_test)
@@ -165,7 +178,7 @@ def cli_train(args):
     overrides = {}
     if args.hidden:
         overrides["hidden"] = tuple(int(x) for x in args.hidden.split(","))
-    for key in ("lr", "batch_size", "init", "init_scale", "activation"):
+    for key in ("lr", "batch_size", "init", "init_scale", "activation", "filters"):
         if getattr(args, key, None) is not None:
             overrides[key] = getattr(args, key)
     store = train(args.preset, args.out, data=args.data, epochs=args.epochs, members=args.members, seed=args.seed,
@@ -205,6 +218,7 @@ def add_cli(sub):
     t.add_argument("--init-scale", dest="init_scale", type=float, help="σ, a or gain of the initialisation")
     t.add_argument("--activation", choices=["sigmoid", "relu", "tanh"], help="hidden activation (MLPs)")
     t.add_argument("--n-train", dest="n_train", type=int, help="use only the first N training items")
+    t.add_argument("--filters", type=int, help="conv filters (lamalfa-cnn: 10, 64 or 256)")
     t.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
     t.add_argument("--threads", type=int, help="torch threads")
     t.add_argument("--quiet", action="store_true", help="no progress bar")

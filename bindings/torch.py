@@ -90,8 +90,9 @@ def module_arrays(model, device=None):
     return ws, bs, names
 
 
-def from_module(model, device=None):
-    """The layered graph of a model whose weighted layers are ``nn.Linear`` in sequence.
+def from_module(model, device=None, input_shape=None):
+    """The layered graph of a model whose weighted layers are ``nn.Linear`` in sequence, or convolutional
+    (``Conv2d``, pooling, ``Flatten``, ``Linear``: implicit conv blocks, see ``bindings.torch_conv``).
 
     Parameters
     ----------
@@ -100,6 +101,8 @@ def from_module(model, device=None):
         dropout and flatten layers are ignored (the graph holds the weights only).
     device : {None, "cpu", "gpu"}
         ``None`` follows the model: CUDA parameters are handed to CuPy through DLPack (no host copy).
+    input_shape : tuple (C, H, W), optional
+        The input of a convolutional model (required there, unused for Linear sequences).
 
     Returns
     -------
@@ -111,6 +114,10 @@ def from_module(model, device=None):
     """
     from deepcnt.graph import LayeredGraph
 
+    from .torch_conv import from_conv_module, is_conv_model
+
+    if is_conv_model(model):
+        return from_conv_module(model, input_shape, device)
     ws, bs, names = module_arrays(model, device)
     biases = None if all(b is None for b in bs) else bs
     return LayeredGraph.from_weights(ws, biases=biases, layer_names=names)

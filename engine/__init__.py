@@ -8,6 +8,8 @@ The public API is flat::
 """
 from . import config
 from .backend import Backend, get_backend, gpu_available
+from .conv import ConvBlock, PoolBlock, channel_graph
+from .degree_motifs import degree_motifs
 from .errors import DeepcntError, DeviceError, InputError, UnknownMetricError
 from .graph import LayeredGraph
 from .knn import knn
@@ -21,7 +23,7 @@ from . import core_metrics  # noqa: F401  (registers the core families)
 __version__ = "0.1.0"
 
 __all__ = [
-    "Analysis", "Backend", "DeepcntError", "DeviceError", "EpochStore", "InputError", "LayeredGraph", "REGISTRY",
-    "UnknownMetricError", "analyze", "config", "degree", "get_backend", "get_metric", "gpu_available", "knn",
+    "Analysis", "Backend", "ConvBlock", "DeepcntError", "DeviceError", "EpochStore", "InputError", "LayeredGraph", "PoolBlock", "REGISTRY",
+    "UnknownMetricError", "analyze", "channel_graph", "config", "degree", "degree_motifs", "get_backend", "get_metric", "gpu_available", "knn",
     "layers_fluctuation", "metric_names", "node_sums", "nodes_strength", "register", "strength",
 ]

@@ -40,6 +40,13 @@ class ImplicitBlock:
         """Kept edges of epoch ``t`` (``|w| > theta``): numpy arrays ``(rows, cols, values)``."""
         raise NotImplementedError
 
+    def weight_counts(self, t):
+        """The multiset of edge weights of epoch ``t`` as ``(values, counts)``: ``np.repeat(values, counts)``
+        is every edge's weight. This default builds the edges; shared-weight blocks override it in
+        O(parameters). Proportional thresholds use it."""
+        v = np.asarray(self.edges(t, -1.0)[2], dtype=np.float64)
+        return v, np.ones(v.size, dtype=np.int64)
+
     def take(self, t):
         """The block of epoch ``t`` alone (``T = 1``, ``stacked = False``)."""
         raise NotImplementedError
@@ -159,10 +166,12 @@ class LayeredGraph:
             raise InputError("weights must be a list of weight blocks (one 2-D array per pair of layers)")
         if len(weights) < 1:
             raise InputError("weights is empty: a layered graph needs at least one weight block")
-        kinds = {type(w).__module__.split(".")[0] == "cupy" for w in weights}
+        # an implicit block is on the device of its array (e.g. a convolution's kernel)
+        probe = [getattr(w, "array", w) if isinstance(w, ImplicitBlock) else w for w in weights]
+        kinds = {type(w).__module__.split(".")[0] == "cupy" for w in probe}
         if len(kinds) > 1:
             raise InputError("weights mix CuPy and host arrays: put every block on one device")
-        backend = backend_of(weights[0])
+        backend = backend_of(probe[0])
         xp = backend.xp
         blocks = [_as_block(w, l, xp) for l, w in enumerate(weights)]
         ndims = {(3 if b.stacked else 2) if isinstance(b, ImplicitBlock) else b.ndim for b in blocks}
@@ -385,26 +394,27 @@ class LayeredGraph:
         return self._replace(theta=theta_new, rule=rule)
 
     def _proportional_theta(self, rho, per_block):
-        """θ per block and epoch such that the top ``ρ`` fraction by ``|w|`` (of kept edges) passes."""
+        """θ per block and epoch such that the top ``ρ`` fraction by ``|w|`` (of kept edges) passes.
+
+        Implicit blocks contribute each shared weight once with its number of edges (``weight_counts``).
+        """
         L, T = self.theta.shape
         out = np.zeros((L, T))
         to_np = self.backend.to_numpy
         for t in range(T):
-            mags = []
+            mags, counts = [], []
             for l, b in enumerate(self.blocks):
                 if isinstance(b, ImplicitBlock):
-                    a = np.abs(b.edges(t, -1.0)[2])  # every edge, with its multiplicity
+                    a, c = b.weight_counts(t)
+                    a = np.abs(a)
                 else:
-                    a = np.abs(to_np(b[t])).ravel()
-                mags.append(a[a > self.theta[l, t]])
+                    a, c = np.abs(to_np(b[t])).ravel(), None
+                keep = a > self.theta[l, t]
+                mags.append(a[keep])
+                counts.append(None if c is None else np.asarray(c)[keep])
             groups = [[l] for l in range(L)] if per_block else [list(range(L))]
             for group in groups:
-                a = np.concatenate([mags[l] for l in group])
-                k = int(round(rho * a.size))
-                if k >= a.size or a.size == 0:
-                    cut = 0.0
-                else:
-                    cut = float(np.partition(a, a.size - k - 1)[a.size - k - 1])
+                cut = _top_fraction_cut([mags[l] for l in group], [counts[l] for l in group], rho)
                 for l in group:
                     out[l, t] = cut
         return out
@@ -486,6 +496,24 @@ class LayeredGraph:
         from .bindings.graphlibs import to_igraph
 
         return to_igraph(self, directed=directed, epoch=epoch)
+
+
+def _top_fraction_cut(mags, counts, rho):
+    """The largest magnitude not kept when the top ``round(ρ·n)`` of ``n`` edges are (0 keeps all).
+
+    ``counts[i]`` is None where every magnitude is one edge, else the multiplicity of each magnitude.
+    """
+    a = np.concatenate(mags)
+    if all(c is None for c in counts):
+        k = int(round(rho * a.size))
+        return 0.0 if k >= a.size else float(np.partition(a, a.size - k - 1)[a.size - k - 1])
+    c = np.concatenate([np.ones(m.size, np.int64) if c is None else c for m, c in zip(mags, counts)])
+    n = int(c.sum())
+    k = int(round(rho * n))
+    if k >= n:
+        return 0.0
+    order = np.argsort(a)[::-1]  # the (k+1)-th largest magnitude, counted with multiplicity
+    return float(a[order][np.searchsorted(np.cumsum(c[order]), k, side="right")])
 
 
 def _concat(blocks, xp):
