@@ -15,7 +15,10 @@ mean over the timed rounds, each round with its own seed).
   is the measured single run × 500 (printed as an extrapolation).
 
 Run: ``.venv/bin/python -m pytest benchmarks/bench_communities.py --benchmark-only -o addopts="" -s``.
-The machine is shared: compare the ratios of one run, not absolute times across runs.
+The machine is shared: compare the ratios of one run, not absolute times across runs. On an oversubscribed
+machine GNU OpenMP's default spin-waiting makes every Numba parallel region cost 10–100 ms (deepcnt's block
+sums of a 784-100-100-10 graph: 0.4 ms with ``OMP_WAIT_POLICY=PASSIVE``, ~90 ms without); run with
+``OMP_WAIT_POLICY=PASSIVE`` there.
 """
 import itertools
 import warnings
