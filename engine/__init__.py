@@ -8,12 +8,17 @@ The public API is flat::
 """
 from . import config
 from .backend import Backend, get_backend, gpu_available
+from .colors import zambra_bins, zambra_colors
 from .conv import ConvBlock, PoolBlock, channel_graph
 from .degree_motifs import degree_motifs
 from .errors import DeepcntError, DeviceError, InputError, UnknownMetricError
 from .graph import LayeredGraph
 from .knn import knn
 from .lamalfa import layers_fluctuation, nodes_strength
+from .motif_intensity import motif_intensity
+from .motif_null import MotifSignificance, motif_significance, most_significant
+from .motif_participation import motif_participation
+from .motifs import MotifCounts, motifs
 from .pipeline import Analysis, analyze
 from .registry import REGISTRY, get_metric, metric_names, register
 from .store import EpochStore
@@ -23,7 +28,9 @@ from . import core_metrics  # noqa: F401  (registers the core families)
 __version__ = "0.1.0"
 
 __all__ = [
-    "Analysis", "Backend", "ConvBlock", "DeepcntError", "DeviceError", "EpochStore", "InputError", "LayeredGraph", "PoolBlock", "REGISTRY",
-    "UnknownMetricError", "analyze", "channel_graph", "config", "degree", "degree_motifs", "get_backend", "get_metric", "gpu_available", "knn",
-    "layers_fluctuation", "metric_names", "node_sums", "nodes_strength", "register", "strength",
+    "Analysis", "Backend", "ConvBlock", "DeepcntError", "DeviceError", "EpochStore", "InputError", "LayeredGraph",
+    "MotifCounts", "MotifSignificance", "PoolBlock", "REGISTRY", "UnknownMetricError", "analyze", "channel_graph",
+    "config", "degree", "degree_motifs", "get_backend", "get_metric", "gpu_available", "knn", "layers_fluctuation",
+    "metric_names", "motif_intensity", "motif_participation", "motif_significance", "motifs", "most_significant",
+    "node_sums", "nodes_strength", "register", "strength", "zambra_bins", "zambra_colors",
 ]

@@ -419,6 +419,18 @@ class LayeredGraph:
                     out[l, t] = cut
         return out
 
+    def colors(self, scheme="zambra", **options):
+        """Edge colours of a colour scheme, one int array per block (0 = no edge), for ``motifs(colors=)``.
+
+        ``scheme="zambra"``: Zambra, Maritan & Testolin's 3 colours (1 strong negative, 2 mild, 3 strong
+        positive) from a Gaussian fit of the weights (spec §4.7); ``options`` go to ``deepcnt.zambra_colors``.
+        """
+        if scheme != "zambra":
+            raise InputError(f"unknown colour scheme {scheme!r}: use 'zambra'")
+        from .colors import zambra_colors
+
+        return zambra_colors(self, **options)
+
     # ------------------------------------------------------------------ export
     def to_scipy(self, directed=True, epoch=None, weight="net"):
         """The N×N sparse adjacency (CSR) of the kept edges.
