@@ -236,7 +236,7 @@ def louvain_problem(g, t, gamma, mode, directed, binary):
             klv.block_edge_counts(W, float(g.theta[l, t]), c0, c1, code, cnt[o[l]:o[l + 1]], cnt[o[l + 1]:o[l + 2]])
         indptr = np.zeros(n + 1, np.int64)
         np.cumsum(cnt, out=indptr[1:])
-        indices = np.empty(indptr[-1], np.int64)
+        indices = np.empty(indptr[-1], np.int32)
         data = np.empty(indptr[-1])
         pos = indptr[:-1].copy()
         for l, W in enumerate(blocks):

@@ -320,7 +320,7 @@ def _aggregate(ip, ix, dv, X, Y, Mb, C):
         members[fill[Mb[u]]] = u
         fill[Mb[u]] += 1
     nip = np.zeros(C + 1, np.int64)
-    nix = np.empty(ix.size, np.int64)
+    nix = np.empty(ix.size, np.int32)
     ndv = np.empty(ix.size)
     acc = np.zeros(C)
     mark = np.zeros(C, np.bool_)
@@ -430,7 +430,7 @@ def louvain_runs(indptr, indices, data, X, Y, b, init, states, labels_out, q_out
 
     Parameters
     ----------
-    indptr, indices : arrays, shape (n+1,), (nnz,), int64
+    indptr, indices : arrays, shape (n+1,), (nnz,), int64 and int32 (n < 2^31)
         Symmetric CSR pattern of ``A`` (both directions of every edge; self-loops once).
     data : array, shape (nnz,), float64
         ``A``'s values, already normalised (e.g. ``w⁺/s0 − w⁻/(s0+s1)`` for negative_asym).
@@ -510,7 +510,7 @@ def block_csr_fill(W, th, c0, c1, code, o_src, o_dst, pos, indices, data):
         Global ids of the block's first source and first target node.
     pos : array, shape (N,), int64
         Next free slot of every row; advanced.
-    indices : array, shape (nnz,), int64
+    indices : array, shape (nnz,), int32
     data : array, shape (nnz,), float64
     """
     ns, nt = W.shape

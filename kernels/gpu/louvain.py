@@ -18,7 +18,7 @@ def louvain_runs(indptr, indices, data, X, Y, b, init, states, labels_out, q_out
 
     Parameters
     ----------
-    indptr, indices : arrays, shape (n+1,), (nnz,), int64
+    indptr, indices : arrays, shape (n+1,), (nnz,), int64 and int32
     data : array, shape (nnz,), float64
     X, Y : arrays, shape (R, n), float64
     b : array, shape (R,), float64
