@@ -6,7 +6,8 @@ mean over the timed rounds, each round with its own seed).
 
 * signed: ``deepcnt.louvain(g, negative="asym")`` vs ``bct.community_louvain(W, B="negative_asym")`` on the
   dense symmetric N×N matrix of the undirected view (built outside the timing, which favours bctpy). deepcnt is
-  timed end to end from the weight blocks on a fresh graph each round: block sums + CSR + Louvain.
+  timed end to end from the weight blocks on a fresh graph each round: block sums + CSR + Louvain; and, as
+  the per-run cost of many runs (Shine: 500 per epoch), another run on a graph whose CSR is cached.
 * unsigned: ``deepcnt.louvain(g, negative="ignore")`` (Newman Q of |w|) vs igraph ``community_multilevel``,
   NetworKit ``PLM`` (no refinement; it uses every core through OpenMP) and scikit-network ``Louvain``; the
   peers' graphs are built outside the timing. Every Q is re-evaluated with ``deepcnt.modularity`` (checked
@@ -90,6 +91,23 @@ def test_louvain_signed_deepcnt(benchmark, sizes):
     benchmark.pedantic(run, setup=lambda: ((_fresh(sizes),), {}), rounds=10, warmup_rounds=1)
     del qs[0]  # the warm-up round
     _record(group, "deepcnt", benchmark)
+
+
+@pytest.mark.parametrize("sizes", [SMALL, BIG], ids=_name)
+def test_louvain_signed_deepcnt_repeat(benchmark, sizes):
+    """Another run on a graph already analysed (block sums and CSR cached): the per-run cost of many runs."""
+    group = "louvain signed " + _name(sizes)
+    benchmark.group = group
+    g = _fresh(sizes)
+    louvain(g)
+    seeds = itertools.count(100)
+    qs = _Q.setdefault((group, "deepcnt, next run on one graph"), [])
+
+    def run():
+        qs.append(louvain(g, negative="asym", seed=next(seeds))[1])
+
+    benchmark.pedantic(run, rounds=10, warmup_rounds=0)
+    _record(group, "deepcnt, next run on one graph", benchmark)
 
 
 @pytest.mark.parametrize("sizes", [SMALL, BIG], ids=_name)
