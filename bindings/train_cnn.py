@@ -9,15 +9,11 @@ member's gradient is its own, and the SGD update is :class:`BatchedMLP`'s (momen
 Random streams as in :mod:`.train_loop`: member ``e`` draws its kernel, its dense block and its data order from
 its own generator, so a batched ensemble equals ``E`` single runs with the same seeds.
 
-**Epoch store.** ``EpochStore`` (format 1) holds dense blocks ``(E, n_l, n_{l+1})`` only. This trainer saves
-what it can: the conv block *unrolled* to its dense ``(C·H·W, F·H_o·W_o)`` matrix (exact: a non-edge is a 0,
-as ``|w| > 0`` defines edges), per-unit biases, and the conv geometry in the metadata
-(``metadata["conv"]``); :func:`store_graph` rebuilds the implicit graph (``ConvBlock`` + dense) of an entry
-from it. That is fine for the bundled 8×8 digits (64 × 9,216 entries for 256 filters) but not for MNIST with
-256 filters (784 × 173,056 floats per member and epoch): above :data:`MAX_UNROLLED` entries the trainer
-refuses with an error that says so. What the store needs to hold kernels instead: see the report of issue 8
-(per-block kind + geometry in ``meta.json``, a kernel array ``K{l}`` of shape (capacity, E, C_out, C_in/g,
-kh, kw) and per-channel biases for conv blocks, and ``graph()`` building ``ConvBlock`` from them).
+**Epoch store.** The run is an epoch store of format 2: the conv block is stored as its kernel
+``(E, F, C, 3, 3)`` plus its geometry (``EpochStore.create(..., blocks=[conv, None])``), never unrolled, so
+``store.graph(i)`` and ``deepcnt analyze`` get the implicit ``ConvBlock`` graph whatever the input size
+(La Malfa's 256 filters on MNIST included). Conv biases are stored per unit (each channel's bias repeated over
+its positions), as the layered graph holds them.
 """
 import numpy as np
 
@@ -25,9 +21,6 @@ from deepcnt.errors import InputError
 
 from .train_loop import generator_state, generators, init_block, member_list, set_generator_state
 from .train_mlp import BatchedMLP
-
-#: Largest unrolled conv block (entries per member) the trainer writes to a dense epoch store.
-MAX_UNROLLED = 2**25
 
 PRESET = dict(kind="cnn", filters=10, kernel_size=3, activation="relu", biases=True, init="normal",
               init_scale=(0.01, 0.05, 0.1, 0.5), members=4, lr=0.01, momentum=0.0, nesterov=False,
@@ -136,23 +129,12 @@ class BatchedCNN(BatchedMLP):
                                          layer_names=["input", "conv", "output"])
 
     def arrays(self):
-        """``(weights, biases)`` for a dense epoch store: the conv block unrolled, (E, C·H·W, F·H_o·W_o)."""
-        n_in, n_hid = self.sizes[0], self.sizes[1]
-        if n_in * n_hid > MAX_UNROLLED:
-            raise InputError(
-                f"the unrolled conv block has {n_in} × {n_hid} entries per member: too large for the dense epoch "
-                "store (format 1 holds dense blocks only); use a smaller input or fewer filters, or train with "
-                "BatchedCNN directly and analyse trainer.graph() (implicit conv blocks)")
-        conv = self.conv_block()
-        dense = np.zeros((self.E, n_in, n_hid), dtype=np.float32)
-        for e in range(self.E):
-            r, c, v = conv.edges(e, -1.0)
-            dense[e, r, c] = v
+        """``(weights, biases)`` for the epoch store: the kernels (E, F, C, k, k) and the dense block (E, n_hid, n_out)."""
         npos = self.out_hw[0] * self.out_hw[1]
         bs = None
         if self.use_biases:
             bs = [np.repeat(self.bk.detach().cpu().numpy(), npos, axis=1), self.b[0].detach().cpu().numpy()]
-        return [dense, self.W[0].detach().cpu().numpy()], bs
+        return [self.K.detach().cpu().numpy(), self.W[0].detach().cpu().numpy()], bs
 
     def geometry(self):
         """The conv geometry recorded in the store metadata (``metadata["conv"]``)."""
@@ -179,33 +161,8 @@ class BatchedCNN(BatchedMLP):
 
 
 def store_graph(store, i, member=None):
-    """The implicit graph (``ConvBlock`` + dense block) of entry ``i`` of a store written by :func:`train_cnn`.
-
-    The kernel is read back from the unrolled block: ``K[co, ci, ky, kx]`` is the weight from input unit
-    ``(ci, ky, kx)`` to output unit ``(co, 0, 0)`` (stride 1, no padding: every kernel entry has an edge there).
-    """
-    from deepcnt.conv import ConvBlock
-    from deepcnt.graph import LayeredGraph
-
-    geo = store.metadata.get("conv")
-    if geo is None:
-        raise InputError(f"{store.path} was not written by train_cnn: it has no conv geometry")
-    ws, bs = store.read_arrays(i, member)
-    C, H, W = geo["in_shape"]
-    k, F = geo["kernel_size"][0], geo["filters"]
-    Ho, Wo = H - k + 1, W - k + 1
-    ci, ky, kx = np.meshgrid(np.arange(C), np.arange(k), np.arange(k), indexing="ij")
-    rows = ((ci * H + ky) * W + kx).ravel()
-    cols = np.arange(F) * Ho * Wo
-    D = ws[0]
-    lead = D.shape[:-2]
-    K = D[..., rows[:, None], cols[None, :]]  # (..., C·k·k, F)
-    K = np.moveaxis(K, -1, -2).reshape(lead + (F, C, k, k))
-    conv = ConvBlock(K, (C, H, W), stacked=K.ndim == 5)
-    biases = None
-    if bs is not None:
-        biases = [bs[0], bs[1]]
-    return LayeredGraph.from_weights([conv, ws[1]], biases=biases, layer_names=list(store.layer_names))
+    """The implicit graph (``ConvBlock`` + dense block) of entry ``i``: ``store.graph(i, member)``."""
+    return store.graph(i, member)
 
 
 def train_cnn(run_dir, data="digits", filters=None, epochs=None, members=None, seeds=None, seed=0, schedule=None,
@@ -227,7 +184,7 @@ def train_cnn(run_dir, data="digits", filters=None, epochs=None, members=None, s
     Returns
     -------
     EpochStore
-        Open for reading; ``store_graph(store, i)`` gives the implicit graph of entry ``i``.
+        Open for reading; ``store.graph(i)`` gives the implicit graph (``ConvBlock`` + dense) of entry ``i``.
     """
     from pathlib import Path
 
@@ -270,9 +227,9 @@ def train_cnn(run_dir, data="digits", filters=None, epochs=None, members=None, s
             store.close()
             raise InputError(f"{run_dir} holds a different run: choose a new run directory to start another run")
     else:
-        trainer.arrays()  # refuse a too-large unrolled block before creating anything
         store = EpochStore.create(run_dir, trainer.sizes, n_members=len(seeds), biases=cfg["biases"],
-                                  layer_names=["input", "conv", "output"], metadata=meta)
+                                  layer_names=["input", "conv", "output"], metadata=meta,
+                                  blocks=[trainer.conv_block(), None])
     try:
         run(trainer, store, int(cfg["epochs"]), cfg["schedule"], progress=progress)
     finally:

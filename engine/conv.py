@@ -407,3 +407,43 @@ def _xp(a):
 
 def _host(a):
     return a.get() if hasattr(a, "get") else np.asarray(a)
+
+
+# ---------------------------------------------------------------------------------------------- store specs
+def block_spec(block):
+    """The JSON description of an implicit block's geometry (what an epoch store records), or None (dense).
+
+    ``{"kind": "conv", "in_shape", "kernel_shape", "stride", "padding", "dilation", "groups"}`` or
+    ``{"kind": "pool", "mode", "in_shape", "kernel_size", "stride", "padding", "dilation", "divisor"}``.
+    """
+    if isinstance(block, PoolBlock):
+        return {"kind": "pool", "mode": block.mode, "in_shape": list(block.in_shape),
+                "kernel_size": list(block.window), "stride": list(block.stride), "padding": list(block.padding),
+                "dilation": list(block.dilation), "divisor": block.divisor}
+    if isinstance(block, ConvBlock):
+        return {"kind": "conv", "in_shape": list(block.in_shape), "kernel_shape": [int(k) for k in block.kernel.shape[1:]],
+                "stride": list(block.stride), "padding": list(block.padding), "dilation": list(block.dilation),
+                "groups": int(block.groups)}
+    return None
+
+
+def block_from_spec(spec, kernel=None, n_epochs=1, stacked=False):
+    """The implicit block of a :func:`block_spec` description.
+
+    Parameters
+    ----------
+    spec : dict
+    kernel : array, shape (T, C_out, C_in/groups, kh, kw) or (C_out, ...), for ``kind="conv"``
+    n_epochs : int
+        Epochs of a pooling block (it has no parameters).
+    stacked : bool
+    """
+    kind = spec.get("kind")
+    if kind == "conv":
+        return ConvBlock(kernel, spec["in_shape"], stride=spec["stride"], padding=spec["padding"],
+                         dilation=spec["dilation"], groups=spec["groups"], stacked=stacked)
+    if kind == "pool":
+        return PoolBlock(spec["mode"], spec["in_shape"], spec["kernel_size"], stride=spec["stride"],
+                         padding=spec["padding"], dilation=spec["dilation"], n_epochs=n_epochs, stacked=stacked,
+                         divisor=spec.get("divisor"))
+    raise InputError(f"unknown block kind {kind!r} in a block description: expected 'conv' or 'pool'")

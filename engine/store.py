@@ -32,7 +32,8 @@ import numpy as np
 from .errors import InputError
 
 FORMAT = "deepcnt-epochstore"
-FORMAT_VERSION = 1
+#: 1: dense blocks only; 2: some blocks are implicit (convolution kernels + geometry, parameter-free pooling)
+FORMAT_VERSION = 2
 #: Slots reserved in the zarr arrays' shape: chunks exist only where written, so this costs nothing.
 CAPACITY = 2**40
 #: Chunk keys ``c.<entry>.0.0.0``: one flat file per entry and array (no directory to create per append).
@@ -77,6 +78,29 @@ def _read_json(path, what):
     except (OSError, ValueError) as exc:
         raise InputError(f"{what} {path} is corrupt ({exc.__class__.__name__}): "
                          "the epoch store cannot be read") from None
+
+
+def _block_specs(blocks, sizes):
+    """Validated per-block geometry: None for dense blocks, a ``block_spec`` dict for implicit ones."""
+    L = len(sizes) - 1
+    if blocks is None:
+        return [None] * L
+    if len(blocks) != L:
+        raise InputError(f"blocks has {len(blocks)} entries for an architecture of {L} blocks")
+    from .conv import block_from_spec, block_spec
+    from .graph import ImplicitBlock
+
+    specs = []
+    for l, b in enumerate(blocks):
+        spec = block_spec(b) if isinstance(b, ImplicitBlock) else (None if b is None else dict(b))
+        if spec is not None:
+            kernel = np.zeros([1] + list(spec["kernel_shape"])) if spec.get("kind") == "conv" else None
+            blk = block_from_spec(spec, kernel, stacked=False)
+            if blk.shape[1:] != (sizes[l], sizes[l + 1]):
+                raise InputError(f"blocks[{l}] maps {blk.shape[1]} units to {blk.shape[2]} but the architecture "
+                                 f"has {sizes[l]} -> {sizes[l + 1]}")
+        specs.append(spec)
+    return specs
 
 
 def _is_raw(arr):
@@ -144,6 +168,8 @@ class EpochStore:
         self.has_biases = bool(meta["biases"])
         self.dtype = np.dtype(meta["dtype"])
         self.metadata = meta.get("metadata", {})
+        #: per block: None (dense) or the geometry of an implicit block (``deepcnt.conv.block_spec``)
+        self.block_specs = list(meta.get("blocks") or [None] * (len(self.sizes) - 1))
         if mode == "a":
             self._acquire_lock()
         self._open_arrays()
@@ -155,7 +181,7 @@ class EpochStore:
     # ------------------------------------------------------------------ create / open
     @classmethod
     def create(cls, path, sizes, n_members=1, biases=True, dtype="float32", layer_names=None, metadata=None,
-               overwrite=False, compress=False, durable=False):
+               overwrite=False, compress=False, durable=False, blocks=None):
         """Create an empty store at ``path`` and return it open for appending.
 
         Parameters
@@ -176,6 +202,10 @@ class EpochStore:
             zstd-compress the chunks (smaller, slower; weights compress poorly).
         durable : bool
             fsync the chunks and the log at every append (power-failure safe; slower).
+        blocks : sequence, optional
+            Per block, None (a dense (n_l, n_{l+1}) block) or an implicit block's geometry from
+            ``deepcnt.conv.block_spec`` (or the block itself): a convolution stores its kernel
+            (E, C_out, C_in/groups, kh, kw) per entry, a pooling layer stores nothing.
         """
         import zarr
 
@@ -192,6 +222,7 @@ class EpochStore:
             layer_names = [f"L{l}" for l in range(len(sizes))]
         if len(layer_names) != len(sizes):
             raise InputError(f"layer_names has {len(layer_names)} names for {len(sizes)} layers")
+        specs = _block_specs(blocks, sizes)
         if path.exists():
             if not overwrite:
                 raise InputError(f"{path} exists already: open it with EpochStore.open(path, 'a') to resume, "
@@ -201,16 +232,22 @@ class EpochStore:
             shutil.rmtree(path)
         path.mkdir(parents=True)
         meta = {
-            "format": FORMAT, "format_version": FORMAT_VERSION, "sizes": sizes, "layer_names": list(layer_names),
+            "format": FORMAT, "format_version": 2 if any(specs) else 1, "sizes": sizes, "layer_names": list(layer_names),
             "n_members": int(n_members), "biases": bool(biases), "dtype": dtype.name,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "versions": _versions(),
             "metadata": dict(metadata or {}),
         }
+        if any(specs):
+            meta["blocks"] = specs
         E = int(n_members)
         comp = "auto" if compress else None
         group = zarr.open_group(path / "arrays.zarr", mode="w")
         for l, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-            group.create_array(f"W{l}", shape=(CAPACITY, E, a, b), chunks=(1, E, a, b), dtype=dtype,
+            spec = specs[l]
+            if spec is not None and spec["kind"] == "pool":
+                continue  # no parameters
+            shape = (a, b) if spec is None else tuple(spec["kernel_shape"])
+            group.create_array(f"W{l}", shape=(CAPACITY, E) + shape, chunks=(1, E) + shape, dtype=dtype,
                                compressors=comp, fill_value=np.nan, chunk_key_encoding=_KEYS)
         if biases:
             nb = sum(sizes[1:])
@@ -237,12 +274,15 @@ class EpochStore:
 
         try:
             group = zarr.open_group(self.path / "arrays.zarr", mode="r+" if self.mode == "a" else "r")
-            self._W = [group[f"W{l}"] for l in range(len(self.sizes) - 1)]
+            self._W = [None if spec is not None and spec["kind"] == "pool" else group[f"W{l}"]
+                       for l, spec in enumerate(self.block_specs)]
             self._b = group["b"] if self.has_biases else None
         except Exception as exc:
             raise InputError(f"the arrays of epoch store {self.path} are missing or corrupt "
                              f"({exc.__class__.__name__}: {exc})") from None
-        arrays = self._W + ([self._b] if self.has_biases else [])
+        arrays = [W for W in self._W if W is not None] + ([self._b] if self.has_biases else [])
+        self._ndim = {f"W{l}": len(W.shape) for l, W in enumerate(self._W) if W is not None}
+        self._ndim["b"] = 3
         self._raw = all(_is_raw(a) for a in arrays)
 
     def refresh(self):
@@ -389,7 +429,7 @@ class EpochStore:
         L = len(self.sizes) - 1
         if len(weights) != L:
             raise InputError(f"{len(weights)} weight blocks given for an architecture of {L} blocks {self.sizes}")
-        ws = [self._check_member_stack(w, (self.sizes[l], self.sizes[l + 1]), f"weights[{l}]")
+        ws = [None if self._W[l] is None else self._check_member_stack(w, tuple(self._W[l].shape[2:]), f"weights[{l}]")
               for l, w in enumerate(weights)]
         if self.has_biases:
             if biases is None or len(biases) != L:
@@ -411,7 +451,8 @@ class EpochStore:
         i = len(self._entries)
         # 1. the arrays of slot i (invisible until committed)
         for l, w in enumerate(ws):
-            self._write_chunk(self._W[l], f"W{l}", i, w)
+            if w is not None:
+                self._write_chunk(self._W[l], f"W{l}", i, w)
         if self.has_biases:
             self._write_chunk(self._b, "b", i, bcat)
         # 2. the resume state of slot i
@@ -454,7 +495,7 @@ class EpochStore:
 
     # ------------------------------------------------------------------ chunks
     def _chunk_path(self, name, i):
-        ndim = 3 if name == "b" else 4
+        ndim = self._ndim[name]
         return Path(self.path, "arrays.zarr", name, ".".join(["c", str(i)] + ["0"] * (ndim - 1)))
 
     def _write_chunk(self, arr, name, i, a):
@@ -516,12 +557,13 @@ class EpochStore:
 
         Returns
         -------
-        weights : list of arrays, shape (E, n_l, n_{l+1}) (or (n_l, n_{l+1}) for one ``member``)
+        weights : list of arrays, shape (E, n_l, n_{l+1}) (or (n_l, n_{l+1}) for one ``member``); for a
+            convolution its kernel (E, C_out, C_in/groups, kh, kw), for a pooling layer None
         biases : list of arrays, shape (E, n_{l+1}) (or (n_{l+1},)), or None
         """
         i = self._pos(i)
         m = None if member is None else self._member(member)
-        ws = [self._read_chunk(W, f"W{l}", i, m) for l, W in enumerate(self._W)]
+        ws = [None if W is None else self._read_chunk(W, f"W{l}", i, m) for l, W in enumerate(self._W)]
         return ws, self._read_biases(i, m)
 
     def _read_biases(self, i, m):
@@ -545,7 +587,17 @@ class EpochStore:
         if member is None and self.n_members == 1:
             member = 0
         ws, bs = self.read_arrays(i, member)
+        ws = self._implicit_blocks(ws, stacked=member is None, T=self.n_members if member is None else 1)
         return LayeredGraph.from_weights(ws, biases=bs, layer_names=self.layer_names)
+
+    def _implicit_blocks(self, ws, stacked, T):
+        """Dense arrays as read; convolution kernels and pooling layers as their implicit blocks."""
+        if not any(self.block_specs):
+            return ws
+        from .conv import block_from_spec
+
+        return [w if spec is None else block_from_spec(spec, w, n_epochs=T, stacked=stacked)
+                for w, spec in zip(ws, self.block_specs)]
 
     def graphs(self, member=None):
         """Iterate over every entry as a :class:`LayeredGraph` (one entry read at a time)."""
@@ -564,10 +616,12 @@ class EpochStore:
             raise InputError(f"epoch store {self.path} has no entries to stack")
         m = self._member(member)
         # each entry is read straight into its slot of the stack (no per-entry temporary, no stacking copy)
-        ws = [np.empty((len(idx),) + tuple(W.shape[2:]), dtype=self.dtype) for W in self._W]
+        ws = [None if W is None else np.empty((len(idx),) + tuple(W.shape[2:]), dtype=self.dtype) for W in self._W]
         for t, i in enumerate(idx):
             for l, W in enumerate(self._W):
-                self._read_chunk(W, f"W{l}", i, m, out=ws[l][t])
+                if W is not None:
+                    self._read_chunk(W, f"W{l}", i, m, out=ws[l][t])
+        ws = self._implicit_blocks(ws, stacked=True, T=len(idx))
         bs = None
         if self.has_biases:
             per = [self._read_biases(i, m) for i in idx]

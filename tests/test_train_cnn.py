@@ -66,10 +66,14 @@ def test_train_cnn_store_round_trip_and_resume(tmp_path, digits):
     sc = st.scalars()
     assert sc["test_acc"].shape == (3, 2) and np.all((sc["test_acc"] >= 0) & (sc["test_acc"] <= 1))
     assert np.all(np.isfinite(sc["loss"][1:]))
+    assert st.meta["format_version"] == 2 and st.block_specs[0]["kernel_shape"] == [4, 1, 3, 3]
     for i in range(3):
-        dense = st.graph(i)                 # the unrolled conv as a dense block
-        implicit = store_graph(st, i)       # the kernel read back: a ConvBlock
+        implicit = store_graph(st, i)       # the stored kernel: a ConvBlock, never unrolled on disk
         assert type(implicit.blocks[0]).__name__ == "ConvBlock" and implicit.n_epochs == 2
+        # reference: the same entry with its conv block materialised as a dense block
+        dense = deepcnt.LayeredGraph.from_weights(
+            [np.stack([_unrolled(implicit.blocks[0], e) for e in range(2)]), implicit.blocks[1]],
+            biases=list(implicit.biases))
         for f in (deepcnt.degree, deepcnt.strength, deepcnt.knn, deepcnt.nodes_strength):
             np.testing.assert_allclose(f(implicit), f(dense), rtol=1e-9, atol=1e-9)
         one = store_graph(st, i, member=1)
@@ -82,6 +86,13 @@ def test_train_cnn_store_round_trip_and_resume(tmp_path, digits):
         train_cnn(run, filters=5, epochs=3, members=2, n_train=96, n_test=40, init_scale=(0.05, 0.2))
 
 
+def _unrolled(block, e):
+    r, c, v = block.edges(e, -1.0)
+    D = np.zeros(block.shape[1:])
+    D[r, c] = v
+    return D
+
+
 def test_preset_scales_follow_the_ensemble_size(tmp_path):
     st = train_cnn(tmp_path / "r", filters=2, epochs=1, members=5, n_train=32, n_test=16)
     assert st.n_members == 5 and st.metadata["config"]["init_scale"] == [0.01, 0.05, 0.1, 0.5, 0.01]
@@ -89,8 +100,8 @@ def test_preset_scales_follow_the_ensemble_size(tmp_path):
 
 
 def test_bad_cnn_settings():
-    with pytest.raises(InputError, match="too large for the dense epoch store"):
-        BatchedCNN((1, 28, 28), 10, filters=256).arrays()
+    ws, _ = BatchedCNN((1, 28, 28), 10, filters=256, seeds=[0]).arrays()  # MNIST, 256 filters: kernels only
+    assert ws[0].shape == (1, 256, 1, 3, 3) and ws[1].shape == (1, 256 * 26 * 26, 10)
     with pytest.raises(InputError, match="does not fit images"):
         BatchedCNN((1, 2, 2), 10, filters=4)
     with pytest.raises(InputError, match="has no setting 'hidden'"):
