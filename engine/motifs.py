@@ -440,7 +440,8 @@ _SIGNED_NAMES = [mc.class_name(s, c, "+-") for s in mc.SHAPES_3 + mc.SHAPES_4 fo
 
 
 @register("motifs", "epoch", [f"motif_{s}" for s in mc.SHAPES_3 + mc.SHAPES_4] + ["motif_total3", "motif_total4"],
-          "exact counts of the 13 layered 3- and 4-node motif classes and the connected-subgraph totals (§4.2)")
+          "exact counts of the 13 layered 3- and 4-node motif classes and the connected-subgraph totals (§4.2)",
+          needs_edges=True)
 def _motif_columns(g):
     res = motifs(g, per_block=False)
     out = {f"motif_{n}": res[n] for n in res.classes}
@@ -449,7 +450,7 @@ def _motif_columns(g):
 
 
 @register("motifs_signed", "epoch", [f"motif_{n}" for n in _SIGNED_NAMES],
-          "exact counts of every sign variant of the 13 layered motif classes (§4.3)")
+          "exact counts of every sign variant of the 13 layered motif classes (§4.3)", needs_edges=True)
 def _motif_signed_columns(g):
     res = motifs(g, signed=True, per_block=False)
     return {f"motif_{n}": res[n] for n in res.classes}

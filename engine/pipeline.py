@@ -110,9 +110,12 @@ def apply_threshold(g, spec):
     return g.threshold(spec["theta"], mode=spec["mode"], per_block=spec.get("per_block", False))
 
 
-def _metric_list(metrics):
+def _metric_list(metrics, implicit=False):
+    """The metric names to compute: the registry's default set (without the families that need explicit
+    edges when the run has implicit blocks), or the given names, checked."""
     if metrics is None:
-        return [name for name in sorted(REGISTRY) if REGISTRY[name].default]
+        return [name for name in sorted(REGISTRY)
+                if REGISTRY[name].default and not (implicit and REGISTRY[name].needs_edges)]
     if isinstance(metrics, str):
         metrics = [m.strip() for m in metrics.split(",") if m.strip()]
     if not metrics:
@@ -317,7 +320,8 @@ def analyze(run, metrics=None, threshold=None, threshold_mode="abs", per_block=F
     run : str or Path
         An epoch store (``deepcnt.EpochStore``) directory.
     metrics : list of str or str, optional
-        Registered metric names (``deepcnt.metric_names()``); default every metric registered as default.
+        Registered metric names (``deepcnt.metric_names()``); default every metric registered as default
+        (for runs with convolution blocks, those that do not need explicit edges).
     threshold : float, optional
         ``θ`` for ``threshold_mode="abs"`` or the kept fraction for ``"proportional"``; None keeps every
         non-zero weight.
@@ -360,9 +364,10 @@ def analyze(run, metrics=None, threshold=None, threshold_mode="abs", per_block=F
     try:
         n_entries, E, sizes = len(store), store.n_members, store.sizes
         itemsize = store.dtype.itemsize
+        implicit = any(store.block_specs)
     finally:
         store.close()
-    names = _metric_list(metrics)
+    names = _metric_list(metrics, implicit)
     spec = threshold_spec(threshold, threshold_mode, per_block)
     members = list(range(E)) if members is None else [int(m) for m in members]
     for m in members:

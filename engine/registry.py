@@ -28,6 +28,9 @@ class Metric:
     description : str
     default : bool
         Part of ``analyze``'s default set (expensive families, e.g. 500-run consensus, say False).
+    needs_edges : bool
+        Needs explicit edges (GEMMs, Louvain): left out of the default set for graphs with implicit
+        (convolution) blocks, where it would raise.
     """
 
     name: str
@@ -36,18 +39,19 @@ class Metric:
     compute: Callable
     description: str = ""
     default: bool = True
+    needs_edges: bool = False
 
 
 REGISTRY = {}
 
 
-def register(name, kind, columns, description="", default=True):
+def register(name, kind, columns, description="", default=True, needs_edges=False):
     """Decorator: register ``compute(g) -> {column: array}`` under ``name``."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}")
 
     def deco(func):
-        REGISTRY[name] = Metric(name, kind, tuple(columns), func, description, default)
+        REGISTRY[name] = Metric(name, kind, tuple(columns), func, description, default, needs_edges)
         return func
 
     return deco

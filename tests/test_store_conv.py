@@ -59,3 +59,16 @@ def test_conv_store_bad_inputs(tmp_path):
     s = EpochStore.create(tmp_path / "c", (72, 108, 27, 4), biases=False, blocks=[conv, pool, None])
     with pytest.raises(deepcnt.InputError, match="weights\\[0\\] has shape"):
         s.append(0, [np.ones((3, 2, 2, 2)), None, dense[0]])
+
+
+def test_default_analysis_of_a_conv_run_skips_edge_families(tmp_path):
+    rng = np.random.default_rng(2)
+    conv, pool, dense = _model(rng, 1)
+    s = EpochStore.create(tmp_path / "run", (72, 108, 27, 4), biases=False, blocks=[conv, pool, None])
+    s.append(0, [conv.kernel[0], None, dense[0]])
+    s.close()
+    a = analyze(tmp_path / "run", threshold=0.1)
+    used = a.metadata()["metrics"]
+    assert "degree" in used and "motifs" not in used
+    with pytest.raises(deepcnt.InputError, match="needs explicit edges"):
+        analyze(tmp_path / "run", metrics=["motifs"], out=tmp_path / "m")
