@@ -59,7 +59,7 @@ def _extrapolate(name, benchmark):
 def test_emd_deepcnt_exact_all_cores(benchmark, record, rfs):
     P, M, pairs = rfs
     benchmark.group = EMD_GROUP
-    out = benchmark.pedantic(tr.emd_pairs, args=(P, M, pairs), kwargs={"n_jobs": tr.n_cores()}, rounds=2,
+    out = benchmark.pedantic(tr.emd_pairs, args=(P, M, pairs), kwargs={"n_jobs": tr.n_cores()}, rounds=3,
                              warmup_rounds=0)
     record(EMD_GROUP, f"deepcnt exact ({tr.n_cores()} cores, restricted support)", benchmark)
     _EXACT["deepcnt"] = out
@@ -69,7 +69,7 @@ def test_emd_deepcnt_exact_all_cores(benchmark, record, rfs):
 def test_emd_pot_one_core(benchmark, record, rfs):
     P, M, pairs = rfs
     benchmark.group = EMD_GROUP
-    out = benchmark.pedantic(_pot_one_core, args=(P, M, pairs), rounds=1, warmup_rounds=0)
+    out = benchmark.pedantic(_pot_one_core, args=(P, M, pairs), rounds=2, warmup_rounds=0)
     record(EMD_GROUP, "POT emd2, one core, full support", benchmark)
     _extrapolate("POT one core", benchmark)
     if "deepcnt" in _EXACT:

@@ -213,8 +213,8 @@ def eps_schedule(eps, M):
 def sinkhorn_pairs(P, M, pairs, eps=None, max_iter=None, tol=None, device="cpu", chunk=None, scaling=False):
     """Entropic EMD of the given pairs by batched Sinkhorn: two GEMMs per iteration over a chunk of pairs.
 
-    .. math:: \mathrm{cost} = \langle γ_ε, M\rangle,\quad γ_ε = \mathrm{diag}(u) K \mathrm{diag}(v),
-              \quad K = e^{-M/ε}
+    .. math:: \\mathrm{cost} = \\langle γ_ε, M\\rangle,\\quad γ_ε = \\mathrm{diag}(u) K \\mathrm{diag}(v),
+              \\quad K = e^{-M/ε}
 
     (the value of POT's ``sinkhorn2``, without the entropy term). It over-estimates the exact EMD by
     ``O(ε log d)``; :func:`compare_to_exact` reports the error on a sample. With ``scaling`` the potentials

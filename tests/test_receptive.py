@@ -166,3 +166,13 @@ def test_cluster_statistics_against_dense(seed):
     assert r == pytest.approx(ref.statistic) and p == pytest.approx(ref.pvalue)
     with pytest.raises(InputError, match="labels has shape"):
         rfc.cluster_statistics(g, 1, labels[:5])
+
+
+@pytest.mark.parametrize("module", ["receptive", "transport", "rfclusters", "information", "activity"])
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+
+    mod = importlib.import_module(f"deepcnt.{module}")
+    res = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert res.attempted > 0 and res.failed == 0
