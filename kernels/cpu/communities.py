@@ -6,7 +6,6 @@ module-indexed accumulators, so Q, P and z of a partition cost O(E + N·C), neve
 Weight channels (argument ``channel`` of :func:`node_module_sums`): ``0`` A⁺, ``1`` A⁻, ``2`` W⁺, ``3`` W⁻
 (magnitude), ``4`` A (all kept edges), ``5`` W (signed), ``6`` |W|.
 """
-import numba
 import numpy as np
 from numba import njit, prange
 
@@ -38,6 +37,7 @@ def within_sums(W, theta, lab_src, lab_dst, out):
     .. math:: \\mathrm{out}[t,c] = \\sum_{i,j} B_c[t,i,j]\\,\\delta(\\ell^{src}_{t,i}, \\ell^{dst}_{t,j})
 
     with ``B = (A⁺, A⁻, W⁺, W⁻)``: the within-module weight ``Σ_c e_c`` of one block (spec §5.2).
+    Serial: one memory-bound pass (parallel regions cost more than they save on a shared 2-core machine).
 
     Parameters
     ----------
@@ -47,27 +47,20 @@ def within_sums(W, theta, lab_src, lab_dst, out):
     lab_dst : array, shape (T, n_t), int64, module of each target node
     out : array, shape (T, 4), float64, overwritten
     """
-    T, ns, nt = W.shape
     out[:] = 0.0
-    if T == 0 or ns == 0 or nt == 0:
-        return
-    nchunks = max(1, min(ns, -(-numba.get_num_threads() // T)))
-    _within_sums(W, theta, lab_src, lab_dst, out, nchunks)
+    _within_sums(W, theta, lab_src, lab_dst, out)
 
 
-@njit(parallel=True, cache=config.CACHE)
-def _within_sums(W, theta, lab_src, lab_dst, out, nchunks):
+@njit(cache=config.CACHE)
+def _within_sums(W, theta, lab_src, lab_dst, out):
     T, ns, nt = W.shape
-    part = np.zeros((T * nchunks, 4))
-    for job in prange(T * nchunks):
-        t = job // nchunks
-        c = job - t * nchunks
+    for t in range(T):
         th = theta[t]
         ap = am = wp = wm = 0.0
-        for i in range((c * ns) // nchunks, ((c + 1) * ns) // nchunks):
+        ld = lab_dst[t]
+        for i in range(ns):
             li = lab_src[t, i]
             Wi = W[t, i]
-            ld = lab_dst[t]
             for j in range(nt):
                 if ld[j] == li:
                     w = np.float64(Wi[j])
@@ -77,14 +70,10 @@ def _within_sums(W, theta, lab_src, lab_dst, out, nchunks):
                     elif w < -th:
                         am += 1.0
                         wm -= w
-        part[job, 0] = ap
-        part[job, 1] = am
-        part[job, 2] = wp
-        part[job, 3] = wm
-    for t in range(T):
-        for k in range(nchunks):
-            for ch in range(4):
-                out[t, ch] += part[t * nchunks + k, ch]
+        out[t, 0] = ap
+        out[t, 1] = am
+        out[t, 2] = wp
+        out[t, 3] = wm
 
 
 def node_module_sums(W, theta, channel, lab_src, lab_dst, row_out, col_out):
@@ -103,37 +92,22 @@ def node_module_sums(W, theta, channel, lab_src, lab_dst, row_out, col_out):
     row_out : array, shape (T, n_s, C), float64, overwritten (out-neighbours of each source node)
     col_out : array, shape (T, n_t, C), float64, overwritten (in-neighbours of each target node)
     """
-    T, ns, nt = W.shape
     row_out[:] = 0.0
     col_out[:] = 0.0
-    if T == 0 or ns == 0 or nt == 0:
-        return
-    nchunks = max(1, min(nt, -(-numba.get_num_threads() // T)))
-    _node_module_sums(W, theta, channel, lab_src, lab_dst, row_out, col_out, nchunks)
+    _node_module_sums(W, theta, channel, lab_src, lab_dst, row_out, col_out)
 
 
-@njit(parallel=True, cache=config.CACHE)
-def _node_module_sums(W, theta, channel, lab_src, lab_dst, row_out, col_out, nchunks):
+@njit(cache=config.CACHE)
+def _node_module_sums(W, theta, channel, lab_src, lab_dst, row_out, col_out):
     T, ns, nt = W.shape
-    for r in prange(T * ns):
-        t = r // ns
-        i = r - t * ns
+    for t in range(T):
         th = theta[t]
-        for j in range(nt):
-            v = _chan(np.float64(W[t, i, j]), th, channel)
-            if v != 0.0:
-                row_out[t, i, lab_dst[t, j]] += v
-    for job in prange(T * nchunks):  # each job owns a range of columns: no two jobs write one row of col_out
-        t = job // nchunks
-        c = job - t * nchunks
-        th = theta[t]
-        j0 = (c * nt) // nchunks
-        j1 = ((c + 1) * nt) // nchunks
         for i in range(ns):
             li = lab_src[t, i]
-            for j in range(j0, j1):
+            for j in range(nt):
                 v = _chan(np.float64(W[t, i, j]), th, channel)
                 if v != 0.0:
+                    row_out[t, i, lab_dst[t, j]] += v
                     col_out[t, j, li] += v
 
 

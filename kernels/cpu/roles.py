@@ -4,12 +4,12 @@ Both take ``κ`` of shape (T, N, C) (``κ[t,i,c]`` = weight of node ``i`` into m
 ``communities.node_module_sums``) and cost O(N·C).
 """
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from .. import config
 
 
-@njit(parallel=True, cache=config.CACHE)
+@njit(cache=config.CACHE)
 def participation_from_kappa(kappa, out):
     """Guimerà–Amaral participation coefficient; 0 for a node with no weight (BCT).
 
@@ -21,7 +21,7 @@ def participation_from_kappa(kappa, out):
     out : array, shape (T, N), float64, overwritten
     """
     T, N, C = kappa.shape
-    for r in prange(T * N):
+    for r in range(T * N):
         t = r // N
         i = r - t * N
         k = 0.0
@@ -33,7 +33,7 @@ def participation_from_kappa(kappa, out):
         out[t, i] = 1.0 - k2 / (k * k) if k != 0.0 else 0.0
 
 
-@njit(parallel=True, cache=config.CACHE)
+@njit(cache=config.CACHE)
 def zscore_from_kappa(kappa, labels, ddof, out):
     """Within-module degree z-score (Guimerà & Amaral; BCT ``module_degree_zscore``), NaN → 0.
 
@@ -52,7 +52,7 @@ def zscore_from_kappa(kappa, labels, ddof, out):
     out : array, shape (T, N), float64, overwritten
     """
     T, N, C = kappa.shape
-    for t in prange(T):
+    for t in range(T):
         s = np.zeros(C)
         n = np.zeros(C)
         for i in range(N):
