@@ -272,7 +272,8 @@ def _register():
     from .registry import register
 
     register("weight_moments", "epoch", ["weight_mean", "weight_std", "weight_skew", "weight_kurtosis"],
-             "mean, std, skewness and excess kurtosis of all weights (Testolin et al.)")(weight_moments)
+             "mean, std, skewness and excess kurtosis of all weights (Testolin et al.)",
+             needs_edges=True)(weight_moments)
 
 
 _register()
