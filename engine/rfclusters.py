@@ -102,7 +102,7 @@ def _node_metrics(g, layer, epoch, weighted_knn):
     return out
 
 
-def cluster_statistics(g, layer, labels, epoch=None, min_size=10, weighted_knn=False):
+def cluster_statistics(g, layer, labels, epoch=None, min_size=10, weighted_knn=False, n_permutations=0, seed=None):
     """Per-cluster topology of a layer's units and Pearson correlations across clusters (spec §15).
 
     For every cluster ``c`` of units of ``layer`` with at least ``min_size`` members and every statistic
@@ -119,16 +119,20 @@ def cluster_statistics(g, layer, labels, epoch=None, min_size=10, weighted_knn=F
     epoch : int, required for an epoch stack
     min_size : int, clusters smaller than this are dropped (Testolin: 10)
     weighted_knn : bool, Barrat ``k_nn`` (|w|) instead of the binary one
+    n_permutations : int, if > 0 the p-values are permutation p-values (:func:`deepcnt.stats.pearson_permutation`)
+        instead of scipy's t-test
+    seed : int, seed of the permutations
 
     Returns
     -------
     table : dict of ndarray, one row per kept cluster: ``cluster``, ``size``, and ``<x>_mean``, ``<x>_std``,
         ``<x>_cv`` for every statistic (CV is NaN where the mean is 0)
-    correlations : dict ``(x, y) -> (r, p)``, Pearson r of the cluster means of ``x`` and ``y`` and scipy's
-        two-sided p-value (NaN with fewer than 3 clusters); see :func:`deepcnt.stats.pearson_permutation` for
-        the permutation p-value
+    correlations : dict ``(x, y) -> (r, p)``, Pearson r of the cluster means of ``x`` and ``y`` and the
+        two-sided p-value (NaN with fewer than 3 clusters or a constant column)
     """
     from scipy.stats import pearsonr
+
+    from .stats import pearson_permutation
 
     if not isinstance(layer, (int, np.integer)) or not 0 <= layer < g.n_layers:
         raise InputError(f"layer must be an integer in 0..{g.n_layers - 1}, got {layer!r}")
@@ -153,8 +157,47 @@ def cluster_statistics(g, layer, labels, epoch=None, min_size=10, weighted_knn=F
         for y in STATS[i + 1:]:
             a, b = table[f"{x}_mean"], table[f"{y}_mean"]
             if len(a) >= 3 and np.ptp(a) > 0 and np.ptp(b) > 0:
-                res = pearsonr(a, b)
-                corr[(x, y)] = (float(res.statistic), float(res.pvalue))
+                if n_permutations:
+                    corr[(x, y)] = pearson_permutation(a, b, n_permutations, seed=seed)
+                else:
+                    res = pearsonr(a, b)
+                    corr[(x, y)] = (float(res.statistic), float(res.pvalue))
             else:
                 corr[(x, y)] = (np.nan, np.nan)
     return table, corr
+
+
+def receptive_field_clusters(g, layer, shape, epoch=None, mode="pebbles", method="testolin", n_clusters=20,
+                             emd="exact", min_size=10, n_jobs=None, **options):
+    """Testolin's whole analysis for one layer and epoch: receptive fields → EMD matrix → clusters → per-cluster
+    topology (spec §7, §15).
+
+    Parameters
+    ----------
+    g : LayeredGraph, thresholded as the topology should be measured (Testolin θ = 0.1); the receptive fields
+        use the raw weights
+    layer : int, 1..L; shape : (h, w), the input image shape
+    epoch : int, required for an epoch stack
+    mode : RF → distribution mode (:func:`deepcnt.receptive.rf_distributions`, or ``"split"``); default
+        Testolin's integer pebbles
+    method, n_clusters : of :func:`cluster_receptive_fields`
+    emd : {"exact", "sinkhorn"}
+    min_size, n_jobs : of :func:`cluster_statistics` and the exact EMD
+    **options : passed to :func:`cluster_statistics` (``weighted_knn``, ``n_permutations``, ``seed``)
+
+    Returns
+    -------
+    dict with ``rf`` (n, h·w), ``emd`` (n, n), ``clustering`` (:class:`RFClustering`), ``dead`` (groups of units
+    with identical fields), ``table`` and ``correlations`` (of :func:`cluster_statistics`)
+    """
+    from .receptive import dead_units, receptive_fields
+    from .transport import rf_emd_matrix
+
+    if g.stacked and epoch is None:
+        raise InputError("g is an epoch stack: pass epoch= to choose the epoch of the analysis")
+    rf = receptive_fields(g, layer, epoch=epoch if g.stacked else None)
+    D = rf_emd_matrix(rf, shape, mode=mode, method=emd, n_jobs=n_jobs)
+    cl = cluster_receptive_fields(D, method, n_clusters)
+    table, corr = cluster_statistics(g, layer, cl.labels, epoch=epoch if g.stacked else None, min_size=min_size,
+                                     **options)
+    return {"rf": rf, "emd": D, "clustering": cl, "dead": dead_units(rf)[1], "table": table, "correlations": corr}

@@ -176,3 +176,27 @@ def test_docstring_examples(module):
     mod = importlib.import_module(f"deepcnt.{module}")
     res = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert res.attempted > 0 and res.failed == 0
+
+
+def test_cluster_statistics_permutation_p_and_whole_analysis():
+    from deepcnt import stats as st
+    from deepcnt import transport as tr
+
+    rng = np.random.default_rng(21)
+    W1 = rng.normal(size=(9, 24))
+    W2 = rng.normal(size=(24, 3))
+    g = deepcnt.LayeredGraph.from_weights([np.stack([W1, -W1]), np.stack([W2, W2])]).threshold(0.5)
+    res = rfc.receptive_field_clusters(g, 1, (3, 3), epoch=0, n_clusters=5, min_size=2, n_jobs=1,
+                                       n_permutations=99, seed=3)
+    np.testing.assert_allclose(res["rf"], W1.T)
+    D = tr.rf_emd_matrix(W1.T, (3, 3), mode="pebbles", n_jobs=1)
+    np.testing.assert_allclose(res["emd"], D)
+    ref = rfc.cluster_receptive_fields(D, n_clusters=5)
+    assert (res["clustering"].labels == ref.labels).all()
+    table, _ = rfc.cluster_statistics(g, 1, ref.labels, epoch=0, min_size=2)
+    np.testing.assert_allclose(res["table"]["s_mean"], table["s_mean"])
+    r, p = res["correlations"][("k", "s")]
+    assert (r, p) == st.pearson_permutation(table["k_mean"], table["s_mean"], 99, seed=3)
+    assert res["dead"] == []
+    with pytest.raises(InputError, match="epoch="):
+        rfc.receptive_field_clusters(g, 1, (3, 3))
