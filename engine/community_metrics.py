@@ -8,7 +8,7 @@ import numpy as np
 from .communities import louvain, modularity
 from .consensus import consensus
 from .registry import register
-from .roles import module_zscore, participation
+from .roles import module_zscore, node_roles, participation
 
 
 def partition(g, negative="asym", directed=False, gamma=1.0, seed=0, runs=1, tau=0.1, reps=10):
@@ -36,14 +36,17 @@ def _modularity_columns(g, negative="asym", directed=False, gamma=1.0, seed=0, r
     return {"modularity_q": q, "n_modules": n_mod if g.stacked else int(n_mod)}
 
 
-@register("communities", "node", ["module", "participation_pos", "participation_neg", "module_zscore"],
-          "module of the Louvain/consensus partition, participation (W+, W-) and within-module z-score "
-          "(signed W, ddof=1)")
+@register("communities", "node", ["module", "participation_pos", "participation_neg", "module_zscore", "role"],
+          "module of the Louvain/consensus partition, participation (W+, W-), within-module z-score "
+          "(signed W, ddof=1) and Guimera-Amaral role 1..7 from (participation_pos, module_zscore)")
 def _community_columns(g, negative="asym", directed=False, gamma=1.0, seed=0, runs=1, tau=0.1, reps=10):
     lab = partition(g, negative, directed, gamma, seed, runs, tau, reps)
+    ppos = participation(g, lab, "positive")
+    z = module_zscore(g, lab, ddof=1)
     return {
         "module": np.asarray(lab),
-        "participation_pos": participation(g, lab, "positive"),
+        "participation_pos": ppos,
         "participation_neg": participation(g, lab, "negative"),
-        "module_zscore": module_zscore(g, lab, ddof=1),
+        "module_zscore": z,
+        "role": node_roles(ppos, z),
     }

@@ -163,12 +163,12 @@ def cartography(P, z):
     return hc if P.ndim == 2 else hc[0]
 
 
-#: Guimerà–Amaral thresholds (spec §6, from memory: [unverified]); every one is a parameter of ``roles``.
+#: Guimerà–Amaral thresholds (spec §6, from memory: [unverified]); every one is a parameter of ``node_roles``.
 ROLE_NAMES = ("R1 ultra-peripheral", "R2 peripheral", "R3 non-hub connector", "R4 non-hub kinless",
               "R5 provincial hub", "R6 connector hub", "R7 kinless hub")
 
 
-def roles(P, z, hub_z=2.5, nonhub_p=(0.05, 0.62, 0.80), hub_p=(0.30, 0.75)):
+def node_roles(P, z, hub_z=2.5, nonhub_p=(0.05, 0.62, 0.80), hub_p=(0.30, 0.75)):
     """Guimerà–Amaral node roles R1–R7 from (P, z) (spec §6; thresholds marked unverified there).
 
     Hubs are ``z ≥ hub_z``. Non-hubs: R1 ``P ≤ 0.05``, R2 ``≤ 0.62``, R3 ``≤ 0.80``, R4 above.

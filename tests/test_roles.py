@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import deepcnt
-from deepcnt.roles import cartography, module_zscore, participation, roles
+from deepcnt.roles import cartography, module_zscore, node_roles, participation
 from naive import random_blocks
 from naive_communities import dense, participation_ref, random_partition, zscore_ref
 
@@ -119,10 +119,10 @@ def test_cartography_bins():
     assert stack.shape == (2, 101, 101) and (stack[0] == stack[1]).all()
 
 
-def test_roles():
+def test_node_roles():
     P = np.array([0.0, 0.05, 0.3, 0.7, 0.9, 0.1, 0.5, 0.8])
     z = np.array([0.0, 1.0, -1.0, 2.0, 0.0, 2.5, 3.0, 4.0])
-    assert roles(P, z).tolist() == [1, 1, 2, 3, 4, 5, 6, 7]
+    assert node_roles(P, z).tolist() == [1, 1, 2, 3, 4, 5, 6, 7]
 
 
 def test_bad_inputs(oracle_graph):
@@ -145,4 +145,4 @@ def test_bad_inputs(oracle_graph):
     with pytest.raises(deepcnt.InputError, match="finite"):
         cartography(np.array([np.nan]), np.zeros(1))
     with pytest.raises(deepcnt.InputError, match="shape"):
-        roles(np.zeros(3), np.zeros(4))
+        node_roles(np.zeros(3), np.zeros(4))
