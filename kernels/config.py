@@ -51,3 +51,5 @@ MOTIF_SERIAL_MACS = 1 << 27
 #: ε-scaling of Sinkhorn: the first ε as a fraction of max M, and the stopping tolerance of intermediate stages.
 SINKHORN_EPS_START = 0.125
 SINKHORN_STAGE_TOL = 1e-3
+#: Below this many entries (pairs × bins) the CPU Sinkhorn helpers run serially (no parallel-region overhead).
+SINKHORN_PARALLEL_MIN = 1 << 17

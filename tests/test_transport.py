@@ -97,7 +97,7 @@ def test_sinkhorn_close_to_exact(seed):
     P = _random_dists(rng, 6, 9, sparse=bool(seed % 2))
     M = tr.ground_metric((3, 3))
     exact = tr.emd_matrix(P, M, n_jobs=1)
-    approx = tr.emd_matrix(P, M, method="sinkhorn", eps=0.1, tol=1e-9, max_iter=5000)
+    approx = tr.emd_matrix(P, M, method="sinkhorn", eps=0.1, tol=1e-8, max_iter=3000)
     np.testing.assert_allclose(approx, exact, atol=SINKHORN_ATOL)
     assert (approx >= exact - 1e-9).all()  # the entropic plan is feasible: never below the optimum
     cmp = tr.compare_to_exact(approx[np.triu_indices(6, 1)], exact[np.triu_indices(6, 1)])
@@ -121,11 +121,12 @@ def test_eps_scaling_converges_to_the_same_plan():
     P = _random_dists(rng, 5, 16)
     M = tr.ground_metric((4, 4))
     pairs = tr.upper_pairs(5)
-    cold, ic = tr.sinkhorn_pairs(P, M, pairs, eps=0.1, tol=1e-10, max_iter=20000)
-    warm, iw = tr.sinkhorn_pairs(P, M, pairs, eps=0.1, tol=1e-10, max_iter=20000, scaling=True)
-    np.testing.assert_allclose(warm, cold, atol=1e-7)
-    sched = tr.eps_schedule(0.1, M)
-    assert sched[-1] == 0.1 and all(a == 2 * b for a, b in zip(sched[:-2], sched[1:-1]))
+    cold, ic = tr.sinkhorn_pairs(P, M, pairs, eps=0.2, tol=1e-10, max_iter=5000)
+    warm, iw = tr.sinkhorn_pairs(P, M, pairs, eps=0.2, tol=1e-10, max_iter=5000, scaling=True)
+    assert ic["max_marginal_error"] < 1e-10 and iw["max_marginal_error"] < 1e-10
+    np.testing.assert_allclose(warm, cold, atol=1e-8)
+    sched = tr.eps_schedule(0.2, M)
+    assert sched[-1] == 0.2 and len(sched) > 1 and all(a == 2 * b for a, b in zip(sched[:-2], sched[1:-1]))
 
 
 def test_sinkhorn_toy_oracle_zero_mass_bins(oracle):
@@ -136,7 +137,11 @@ def test_sinkhorn_toy_oracle_zero_mass_bins(oracle):
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_sinkhorn_cpu_vs_gpu_simulator(seed):
+def test_sinkhorn_cpu_vs_gpu_simulator(seed, monkeypatch):
+    from deepcnt import config
+
+    if seed == 2:  # the parallel CPU helpers (small batches use the serial ones)
+        monkeypatch.setattr(config, "SINKHORN_PARALLEL_MIN", 0)
     rng = np.random.default_rng(40 + seed)
     P = _random_dists(rng, 5, 9, sparse=bool(seed % 2))
     M = tr.ground_metric((3, 3))

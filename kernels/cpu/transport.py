@@ -11,8 +11,7 @@ from numba import njit, prange
 from .. import config
 
 
-@njit(parallel=True, cache=config.CACHE)
-def _shifted_exp(pot, eps, out, shift):
+def _shifted_exp_py(pot, eps, out, shift):
     """out[p] = exp((pot[p] − max pot[p]) / eps); shift[p] = max pot[p] / eps."""
     P, d = pot.shape
     for p in prange(P):
@@ -27,8 +26,7 @@ def _shifted_exp(pot, eps, out, shift):
             out[p, i] = np.exp((pot[p, i] - m) / eps)
 
 
-@njit(parallel=True, cache=config.CACHE)
-def _update(pot, logm, prod, shift, eps, want_err, err):
+def _update_py(pot, logm, prod, shift, eps, want_err, err):
     """pot = eps (log m − log prod − shift); err[p] = Σ_i |exp(pot_old/eps + log prod + shift) − m| if asked."""
     P, d = pot.shape
     tiny = 1e-300
@@ -42,8 +40,7 @@ def _update(pot, logm, prod, shift, eps, want_err, err):
         err[p] = e
 
 
-@njit(parallel=True, cache=config.CACHE)
-def _cost(f, prod, shift, eps, out):
+def _cost_py(f, prod, shift, eps, out):
     P, d = f.shape
     for p in prange(P):
         s = 0.0
@@ -51,6 +48,12 @@ def _cost(f, prod, shift, eps, out):
             if f[p, i] > -np.inf and prod[p, i] > 0.0:
                 s += np.exp(f[p, i] / eps + np.log(prod[p, i]) + shift[p])
         out[p] = s
+
+
+# Each helper compiled twice: parallel for large batches, serial for small ones (a parallel region costs tens of
+# microseconds, far more on a loaded machine, and runs 4 times per iteration).
+_PAR = {f.__name__[:-3]: njit(parallel=True, cache=config.CACHE)(f) for f in (_shifted_exp_py, _update_py, _cost_py)}
+_SER = {f.__name__[:-3]: njit(cache=config.CACHE)(f) for f in (_shifted_exp_py, _update_py, _cost_py)}
 
 
 def sinkhorn_pairs(K, KM, a, b, eps, max_iter, tol, out, pot):
@@ -77,6 +80,8 @@ def sinkhorn_pairs(K, KM, a, b, eps, max_iter, tol, out, pot):
         Iterations done and the largest row-marginal L1 error at the last check.
     """
     P, d = a.shape
+    h = _PAR if P * d >= config.SINKHORN_PARALLEL_MIN else _SER
+    _shifted_exp, _update, _cost = h["_shifted_exp"], h["_update"], h["_cost"]
     with np.errstate(divide="ignore"):
         loga = np.log(a)
         logb = np.log(b)

@@ -40,7 +40,7 @@ def sinkhorn_pairs(K, KM, a, b, eps, max_iter, tol, out, pot):
 
     def shifted(pot):
         m = xp.max(pot, axis=1, keepdims=True)
-        m = xp.where(xp.isneginf(m), 0.0, m)
+        m = xp.where((m == -xp.inf), 0.0, m)
         return xp.exp((pot - m) / eps), m / eps
 
     max_err = float("inf")
@@ -50,7 +50,7 @@ def sinkhorn_pairs(K, KM, a, b, eps, max_iter, tol, out, pot):
         E, s = shifted(g)
         lk = xp.log(xp.maximum(E @ K.T, tiny)) + s
         if check:
-            r = xp.where(xp.isneginf(f), 0.0, xp.exp(xp.where(xp.isneginf(f), 0.0, f / eps + lk)))
+            r = xp.where((f == -xp.inf), 0.0, xp.exp(xp.where((f == -xp.inf), 0.0, f / eps + lk)))
             max_err = float(xp.abs(r - a).sum(axis=1).max())
         f = eps * (loga - lk)
         E, s = shifted(f)
@@ -60,7 +60,7 @@ def sinkhorn_pairs(K, KM, a, b, eps, max_iter, tol, out, pot):
             break
     E, s = shifted(g)
     prod = E @ KM.T
-    ok = ~xp.isneginf(f) & (prod > 0)
+    ok = ~(f == -xp.inf) & (prod > 0)
     terms = xp.where(ok, xp.exp(xp.where(ok, f / eps + xp.log(xp.where(ok, prod, 1.0)) + s, 0.0)), 0.0)
     out[...] = terms.sum(axis=1)
     pot[0] = f
