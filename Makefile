@@ -29,6 +29,7 @@ demo: venv
 	$(SIM) $(PY) -m deepcnt.bindings.cli demo
 
 bench: venv
+	-$(PY) -m pip install -q -e ".[peers]"
 	$(SIM) $(PY) -m pytest benchmarks -m "not gpu" --benchmark-only --benchmark-json=benchmarks/results.json -p no:cacheprovider -o addopts="" -s
 
 clean:

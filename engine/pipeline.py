@@ -404,8 +404,11 @@ def _run_dask(args, scheduler, workers, progress):
     if scheduler is None:
         if int(workers) < 1:
             raise InputError(f"workers must be >= 1, got {workers}")
+        # the cores are shared out between the worker processes (no oversubscription of Numba/BLAS threads)
+        per = str(max(1, (os.cpu_count() or 1) // int(workers)))
+        env = {"NUMBA_NUM_THREADS": per, "OMP_NUM_THREADS": per, "OPENBLAS_NUM_THREADS": per, "MKL_NUM_THREADS": per}
         cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True,
-                               dashboard_address=None, host="127.0.0.1")
+                               dashboard_address=None, host="127.0.0.1", env=env)
         client = Client(cluster)
     else:
         client = Client(scheduler)
