@@ -12,6 +12,9 @@ CACHE = True
 #: True when numba.cuda runs on its CPU simulator (tests without a device): every simulated thread is a
 #: Python thread, so blocks are kept small there.
 CUDA_SIMULATOR = os.environ.get("NUMBA_ENABLE_CUDASIM", "0") == "1"
+#: Blocks (T·n_s·n_t weights) smaller than this run the fused pass on one thread: waking the thread pool
+#: costs more than the pass itself.
+PARALLEL_MIN_ELEMENTS = 1 << 17
 #: Threads per block of the 1-D numba.cuda kernels.
 THREADS_PER_BLOCK = int(os.environ.get("DEEPCNT_TPB", "8" if CUDA_SIMULATOR else "128"))
 #: Threads per block of the row-reduction kernels (a power of two).
