@@ -180,6 +180,16 @@ def category_distances(scores, labels, within="centroid"):
     return w, between
 
 
+def _epoch_arrays(acts):
+    """A (T, S, n) array or a sequence of T arrays (S, n) (e.g. a lazy loader over an epoch store): one at a time."""
+    if isinstance(acts, np.ndarray):
+        if acts.ndim != 3 or acts.shape[0] < 1:
+            raise InputError(f"acts must be (epochs, items, nodes), got shape {acts.shape}")
+    elif not hasattr(acts, "__len__") or not hasattr(acts, "__getitem__") or len(acts) < 1:
+        raise InputError("acts must be a (T, S, n) array or a non-empty sequence of (S, n) arrays")
+    return acts
+
+
 def activity_pca(acts, labels=None, n_components=10, n_dims=3, within="centroid"):
     """Shine et al.'s PCA of activity: per epoch and concatenated over epochs (spec §15).
 
@@ -187,14 +197,20 @@ def activity_pca(acts, labels=None, n_components=10, n_dims=3, within="centroid"
     and its PCA gives the variance explained by the top components. Concatenated: the rows of all epochs are
     stacked, standardised together and one PCA fitted; its eigenvectors ``v_i`` give every epoch's leading
     eigenvalue estimates ``λ_i(t) = var(Z_t v_i)`` and the shared embedding in which the category distances are
-    measured.
+    measured. The concatenation is never built: pass 1 accumulates the column sums and ``A_tᵀA_t`` (n × n) over
+    epochs, pass 2 projects one epoch at a time, so memory is one epoch plus O(n²) (Shine: 64 epochs × 10,000
+    items × 984 nodes would be 5 GB concatenated).
+
+    .. math:: C = D^{-1}\\Big(\\frac{\\sum_t A_t^{\\mathsf T}A_t - N μμ^{\\mathsf T}}{N-1}\\Big)D^{-1},\\quad
+              D = \\mathrm{diag}(σ),\\qquad λ_i(t) = \\mathrm{var}_{rows}(Z_t v_i)
 
     Parameters
     ----------
-    acts : array, shape (T, S, n), or a list of T arrays (S, n)
+    acts : array, shape (T, S, n), or a sequence of T arrays (S, n) (read twice, one epoch at a time)
     labels : array, shape (S,), optional: the class of every item (same items every epoch)
     n_components : int (10)
     n_dims : int, dimensions of the embedding for the distances (3)
+    within : see :func:`category_distances`
 
     Returns
     -------
@@ -202,22 +218,49 @@ def activity_pca(acts, labels=None, n_components=10, n_dims=3, within="centroid"
     ``epoch_eigenvalues`` (T, k), ``epoch_eigen_ratio`` (T, k) (``λ_i(t)`` over the epoch's total variance in
     the shared standardisation), and with labels ``within`` (T,) and ``between`` (T,)
     """
-    A = np.asarray(acts, dtype=np.float64) if not isinstance(acts, np.ndarray) else acts.astype(np.float64)
-    if A.ndim != 3 or A.shape[0] < 1:
-        raise InputError(f"acts must be (epochs, items, nodes), got shape {A.shape}")
-    T, S, n = A.shape
+    acts = _epoch_arrays(acts)
+    T = len(acts)
     if not 1 <= n_dims <= n_components:
         raise InputError(f"n_dims must be in 1..n_components ({n_components}), got {n_dims}")
-    per_epoch = np.stack([pca(A[t], n_components)["explained_variance_ratio"] for t in range(T)])
-    cat = pca(A.reshape(T * S, n), n_components)
-    Zs = ((A - cat["mean"]) / cat["scale"]).reshape(T, S, n)
-    proj = Zs @ cat["components"].T  # (T, S, k)
-    lam_t = proj.var(axis=1, ddof=1)
-    tot_t = Zs.var(axis=1, ddof=1).sum(axis=1)
-    out = {"per_epoch_ratio": per_epoch, "concat_ratio": cat["explained_variance_ratio"],
-           "concat_components": cat["components"], "epoch_eigenvalues": lam_t,
+    per_epoch, shape = [], None
+    for t in range(T):
+        A = _matrix(acts[t], f"acts[{t}]")
+        if shape is None:
+            shape, c = A.shape, A.mean(0)  # shift by epoch 0's mean: no cancellation in the moments
+            s1, s2, N = np.zeros(A.shape[1]), np.zeros((A.shape[1],) * 2), 0
+        elif A.shape != shape:
+            raise InputError(f"acts[{t}] has shape {A.shape} but acts[0] has {shape}: same items and nodes")
+        per_epoch.append(pca(A, n_components)["explained_variance_ratio"])
+        B = A - c
+        s1 += B.sum(0)
+        s2 += B.T @ B
+        N += A.shape[0]
+    mb = s1 / N
+    cov = (s2 - N * np.outer(mb, mb)) / (N - 1)
+    sd = np.sqrt(np.maximum(np.diag(cov) * (N - 1) / N, 0.0))  # ddof 0, as StandardScaler
+    scale = np.where(sd > 1e-12 * (1 + np.abs(mb + c)), sd, 1.0)
+    C = cov / np.outer(scale, scale)
+    k = int(n_components)
+    if not 1 <= k <= min(N, shape[1]):
+        raise InputError(f"n_components must be in 1..{min(N, shape[1])}, got {n_components!r}")
+    lam, V = np.linalg.eigh(C)
+    lam, V = np.maximum(lam[::-1][:k], 0.0), V[:, ::-1][:, :k].T
+    sign = np.sign(V[np.arange(k), np.abs(V).argmax(1)])
+    V = V * np.where(sign == 0, 1.0, sign)[:, None]
+    total = float(np.trace(C))
+    mean = mb + c
+    lam_t, tot_t, dist = np.zeros((T, k)), np.zeros(T), []
+    for t in range(T):
+        Z = (np.asarray(acts[t], dtype=np.float64) - mean) / scale
+        proj = Z @ V.T
+        lam_t[t] = proj.var(axis=0, ddof=1)
+        tot_t[t] = Z.var(axis=0, ddof=1).sum()
+        if labels is not None:
+            dist.append(category_distances(proj[:, :n_dims], labels, within))
+    out = {"per_epoch_ratio": np.stack(per_epoch), "concat_ratio": lam / total if total > 0 else np.zeros(k),
+           "concat_components": V, "epoch_eigenvalues": lam_t,
            "epoch_eigen_ratio": lam_t / np.where(tot_t > 0, tot_t, 1.0)[:, None]}
     if labels is not None:
-        d = np.array([category_distances(proj[t, :, :n_dims], labels, within) for t in range(T)])
+        d = np.array(dist)
         out["within"], out["between"] = d[:, 0], d[:, 1]
     return out

@@ -97,6 +97,12 @@ def test_activity_pca_per_epoch_and_concatenated():
         w, b = act.category_distances(proj[:, :3], y)
         assert res["within"][t] == pytest.approx(w) and res["between"][t] == pytest.approx(b)
     assert res["between"][2] > res["between"][0]  # the categories separate with the injected signal
+    lazy = act.activity_pca([A[t] + 1e3 for t in range(T)], y, n_components=4)  # a sequence; a large offset
+    for key in res:
+        if key == "concat_components":
+            np.testing.assert_allclose(np.abs(lazy[key]), np.abs(res[key]), atol=1e-7)
+        else:
+            np.testing.assert_allclose(lazy[key], res[key], rtol=1e-7, atol=1e-10, err_msg=key)
 
 
 def test_bad_inputs():
@@ -116,3 +122,7 @@ def test_bad_inputs():
         act.category_distances(np.ones((4, 3)), [0, 1, 0, 1], within="median")
     with pytest.raises(InputError, match="epochs, items, nodes"):
         act.activity_pca(np.ones((4, 3)))
+    with pytest.raises(InputError, match="same items and nodes"):
+        act.activity_pca([np.random.default_rng(0).normal(size=(5, 3)), np.ones((4, 3))], n_components=2, n_dims=2)
+    with pytest.raises(InputError, match="non-empty sequence"):
+        act.activity_pca([])
