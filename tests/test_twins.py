@@ -40,10 +40,15 @@ def test_twins_have_equal_signatures(family):
         assert fc[name] == fg[name], f"{family}.{name}: {fc[name]} != {fg[name]}"
 
 
+@pytest.mark.parametrize("parallel", [False, True])
 @pytest.mark.parametrize("seed", range(4))
-def test_block_matvec_twins_agree(seed):
+def test_block_matvec_twins_agree(seed, parallel, monkeypatch):
+    from deepcnt.kernels import config
+
+    # small blocks take the serial path; force the parallel (chunked) kernel too
+    monkeypatch.setattr(config, "PARALLEL_MIN_ELEMENTS", 0 if parallel else 1 << 62)
     rng = np.random.default_rng(seed)
-    T, ns, nt = 2, int(rng.integers(1, 9)), int(rng.integers(1, 9))
+    T, ns, nt = 2, int(rng.integers(1, 19)), int(rng.integers(1, 9))
     W = rng.normal(size=(T, ns, nt)).astype(rng.choice([np.float32, np.float64]))
     theta = np.array([0.0, 0.5])
     x_row, x_col = rng.random((T, ns)), rng.random((T, nt))
