@@ -299,6 +299,31 @@ def compare_to_exact(approx, exact):
             "mean_rel_error": float(rel.mean()) if rel.size else 0.0}
 
 
+def validate_against_exact(P, M, D, n_pairs=200, seed=0, n_jobs=None):
+    """Error of an approximate EMD matrix ``D`` (e.g. Sinkhorn) against exact EMD on a random sample of pairs.
+
+    Parameters
+    ----------
+    P : array, shape (n, d); M : array, shape (d, d); D : array, shape (n, n)
+    n_pairs : int, pairs sampled from the upper triangle (all of them if there are fewer)
+
+    Returns
+    -------
+    dict of :func:`compare_to_exact` plus ``n_pairs``
+    """
+    D = np.asarray(D, dtype=np.float64)
+    n = np.shape(P)[0]
+    if D.shape != (n, n):
+        raise InputError(f"D has shape {D.shape} but there are {n} distributions")
+    pairs = upper_pairs(n)
+    if len(pairs) > n_pairs:
+        pairs = pairs[np.sort(np.random.default_rng(seed).choice(len(pairs), n_pairs, replace=False))]
+    exact = emd_pairs(P, M, pairs, n_jobs=n_jobs)
+    out = compare_to_exact(D[pairs[:, 0], pairs[:, 1]], exact)
+    out["n_pairs"] = len(pairs)
+    return out
+
+
 def rf_emd_matrix(rf, shape, mode="pos", method="exact", levels=255, n_jobs=None, **sinkhorn_options):
     """EMD matrix between receptive fields (rows of ``rf``), spec §7: ``rf_distributions`` then
     :func:`emd_matrix`; ``mode="split"`` is ``EMD(pos) + EMD(neg)``.

@@ -104,6 +104,18 @@ def test_sinkhorn_close_to_exact(seed):
     assert cmp["spearman"] > 0.95 and cmp["max_rel_error"] < 0.2
 
 
+def test_validate_against_exact():
+    rng = np.random.default_rng(13)
+    P = _random_dists(rng, 7, 9)
+    M = tr.ground_metric((3, 3))
+    exact = tr.emd_matrix(P, M, n_jobs=1)
+    rep = tr.validate_against_exact(P, M, exact * 1.1, n_pairs=10, n_jobs=1)
+    assert rep["n_pairs"] == 10 and rep["max_rel_error"] == pytest.approx(0.1) and rep["spearman"] == pytest.approx(1.0)
+    assert tr.validate_against_exact(P, M, exact, n_pairs=100, n_jobs=1)["n_pairs"] == 21
+    with pytest.raises(InputError, match="D has shape"):
+        tr.validate_against_exact(P, M, exact[:3])
+
+
 def test_sinkhorn_equals_pot_sinkhorn2():
     import ot
 
