@@ -147,8 +147,10 @@ def test_expectations_match_the_spec_formulas():
 
 
 def test_batches_of_epochs_and_draws_give_the_same_result(monkeypatch):
-    import deepcnt.motif_null as mn
-    import deepcnt.motifs as mm
+    import importlib
+
+    mn = importlib.import_module("deepcnt.motif_null")
+    mm = importlib.import_module("deepcnt.motifs")  # the module: deepcnt.motifs is also the exported function
 
     rng = np.random.default_rng(12)
     g = deepcnt.LayeredGraph.from_weights([rng.normal(size=(3, 4, 5)), rng.normal(size=(3, 5, 3))]).threshold(0.4)
