@@ -89,7 +89,7 @@ def _as_block(w, l, xp):
     elif kind != "f":
         w = w.astype(np.float64)
     w = xp.ascontiguousarray(w)
-    if not bool(xp.isfinite(w).all()):  # one pass in the common case; details only on failure
+    if not _all_finite(w, xp):  # one pass in the common case; details only on failure
         for bad, what in ((xp.isnan, "NaN"), (xp.isinf, "infinite")):
             mask = bad(w)
             n_bad = int(mask.sum())
@@ -100,6 +100,12 @@ def _as_block(w, l, xp):
                     "clean the checkpoint or drop the epoch before building the graph"
                 )
     return w
+
+
+def _all_finite(w, xp, chunk=1 << 22):
+    """``isfinite(w).all()`` in slices of ``chunk`` weights, so the boolean temporary stays small."""
+    flat = w.reshape(-1)
+    return all(bool(xp.isfinite(flat[i : i + chunk]).all()) for i in range(0, flat.size, chunk))
 
 
 def get_backend_np(a):

@@ -261,11 +261,20 @@ def _run_task(run, out, member, entries, metrics, spec, device):
     return _write(out, member, entries, _compute(run, member, entries, metrics, spec, loaded))
 
 
-def _run_local(args, progress):
-    """The tasks in this process, with the next batch read and the last tables written by an I/O thread
-    while the kernels compute (the kernels release the GIL)."""
+def _run_local(args, progress, prefetch=True):
+    """The tasks in this process. With ``prefetch``, the next batch is read and the last tables written by an
+    I/O thread while the kernels compute (the kernels release the GIL); without, one batch is in memory."""
     from concurrent.futures import ThreadPoolExecutor
 
+    if not prefetch:
+        bar = _progress(len(args), progress)
+        try:
+            for a in args:
+                _run_task(*a)
+                bar.update(1)
+        finally:
+            bar.close()
+        return
     bar = _progress(len(args), progress)
     with ThreadPoolExecutor(max_workers=1) as io:
         writes = []
@@ -373,8 +382,8 @@ def analyze(run, metrics=None, threshold=None, threshold_mode="abs", per_block=F
     for m in members:
         if not 0 <= m < E:
             raise InputError(f"member {m} does not exist: this run has members 0..{E - 1}")
+    per_epoch = itemsize * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))  # dense upper bound
     if batch is None:
-        per_epoch = itemsize * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
         batch = int(max(1, min(MAX_BATCH, BATCH_BYTES // max(per_epoch, 1))))
     elif int(batch) < 1:
         raise InputError(f"batch must be >= 1, got {batch}")
@@ -390,7 +399,8 @@ def analyze(run, metrics=None, threshold=None, threshold_mode="abs", per_block=F
     skipped = len(members) * n_entries - sum(len(b) for _, b in tasks)
     args = [(str(run), str(out), m, b, names, spec, device) for m, b in tasks]
     if scheduler is None and workers is None:
-        _run_local(args, progress)
+        # read ahead only while two batches fit the budget: a huge network keeps one epoch in memory
+        _run_local(args, progress, prefetch=2 * int(batch) * per_epoch <= BATCH_BYTES)
     else:
         _run_dask(args, scheduler, workers, progress)
     return Analysis(out, len(tasks), skipped)
