@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-DBN = dict(preset="testolin-dbn", epochs=6, quick_epochs=2, threshold=0.1)
-MLP = dict(preset="shine-mlp", epochs=40, quick_epochs=4, threshold=None)
+DBN = dict(preset="testolin-dbn", epochs=10, quick_epochs=2, threshold=0.1)
+MLP = dict(preset="shine-mlp", epochs=100, quick_epochs=4, threshold=None)
 
 
 def run_random(sizes=(784, 500, 500, 2000), sigma=0.1, theta=0.1, seed=0, out=print):
@@ -51,7 +51,7 @@ def run_random(sizes=(784, 500, 500, 2000), sigma=0.1, theta=0.1, seed=0, out=pr
 def _summary(name, store, analysis, index, seconds, out):
     ep = analysis.epochs()
     last = ep[ep.entry == ep.entry.max()].iloc[0]
-    acc = next((c for c in ("test_accuracy", "accuracy", "train_accuracy") if c in ep), None)
+    acc = next((c for c in ("test_acc", "test_accuracy", "accuracy", "train_acc") if c in ep), None)
     err = next((c for c in ("recon_error", "reconstruction_error", "loss") if c in ep), None)
     out(f"\n== {name}: {'-'.join(map(str, store.sizes))}, {len(store)} epochs saved, {seconds:.0f} s ==")
     out(f"  run (epoch store):  {store.path}")

@@ -14,7 +14,7 @@ import numpy as np
 
 from deepcnt.errors import InputError
 
-_ACCURACY = ("accuracy", "test_accuracy", "acc", "train_accuracy")
+_ACCURACY = ("test_acc", "accuracy", "test_accuracy", "acc", "train_acc", "train_accuracy")
 MAX_EPOCH_CURVES = 5
 
 
@@ -84,7 +84,9 @@ def fig_scalars(epochs, out):
     skip = {"member", "entry", "epoch"}
     from pandas.api.types import is_numeric_dtype
 
-    cols = [c for c in epochs.columns if c not in skip and is_numeric_dtype(epochs[c])]
+    # motif counts have figures of their own
+    cols = [c for c in epochs.columns
+            if c not in skip and not c.startswith("motif_") and is_numeric_dtype(epochs[c])]
     acc = next((c for c in _ACCURACY if c in epochs), None)
     mean = epochs.groupby("epoch")[cols].mean(numeric_only=True)
     ncol = 3
@@ -104,19 +106,67 @@ def fig_scalars(epochs, out):
     return _save(fig, out / "per_epoch.png")
 
 
+def _motif_columns(epochs, signed):
+    cols = [c for c in epochs.columns if c.startswith("motif_") and not c.startswith("motif_total")]
+    return [c for c in cols if ("[" in c) == signed]
+
+
+def fig_motifs(epochs, out):
+    """The uncoloured motif classes' counts against the epoch (log scale)."""
+    cols = _motif_columns(epochs, signed=False)
+    if not cols:
+        return None
+    plt = _plt()
+    mean = epochs.groupby("epoch")[cols].mean(numeric_only=True)
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for c in cols:
+        if (mean[c] > 0).any():
+            ax.plot(mean.index, mean[c], label=c[len("motif_"):])
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("count")
+    ax.set_title("motif counts (connected induced subgraphs)")
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    return _save(fig, out / "motifs.png")
+
+
+def fig_signed_motifs(epochs, out):
+    """Each sign (colour) variant's share of its shape, per epoch: a heat map, one row per class."""
+    cols = _motif_columns(epochs, signed=True)
+    if not cols:
+        return None
+    plt = _plt()
+    mean = epochs.groupby("epoch")[cols].mean(numeric_only=True)
+    shape = [c[len("motif_"):].split("[")[0] for c in cols]
+    share = mean.copy()
+    for sh in sorted(set(shape)):
+        group = [c for c, s_ in zip(cols, shape) if s_ == sh]
+        total = mean[group].sum(axis=1).replace(0, np.nan)
+        share[group] = mean[group].div(total, axis=0)
+    fig, ax = plt.subplots(figsize=(8, max(4, 0.12 * len(cols))))
+    im = ax.imshow(share.T.fillna(0).to_numpy(), aspect="auto", cmap="viridis", vmin=0, vmax=1,
+                   extent=(mean.index.min() - 0.5, mean.index.max() + 0.5, len(cols) - 0.5, -0.5))
+    ax.set_yticks(range(len(cols)))
+    ax.set_yticklabels([c[len("motif_"):] for c in cols], fontsize=5)
+    ax.set_xlabel("epoch")
+    ax.set_title("sign variants: share of their shape's count")
+    fig.colorbar(im, ax=ax, label="share")
+    return _save(fig, out / "motifs_signed.png")
+
+
 def fig_prefixed(epochs, out, prefix, title, name):
-    """Per-epoch columns starting with ``prefix`` (motif counts, z-scores) on one plot."""
+    """Per-epoch columns starting with ``prefix`` (e.g. motif z-scores) on one plot."""
     cols = [c for c in epochs.columns if c.startswith(prefix)]
     if not cols:
         return None
     plt = _plt()
     mean = epochs.groupby("epoch")[cols].mean(numeric_only=True)
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = plt.subplots(figsize=(8, 4))
     for c in cols:
         ax.plot(mean.index, mean[c], label=c[len(prefix):] or c)
     ax.set_xlabel("epoch")
     ax.set_title(title)
-    ax.legend(fontsize=6, ncol=2)
+    ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.01, 0.5))
     return _save(fig, out / name)
 
 
@@ -192,8 +242,9 @@ def report(run, analysis=None, out=None):
             (fig_strength(nodes, out, "strength"), "Net strength per layer across epochs"),
             (fig_strength(nodes, out, "degree"), "Degree per layer across epochs"),
             (fig_scalars(epochs, out), "Every per-epoch quantity against the epoch (accuracy in red)"),
-            (fig_prefixed(epochs, out, "motif_z_", "motif z-scores", "motif_z.png"), "Motif z-scores"),
-            (fig_prefixed(epochs, out, "motif_", "motif counts", "motifs.png"), "Motif counts"),
+            (fig_prefixed(epochs, out, "motifz_", "motif z-scores", "motif_z.png"), "Motif z-scores"),
+            (fig_motifs(epochs, out), "Motif counts of the 13 layered classes"),
+            (fig_signed_motifs(epochs, out), "Sign variants of each motif class as shares of the class"),
             (fig_cartography(nodes, out), "Participation vs module-degree z-score (last epoch)"),
         ]
         rfs = fig_receptive_fields(store, out) or []
