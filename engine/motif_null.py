@@ -21,6 +21,7 @@ import numpy as np
 from . import motif_classes as mc
 from .errors import InputError
 from .motifs import _MASK_BUDGET, _package, count_codes, edge_code_blocks
+from .registry import register
 
 NULLS = ("permutation", "bernoulli", "degree")
 
@@ -289,3 +290,20 @@ def most_significant(sig, epoch=None):
         if shape not in best or z > best[shape][1]:
             best[shape] = (name, z)
     return best
+
+
+#: Monte Carlo draws of the pipeline's ``motif_z`` entry (per epoch; ``motif_significance`` takes any number).
+PIPELINE_DRAWS = 20
+
+
+@register("motif_z", "epoch", [f"motifz_{s}" for s in mc.SHAPES_3 + mc.SHAPES_4],
+          f"z-score of every layered motif class under the within-block permutation null (§4.5 N1): exact "
+          f"expectation, sd from {PIPELINE_DRAWS} Monte Carlo draws; NaN where the spread is zero",
+          default=False, needs_edges=True)
+def _motif_z_columns(g):
+    out = {}
+    for size in (3, 4):
+        sig = motif_significance(g, null="permutation", draws=PIPELINE_DRAWS, seed=0, size=size)
+        for s in mc.shapes_for_size(size):
+            out[f"motifz_{s}"] = sig.z[s]
+    return out

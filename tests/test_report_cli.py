@@ -20,7 +20,8 @@ def run(tmp_path_factory):
 
 
 def test_analyze_then_report(run):
-    p = cli("analyze", run, "--threshold", "0.2", "--quiet")
+    metrics = "degree,strength,knn,motifs,motifs_signed,motif_z,modularity,communities"
+    p = cli("analyze", run, "--threshold", "0.2", "--quiet", "--metrics", metrics)
     assert p.returncode == 0, p.stderr
     assert "14 task(s) run" in p.stdout or "task(s) run" in p.stdout
     p = cli("report", run)
@@ -30,6 +31,8 @@ def test_analyze_then_report(run):
     srcs = re.findall(r'src="([^"]+)"', page)
     assert len(srcs) >= 5 and "weights.png" in srcs and "per_epoch.png" in srcs
     assert any(s.startswith("receptive_fields") for s in srcs)
+    for fig in ("motifs.png", "motifs_signed.png", "motif_z.png", "cartography.png", "strength_per_layer.png"):
+        assert fig in srcs, fig
     import matplotlib.image as mpimg
 
     for s in srcs:
