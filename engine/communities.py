@@ -87,12 +87,13 @@ def _channels(g, binary):
     return to(s.in_sums[:, cp]), to(s.out_sums[:, cp]), to(s.in_sums[:, cm]), to(s.out_sums[:, cm])
 
 
-def _setup(g, mode, binary, directed):
+def _setup(g, mode, binary, directed, channels=None):
     """Per-epoch strengths of the two channels and the coefficients (c0, c1) of ``Q = c0 ΣδB0 − c1 ΣδB1``.
 
     Returns dict with arrays of shape (T, N): ``kin0, kout0, kin1, kout1``; (T,): ``s0, s1, c0, c1``.
+    ``channels`` (pin, pout, nin, nout), each (T', N), replaces the graph's node sums when given.
     """
-    pin, pout, nin, nout = _channels(g, binary)
+    pin, pout, nin, nout = _channels(g, binary) if channels is None else channels
     if mode == "abs":
         pin, pout, nin, nout = pin + nin, pout + nout, 0 * nin, 0 * nout
     elif mode == "none":
@@ -214,6 +215,33 @@ def _check_gamma(gamma):
 
 
 # ---------------------------------------------------------------------------------------------- Louvain
+def _louvain_channels(g, t, binary):
+    """(pin, pout, nin, nout) of epoch ``t``, each (1, N): from the memoised node sums when present, else
+    from one serial pass over the blocks (no parallel region: it would cost more than the pass)."""
+    if "sums" in g._cache:
+        return tuple(c[t:t + 1] for c in _channels(g, binary))
+    key = ("louvain_sums", t)
+    if key not in g._cache:
+        from .kernels.cpu import louvain as klv
+
+        to = g.backend.to_numpy
+        o = g.offsets
+        out = np.zeros((4, g.n_nodes))
+        inn = np.zeros((4, g.n_nodes))
+        for l, blk in enumerate(g.blocks):
+            W = np.ascontiguousarray(to(blk[t]))
+            klv.block_channel_sums(W, float(g.theta[l, t]), False, out[:, o[l]:o[l + 1]], inn[:, o[l + 1]:o[l + 2]])
+        g._cache[key] = (out, inn)
+    out, inn = g._cache[key]
+    cp, cm = (0, 1) if binary else (2, 3)
+    return inn[cp][None], out[cp][None], inn[cm][None], out[cm][None]
+
+
+#: Blocks with at least this fraction of kept entries are stored densely in the level-0 CSR (explicit
+#: zeros for dropped entries), which makes the build a vectorised copy plus a tiled transpose.
+_DENSE_FILL = 0.5
+
+
 def louvain_problem(g, t, gamma, mode, directed, binary):
     """The level-0 Louvain input of epoch ``t``: symmetric CSR of ``A`` and the low-rank null terms.
 
@@ -223,32 +251,46 @@ def louvain_problem(g, t, gamma, mode, directed, binary):
     from .kernels.cpu import louvain as klv
 
     key = ("louvain_csr", t, mode, bool(directed), bool(binary))
-    st = _setup(g, mode, binary, directed)
-    c0, c1 = float(st["c0"][t]), float(st["c1"][t])
+    st = _setup(g, mode, binary, directed, _louvain_channels(g, t, binary))
+    c0, c1 = float(st["c0"][0]), float(st["c1"][0])
     if key not in g._cache:
         to = g.backend.to_numpy
         o = g.offsets
         n = g.n_nodes
         code = {"abs": 1, "none": 2}.get(mode, 0) + 4 * bool(binary) + 8 * bool(directed)
         blocks = [np.ascontiguousarray(to(blk[t])) for blk in g.blocks]
+        pin, pout, nin, nout = _louvain_channels(g, t, True)
+        kept = pout[0] + nout[0]
         cnt = np.zeros(n, np.int64)
+        dense = []
         for l, W in enumerate(blocks):
-            klv.block_edge_counts(W, float(g.theta[l, t]), c0, c1, code, cnt[o[l]:o[l + 1]], cnt[o[l + 1]:o[l + 2]])
+            ns_, nt_ = W.shape
+            dense.append(kept[o[l]:o[l + 1]].sum() >= _DENSE_FILL * ns_ * nt_)
+            if dense[l]:
+                cnt[o[l]:o[l + 1]] += nt_
+                cnt[o[l + 1]:o[l + 2]] += ns_
+            else:
+                klv.block_edge_counts(W, float(g.theta[l, t]), c0, c1, code, cnt[o[l]:o[l + 1]],
+                                      cnt[o[l + 1]:o[l + 2]])
         indptr = np.zeros(n + 1, np.int64)
         np.cumsum(cnt, out=indptr[1:])
         indices = np.empty(indptr[-1], np.int32)
         data = np.empty(indptr[-1])
         pos = indptr[:-1].copy()
         for l, W in enumerate(blocks):
-            klv.block_csr_fill(W, float(g.theta[l, t]), c0, c1, code, o[l], o[l + 1], pos, indices, data)
+            if dense[l]:
+                klv.block_csr_fill_dense(W, float(g.theta[l, t]), c0, c1, code, o[l], o[l + 1], indptr, pos,
+                                         indices, data)
+            else:
+                klv.block_csr_fill(W, float(g.theta[l, t]), c0, c1, code, o[l], o[l + 1], pos, indices, data)
         g._cache[key] = (indptr, indices, data)
     indptr, indices, data = g._cache[key]
     X, Y, b = [], [], []
     for ch, c in (("0", c0), ("1", -c1)):
-        s = float(st["s" + ch][t])
+        s = float(st["s" + ch][0])
         if c == 0 or s <= 0:
             continue
-        kin, kout = st["kin" + ch][t], st["kout" + ch][t]
+        kin, kout = st["kin" + ch][0], st["kout" + ch][0]
         if directed:
             X += [kout, kin]
             Y += [kin, kout]

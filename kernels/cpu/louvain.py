@@ -98,6 +98,22 @@ def _neighbour_sums(ip, ix, dv, Mb, u, acc4, acc, mark, touched):
 
 
 @njit(cache=config.CACHE)
+def _scatter4(ip, ix, dv, Mb, u, acc4):
+    """``acc4[r, c] += A[u, v]`` over u's neighbours ``v`` in module ``c``, interleaved over four rows."""
+    p = ip[u]
+    end = ip[u + 1]
+    while p + 4 <= end:
+        acc4[0, Mb[ix[p]]] += dv[p]
+        acc4[1, Mb[ix[p + 1]]] += dv[p + 1]
+        acc4[2, Mb[ix[p + 2]]] += dv[p + 2]
+        acc4[3, Mb[ix[p + 3]]] += dv[p + 3]
+        p += 4
+    while p < end:
+        acc4[0, Mb[ix[p]]] += dv[p]
+        p += 1
+
+
+@njit(cache=config.CACHE)
 def _local_moving(ip, ix, dv, X, Y, b, Mb, state, nonneg, kmax):
     """BCT's local moving phase. Two exact ways to get ``A[u, c]``: from u's row (sparse mode), or, once at
     most ``_KMAX`` modules are left, from a dense node × module matrix ``Hd`` updated by every move in
@@ -166,8 +182,14 @@ def _local_moving(ip, ix, dv, X, Y, b, Mb, state, nonneg, kmax):
                 free[nfree] = q
                 nfree += 1
             for u in range(n):
-                for p in range(ip[u], ip[u + 1]):
-                    Hd[slot[Mb[ix[p]]], u] += dv[p]
+                _scatter4(ip, ix, dv, Mb, u, acc4)
+                for q in range(nact):
+                    c = active[q]
+                    Hd[slot[c], u] = acc4[0, c] + acc4[1, c] + acc4[2, c] + acc4[3, c]
+                    acc4[0, c] = 0.0
+                    acc4[1, c] = 0.0
+                    acc4[2, c] = 0.0
+                    acc4[3, c] = 0.0
         flag = False
         _shuffle(perm, state)
         for u in perm:
@@ -187,6 +209,28 @@ def _local_moving(ip, ix, dv, X, Y, b, Mb, state, nonneg, kmax):
                     if c == a:
                         continue
                     h = Hd[slot[c], u]
+                    for t in range(R):
+                        h -= xb[t] * YM[t, c]
+                    dq = h - hua + buu
+                    if dq > best:
+                        best = dq
+                        bestc = c
+            elif nact <= ip[u + 1] - ip[u]:
+                # few modules for u's degree: scatter without bookkeeping, then scan every active module
+                # (the same candidates as the neighbour + non-neighbour scan below)
+                _scatter4(ip, ix, dv, Mb, u, acc4)
+                hua = acc4[0, a] + acc4[1, a] + acc4[2, a] + acc4[3, a]
+                for t in range(R):
+                    hua -= xb[t] * YM[t, a]
+                for q in range(nact):
+                    c = active[q]
+                    h = acc4[0, c] + acc4[1, c] + acc4[2, c] + acc4[3, c]
+                    acc4[0, c] = 0.0
+                    acc4[1, c] = 0.0
+                    acc4[2, c] = 0.0
+                    acc4[3, c] = 0.0
+                    if c == a:
+                        continue
                     for t in range(R):
                         h -= xb[t] * YM[t, c]
                     dq = h - hua + buu
@@ -286,7 +330,7 @@ def _local_moving(ip, ix, dv, X, Y, b, Mb, state, nonneg, kmax):
                         nfree += 1
         if not flag:
             break
-    return moved_any
+    return dense, Hd, slot
 
 
 @njit(cache=config.CACHE)
@@ -355,6 +399,40 @@ def _aggregate(ip, ix, dv, X, Y, Mb, C):
 
 
 @njit(cache=config.CACHE)
+def _aggregate_dense(Hd, slot, old, Mb, C, X, Y):
+    """``_aggregate`` from the dense node × module sums of the last sweep, ``O(N·C)`` instead of ``O(E)``:
+    ``A'[c, d] = Σ_{u∈c} Hd[slot(d), u]``. ``old`` holds the module ids before renumbering, ``Mb`` after."""
+    n = Mb.size
+    R = X.shape[0]
+    newid = np.full(n, -1, np.int64)
+    for u in range(n):
+        newid[old[u]] = Mb[u]
+    sl = np.empty(C, np.int64)
+    for m in range(n):
+        if newid[m] >= 0:
+            sl[newid[m]] = slot[m]
+    Ad = np.zeros((C, C))
+    for d in range(C):
+        row = Hd[sl[d]]
+        for u in range(n):
+            Ad[Mb[u], d] += row[u]
+    nip = np.arange(C + 1) * C
+    nix = np.empty(C * C, np.int32)
+    ndv = np.empty(C * C)
+    for c in range(C):
+        for d in range(C):
+            nix[c * C + d] = d
+            ndv[c * C + d] = 0.5 * (Ad[c, d] + Ad[d, c])
+    XM = np.zeros((R, C))
+    YM = np.zeros((R, C))
+    for u in range(n):
+        for t in range(R):
+            XM[t, Mb[u]] += X[t, u]
+            YM[t, Mb[u]] += Y[t, u]
+    return nip, nix, ndv, XM, YM
+
+
+@njit(cache=config.CACHE)
 def _quality(ip, ix, dv, X, Y, b, Mb):
     """Σ_{ij} B_ij δ(c_i, c_j) for the partition ``Mb`` (labels in 0..n-1)."""
     n = ip.size - 1
@@ -388,7 +466,8 @@ def _louvain_one(indptr, indices, data, X, Y, b, init, state, nonneg, labels, km
     q0 = -np.inf
     first = True
     while q - q0 > _TOL:
-        _local_moving(ip, ix, dv, Xl, Yl, b, Mb, state, nonneg, kmax)
+        dense, Hd, slot = _local_moving(ip, ix, dv, Xl, Yl, b, Mb, state, nonneg, kmax)
+        old = Mb.copy()
         C = _renumber(Mb)
         if first:
             ci[:] = Mb
@@ -396,7 +475,10 @@ def _louvain_one(indptr, indices, data, X, Y, b, init, state, nonneg, labels, km
         else:
             for u in range(n0):
                 ci[u] = Mb[ci[u]]
-        ip, ix, dv, Xl, Yl = _aggregate(ip, ix, dv, Xl, Yl, Mb, C)
+        if dense and C * C < ix.size:
+            ip, ix, dv, Xl, Yl = _aggregate_dense(Hd, slot, old, Mb, C, Xl, Yl)
+        else:
+            ip, ix, dv, Xl, Yl = _aggregate(ip, ix, dv, Xl, Yl, Mb, C)
         Mb = np.arange(C)
         q0 = q
         q = 0.0
@@ -527,3 +609,105 @@ def block_csr_fill(W, th, c0, c1, code, o_src, o_dst, pos, indices, data):
                 data[q] = v
                 pos[o_dst + j] = q + 1
         pos[o_src + i] = p
+
+
+
+@njit(cache=config.CACHE, fastmath=config.FASTMATH)
+def block_channel_sums(W, th, binary, rows, cols):
+    """Per-row and per-column sums of one block's kept entries, channels (count+, count−, w+, |w−|):
+    the fused block pass of ``deepcnt.node_sums`` on one thread (no parallel-region start-up), branch-free
+    so that it vectorises.
+
+    Parameters
+    ----------
+    W : array, shape (n_s, n_t)
+    th : float
+        An entry is kept when ``|w| > th``.
+    binary : bool
+        Weight channels hold counts (±1) instead of weights.
+    rows : array, shape (4, n_s), float64, incremented
+    cols : array, shape (4, n_t), float64, incremented
+    """
+    ns, nt = W.shape
+    acc = np.zeros((4, nt))
+    for i in range(ns):
+        r0 = 0.0
+        r1 = 0.0
+        r2 = 0.0
+        r3 = 0.0
+        for j in range(nt):
+            w = np.float64(W[i, j])
+            kp = 1.0 if w > th else 0.0
+            kn = 1.0 if w < -th else 0.0
+            xp = kp if binary else kp * w
+            xn = kn if binary else -kn * w
+            r0 += kp
+            r1 += kn
+            r2 += xp
+            r3 += xn
+            acc[0, j] += kp
+            acc[1, j] += kn
+            acc[2, j] += xp
+            acc[3, j] += xn
+        rows[0, i] += r0
+        rows[1, i] += r1
+        rows[2, i] += r2
+        rows[3, i] += r3
+    for k in range(4):
+        for j in range(nt):
+            cols[k, j] += acc[k, j]
+
+
+@njit(inline="always")
+def _edge_value_nb(w, th, c0, c1, code):
+    """``_edge_value`` without branches on the weight (selects only), for the vectorised dense fill."""
+    keep = (w > th) | (w < -th)
+    x = np.sign(w) if code & 4 else w
+    m = code & 3
+    if m == 0:
+        v = x * (c0 if x > 0 else c1)
+    elif m == 1:
+        v = c0 * abs(x)
+    else:
+        v = c0 * x
+    v = v if keep else 0.0
+    return 0.5 * v if code & 8 else v
+
+
+@njit(cache=config.CACHE)
+def block_csr_fill_dense(W, th, c0, c1, code, o_src, o_dst, indptr, pos, indices, data):
+    """``block_csr_fill`` for a block stored densely: every entry is written, dropped ones as explicit
+    zeros (they add nothing to any sum), so positions are known and the transposed half is a tiled
+    transpose. Source row ``i`` starts at ``pos[o_src+i]``; target row ``j`` at ``pos[o_dst+j]``; both are
+    advanced by the block's width.
+
+    Parameters
+    ----------
+    W : array, shape (n_s, n_t)
+    th, c0, c1 : float
+    code : int
+    o_src, o_dst : int
+    indptr : array, shape (N+1,), int64 (unused; kept for a uniform signature)
+    pos : array, shape (N,), int64
+    indices : array, shape (nnz,), int32
+    data : array, shape (nnz,), float64
+    """
+    ns, nt = W.shape
+    for i in range(ns):
+        p = pos[o_src + i]
+        for j in range(nt):
+            indices[p + j] = o_dst + j
+            data[p + j] = _edge_value_nb(np.float64(W[i, j]), th, c0, c1, code)
+        pos[o_src + i] = p + nt
+    B = 32
+    for j0 in range(0, nt, B):
+        j1 = min(j0 + B, nt)
+        for i0 in range(0, ns, B):
+            i1 = min(i0 + B, ns)
+            for j in range(j0, j1):
+                q = pos[o_dst + j]
+                for i in range(i0, i1):
+                    indices[q + i] = o_src + i
+                    data[q + i] = _edge_value_nb(np.float64(W[i, j]), th, c0, c1, code)
+    for j in range(nt):
+        pos[o_dst + j] += ns
