@@ -279,8 +279,7 @@ def louvain_problem(g, t, gamma, mode, directed, binary):
         pos = indptr[:-1].copy()
         for l, W in enumerate(blocks):
             if dense[l]:
-                klv.block_csr_fill_dense(W, float(g.theta[l, t]), c0, c1, code, o[l], o[l + 1], indptr, pos,
-                                         indices, data)
+                klv.block_csr_fill_dense(W, float(g.theta[l, t]), c0, c1, code, o[l], o[l + 1], pos, indices, data)
             else:
                 klv.block_csr_fill(W, float(g.theta[l, t]), c0, c1, code, o[l], o[l + 1], pos, indices, data)
         g._cache[key] = (indptr, indices, data)

@@ -339,3 +339,42 @@ def test_louvain_dense_mode_is_exact(seed):
         for lab, q in out[1:]:
             np.testing.assert_array_equal(lab, out[0][0])
             np.testing.assert_allclose(q, out[0][1], atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_louvain_level0_build_kernels(seed):
+    """The serial channel sums equal node_sums; a block stored densely gives the same CSR matrix as the
+    sparse fill (its dropped entries as explicit zeros)."""
+    import scipy.sparse as sp
+
+    from deepcnt.kernels.cpu import louvain as klv
+
+    g, rng = _graph(600 + seed, max_width=12)
+    s = deepcnt.node_sums(g)
+    o, n = g.offsets, g.n_nodes
+    out, inn = np.zeros((4, n)), np.zeros((4, n))
+    for l, blk in enumerate(g.blocks):
+        klv.block_channel_sums(np.ascontiguousarray(blk[0]), float(g.theta[l, 0]), False, out[:, o[l]:o[l + 1]],
+                               inn[:, o[l + 1]:o[l + 2]])
+    np.testing.assert_allclose(out, s.out_sums[0], atol=1e-12)
+    np.testing.assert_allclose(inn, s.in_sums[0], atol=1e-12)
+    for code in (0, 1, 2, 4, 8, 13):
+        c0, c1 = rng.random(), rng.random()
+        mats = []
+        for dense in (False, True):
+            cnt = np.zeros(n, np.int64)
+            for l, blk in enumerate(g.blocks):
+                if dense:
+                    cnt[o[l]:o[l + 1]] += blk.shape[2]
+                    cnt[o[l + 1]:o[l + 2]] += blk.shape[1]
+                else:
+                    klv.block_edge_counts(blk[0], float(g.theta[l, 0]), c0, c1, code, cnt[o[l]:o[l + 1]],
+                                          cnt[o[l + 1]:o[l + 2]])
+            ip = np.r_[0, np.cumsum(cnt)]
+            ix, dv, pos = np.empty(ip[-1], np.int32), np.empty(ip[-1]), ip[:-1].copy()
+            fill = klv.block_csr_fill_dense if dense else klv.block_csr_fill
+            for l, blk in enumerate(g.blocks):
+                fill(np.ascontiguousarray(blk[0]), float(g.theta[l, 0]), c0, c1, code, o[l], o[l + 1], pos, ix, dv)
+            assert np.array_equal(pos, ip[1:])
+            mats.append(sp.csr_matrix((dv, ix, ip), shape=(n, n)).toarray())
+        np.testing.assert_array_equal(mats[0], mats[1])

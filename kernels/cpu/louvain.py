@@ -675,7 +675,7 @@ def _edge_value_nb(w, th, c0, c1, code):
 
 
 @njit(cache=config.CACHE)
-def block_csr_fill_dense(W, th, c0, c1, code, o_src, o_dst, indptr, pos, indices, data):
+def block_csr_fill_dense(W, th, c0, c1, code, o_src, o_dst, pos, indices, data):
     """``block_csr_fill`` for a block stored densely: every entry is written, dropped ones as explicit
     zeros (they add nothing to any sum), so positions are known and the transposed half is a tiled
     transpose. Source row ``i`` starts at ``pos[o_src+i]``; target row ``j`` at ``pos[o_dst+j]``; both are
@@ -687,7 +687,6 @@ def block_csr_fill_dense(W, th, c0, c1, code, o_src, o_dst, indptr, pos, indices
     th, c0, c1 : float
     code : int
     o_src, o_dst : int
-    indptr : array, shape (N+1,), int64 (unused; kept for a uniform signature)
     pos : array, shape (N,), int64
     indices : array, shape (nnz,), int32
     data : array, shape (nnz,), float64

@@ -75,3 +75,39 @@ def block_csr_fill(W, th, c0, c1, code, o_src, o_dst, pos, indices, data):
     _cpu.block_csr_fill(np.ascontiguousarray(_host(W)), th, c0, c1, code, o_src, o_dst, *arrs)
     for out, a in zip((pos, indices, data), arrs):
         out[...] = a if not hasattr(out, "get") else _to_device(a, out)
+
+
+def block_channel_sums(W, th, binary, rows, cols):
+    """Same contract as ``deepcnt.kernels.cpu.louvain.block_channel_sums`` (run on the host).
+
+    Parameters
+    ----------
+    W : array, shape (n_s, n_t)
+    th : float
+    binary : bool
+    rows : array, shape (4, n_s), float64, incremented
+    cols : array, shape (4, n_t), float64, incremented
+    """
+    r, c = _host(rows).copy(), _host(cols).copy()
+    _cpu.block_channel_sums(np.ascontiguousarray(_host(W)), th, binary, r, c)
+    rows[...] = r if not hasattr(rows, "get") else _to_device(r, rows)
+    cols[...] = c if not hasattr(cols, "get") else _to_device(c, cols)
+
+
+def block_csr_fill_dense(W, th, c0, c1, code, o_src, o_dst, pos, indices, data):
+    """Same contract as ``deepcnt.kernels.cpu.louvain.block_csr_fill_dense`` (run on the host).
+
+    Parameters
+    ----------
+    W : array, shape (n_s, n_t)
+    th, c0, c1 : float
+    code : int
+    o_src, o_dst : int
+    pos : array, shape (N,), int64
+    indices : array, shape (nnz,), int32
+    data : array, shape (nnz,), float64
+    """
+    arrs = [_host(a).copy() for a in (pos, indices, data)]
+    _cpu.block_csr_fill_dense(np.ascontiguousarray(_host(W)), th, c0, c1, code, o_src, o_dst, *arrs)
+    for out, a in zip((pos, indices, data), arrs):
+        out[...] = a if not hasattr(out, "get") else _to_device(a, out)
