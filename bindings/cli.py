@@ -23,7 +23,7 @@ def _analyze(args):
 def _report(args):
     from .report import report
 
-    index = report(args.run, analysis=args.analysis, out=args.out)
+    index = report(args.run, analysis=args.analysis, out=args.out, rf_clusters=args.rf_clusters)
     print(f"report: {index}")
     return 0
 
@@ -73,6 +73,8 @@ def build_parser():
     r.add_argument("run")
     r.add_argument("--analysis", help="the analysis directory (default RUN/analysis)")
     r.add_argument("--out", help="where to write (default ANALYSIS/report)")
+    r.add_argument("--rf-clusters", action="store_true",
+                   help="also cluster layer-1 receptive fields by EMD at the last epoch and draw the dendrogram")
     r.set_defaults(func=_report)
 
     d = sub.add_parser("demo", help="the main job on bundled data: train, analyze every epoch, report",

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-DBN = dict(preset="testolin-dbn", epochs=10, quick_epochs=2, threshold=0.1)
-MLP = dict(preset="shine-mlp", epochs=100, quick_epochs=4, threshold=None)
+DBN = dict(preset="testolin-dbn", epochs=10, quick_epochs=2, threshold=0.1, rf_clusters=False)
+MLP = dict(preset="shine-mlp", epochs=100, quick_epochs=4, threshold=None, rf_clusters=True)
 
 
 def run_random(sizes=(784, 500, 500, 2000), sigma=0.1, theta=0.1, seed=0, out=print):
@@ -86,7 +86,7 @@ def main(args=None, out=print):
         store = train(cfg["preset"], run_dir, data="digits", epochs=epochs, schedule="every", threads=2)
         out(f"-- {name}: analyzing {len(store)} epochs")
         analysis = analyze(run_dir, threshold=cfg["threshold"], progress=True)
-        index = report(run_dir)
+        index = report(run_dir, rf_clusters=cfg["rf_clusters"])  # EMD clustering: 100 units take seconds
         _summary(name, store, analysis, index, time.perf_counter() - t0, out)
         store.close()
     out(f"\ndone in {time.perf_counter() - t_all:.0f} s. Open the reports' index.html in a browser; read the "

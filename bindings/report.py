@@ -210,7 +210,39 @@ def fig_receptive_fields(store, out, n_show=64):
     return figs
 
 
-def report(run, analysis=None, out=None):
+def fig_rf_clusters(store, out, threshold=0.1):
+    """Testolin's receptive-field clustering of layer 1 at the last epoch: the dendrogram (cut at 20
+    clusters) and each cluster's mean receptive field. Exact EMD over all cores (spec §7, §15)."""
+    import deepcnt
+    from scipy.cluster.hierarchy import dendrogram
+
+    n0 = store.sizes[0]
+    side = int(round(np.sqrt(n0)))
+    if side * side != n0:
+        return []
+    i = len(store) - 1
+    g = store.graph(i, member=0).threshold(threshold)
+    res = deepcnt.receptive_field_clusters(g, 1, (side, side), emd="exact", min_size=2)
+    cl = res["clustering"]
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(9, 3.5))
+    dendrogram(cl.Z, ax=ax, truncate_mode="lastp", p=20, no_labels=False, color_threshold=None)
+    ax.set_title(f"receptive fields of {store.layer_names[1]}, epoch {store.epochs[i]}: EMD clustering "
+                 f"(Testolin), {int(cl.labels.max())} clusters")
+    ax.set_ylabel("distance")
+    figs = [_save(fig, out / "rf_dendrogram.png")]
+    k = int(cl.labels.max())
+    fig, axes = plt.subplots(1, k, figsize=(1.1 * k, 1.4), squeeze=False)
+    for c in range(1, k + 1):
+        ax = axes[0, c - 1]
+        ax.imshow(res["rf"][cl.labels == c].mean(axis=0).reshape(side, side), cmap="gray")
+        ax.set_title(f"{c} (n={int((cl.labels == c).sum())})", fontsize=6)
+        ax.axis("off")
+    figs.append(_save(fig, out / "rf_cluster_means.png"))
+    return figs
+
+
+def report(run, analysis=None, out=None, rf_clusters=False):
     """Write the figures and ``index.html`` for ``run``; returns the path of the HTML page.
 
     Parameters
@@ -221,6 +253,9 @@ def report(run, analysis=None, out=None):
         The output of ``deepcnt analyze`` (default ``<run>/analysis``).
     out : str or Path, optional
         Where to write (default ``<analysis>/report``).
+    rf_clusters : bool
+        Also cluster layer 1's receptive fields at the last epoch by EMD (Testolin's recipe) and draw the
+        dendrogram: exact EMD of every pair of units, minutes for a few hundred units.
     """
     from deepcnt.pipeline import Analysis
     from deepcnt.store import EpochStore
@@ -249,6 +284,11 @@ def report(run, analysis=None, out=None):
         ]
         rfs = fig_receptive_fields(store, out) or []
         figures += [(p, "Receptive fields (columns of W1)") for p in rfs]
+        if rf_clusters:
+            thr = meta.get("threshold", {})
+            theta = thr.get("theta", 0.1) if thr.get("mode") == "abs" else 0.1
+            figures += [(p, "Receptive-field clusters (EMD, Testolin's recipe)")
+                        for p in fig_rf_clusters(store, out, theta)]
         store_meta = store.metadata
     finally:
         store.close()

@@ -24,14 +24,15 @@ def test_analyze_then_report(run):
     p = cli("analyze", run, "--threshold", "0.2", "--quiet", "--metrics", metrics)
     assert p.returncode == 0, p.stderr
     assert "14 task(s) run" in p.stdout or "task(s) run" in p.stdout
-    p = cli("report", run)
+    p = cli("report", run, "--rf-clusters")
     assert p.returncode == 0, p.stderr
     index = run / "analysis" / "report" / "index.html"
     page = index.read_text()
     srcs = re.findall(r'src="([^"]+)"', page)
     assert len(srcs) >= 5 and "weights.png" in srcs and "per_epoch.png" in srcs
     assert any(s.startswith("receptive_fields") for s in srcs)
-    for fig in ("motifs.png", "motifs_signed.png", "motif_z.png", "cartography.png", "strength_per_layer.png"):
+    for fig in ("motifs.png", "motifs_signed.png", "motif_z.png", "cartography.png", "strength_per_layer.png",
+                "rf_dendrogram.png", "rf_cluster_means.png"):
         assert fig in srcs, fig
     import matplotlib.image as mpimg
 
