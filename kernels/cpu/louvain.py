@@ -114,7 +114,7 @@ def _scatter4(ip, ix, dv, Mb, u, acc4):
 
 
 @njit(cache=config.CACHE)
-def _local_moving(ip, ix, dv, X, Y, b, Mb, state, nonneg, kmax):
+def _local_moving(ip, ix, dv, X, Y, b, Mb, state, nonneg, kmax, diag):
     """BCT's local moving phase. Two exact ways to get ``A[u, c]``: from u's row (sparse mode), or, once at
     most ``_KMAX`` modules are left, from a dense node × module matrix ``Hd`` updated by every move in
     ``O(deg)`` (dense mode: a sweep with few moves then costs ``O(N·C)`` instead of ``O(E)``)."""
@@ -147,11 +147,6 @@ def _local_moving(ip, ix, dv, X, Y, b, Mb, state, nonneg, kmax):
     touched = np.empty(n, np.int64)
     xb = np.empty(R)
     perm = np.arange(n)
-    diag = np.zeros(n)
-    for u in range(n):
-        for p in range(ip[u], ip[u + 1]):
-            if ix[p] == u:
-                diag[u] += dv[p]
     dense = False
     kmax = min(kmax, n)
     Hd = np.zeros((max(kmax, 0), 0))  # module slot × node: a move streams over its (sorted) neighbour ids
@@ -334,6 +329,18 @@ def _local_moving(ip, ix, dv, X, Y, b, Mb, state, nonneg, kmax):
 
 
 @njit(cache=config.CACHE)
+def _diag(ip, ix, dv):
+    """Self-loop weights ``A[u, u]``, shape (n,)."""
+    n = ip.size - 1
+    diag = np.zeros(n)
+    for u in range(n):
+        for p in range(ip[u], ip[u + 1]):
+            if ix[p] == u:
+                diag[u] += dv[p]
+    return diag
+
+
+@njit(cache=config.CACHE)
 def _renumber(Mb):
     """Relabel in place to 0..C-1 in order of first appearance; returns C."""
     n = Mb.size
@@ -462,11 +469,26 @@ def _louvain_one(indptr, indices, data, X, Y, b, init, state, nonneg, labels, km
     Yl = Y.copy()
     Mb = init.copy()
     ci = init.copy()
-    q = _quality(ip, ix, dv, Xl, Yl, b, Mb)
+    diag = _diag(ip, ix, dv)
+    single = True  # singletons: Q from the self-loops and the null terms alone (no O(E) pass)
+    seen = np.zeros(n0, np.bool_)
+    for u in range(n0):
+        if seen[Mb[u]]:
+            single = False
+            break
+        seen[Mb[u]] = True
+    if single:
+        q = diag.sum()
+        for t in range(b.size):
+            q -= b[t] * np.dot(Xl[t], Yl[t])
+    else:
+        q = _quality(ip, ix, dv, Xl, Yl, b, Mb)
     q0 = -np.inf
     first = True
     while q - q0 > _TOL:
-        dense, Hd, slot = _local_moving(ip, ix, dv, Xl, Yl, b, Mb, state, nonneg, kmax)
+        if not first:
+            diag = _diag(ip, ix, dv)
+        dense, Hd, slot = _local_moving(ip, ix, dv, Xl, Yl, b, Mb, state, nonneg, kmax, diag)
         old = Mb.copy()
         C = _renumber(Mb)
         if first:
