@@ -320,7 +320,7 @@ def test_registry_entries(oracle, oracle_graph):
 
 @pytest.mark.parametrize("seed", range(4))
 def test_louvain_dense_mode_is_exact(seed):
-    """The dense node × module mode (≤ 64 modules) must give the same partition as pure sparse sweeps."""
+    """The dense node × module mode (≤ kmax modules) must give the same partition as pure sparse sweeps."""
     from deepcnt.communities import louvain_problem, run_states
     from deepcnt.kernels.cpu import louvain as klv
 

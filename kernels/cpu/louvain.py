@@ -24,7 +24,7 @@ from .. import config
 _TOL = 1e-10
 _MAX_SWEEPS = 1000
 #: Dense node × module mode once at most this many modules are left (spec §5.3: exact, O(N·C) sweeps).
-_KMAX = 64
+_KMAX = 128
 
 
 @njit(cache=config.CACHE)
