@@ -681,26 +681,43 @@ def block_channel_sums(W, th, binary, rows, cols):
 
 
 @njit(inline="always")
-def _edge_value_nb(w, th, c0, c1, code):
-    """``_edge_value`` without branches on the weight (selects only), for the vectorised dense fill."""
-    keep = (w > th) | (w < -th)
-    x = np.sign(w) if code & 4 else w
+def _edge_coefs(c0, c1, code):
+    """``_edge_value`` as ``a_p·w + b_p`` (w > 0) or ``a_n·w + b_n`` (w < 0): branch-free in the weight, so
+    the dense fill vectorises (exactly the same values: one of a, b is 0, and 0.5 scales exactly)."""
     m = code & 3
+    binary = code & 4
     if m == 0:
-        v = x * (c0 if x > 0 else c1)
+        ap, an = c0, c1
     elif m == 1:
-        v = c0 * abs(x)
+        ap, an = c0, -c0
     else:
-        v = c0 * x
-    v = v if keep else 0.0
-    return 0.5 * v if code & 8 else v
+        ap, an = c0, c0
+    if binary:
+        bp, bn = ap, -an
+        ap, an = 0.0, 0.0
+    else:
+        bp, bn = 0.0, 0.0
+    if code & 8:
+        ap, an, bp, bn = 0.5 * ap, 0.5 * an, 0.5 * bp, 0.5 * bn
+    return ap, bp, an, bn
+
+
+@njit(inline="always")
+def _dense_row(w, th, ap, bp, an, bn, o, ind, d):
+    """One dense CSR row segment: values, then ids (two simple loops that vectorise)."""
+    for j in range(w.size):
+        x = np.float64(w[j])
+        v = ap * x + bp if x > 0 else an * x + bn
+        d[j] = v if (x > th or x < -th) else 0.0
+    for j in range(w.size):
+        ind[j] = o + j
 
 
 @njit(cache=config.CACHE)
 def block_csr_fill_dense(W, th, c0, c1, code, o_src, o_dst, pos, indices, data):
     """``block_csr_fill`` for a block stored densely: every entry is written, dropped ones as explicit
     zeros (they add nothing to any sum), so positions are known and the transposed half is a tiled
-    transpose. Source row ``i`` starts at ``pos[o_src+i]``; target row ``j`` at ``pos[o_dst+j]``; both are
+    transpose followed by a contiguous copy. Source row ``i`` starts at ``pos[o_src+i]``; target row ``j`` at ``pos[o_dst+j]``; both are
     advanced by the block's width.
 
     Parameters
@@ -714,21 +731,21 @@ def block_csr_fill_dense(W, th, c0, c1, code, o_src, o_dst, pos, indices, data):
     data : array, shape (nnz,), float64
     """
     ns, nt = W.shape
+    ap, bp, an, bn = _edge_coefs(c0, c1, code)
     for i in range(ns):
         p = pos[o_src + i]
-        for j in range(nt):
-            indices[p + j] = o_dst + j
-            data[p + j] = _edge_value_nb(np.float64(W[i, j]), th, c0, c1, code)
+        _dense_row(W[i], th, ap, bp, an, bn, o_dst, indices[p:p + nt], data[p:p + nt])
         pos[o_src + i] = p + nt
-    B = 32
-    for j0 in range(0, nt, B):
-        j1 = min(j0 + B, nt)
-        for i0 in range(0, ns, B):
-            i1 = min(i0 + B, ns)
+    Wt = np.empty((nt, ns), W.dtype)  # tiled transpose first: the fill then reads and writes contiguously
+    B = 64
+    for i0 in range(0, ns, B):
+        i1 = min(i0 + B, ns)
+        for j0 in range(0, nt, B):
+            j1 = min(j0 + B, nt)
             for j in range(j0, j1):
-                q = pos[o_dst + j]
                 for i in range(i0, i1):
-                    indices[q + i] = o_src + i
-                    data[q + i] = _edge_value_nb(np.float64(W[i, j]), th, c0, c1, code)
+                    Wt[j, i] = W[i, j]
     for j in range(nt):
-        pos[o_dst + j] += ns
+        q = pos[o_dst + j]
+        _dense_row(Wt[j], th, ap, bp, an, bn, o_src, indices[q:q + ns], data[q:q + ns])
+        pos[o_dst + j] = q + ns
