@@ -334,9 +334,14 @@ def _diag(ip, ix, dv):
     n = ip.size - 1
     diag = np.zeros(n)
     for u in range(n):
-        for p in range(ip[u], ip[u + 1]):
-            if ix[p] == u:
-                diag[u] += dv[p]
+        seg = ix[ip[u]:ip[u + 1]]
+        k = 0
+        for p in range(seg.size):  # a branch-free count vectorises; most rows have no self-loop
+            k += np.int64(seg[p] == u)
+        if k:
+            for p in range(ip[u], ip[u + 1]):
+                if ix[p] == u:
+                    diag[u] += dv[p]
     return diag
 
 
