@@ -47,9 +47,9 @@ def _shuffle(perm, state):
 
 
 @njit(cache=config.CACHE)
-def _neighbour_sums(ip, ix, dv, Mb, u, acc4, acc, mark, touched):
-    """``acc[c] = A[u, c]`` for the modules ``c`` of u's neighbours (listed in ``touched``); returns their
-    number. Four accumulator rows break the store-to-load chain of consecutive edges into one module."""
+def _mark_scatter4(ip, ix, dv, Mb, u, acc4, mark, touched):
+    """``acc4[r, c] += A[u, v]`` as ``_scatter4``, and the modules met listed in ``touched`` (marked);
+    returns their number."""
     nt = 0
     p = ip[u]
     end = ip[u + 1]
@@ -87,14 +87,20 @@ def _neighbour_sums(ip, ix, dv, Mb, u, acc4, acc, mark, touched):
             touched[nt] = c0
             nt += 1
         p += 1
-    for q in range(nt):
-        c = touched[q]
-        acc[c] = acc4[0, c] + acc4[1, c] + acc4[2, c] + acc4[3, c]
-        acc4[0, c] = 0.0
-        acc4[1, c] = 0.0
-        acc4[2, c] = 0.0
-        acc4[3, c] = 0.0
     return nt
+
+
+@njit(inline="always")
+def _null(xb, YM, c, R):
+    """``Σ_t xb_t YM[t, c]`` (the usual ranks written out)."""
+    if R == 2:
+        return xb[0] * YM[0, c] + xb[1] * YM[1, c]
+    if R == 1:
+        return xb[0] * YM[0, c]
+    h = 0.0
+    for t in range(R):
+        h += xb[t] * YM[t, c]
+    return h
 
 
 @njit(cache=config.CACHE)
@@ -142,7 +148,6 @@ def _local_moving(ip, ix, dv, X, Y, b, Mb, state, nonneg, kmax, diag):
             pos[c] = k
             k += 1
     acc4 = np.zeros((4, n))
-    acc = np.zeros(n)
     mark = np.zeros(n, np.bool_)
     touched = np.empty(n, np.int64)
     xb = np.empty(R)
@@ -196,16 +201,12 @@ def _local_moving(ip, ix, dv, X, Y, b, Mb, state, nonneg, kmax, diag):
             best = 0.0
             bestc = a
             if dense:
-                hua = Hd[slot[a], u]
-                for t in range(R):
-                    hua -= xb[t] * YM[t, a]
+                hua = Hd[slot[a], u] - _null(xb, YM, a, R)
                 for q in range(nact):
                     c = active[q]
                     if c == a:
                         continue
-                    h = Hd[slot[c], u]
-                    for t in range(R):
-                        h -= xb[t] * YM[t, c]
+                    h = Hd[slot[c], u] - _null(xb, YM, c, R)
                     dq = h - hua + buu
                     if dq > best:
                         best = dq
@@ -214,9 +215,7 @@ def _local_moving(ip, ix, dv, X, Y, b, Mb, state, nonneg, kmax, diag):
                 # few modules for u's degree: scatter without bookkeeping, then scan every active module
                 # (the same candidates as the neighbour + non-neighbour scan below)
                 _scatter4(ip, ix, dv, Mb, u, acc4)
-                hua = acc4[0, a] + acc4[1, a] + acc4[2, a] + acc4[3, a]
-                for t in range(R):
-                    hua -= xb[t] * YM[t, a]
+                hua = acc4[0, a] + acc4[1, a] + acc4[2, a] + acc4[3, a] - _null(xb, YM, a, R)
                 for q in range(nact):
                     c = active[q]
                     h = acc4[0, c] + acc4[1, c] + acc4[2, c] + acc4[3, c]
@@ -226,25 +225,23 @@ def _local_moving(ip, ix, dv, X, Y, b, Mb, state, nonneg, kmax, diag):
                     acc4[3, c] = 0.0
                     if c == a:
                         continue
-                    for t in range(R):
-                        h -= xb[t] * YM[t, c]
-                    dq = h - hua + buu
+                    dq = h - _null(xb, YM, c, R) - hua + buu
                     if dq > best:
                         best = dq
                         bestc = c
             else:
-                nt = _neighbour_sums(ip, ix, dv, Mb, u, acc4, acc, mark, touched)
-                hua = acc[a] if mark[a] else 0.0
-                for t in range(R):
-                    hua -= xb[t] * YM[t, a]
-                for q in range(nt):
+                nt = _mark_scatter4(ip, ix, dv, Mb, u, acc4, mark, touched)
+                hua = acc4[0, a] + acc4[1, a] + acc4[2, a] + acc4[3, a] - _null(xb, YM, a, R)
+                for q in range(nt):  # fold, clear and evaluate in one pass
                     c = touched[q]
+                    h = acc4[0, c] + acc4[1, c] + acc4[2, c] + acc4[3, c]
+                    acc4[0, c] = 0.0
+                    acc4[1, c] = 0.0
+                    acc4[2, c] = 0.0
+                    acc4[3, c] = 0.0
                     if c == a:
                         continue
-                    h = acc[c]
-                    for t in range(R):
-                        h -= xb[t] * YM[t, c]
-                    dq = h - hua + buu
+                    dq = h - _null(xb, YM, c, R) - hua + buu
                     if dq > best:
                         best = dq
                         bestc = c
@@ -256,9 +253,7 @@ def _local_moving(ip, ix, dv, X, Y, b, Mb, state, nonneg, kmax, diag):
                         c = active[q]
                         if mark[c] or c == a:
                             continue
-                        h = 0.0
-                        for t in range(R):
-                            h -= xb[t] * YM[t, c]
+                        h = 0.0 - _null(xb, YM, c, R)
                         dq = h - hua + buu
                         if dq > best:
                             best = dq
