@@ -30,7 +30,7 @@ demo: venv
 
 bench: venv
 	-$(PY) -m pip install -q -e ".[peers]"
-	$(SIM) $(PY) -m pytest benchmarks -m "not gpu" --benchmark-only --benchmark-json=benchmarks/results.json -p no:cacheprovider -o addopts="" -s
+	$(SIM) $(PY) -m pytest benchmarks -m "not gpu" --benchmark-only --benchmark-json=benchmarks/results.json -p no:cacheprovider -o addopts="" -o python_files="bench_*.py" -s
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
