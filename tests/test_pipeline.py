@@ -140,3 +140,14 @@ def test_local_cluster_identical_even_when_a_worker_dies(run, tmp_path):
         assert len(list((out / "epochs").glob("part-*.parquet"))) == 14
     pd.testing.assert_frame_equal(ref.nodes(), killed.nodes())
     pd.testing.assert_frame_equal(ref.epochs(), killed.epochs())
+
+
+def test_gpu_device_path_equals_cpu_on_the_simulator(tmp_path):
+    """analyze(device="gpu") runs the GPU twins (numba.cuda simulator here) and writes the same tables."""
+    run = make_run(tmp_path / "small", n_epochs=2, members=1, sizes=(4, 3, 2))
+    metrics = ["degree", "strength", "knn", "lamalfa_strength", "layers_fluctuation"]
+    cpu = analyze(run, metrics=metrics, threshold=0.2, out=tmp_path / "cpu")
+    gpu = analyze(run, metrics=metrics, threshold=0.2, out=tmp_path / "gpu", device="gpu")
+    assert gpu.metadata()["device"] == "gpu"
+    pd.testing.assert_frame_equal(cpu.nodes(), gpu.nodes(), check_exact=False, rtol=1e-9)
+    pd.testing.assert_frame_equal(cpu.epochs(), gpu.epochs(), check_exact=False, rtol=1e-9)
