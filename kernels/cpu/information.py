@@ -3,11 +3,12 @@
 The counts come from one GEMM in the engine (``n_{p,1,y} = X_bᵀ Y_1``); these kernels do the elementwise part,
 one feature per iteration of a parallel loop.
 """
-import math
-
 from numba import njit, prange
 
-from .. import config
+from .. import common, config
+
+_binary_mi_row = njit(inline="always")(common.binary_mi_row)
+_on_information_row = njit(inline="always")(common.on_information_row)
 
 
 @njit(parallel=True, cache=config.CACHE)
@@ -24,21 +25,8 @@ def binary_mi(n1y, ny, S, out):
     S : float, number of items
     out : array, shape (P,), float64, overwritten (0·log 0 = 0)
     """
-    P, C = n1y.shape
-    for p in prange(P):
-        n1 = 0.0
-        for y in range(C):
-            n1 += n1y[p, y]
-        n0 = S - n1
-        acc = 0.0
-        for y in range(C):
-            a = n1y[p, y]
-            b = ny[y] - a
-            if a > 0.0:
-                acc += a * math.log(a * S / (n1 * ny[y]))
-            if b > 0.0:
-                acc += b * math.log(b * S / (n0 * ny[y]))
-        out[p] = acc / (S * math.log(2.0))
+    for p in prange(n1y.shape[0]):
+        out[p] = _binary_mi_row(n1y, ny, S, p)
 
 
 @njit(parallel=True, cache=config.CACHE)
@@ -53,16 +41,5 @@ def on_information(n1y, ny, S, out):
     n1y : array, shape (P, C); ny : array, shape (C,); S : float
     out : array, shape (P,), overwritten (0 for a feature that is never on)
     """
-    P, C = n1y.shape
-    for p in prange(P):
-        n1 = 0.0
-        for y in range(C):
-            n1 += n1y[p, y]
-        acc = 0.0
-        if n1 > 0.0:
-            for y in range(C):
-                a = n1y[p, y]
-                if a > 0.0:
-                    acc += a * math.log(a * S / (n1 * ny[y]))
-            acc /= n1 * math.log(2.0)
-        out[p] = acc
+    for p in prange(n1y.shape[0]):
+        out[p] = _on_information_row(n1y, ny, S, p)

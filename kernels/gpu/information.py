@@ -2,51 +2,27 @@
 
 Accepts CuPy arrays on a device and numpy arrays under the CUDA simulator.
 """
-import math
-
 from numba import cuda
 
-from .. import config
+from .. import common, config
+
+
+_binary_mi_row = cuda.jit(device=True, inline="always")(common.binary_mi_row)
+_on_information_row = cuda.jit(device=True, inline="always")(common.on_information_row)
 
 
 @cuda.jit
 def _binary_mi(n1y, ny, S, out):
     p = cuda.grid(1)
-    if p >= n1y.shape[0]:
-        return
-    C = n1y.shape[1]
-    n1 = 0.0
-    for y in range(C):
-        n1 += n1y[p, y]
-    n0 = S - n1
-    acc = 0.0
-    for y in range(C):
-        a = n1y[p, y]
-        b = ny[y] - a
-        if a > 0.0:
-            acc += a * math.log(a * S / (n1 * ny[y]))
-        if b > 0.0:
-            acc += b * math.log(b * S / (n0 * ny[y]))
-    out[p] = acc / (S * math.log(2.0))
+    if p < n1y.shape[0]:
+        out[p] = _binary_mi_row(n1y, ny, S, p)
 
 
 @cuda.jit
 def _on_information(n1y, ny, S, out):
     p = cuda.grid(1)
-    if p >= n1y.shape[0]:
-        return
-    C = n1y.shape[1]
-    n1 = 0.0
-    for y in range(C):
-        n1 += n1y[p, y]
-    acc = 0.0
-    if n1 > 0.0:
-        for y in range(C):
-            a = n1y[p, y]
-            if a > 0.0:
-                acc += a * math.log(a * S / (n1 * ny[y]))
-        acc /= n1 * math.log(2.0)
-    out[p] = acc
+    if p < n1y.shape[0]:
+        out[p] = _on_information_row(n1y, ny, S, p)
 
 
 def _launch(kernel, n1y, ny, S, out):
