@@ -6,7 +6,10 @@ Both take ``κ`` of shape (T, N, C) (``κ[t,i,c]`` = weight of node ``i`` into m
 import numpy as np
 from numba import njit
 
-from .. import config
+from .. import common, config
+
+_participation = njit(inline="always")(common.participation)
+_module_zscore = njit(inline="always")(common.module_zscore)
 
 
 @njit(cache=config.CACHE)
@@ -20,17 +23,11 @@ def participation_from_kappa(kappa, out):
     kappa : array, shape (T, N, C), float64
     out : array, shape (T, N), float64, overwritten
     """
-    T, N, C = kappa.shape
+    T, N, _ = kappa.shape
     for r in range(T * N):
         t = r // N
         i = r - t * N
-        k = 0.0
-        k2 = 0.0
-        for c in range(C):
-            v = kappa[t, i, c]
-            k += v
-            k2 += v * v
-        out[t, i] = 1.0 - k2 / (k * k) if k != 0.0 else 0.0
+        out[t, i] = _participation(kappa, t, i)
 
 
 @njit(cache=config.CACHE)
@@ -70,9 +67,4 @@ def zscore_from_kappa(kappa, labels, ddof, out):
             ss[c] += d * d
         for i in range(N):
             c = labels[t, i]
-            dof = n[c] - ddof
-            sd = np.sqrt(ss[c] / dof) if dof > 0 else 0.0
-            if sd > 1e-14 * (1.0 + abs(mean[c])):
-                out[t, i] = (kappa[t, i, c] - mean[c]) / sd
-            else:
-                out[t, i] = 0.0
+            out[t, i] = _module_zscore(kappa[t, i, c], mean[c], ss[c], n[c], ddof)

@@ -8,7 +8,10 @@ import math
 import numpy as np
 from numba import cuda
 
-from .. import config
+from .. import common, config
+
+_participation = cuda.jit(device=True, inline="always")(common.participation)
+_module_zscore = cuda.jit(device=True, inline="always")(common.module_zscore)
 
 
 def _zeros(like, shape):
@@ -22,16 +25,8 @@ def _zeros(like, shape):
 @cuda.jit
 def _part_kernel(kappa, out):
     i, t = cuda.grid(2)
-    T, N, C = kappa.shape
-    if i >= N or t >= T:
-        return
-    k = 0.0
-    k2 = 0.0
-    for c in range(C):
-        v = kappa[t, i, c]
-        k += v
-        k2 += v * v
-    out[t, i] = 1.0 - k2 / (k * k) if k != 0.0 else 0.0
+    if i < kappa.shape[1] and t < kappa.shape[0]:
+        out[t, i] = _participation(kappa, t, i)
 
 
 def participation_from_kappa(kappa, out):
@@ -78,13 +73,7 @@ def _z_kernel(kappa, labels, ddof, s, n, ss, out):
     if i >= N or t >= T:
         return
     c = labels[t, i]
-    mean = s[t, c] / n[t, c]
-    dof = n[t, c] - ddof
-    sd = math.sqrt(ss[t, c] / dof) if dof > 0 else 0.0
-    if sd > 1e-14 * (1.0 + abs(mean)):
-        out[t, i] = (kappa[t, i, c] - mean) / sd
-    else:
-        out[t, i] = 0.0
+    out[t, i] = _module_zscore(kappa[t, i, c], s[t, c] / n[t, c], ss[t, c], n[t, c], ddof)
 
 
 def zscore_from_kappa(kappa, labels, ddof, out):
