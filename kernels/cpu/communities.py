@@ -9,26 +9,10 @@ Weight channels (argument ``channel`` of :func:`node_module_sums`): ``0`` A⁺, 
 import numpy as np
 from numba import njit, prange
 
-from .. import config
+from .. import common, config
 
-
-@njit(inline="always")
-def _chan(w, th, channel):
-    if w > th:
-        if channel == 0 or channel == 4:
-            return 1.0
-        if channel == 2 or channel == 5 or channel == 6:
-            return w
-        return 0.0
-    if w < -th:
-        if channel == 1 or channel == 4:
-            return 1.0
-        if channel == 3 or channel == 6:
-            return -w
-        if channel == 5:
-            return w
-        return 0.0
-    return 0.0
+_chan = njit(inline="always")(common.channel_weight)
+_add_sign_channels = njit(inline="always")(common.add_sign_channels)
 
 
 def within_sums(W, theta, lab_src, lab_dst, out):
@@ -63,13 +47,7 @@ def _within_sums(W, theta, lab_src, lab_dst, out):
             Wi = W[t, i]
             for j in range(nt):
                 if ld[j] == li:
-                    w = np.float64(Wi[j])
-                    if w > th:
-                        ap += 1.0
-                        wp += w
-                    elif w < -th:
-                        am += 1.0
-                        wm -= w
+                    ap, am, wp, wm = _add_sign_channels(np.float64(Wi[j]), th, 1.0, ap, am, wp, wm)
         out[t, 0] = ap
         out[t, 1] = am
         out[t, 2] = wp

@@ -7,26 +7,10 @@ import math
 
 from numba import cuda, float64
 
-from .. import config
+from .. import common, config
 
-
-@cuda.jit(device=True, inline=True)
-def _chan(w, th, channel):
-    if w > th:
-        if channel == 0 or channel == 4:
-            return 1.0
-        if channel == 2 or channel == 5 or channel == 6:
-            return w
-        return 0.0
-    if w < -th:
-        if channel == 1 or channel == 4:
-            return 1.0
-        if channel == 3 or channel == 6:
-            return -w
-        if channel == 5:
-            return w
-        return 0.0
-    return 0.0
+_chan = cuda.jit(device=True, inline="always")(common.channel_weight)
+_add_sign_channels = cuda.jit(device=True, inline="always")(common.add_sign_channels)
 
 
 @cuda.jit
@@ -37,19 +21,10 @@ def _within_kernel(W, theta, lab_src, lab_dst, out):
         return
     th = theta[t]
     li = lab_src[t, i]
-    ap = 0.0
-    am = 0.0
-    wp = 0.0
-    wm = 0.0
+    ap = am = wp = wm = 0.0
     for j in range(nt):
         if lab_dst[t, j] == li:
-            w = float64(W[t, i, j])
-            if w > th:
-                ap += 1.0
-                wp += w
-            elif w < -th:
-                am += 1.0
-                wm -= w
+            ap, am, wp, wm = _add_sign_channels(float64(W[t, i, j]), th, 1.0, ap, am, wp, wm)
     cuda.atomic.add(out, (t, 0), ap)
     cuda.atomic.add(out, (t, 1), am)
     cuda.atomic.add(out, (t, 2), wp)
