@@ -11,7 +11,10 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from .. import config
+from .. import common, config
+
+_edge_code = njit(inline="always")(common.edge_code)
+_try_swap = njit(inline="always")(common.try_swap)
 
 
 _BLAS = []
@@ -53,13 +56,7 @@ def _edge_codes(W, theta, signed, out):
         i = ti - t * ns
         th = theta[t]
         for j in range(nt):
-            w = np.float64(W[t, i, j])
-            if w > th:
-                out[t, i, j] = 1
-            elif w < -th:
-                out[t, i, j] = 2 if signed else 1
-            else:
-                out[t, i, j] = 0
+            out[t, i, j] = _edge_code(np.float64(W[t, i, j]), th, signed)
 
 
 def edge_codes(W, theta, signed, out):
@@ -305,18 +302,7 @@ def _swap_codes(codes, swaps_per_edge, seeds, out):
         for _ in range(swaps_per_edge * m):
             e1 = np.random.randint(0, m)
             e2 = np.random.randint(0, m)
-            if col[e1] != col[e2]:
-                continue
-            a, b, d, e = src[e1], dst[e1], src[e2], dst[e2]
-            if a == d or b == e or o[a, e] != 0 or o[d, b] != 0:
-                continue
-            c = col[e1]
-            o[a, b] = 0
-            o[d, e] = 0
-            o[a, e] = c
-            o[d, b] = c
-            dst[e1] = e
-            dst[e2] = b
+            _try_swap(o, src, dst, col, e1, e2)
 
 
 def swap_codes(codes, swaps_per_edge, seed, out):

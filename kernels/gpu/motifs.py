@@ -10,7 +10,10 @@ import numpy as np
 from numba import cuda
 from numba.cuda.random import create_xoroshiro128p_states, xoroshiro128p_uniform_float64
 
-from .. import config
+from .. import common, config
+
+_edge_code = cuda.jit(device=True, inline="always")(common.edge_code)
+_try_swap = cuda.jit(device=True, inline="always")(common.try_swap)
 
 
 def _xp(a):
@@ -26,24 +29,22 @@ def _grid(n):
     return max(1, math.ceil(n / tpb)), tpb
 
 
+@cuda.jit(device=True, inline="always")
+def _slot(e, ns, nt):
+    """Epoch, row and column of flat slot ``e`` of a (T, n_s, n_t) stack."""
+    t = e // (ns * nt)
+    r = e - t * ns * nt
+    i = r // nt
+    return t, i, r - i * nt
+
+
 @cuda.jit
 def _edge_codes_kernel(W, theta, signed, out):
     e = cuda.grid(1)
     T, ns, nt = W.shape
-    if e >= T * ns * nt:
-        return
-    t = e // (ns * nt)
-    r = e - t * ns * nt
-    i = r // nt
-    j = r - i * nt
-    w = W[t, i, j]
-    th = theta[t]
-    if w > th:
-        out[t, i, j] = 1
-    elif w < -th:
-        out[t, i, j] = 2 if signed else 1
-    else:
-        out[t, i, j] = 0
+    if e < T * ns * nt:
+        t, i, j = _slot(e, ns, nt)
+        out[t, i, j] = _edge_code(W[t, i, j], theta[t], signed)
 
 
 def edge_codes(W, theta, signed, out):
@@ -69,10 +70,7 @@ def _color_masks_kernel(codes, out):
     T, k, ns, nt = out.shape
     if e >= T * ns * nt:
         return
-    t = e // (ns * nt)
-    r = e - t * ns * nt
-    i = r // nt
-    j = r - i * nt
+    t, i, j = _slot(e, ns, nt)
     code = codes[t, i, j]
     for c in range(k):
         out[t, c, i, j] = 1.0 if code == c + 1 else 0.0
@@ -195,24 +193,12 @@ def _swap_kernel(out, src, dst, col, m, n_iter, states):
     r = cuda.grid(1)
     if r >= out.shape[0] or m < 2:
         return
+    o = out[r]
+    dst_r = dst[r]
     for _ in range(n_iter):
         e1 = min(int(xoroshiro128p_uniform_float64(states, r) * m), m - 1)
         e2 = min(int(xoroshiro128p_uniform_float64(states, r) * m), m - 1)
-        if col[e1] != col[e2]:
-            continue
-        a = src[e1]
-        b = dst[r, e1]
-        d = src[e2]
-        e = dst[r, e2]
-        if a == d or b == e or out[r, a, e] != 0 or out[r, d, b] != 0:
-            continue
-        c = col[e1]
-        out[r, a, b] = 0
-        out[r, d, e] = 0
-        out[r, a, e] = c
-        out[r, d, b] = c
-        dst[r, e1] = e
-        dst[r, e2] = b
+        _try_swap(o, src, dst_r, col, e1, e2)
 
 
 def swap_codes(codes, swaps_per_edge, seed, out):
