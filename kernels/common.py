@@ -1,4 +1,5 @@
-"""Per-element formulas shared by the CPU (Numba) and GPU (numba.cuda) kernel twins, each written once.
+"""Per-element formulas of the kernels, each written once: shared by CPU (Numba) and GPU (numba.cuda) twins,
+or by several kernels of one side.
 
 These are plain Python functions, never called from Python: a kernel module compiles the ones it uses where
 it uses them, ``njit(inline="always")`` in ``kernels/cpu`` and ``cuda.jit(device=True, inline="always")`` in
@@ -28,6 +29,22 @@ def add_sign_channels(w, th, x, a_pos, a_neg, w_pos, w_neg):
         a_neg += x
         w_neg -= w * x
     return a_pos, a_neg, w_pos, w_neg
+
+
+def store_sign_channels(out, t, k, a_pos, a_neg, w_pos, w_neg):
+    """Write the four sign-channel sums of unit ``k`` at epoch ``t``: ``out[t, :, k] = (A⁺, A⁻, W⁺, W⁻)``."""
+    out[t, 0, k] = a_pos
+    out[t, 1, k] = a_neg
+    out[t, 2, k] = w_pos
+    out[t, 3, k] = w_neg
+
+
+def unravel3(e, n1, n2):
+    """``(a, b, c)`` of the flat C-order index ``e = (a·n1 + b)·n2 + c`` of an array of shape (·, n1, n2)."""
+    a = e // (n1 * n2)
+    r = e - a * n1 * n2
+    b = r // n2
+    return a, b, r - b * n2
 
 
 def channel_weight(w, th, channel):

@@ -8,9 +8,11 @@ import math
 
 from numba import cuda, float64
 
-from .. import config
+from .. import common, config
 
 _RT = config.REDUCE_THREADS
+_add_sign_channels = cuda.jit(device=True, inline="always")(common.add_sign_channels)
+_store_sign_channels = cuda.jit(device=True, inline="always")(common.store_sign_channels)
 
 
 @cuda.jit
@@ -21,20 +23,10 @@ def _rows_kernel(W, theta, x_col, row_out):
     nt = W.shape[2]
     sh = cuda.shared.array(shape=(4, _RT), dtype=float64)
     th = theta[t]
-    rp = 0.0
-    rm = 0.0
-    rwp = 0.0
-    rwm = 0.0
+    rp = rm = rwp = rwm = 0.0
     j = tid
     while j < nt:
-        w = float64(W[t, i, j])
-        xj = x_col[t, j]
-        if w > th:
-            rp += xj
-            rwp += w * xj
-        elif w < -th:
-            rm += xj
-            rwm -= w * xj
+        rp, rm, rwp, rwm = _add_sign_channels(float64(W[t, i, j]), th, x_col[t, j], rp, rm, rwp, rwm)
         j += _RT
     sh[0, tid] = rp
     sh[1, tid] = rm
@@ -59,23 +51,10 @@ def _cols_kernel(W, theta, x_row, col_out):
     if j >= nt or t >= T:
         return
     th = theta[t]
-    cp = 0.0
-    cm = 0.0
-    cwp = 0.0
-    cwm = 0.0
+    cp = cm = cwp = cwm = 0.0
     for i in range(ns):
-        w = float64(W[t, i, j])
-        xi = x_row[t, i]
-        if w > th:
-            cp += xi
-            cwp += w * xi
-        elif w < -th:
-            cm += xi
-            cwm -= w * xi
-    col_out[t, 0, j] = cp
-    col_out[t, 1, j] = cm
-    col_out[t, 2, j] = cwp
-    col_out[t, 3, j] = cwm
+        cp, cm, cwp, cwm = _add_sign_channels(float64(W[t, i, j]), th, x_row[t, i], cp, cm, cwp, cwm)
+    _store_sign_channels(col_out, t, j, cp, cm, cwp, cwm)
 
 
 def block_matvec(W, theta, x_row, x_col, row_out, col_out):

@@ -9,7 +9,11 @@ import math
 
 from numba import cuda, float64
 
-from .. import config
+from .. import common, config
+
+_add_sign_channels = cuda.jit(device=True, inline="always")(common.add_sign_channels)
+_store_sign_channels = cuda.jit(device=True, inline="always")(common.store_sign_channels)
+_unit = cuda.jit(device=True, inline="always")(common.unravel3)  # unit -> (channel, y, x)
 
 
 @cuda.jit
@@ -18,17 +22,11 @@ def _cols_kernel(K, geom, theta, x_row, col_out):
     C_in, H, W, C_out, Ho, Wo, kh, kw, sh, sw, ph, pw, dh, dw, groups = geom
     if j >= C_out * Ho * Wo or t >= K.shape[0]:
         return
-    co = j // (Ho * Wo)
-    r = j - co * Ho * Wo
-    oy = r // Wo
-    ox = r - oy * Wo
+    co, oy, ox = _unit(j, Ho, Wo)
     cin_g = C_in // groups
     g = co // (C_out // groups)
     th = theta[t]
-    cp = 0.0
-    cm = 0.0
-    cwp = 0.0
-    cwm = 0.0
+    cp = cm = cwp = cwm = 0.0
     for cl in range(cin_g):
         base = (g * cin_g + cl) * H * W
         for ky in range(kh):
@@ -39,18 +37,9 @@ def _cols_kernel(K, geom, theta, x_row, col_out):
                 ix = ox * sw - pw + kx * dw
                 if ix < 0 or ix >= W:
                     continue
-                w = float64(K[t, co, cl, ky, kx])
                 xv = x_row[t, base + iy * W + ix]
-                if w > th:
-                    cp += xv
-                    cwp += w * xv
-                elif w < -th:
-                    cm += xv
-                    cwm -= w * xv
-    col_out[t, 0, j] = cp
-    col_out[t, 1, j] = cm
-    col_out[t, 2, j] = cwp
-    col_out[t, 3, j] = cwm
+                cp, cm, cwp, cwm = _add_sign_channels(float64(K[t, co, cl, ky, kx]), th, xv, cp, cm, cwp, cwm)
+    _store_sign_channels(col_out, t, j, cp, cm, cwp, cwm)
 
 
 @cuda.jit
@@ -59,19 +48,13 @@ def _rows_kernel(K, geom, theta, x_col, row_out):
     C_in, H, W, C_out, Ho, Wo, kh, kw, sh, sw, ph, pw, dh, dw, groups = geom
     if i >= C_in * H * W or t >= K.shape[0]:
         return
-    ci = i // (H * W)
-    r = i - ci * H * W
-    iy = r // W
-    ix = r - iy * W
+    ci, iy, ix = _unit(i, H, W)
     cin_g = C_in // groups
     cout_g = C_out // groups
     g = ci // cin_g
     cl = ci - g * cin_g
     th = theta[t]
-    rp = 0.0
-    rm = 0.0
-    rwp = 0.0
-    rwm = 0.0
+    rp = rm = rwp = rwm = 0.0
     for co in range(g * cout_g, (g + 1) * cout_g):
         base = co * Ho * Wo
         for ky in range(kh):
@@ -83,18 +66,9 @@ def _rows_kernel(K, geom, theta, x_col, row_out):
                 nx = ix + pw - kx * dw
                 if nx < 0 or nx % sw != 0 or nx // sw >= Wo:
                     continue
-                w = float64(K[t, co, cl, ky, kx])
                 xv = x_col[t, base + oy * Wo + nx // sw]
-                if w > th:
-                    rp += xv
-                    rwp += w * xv
-                elif w < -th:
-                    rm += xv
-                    rwm -= w * xv
-    row_out[t, 0, i] = rp
-    row_out[t, 1, i] = rm
-    row_out[t, 2, i] = rwp
-    row_out[t, 3, i] = rwm
+                rp, rm, rwp, rwm = _add_sign_channels(float64(K[t, co, cl, ky, kx]), th, xv, rp, rm, rwp, rwm)
+    _store_sign_channels(row_out, t, i, rp, rm, rwp, rwm)
 
 
 def conv_matvec(K, geom, theta, x_row, x_col, row_out, col_out):

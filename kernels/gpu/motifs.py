@@ -14,6 +14,7 @@ from .. import common, config
 
 _edge_code = cuda.jit(device=True, inline="always")(common.edge_code)
 _try_swap = cuda.jit(device=True, inline="always")(common.try_swap)
+_slot = cuda.jit(device=True, inline="always")(common.unravel3)  # flat slot -> (t, i, j)
 
 
 def _xp(a):
@@ -27,15 +28,6 @@ def _xp(a):
 def _grid(n):
     tpb = config.THREADS_PER_BLOCK
     return max(1, math.ceil(n / tpb)), tpb
-
-
-@cuda.jit(device=True, inline="always")
-def _slot(e, ns, nt):
-    """Epoch, row and column of flat slot ``e`` of a (T, n_s, n_t) stack."""
-    t = e // (ns * nt)
-    r = e - t * ns * nt
-    i = r // nt
-    return t, i, r - i * nt
 
 
 @cuda.jit
