@@ -37,6 +37,16 @@ def _valid(off, s, n_in, n_out):
     return lo, hi
 
 
+@njit(cache=config.CACHE, inline="always")
+def _sign(w, th):
+    """Sign channel and magnitude of a kernel entry: ``(0, w)`` if ``w > θ``, ``(1, −w)`` if ``w < −θ``, else ``−1``."""
+    if w > th:
+        return 0, w
+    if w < -th:
+        return 1, -w
+    return -1, 0.0
+
+
 def conv_matvec(K, geom, theta, x_row, x_col, row_out, col_out):
     """Row and column mat-vecs of the four masked sign channels of a convolution stack.
 
@@ -101,14 +111,8 @@ def _cols(K, geom, theta, x_row, col_out):
                 offy = ky * dh - ph
                 oy0, oy1 = _valid(offy, sh, H, Ho)
                 for kx in range(kw):
-                    w = np.float64(K[t, co, cl, ky, kx])
-                    if w > th:
-                        ca = 0
-                        v = w
-                    elif w < -th:
-                        ca = 1
-                        v = -w
-                    else:
+                    ca, v = _sign(np.float64(K[t, co, cl, ky, kx]), th)
+                    if ca < 0:
                         continue
                     offx = kx * dw - pw
                     ox0, ox1 = _valid(offx, sw, W, Wo)
@@ -145,14 +149,8 @@ def _rows(K, geom, theta, x_col, part, nchunks):
                 offy = ky * dh - ph
                 oy0, oy1 = _valid(offy, sh, H, Ho)
                 for kx in range(kw):
-                    w = np.float64(K[t, co, cl, ky, kx])
-                    if w > th:
-                        ca = 0
-                        v = w
-                    elif w < -th:
-                        ca = 1
-                        v = -w
-                    else:
+                    ca, v = _sign(np.float64(K[t, co, cl, ky, kx]), th)
+                    if ca < 0:
                         continue
                     offx = kx * dw - pw
                     ox0, ox1 = _valid(offx, sw, W, Wo)
