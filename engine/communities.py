@@ -222,68 +222,78 @@ def _louvain_channels(g, t, binary):
         return tuple(c[t:t + 1] for c in _channels(g, binary))
     key = ("louvain_sums", t)
     if key not in g._cache:
-        from .kernels.cpu import louvain as klv
+        from .kernels.cpu import louvain_graph as klg
 
-        to = g.backend.to_numpy
         o = g.offsets
         out = np.zeros((4, g.n_nodes))
         inn = np.zeros((4, g.n_nodes))
-        for l, blk in enumerate(g.blocks):
-            W = np.ascontiguousarray(to(blk[t]))
-            klv.block_channel_sums(W, float(g.theta[l, t]), False, out[:, o[l]:o[l + 1]], inn[:, o[l + 1]:o[l + 2]])
+        for l, W in enumerate(_epoch_blocks(g, t)):
+            klg.block_channel_sums(W, float(g.theta[l, t]), False, out[:, o[l]:o[l + 1]], inn[:, o[l + 1]:o[l + 2]])
         g._cache[key] = (out, inn)
     out, inn = g._cache[key]
     cp, cm = (0, 1) if binary else (2, 3)
     return inn[cp][None], out[cp][None], inn[cm][None], out[cm][None]
 
 
-#: Blocks with at least this fraction of kept entries are stored densely in the level-0 CSR (explicit
-#: zeros for dropped entries), which makes the build a vectorised copy plus a tiled transpose.
+#: Level 0 reads the weight blocks in place (no edge list) when every block keeps at least this fraction
+#: of its entries; otherwise it is a CSR matrix whose blocks are stored densely (explicit zeros) above this
+#: fraction, sparsely below.
 _DENSE_FILL = 0.5
 
 
+def _epoch_blocks(g, t):
+    """Epoch ``t``'s blocks as C-order host arrays of one float dtype (views where possible)."""
+    to = g.backend.to_numpy
+    blocks = [to(blk[t]) for blk in g.blocks]
+    dt = np.result_type(*[W.dtype for W in blocks], np.float32)
+    return [np.ascontiguousarray(W, dtype=dt) for W in blocks]
+
+
+def _level0_graph(g, t, c0, c1, code):
+    """The level-0 graph of epoch ``t`` in the form ``kernels.cpu.louvain_graph`` reads (docstring there)."""
+    from .kernels.cpu import louvain_graph as klg
+
+    o = g.offsets
+    n = g.n_nodes
+    blocks = _epoch_blocks(g, t)
+    th = np.ascontiguousarray(g.theta[:, t], dtype=np.float64)
+    pin, pout, nin, nout = _louvain_channels(g, t, True)
+    kept = pout[0] + nout[0]
+    fill = [kept[o[l]:o[l + 1]].sum() / max(W.size, 1) for l, W in enumerate(blocks)]
+    if min(fill) >= _DENSE_FILL:
+        return klg.blocks_form(blocks, o, th, klg.edge_coefs(c0, c1, code))
+    cnt = np.zeros(n, np.int64)
+    dense = [f >= _DENSE_FILL for f in fill]
+    for l, W in enumerate(blocks):
+        ns_, nt_ = W.shape
+        if dense[l]:
+            cnt[o[l]:o[l + 1]] += nt_
+            cnt[o[l + 1]:o[l + 2]] += ns_
+        else:
+            klg.block_edge_counts(W, th[l], c0, c1, code, cnt[o[l]:o[l + 1]], cnt[o[l + 1]:o[l + 2]])
+    indptr = np.zeros(n + 1, np.int64)
+    np.cumsum(cnt, out=indptr[1:])
+    indices = np.empty(indptr[-1], np.int32)
+    data = np.empty(indptr[-1])
+    pos = indptr[:-1].copy()
+    for l, W in enumerate(blocks):
+        fill_block = klg.block_csr_fill_dense if dense[l] else klg.block_csr_fill
+        fill_block(W, th[l], c0, c1, code, o[l], o[l + 1], pos, indices, data)
+    return indptr, indices, data
+
+
 def louvain_problem(g, t, gamma, mode, directed, binary):
-    """The level-0 Louvain input of epoch ``t``: symmetric CSR of ``A`` and the low-rank null terms.
+    """The level-0 Louvain input of epoch ``t``: the graph ``A`` and the low-rank null terms.
 
-    Returns ``(indptr, indices, data, X, Y, b)`` with ``B = A − Σ_r b_r X_r Y_rᵀ`` (spec §5.3), normalised
-    so that ``Σ_ij B_ij δ_ij`` is Q itself.
+    Returns ``(graph, X, Y, b)`` with ``B = A − Σ_r b_r X_r Y_rᵀ`` (spec §5.3), normalised so that
+    ``Σ_ij B_ij δ_ij`` is Q itself; ``graph`` is in one of the forms of ``kernels.cpu.louvain_graph``.
     """
-    from .kernels.cpu import louvain as klv
-
-    key = ("louvain_csr", t, mode, bool(directed), bool(binary))
+    key = ("louvain_graph", t, mode, bool(directed), bool(binary))
     st = _setup(g, mode, binary, directed, _louvain_channels(g, t, binary))
     c0, c1 = float(st["c0"][0]), float(st["c1"][0])
     if key not in g._cache:
-        to = g.backend.to_numpy
-        o = g.offsets
-        n = g.n_nodes
         code = {"abs": 1, "none": 2}.get(mode, 0) + 4 * bool(binary) + 8 * bool(directed)
-        blocks = [np.ascontiguousarray(to(blk[t])) for blk in g.blocks]
-        pin, pout, nin, nout = _louvain_channels(g, t, True)
-        kept = pout[0] + nout[0]
-        cnt = np.zeros(n, np.int64)
-        dense = []
-        for l, W in enumerate(blocks):
-            ns_, nt_ = W.shape
-            dense.append(kept[o[l]:o[l + 1]].sum() >= _DENSE_FILL * ns_ * nt_)
-            if dense[l]:
-                cnt[o[l]:o[l + 1]] += nt_
-                cnt[o[l + 1]:o[l + 2]] += ns_
-            else:
-                klv.block_edge_counts(W, float(g.theta[l, t]), c0, c1, code, cnt[o[l]:o[l + 1]],
-                                      cnt[o[l + 1]:o[l + 2]])
-        indptr = np.zeros(n + 1, np.int64)
-        np.cumsum(cnt, out=indptr[1:])
-        indices = np.empty(indptr[-1], np.int32)
-        data = np.empty(indptr[-1])
-        pos = indptr[:-1].copy()
-        for l, W in enumerate(blocks):
-            if dense[l]:
-                klv.block_csr_fill_dense(W, float(g.theta[l, t]), c0, c1, code, o[l], o[l + 1], pos, indices, data)
-            else:
-                klv.block_csr_fill(W, float(g.theta[l, t]), c0, c1, code, o[l], o[l + 1], pos, indices, data)
-        g._cache[key] = (indptr, indices, data)
-    indptr, indices, data = g._cache[key]
+        g._cache[key] = _level0_graph(g, t, c0, c1, code)
     X, Y, b = [], [], []
     for ch, c in (("0", c0), ("1", -c1)):
         s = float(st["s" + ch][0])
@@ -301,7 +311,7 @@ def louvain_problem(g, t, gamma, mode, directed, binary):
     n = g.n_nodes
     X = np.ascontiguousarray(np.array(X, dtype=np.float64).reshape(-1, n))
     Y = np.ascontiguousarray(np.array(Y, dtype=np.float64).reshape(-1, n))
-    return indptr, indices, data, X, Y, np.array(b, dtype=np.float64)
+    return g._cache[key], X, Y, np.array(b, dtype=np.float64)
 
 
 def run_states(seed, runs, stream=0):
@@ -321,14 +331,14 @@ def louvain_runs(problem, runs, seed, init=None, stream=0):
     """
     from .kernels.cpu import louvain as klv
 
-    indptr, indices, data, X, Y, b = problem
-    n = indptr.size - 1
+    graph, X, Y, b = problem
+    n = X.shape[1]
     if init is None:
         init = np.arange(n, dtype=np.int64)
     init = np.ascontiguousarray(np.broadcast_to(np.asarray(init, np.int64), (runs, n)))
     labels = np.empty((runs, n), np.int64)
     q = np.empty(runs)
-    klv.louvain_runs(indptr, indices, data, X, Y, b, init, run_states(seed, runs, stream), labels, q)
+    klv.louvain_runs(graph, X, Y, b, init, run_states(seed, runs, stream), labels, q)
     return labels, q
 
 

@@ -55,7 +55,7 @@ def _dense_problem(dt, gamma=1.0):
     s = float(dt.sum())
     k = dt.sum(axis=1)
     m = sp.csr_matrix(dt / s)
-    return (m.indptr.astype(np.int64), m.indices.astype(np.int32), m.data.astype(np.float64),
+    return ((m.indptr.astype(np.int64), m.indices.astype(np.int32), m.data.astype(np.float64)),
             k[None, :].astype(np.float64).copy(), k[None, :].astype(np.float64).copy(),
             np.array([gamma / s ** 2]))
 

@@ -320,21 +320,22 @@ def test_registry_entries(oracle, oracle_graph):
 
 @pytest.mark.parametrize("seed", range(4))
 def test_louvain_dense_mode_is_exact(seed):
-    """The dense node × module mode (≤ kmax modules) must give the same partition as pure sparse sweeps."""
+    """The dense node × module mode (an N × C matrix of at most ``dense_max`` entries) must give the same
+    partition as pure sparse sweeps."""
     from deepcnt.communities import louvain_problem, run_states
-    from deepcnt.kernels.cpu import louvain as klv
+    from deepcnt.kernels.cpu import louvain as klv, louvain_graph as klg
 
     rng = np.random.default_rng(500 + seed)
     sizes = [int(x) for x in rng.integers(8, 30, size=4)]
     g = deepcnt.LayeredGraph.from_weights([rng.normal(size=(a, b)) for a, b in zip(sizes[:-1], sizes[1:])])
     for mode, directed in (("asym", False), ("abs", True), ("sym", True)):
         prob = louvain_problem(g, 0, 1.0, mode, directed, False)
-        n = prob[0].size - 1
+        n = g.n_nodes
         init = np.arange(n)[None].repeat(3, 0)
         out = []
-        for kmax in (0, 64, 3):
+        for dense_ratio in (0.0, 1.0, 1e9):
             lab, q = np.empty((3, n), np.int64), np.empty(3)
-            klv._louvain_serial(*prob, init, run_states(seed, 3), False, lab, q, kmax)
+            klv._louvain_serial(*prob, init, run_states(seed, 3), False, lab, q, dense_ratio)
             out.append((lab, q))
         for lab, q in out[1:]:
             np.testing.assert_array_equal(lab, out[0][0])
@@ -347,14 +348,14 @@ def test_louvain_level0_build_kernels(seed):
     sparse fill (its dropped entries as explicit zeros)."""
     import scipy.sparse as sp
 
-    from deepcnt.kernels.cpu import louvain as klv
+    from deepcnt.kernels.cpu import louvain as klv, louvain_graph as klg
 
     g, rng = _graph(600 + seed, max_width=12)
     s = deepcnt.node_sums(g)
     o, n = g.offsets, g.n_nodes
     out, inn = np.zeros((4, n)), np.zeros((4, n))
     for l, blk in enumerate(g.blocks):
-        klv.block_channel_sums(np.ascontiguousarray(blk[0]), float(g.theta[l, 0]), False, out[:, o[l]:o[l + 1]],
+        klg.block_channel_sums(np.ascontiguousarray(blk[0]), float(g.theta[l, 0]), False, out[:, o[l]:o[l + 1]],
                                inn[:, o[l + 1]:o[l + 2]])
     np.testing.assert_allclose(out, s.out_sums[0], atol=1e-12)
     np.testing.assert_allclose(inn, s.in_sums[0], atol=1e-12)
@@ -368,13 +369,41 @@ def test_louvain_level0_build_kernels(seed):
                     cnt[o[l]:o[l + 1]] += blk.shape[2]
                     cnt[o[l + 1]:o[l + 2]] += blk.shape[1]
                 else:
-                    klv.block_edge_counts(blk[0], float(g.theta[l, 0]), c0, c1, code, cnt[o[l]:o[l + 1]],
+                    klg.block_edge_counts(blk[0], float(g.theta[l, 0]), c0, c1, code, cnt[o[l]:o[l + 1]],
                                           cnt[o[l + 1]:o[l + 2]])
             ip = np.r_[0, np.cumsum(cnt)]
             ix, dv, pos = np.empty(ip[-1], np.int32), np.empty(ip[-1]), ip[:-1].copy()
-            fill = klv.block_csr_fill_dense if dense else klv.block_csr_fill
+            fill = klg.block_csr_fill_dense if dense else klg.block_csr_fill
             for l, blk in enumerate(g.blocks):
                 fill(np.ascontiguousarray(blk[0]), float(g.theta[l, 0]), c0, c1, code, o[l], o[l + 1], pos, ix, dv)
             assert np.array_equal(pos, ip[1:])
             mats.append(sp.csr_matrix((dv, ix, ip), shape=(n, n)).toarray())
         np.testing.assert_array_equal(mats[0], mats[1])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_louvain_graph_forms_agree(seed, monkeypatch):
+    """Level 0 read from the weight blocks in place equals level 0 from the CSR edge list (the same values in
+    the same order): the same partitions and Q, for every mode, threshold and an initial partition."""
+    import deepcnt.communities as com
+
+    rng = np.random.default_rng(700 + seed)
+    sizes = [int(x) for x in rng.integers(3, 40, size=int(rng.integers(2, 5)))]
+    dtype = [np.float32, np.float64][seed % 2]
+    blocks = [rng.normal(size=(a, b)).astype(dtype) for a, b in zip(sizes[:-1], sizes[1:])]
+    theta = 0.3 if seed >= 3 else 0.0  # N(0, 1): about 76% of the entries kept, so the blocks form applies
+    kws = [dict(), dict(negative="ignore", directed=True), dict(negative="sym", binary=True), dict(gamma=0.7),
+           dict(init=rng.integers(0, 5, sum(sizes)))]
+    out = {}
+    for fill, n_fields in ((0.5, 6), (2.0, 3)):  # blocks form / always the CSR
+        monkeypatch.setattr(com, "_DENSE_FILL", fill)
+        res = []
+        for kw in kws:
+            g = deepcnt.LayeredGraph.from_weights(blocks).threshold(theta)
+            res.append(louvain(g, seed=seed, **kw))
+            key = next(k for k in g._cache if k[0] == "louvain_graph")
+            assert len(g._cache[key]) == n_fields
+        out[fill] = res
+    for (la, qa), (lb, qb) in zip(out[0.5], out[2.0]):
+        np.testing.assert_array_equal(la, lb)
+        assert qa == pytest.approx(qb, abs=1e-12)
