@@ -19,10 +19,11 @@ How a node's candidates are evaluated (all exact, the same candidates as BCT's d
 * module ids are kept compact (renumbered between sweeps), so the ``C`` modules are ids ``0..C-1``;
 * *scan*: ``A[u, ·]`` scattered into a row of length ``C+1`` (or read from the dense matrix below), then one
   vectorised pass over all ids (an empty id is "u alone");
-* *touched*: for a node whose degree is small against ``C``, only the modules of its neighbours, plus the
-  non-neighbour modules when a bound on the null term says one could win, plus "alone";
-* *dense mode*: once the last sweep moved few nodes and an ``N × C'`` matrix is no larger than the edge list,
-  the rows ``Hd[u, c] = A[u, c]`` are kept (built during the first dense sweep, updated by each move in
+* *neighbours*: for a node whose degree is small against ``C``, only the modules of its neighbours and
+  "alone", when a bound on the null term (``ymin``/``ymax`` over the modules) shows that no other module
+  can give a move; else the scan;
+* *dense mode*: once an ``N × C'`` matrix fits in cache, or the last sweep moved few nodes and the matrix is
+  no larger than the edge list, the rows ``Hd[u, c] = A[u, c]`` are kept (built during the first dense sweep, updated by each move in
   ``O(deg)``), so a sweep costs ``O(N·C)`` instead of ``O(E)``; they also give the next level's graph.
 """
 import numba
@@ -33,7 +34,7 @@ from numba.core import types
 from numba.extending import intrinsic
 
 from .. import config
-from .louvain_graph import _deg, _diag, _move_rows, _n, _nnz, _scatter, _touched
+from .louvain_graph import _deg, _diag, _move_rows, _n, _nb_best, _nb_zero, _nnz, _null, _scatter, _touched
 
 _TOL = 1e-10
 _MAX_SWEEPS = 1000
@@ -79,19 +80,6 @@ def _shuffle(perm, state):
         tmp = perm[i]
         perm[i] = perm[j]
         perm[j] = tmp
-
-
-@njit(inline="always")
-def _null(xb, YM, c, R):
-    """``Σ_t xb_t YM[t, c]`` (the usual ranks written out)."""
-    if R == 2:
-        return xb[0] * YM[0, c] + xb[1] * YM[1, c]
-    if R == 1:
-        return xb[0] * YM[0, c]
-    h = 0.0
-    for t in range(R):
-        h += xb[t] * YM[t, c]
-    return h
 
 
 @njit(inline="always")
@@ -197,8 +185,6 @@ def _local_moving(G, X, Y, b, Mb, state, nonneg, diag, dense_ratio):
     acc4 = np.zeros((4, n + 1))
     acc1 = acc4[:1]
     buf = np.empty(n + 1)
-    mark = np.zeros(n, np.bool_)
-    touched = np.empty(n, np.int64)
     free = np.empty(2 * n + 1, np.int64)  # empty ids below hi (lazily: a popped id may have been refilled)
     xb = np.empty(R)
     perm = np.arange(n)
@@ -235,7 +221,7 @@ def _local_moving(G, X, Y, b, Mb, state, nonneg, diag, dense_ratio):
                     ymin[t] = min(ymin[t], YM[t, c])
                     ymax[t] = max(ymax[t], YM[t, c])
         moved = 0
-        acc = acc4[:1] if hi > _ONE_ROW else acc4  # the touched path (many modules) uses one row
+        acc = acc4[:1] if hi > _ONE_ROW else acc4  # (the neighbours-only path uses one row, acc1)
         _shuffle(perm, state)
         for u in perm:
             a = Mb[u]
@@ -269,32 +255,25 @@ def _local_moving(G, X, Y, b, Mb, state, nonneg, diag, dense_ratio):
                 bestc = _first(buf, hi + 1, v) if best > _TOL else a
                 _clear(acc, hi + 1)
             else:
-                nt = _touched(G, Mb, u, acc1, mark, touched)
+                _scatter(G, Mb, u, acc1)
                 hua = acc1[0, a] - _null(xb, YM, a, R)
-                best = -np.inf
-                bestc = a
-                for q in range(nt):
-                    c = touched[q]
-                    if c == a:
-                        continue
-                    dq = acc1[0, c] - _null(xb, YM, c, R) - hua + buu
-                    if dq > best:
-                        best = dq
-                        bestc = c
-                ub = 0.0
+                ub = 0.0  # bounds the best non-neighbour module's value (ymin/ymax over the modules)
                 for t in range(R):
                     ub -= xb[t] * (ymin[t] if xb[t] >= 0 else ymax[t])
-                if not nonneg and ub - hua + buu > best:  # a non-neighbour module could win: scan them all
+                if not nonneg and ub - hua + buu > _TOL:  # a non-neighbour module could give a move
                     acc1[0, a] = -np.inf
                     v = _scan(acc1, YM, xb, hi + 1, buf)
                     best = v - hua + buu
                     bestc = _first(buf, hi + 1, v) if best > _TOL else a
-                    acc1[0, :hi + 1] = 0.0
-                else:
-                    for q in range(nt):
-                        acc1[0, touched[q]] = 0.0
-                for q in range(nt):
-                    mark[touched[q]] = False
+                    _clear(acc1, hi + 1)
+                else:  # only the neighbours' modules (an empty one, "alone", dominates the others)
+                    acc1[0, a] = np.nan
+                    v, bestc = _nb_best(G, Mb, u, acc1, YM, xb)
+                    best = v - hua + buu
+                    if bestc < 0:
+                        bestc = a
+                    _nb_zero(G, Mb, u, acc1)
+                    acc1[0, a] = 0.0
             alone = buu - hua
             if alone > best:
                 best = alone

@@ -307,6 +307,16 @@ def _touched(G, Mb, u, h, mark, touched):
     their number."""
 
 
+def _nb_best(G, Mb, u, h, YM, xb):
+    """``max v[c] = h[0, c] − Σ_t xb_t YM[t, c]`` over the modules of u's neighbours, and its module, after
+    a scatter into ``h[0]``: each module is read once and its entry set to NaN, so repeats (and a module set
+    to NaN beforehand) drop out of the comparison without a branch on marks. Returns (value, module)."""
+
+
+def _nb_zero(G, Mb, u, h):
+    """``h[0, c] = 0`` for the modules of u's neighbours (after ``_scatter`` / ``_nb_best``)."""
+
+
 def _move_rows(G, u, Hd, a, c):
     """Node ``u`` moved from module ``a`` to ``c``: ``Hd[v, a] −= A[u, v]``, ``Hd[v, c] += A[u, v]``."""
 
@@ -438,6 +448,83 @@ def _ov_touched(G, Mb, u, h, mark, touched):
         if l < len(down):
             nt = _seg_touched(down[l][i], off[l + 1], th[l], cf, Mb, h, mark, touched, nt)
         return nt
+    return impl
+
+
+@njit(inline="always")
+def _null(xb, YM, c, R):
+    """``Σ_t xb_t YM[t, c]`` (the usual ranks written out)."""
+    if R == 2:
+        return xb[0] * YM[0, c] + xb[1] * YM[1, c]
+    if R == 1:
+        return xb[0] * YM[0, c]
+    h = 0.0
+    for t in range(R):
+        h += xb[t] * YM[t, c]
+    return h
+
+
+@njit(inline="always")
+def _seg_best(o, nt, Mb, h, YM, xb, best, arg):
+    R = xb.size
+    for j in range(nt):
+        c = Mb[o + j]
+        v = h[0, c] - _null(xb, YM, c, R)
+        h[0, c] = np.nan
+        if v > best:
+            best = v
+            arg = c
+    return best, arg
+
+
+@overload(_nb_best)
+def _ov_nb_best(G, Mb, u, h, YM, xb):
+    if _is_csr(G):
+        def impl(G, Mb, u, h, YM, xb):
+            ip, ix = G[0], G[1]
+            R = xb.size
+            best = -np.inf
+            arg = -1
+            for p in range(ip[u], ip[u + 1]):
+                c = Mb[ix[p]]
+                v = h[0, c] - _null(xb, YM, c, R)
+                h[0, c] = np.nan
+                if v > best:
+                    best = v
+                    arg = c
+            return best, arg
+        return impl
+
+    def impl(G, Mb, u, h, YM, xb):
+        off, layer = G[2], G[3]
+        l = layer[u]
+        best, arg = -np.inf, -1
+        if l > 0:
+            best, arg = _seg_best(off[l - 1], off[l] - off[l - 1], Mb, h, YM, xb, best, arg)
+        if l < len(G[0]):
+            best, arg = _seg_best(off[l + 1], off[l + 2] - off[l + 1], Mb, h, YM, xb, best, arg)
+        return best, arg
+    return impl
+
+
+@overload(_nb_zero)
+def _ov_nb_zero(G, Mb, u, h):
+    if _is_csr(G):
+        def impl(G, Mb, u, h):
+            ip, ix = G[0], G[1]
+            for p in range(ip[u], ip[u + 1]):
+                h[0, Mb[ix[p]]] = 0.0
+        return impl
+
+    def impl(G, Mb, u, h):
+        off, layer = G[2], G[3]
+        l = layer[u]
+        if l > 0:
+            for v in range(off[l - 1], off[l]):
+                h[0, Mb[v]] = 0.0
+        if l < len(G[0]):
+            for v in range(off[l + 1], off[l + 2]):
+                h[0, Mb[v]] = 0.0
     return impl
 
 
