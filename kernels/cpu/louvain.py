@@ -49,6 +49,8 @@ _DENSE_RATIO = 1.0
 _DENSE_MAX = 1 << 24
 #: scatter into one row while more ids than this are live (few repeats), else into four interleaved rows.
 _ONE_ROW = 1024
+#: ids are compacted within a sweep once fewer than half of them are live (and there are more than this).
+_CHUNK = 64
 #: the scan's fast-math flags (no value there is NaN).
 _SCAN_MATH = {"nnan", "nsz", "contract"}
 
@@ -315,7 +317,11 @@ def _local_moving(G, X, Y, b, Mb, state, nonneg, diag, dense_ratio):
                     free[nfree] = a
                     nfree += 1
                     if dense:  # an empty module's column is exactly 0 (drop the rounding residue)
-                        Hd[:, a] = 0.0
+                        for v in range(n):
+                            Hd[v, a] = 0.0
+                    elif nact * 2 < hi and hi > _CHUNK:  # compact mid-sweep: the scans shrink with the ids
+                        hi = _compact(Mb, size, YM, hi)
+                        nfree = 0
         if moved == 0:
             break
     return dense, Hd, hi
