@@ -34,3 +34,4 @@ bench: venv
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
+	find engine kernels bindings -name '*.nb[ic]' -delete  # Numba's cache does not see edits to inlined helpers in other files

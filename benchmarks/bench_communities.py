@@ -6,8 +6,9 @@ mean over the timed rounds, each round with its own seed).
 
 * signed: ``deepcnt.louvain(g, negative="asym")`` vs ``bct.community_louvain(W, B="negative_asym")`` on the
   dense symmetric N×N matrix of the undirected view (built outside the timing, which favours bctpy). deepcnt is
-  timed end to end from the weight blocks on a fresh graph each round: block sums + CSR + Louvain; and, as
-  the per-run cost of many runs (Shine: 500 per epoch), another run on a graph whose CSR is cached.
+  timed end to end from the weight blocks on a fresh graph each round: block sums + the level-0 graph (the
+  blocks' transposes; a CSR for sparse blocks) + Louvain; and, as the per-run cost of many runs (Shine: 500
+  per epoch), another run on a graph whose level-0 graph is cached.
 * unsigned: ``deepcnt.louvain(g, negative="ignore")`` (Newman Q of |w|) vs igraph ``community_multilevel``,
   NetworKit ``PLM`` (no refinement; it uses every core through OpenMP) and scikit-network ``Louvain``; the
   peers' graphs are built outside the timing. Every Q is re-evaluated with ``deepcnt.modularity`` (checked

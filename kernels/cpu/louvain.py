@@ -49,7 +49,8 @@ _DENSE_RATIO = 1.0
 _DENSE_MAX = 1 << 24
 #: scatter into one row while more ids than this are live (few repeats), else into four interleaved rows.
 _ONE_ROW = 1024
-#: ids are compacted within a sweep once fewer than half of them are live (and there are more than this).
+#: ids are compacted within a sweep once fewer than 3/4 of them are live (and there are more than this);
+#: a dense row is built through four interleaved rows up to this many ids.
 _CHUNK = 64
 #: the scan's fast-math flags (no value there is NaN).
 _SCAN_MATH = {"nnan", "nsz", "contract"}
@@ -234,11 +235,14 @@ def _local_moving(G, X, Y, b, Mb, state, nonneg, diag, dense_ratio):
             if dense:
                 row = Hd[u:u + 1]
                 if not built[u]:  # the first dense sweep builds the rows (moves wrote into unbuilt ones)
-                    _scatter(G, Mb, u, acc)
-                    for c in range(hi):
-                        row[0, c] = _rows(acc, c)
-                    _clear(acc, hi)
-                    row[0, hi:] = 0.0
+                    row[0, :] = 0.0
+                    if hi > _CHUNK:  # many modules, few repeats: straight into the row
+                        _scatter(G, Mb, u, row)
+                    else:  # few modules: four interleaved rows, then folded
+                        _scatter(G, Mb, u, acc4)
+                        for c in range(hi):
+                            row[0, c] = _rows(acc4, c)
+                        _clear(acc4, hi)
                     built[u] = True
                 hua = row[0, a] - _null(xb, YM, a, R)
                 keep = row[0, a]
@@ -319,7 +323,7 @@ def _local_moving(G, X, Y, b, Mb, state, nonneg, diag, dense_ratio):
                     if dense:  # an empty module's column is exactly 0 (drop the rounding residue)
                         for v in range(n):
                             Hd[v, a] = 0.0
-                    elif nact * 2 < hi and hi > _CHUNK:  # compact mid-sweep: the scans shrink with the ids
+                    elif 4 * nact < 3 * hi and hi > _CHUNK:  # compact mid-sweep: the scans shrink with the ids
                         hi = _compact(Mb, size, YM, hi)
                         nfree = 0
         if moved == 0:
