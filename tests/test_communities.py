@@ -407,3 +407,30 @@ def test_louvain_graph_forms_agree(seed, monkeypatch):
     for (la, qa), (lb, qb) in zip(out[0.5], out[2.0]):
         np.testing.assert_array_equal(la, lb)
         assert qa == pytest.approx(qb, abs=1e-12)
+
+
+def test_louvain_runs_independent_of_threads():
+    """Many runs are split over threads in contiguous chunks; every run keeps its own random stream, so the
+    result does not depend on the thread count."""
+    import numba
+
+    from deepcnt.communities import louvain_problem, louvain_runs
+
+    rng = np.random.default_rng(11)
+    g = deepcnt.LayeredGraph.from_weights([rng.normal(size=(25, 12)), rng.normal(size=(12, 7))])
+    prob = louvain_problem(g, 0, 1.0, "asym", False, False)
+    old = numba.get_num_threads()
+    try:
+        out = []
+        for k in sorted({1, min(2, numba.config.NUMBA_NUM_THREADS)}):
+            numba.set_num_threads(k)
+            out.append(louvain_runs(prob, 7, seed=3))
+    finally:
+        numba.set_num_threads(old)
+    for lab, q in out[1:]:
+        np.testing.assert_array_equal(lab, out[0][0])
+        np.testing.assert_array_equal(q, out[0][1])
+    lab, q = out[0]
+    assert len({tuple(x) for x in lab}) >= 2  # the runs differ from each other
+    for r in range(7):
+        assert q[r] == pytest.approx(modularity(g, lab[r]), abs=1e-9)
