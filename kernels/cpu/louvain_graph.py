@@ -203,20 +203,10 @@ def _dense_row(w, th, ap, bp, an, bn, o, ind, d):
 
 @njit(cache=config.CACHE)
 def block_csr_fill_dense(W, th, c0, c1, code, o_src, o_dst, pos, indices, data):
-    """``block_csr_fill`` for a block stored densely: every entry is written, dropped ones as explicit
-    zeros (they add nothing to any sum), so positions are known and the transposed half is a tiled
-    transpose followed by a contiguous copy. Source row ``i`` starts at ``pos[o_src+i]``; target row ``j`` at ``pos[o_dst+j]``; both are
-    advanced by the block's width.
-
-    Parameters
-    ----------
-    W : array, shape (n_s, n_t)
-    th, c0, c1 : float
-    code : int
-    o_src, o_dst : int
-    pos : array, shape (N,), int64
-    indices : array, shape (nnz,), int32
-    data : array, shape (nnz,), float64
+    """``block_csr_fill`` (same parameters) for a block stored densely: every entry is written, dropped ones
+    as explicit zeros (they add nothing to any sum), so positions are known and the transposed half is a
+    tiled transpose followed by a contiguous copy. Source row ``i`` starts at ``pos[o_src+i]``, target row
+    ``j`` at ``pos[o_dst+j]``; both are advanced by the block's width.
     """
     ns, nt = W.shape
     ap, bp, an, bn = edge_coefs(c0, c1, code)
