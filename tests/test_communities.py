@@ -434,3 +434,13 @@ def test_louvain_runs_independent_of_threads():
     assert len({tuple(x) for x in lab}) >= 2  # the runs differ from each other
     for r in range(7):
         assert q[r] == pytest.approx(modularity(g, lab[r]), abs=1e-9)
+
+
+def test_louvain_without_null_terms():
+    """negative='positive_only' on a graph with no positive edge: A = 0 and no null term (rank 0), so every
+    node stays alone and Q = 0 (run with bounds checks: rank 0 must not read a null vector)."""
+    rng = np.random.default_rng(12)
+    g = deepcnt.LayeredGraph.from_weights([-np.abs(rng.normal(size=(5, 4))), -np.abs(rng.normal(size=(4, 3)))])
+    labels, q = louvain(g, negative="positive_only")
+    assert labels.tolist() == list(range(g.n_nodes)) and q == 0.0
+    assert modularity(g, labels, negative="positive_only") == 0.0

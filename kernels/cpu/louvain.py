@@ -98,15 +98,15 @@ def _scan(h, YM, xb, m, buf):
     """``buf[c] = v[c] = Σ_k h[k, c] − Σ_t xb_t YM[t, c]`` for ``c < m``; returns ``max_c v[c]``.
 
     ``h`` has 1 row (a dense-mode row) or 4 (the interleaved scatter rows). The common shapes (1 or 4 rows,
-    rank ≤ 2) run as plain 1-D loops, which LLVM vectorises (with ``_fmax``).
+    rank 1 or 2) run as plain 1-D loops, which LLVM vectorises (with ``_fmax``).
     """
     R = xb.size
     best = -np.inf
-    if R <= 2:
-        x0 = xb[0] if R > 0 else 0.0
+    if 0 < R <= 2:
+        x0 = xb[0]
         x1 = xb[1] if R > 1 else 0.0
         y0 = YM[0]
-        y1 = YM[R - 1] if R > 0 else YM[0]
+        y1 = YM[R - 1]
         if h.shape[0] == 1:
             h0 = h[0]
             for c in range(m):
