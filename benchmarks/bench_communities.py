@@ -79,15 +79,21 @@ def _fresh(sizes):
     return deepcnt.LayeredGraph.from_weights(WEIGHTS[sizes])
 
 
+#: the benchmark group of each mode: signed (against bctpy) and Newman's Q of |w| (against the fast libraries)
+_GROUP = {"asym": "louvain signed ", "ignore": "louvain |w| "}
+
+
+@pytest.mark.parametrize("negative", ["asym", "ignore"])
 @pytest.mark.parametrize("sizes", [SMALL, BIG], ids=_name)
-def test_louvain_signed_deepcnt(benchmark, sizes):
-    group = "louvain signed " + _name(sizes)
+def test_louvain_deepcnt(benchmark, sizes, negative):
+    """End to end on a fresh graph each round (block sums, level-0 graph, Louvain)."""
+    group = _GROUP[negative] + _name(sizes)
     benchmark.group = group
     seeds = itertools.count()
     qs = _Q.setdefault((group, "deepcnt"), [])
 
     def run(g):
-        qs.append(louvain(g, negative="asym", seed=next(seeds))[1])
+        qs.append(louvain(g, negative=negative, seed=next(seeds))[1])
 
     benchmark.pedantic(run, setup=lambda: ((_fresh(sizes),), {}), rounds=10, warmup_rounds=1)
     del qs[0]  # the warm-up round
@@ -96,7 +102,8 @@ def test_louvain_signed_deepcnt(benchmark, sizes):
 
 @pytest.mark.parametrize("sizes", [SMALL, BIG], ids=_name)
 def test_louvain_signed_deepcnt_repeat(benchmark, sizes):
-    """Another run on a graph already analysed (block sums and CSR cached): the per-run cost of many runs."""
+    """Another run on a graph already analysed (block sums and level-0 graph cached): the per-run cost of many
+    runs."""
     group = "louvain signed " + _name(sizes)
     benchmark.group = group
     g = _fresh(sizes)
@@ -132,77 +139,49 @@ def test_louvain_signed_bctpy(benchmark, sizes):
     _record(group, "bctpy community_louvain", benchmark)
 
 
-@pytest.mark.parametrize("sizes", [SMALL, BIG], ids=_name)
-def test_louvain_unsigned_deepcnt(benchmark, sizes):
-    group = "louvain |w| " + _name(sizes)
-    benchmark.group = group
-    seeds = itertools.count()
-    qs = _Q.setdefault((group, "deepcnt"), [])
-
-    def run(g):
-        qs.append(louvain(g, negative="ignore", seed=next(seeds))[1])
-
-    benchmark.pedantic(run, setup=lambda: ((_fresh(sizes),), {}), rounds=10, warmup_rounds=1)
-    del qs[0]
-    _record(group, "deepcnt", benchmark)
-
-
 def _abs_edges(sizes):
     A = _G[sizes].to_scipy(directed=True, weight="abs").tocoo()
     return A.row, A.col, A.data
 
 
+def _peer(benchmark, sizes, name, partition, warmup=0):
+    """Time ``partition()`` (a peer's Louvain on |w|, its graph built beforehand) and keep deepcnt's Q of
+    each result."""
+    group = _GROUP["ignore"] + _name(sizes)
+    benchmark.group = group
+    qs = _Q.setdefault((group, name), [])
+    benchmark.pedantic(lambda: qs.append(modularity(_G[sizes], partition(), negative="ignore")), rounds=5,
+                       warmup_rounds=warmup)
+    _record(group, name, benchmark)
+
+
 @pytest.mark.parametrize("sizes", [SMALL, BIG], ids=_name)
 def test_louvain_unsigned_igraph(benchmark, sizes):
     ig = pytest.importorskip("igraph")
-    group = "louvain |w| " + _name(sizes)
-    benchmark.group = group
     r, c, w = _abs_edges(sizes)
     G = ig.Graph(n=_G[sizes].n_nodes, edges=np.c_[r, c], directed=False)
     G.es["weight"] = w
-    qs = _Q.setdefault((group, "igraph community_multilevel"), [])
-
-    def run():
-        m = G.community_multilevel(weights="weight").membership
-        qs.append(modularity(_G[sizes], m, negative="ignore"))
-
-    benchmark.pedantic(run, rounds=5, warmup_rounds=0)
-    _record(group, "igraph community_multilevel", benchmark)
+    _peer(benchmark, sizes, "igraph community_multilevel", lambda: G.community_multilevel(weights="weight").membership)
 
 
 @pytest.mark.parametrize("sizes", [SMALL, BIG], ids=_name)
 def test_louvain_unsigned_networkit(benchmark, sizes):
     nk = pytest.importorskip("networkit")
-    group = "louvain |w| " + _name(sizes)
-    benchmark.group = group
     r, c, w = _abs_edges(sizes)
     G = nk.Graph(_G[sizes].n_nodes, weighted=True, directed=False)
     G.addEdges((w, (r, c)))
-    qs = _Q.setdefault((group, "networkit PLM (all cores)"), [])
-
-    def run():
-        part = nk.community.PLM(G, refine=False, gamma=1.0).run().getPartition()
-        qs.append(modularity(_G[sizes], np.array(part.getVector()), negative="ignore"))
-
-    benchmark.pedantic(run, rounds=5, warmup_rounds=1)
-    _record(group, "networkit PLM (all cores)", benchmark)
+    _peer(benchmark, sizes, "networkit PLM (all cores)",
+          lambda: np.array(nk.community.PLM(G, refine=False, gamma=1.0).run().getPartition().getVector()), warmup=1)
 
 
 @pytest.mark.parametrize("sizes", [SMALL, BIG], ids=_name)
 def test_louvain_unsigned_sknetwork(benchmark, sizes):
     skc = pytest.importorskip("sknetwork.clustering")
-    group = "louvain |w| " + _name(sizes)
-    benchmark.group = group
     A = _G[sizes].to_scipy(directed=False, weight="abs").tocsr()
     seeds = itertools.count()
-    qs = _Q.setdefault((group, "scikit-network Louvain"), [])
-
-    def run():
-        lab = skc.Louvain(resolution=1.0, modularity="newman", shuffle_nodes=True, random_state=next(seeds)).fit_predict(A)
-        qs.append(modularity(_G[sizes], lab, negative="ignore"))
-
-    benchmark.pedantic(run, rounds=5, warmup_rounds=0)
-    _record(group, "scikit-network Louvain", benchmark)
+    _peer(benchmark, sizes, "scikit-network Louvain",
+          lambda: skc.Louvain(resolution=1.0, modularity="newman", shuffle_nodes=True,
+                              random_state=next(seeds)).fit_predict(A))
 
 
 def test_consensus_500(benchmark):
