@@ -444,3 +444,21 @@ def test_louvain_without_null_terms():
     labels, q = louvain(g, negative="positive_only")
     assert labels.tolist() == list(range(g.n_nodes)) and q == 0.0
     assert modularity(g, labels, negative="positive_only") == 0.0
+
+
+def test_implicit_blocks_are_refused():
+    """A convolution block holds no edge list: modularity and Louvain say so in one line (InputError)."""
+    from deepcnt.conv import ConvBlock
+
+    rng = np.random.default_rng(13)
+    b = ConvBlock(rng.normal(size=(2, 1, 3, 3)).astype(np.float32), (1, 5, 5))
+    g = deepcnt.LayeredGraph.from_weights([b, rng.normal(size=(b.shape[2], 3)).astype(np.float32)])
+    with pytest.raises(deepcnt.InputError, match="modularity needs explicit edges"):
+        modularity(g, np.zeros(g.n_nodes, int))
+    with pytest.raises(deepcnt.InputError, match="Louvain needs explicit edges"):
+        louvain(g)
+    from deepcnt.roles import module_zscore, participation
+
+    for f in (participation, module_zscore):
+        with pytest.raises(deepcnt.InputError, match="module sums .* needs explicit edges"):
+            f(g, np.zeros(g.n_nodes, int))
