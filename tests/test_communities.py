@@ -395,7 +395,7 @@ def test_louvain_graph_forms_agree(seed, monkeypatch):
     kws = [dict(), dict(negative="ignore", directed=True), dict(negative="sym", binary=True), dict(gamma=0.7),
            dict(init=rng.integers(0, 5, sum(sizes)))]
     out = {}
-    for fill, n_fields in ((0.5, 6), (2.0, 3)):  # blocks form / always the CSR
+    for fill, n_fields in ((0.5, 7), (2.0, 3)):  # blocks form / always the CSR
         monkeypatch.setattr(com, "_DENSE_FILL", fill)
         res = []
         for kw in kws:

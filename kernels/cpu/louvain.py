@@ -513,7 +513,7 @@ def louvain_runs(graph, X, Y, b, init, states, labels_out, q_out):
     graph : tuple
         ``A``, already normalised (e.g. ``w⁺/s0 − w⁻/(s0+s1)`` for negative_asym), in one of the two forms of
         ``louvain_graph``: ``(indptr, indices, data)`` (symmetric CSR, shapes (n+1,), (nnz,), (nnz,); int64,
-        int32, float64) or ``(down, up, off, layer, th, coef)`` (the weight blocks).
+        int32, float64) or ``(down, up, boff, off, layer, th, coef)`` (the weight blocks).
     X, Y : arrays, shape (R, n), float64
         Null-model vectors: ``B = A − Σ_t b_t X_t Y_tᵀ`` (the set of terms is symmetric as a whole).
     b : array, shape (R,), float64

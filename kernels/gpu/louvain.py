@@ -25,7 +25,7 @@ def louvain_runs(graph, X, Y, b, init, states, labels_out, q_out):
     Parameters
     ----------
     graph : tuple
-        ``(indptr, indices, data)`` or ``(down, up, off, layer, th, coef)`` (``kernels.cpu.louvain_graph``).
+        ``(indptr, indices, data)`` or ``(down, up, boff, off, layer, th, coef)`` (``kernels.cpu.louvain_graph``).
     X, Y : arrays, shape (R, n), float64
     b : array, shape (R,), float64
     init : array, shape (runs, n), int64
