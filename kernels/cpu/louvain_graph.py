@@ -378,18 +378,22 @@ def _pv(x, th, ap, bp, an, bn):
 def _seg_rows(w, o, th, cf, Mb, h, val):
     """``_scatter`` over one block segment (targets ``o, o+1, ...``), values by ``val`` (``_bv``/``_pv``)."""
     ap, bp, an, bn = cf[0], cf[1], cf[2], cf[3]
-    nt = w.size
-    m = Mb[o:o + nt]  # a slice: its index needs no offset or wrap-around (2.1 instead of 2.9 cycles/entry)
-    j = 0
+    nt = np.uint64(w.size)
+    m = Mb[o:o + w.size]
+    # unsigned indices everywhere: a signed one costs a wrap-around test (3 instructions) per access
+    h0 = h[0]
+    j = np.uint64(0)
     if h.shape[0] == 4:
-        while j + 4 <= nt:
-            h[0, m[j]] += val(np.float64(w[j]), th, ap, bp, an, bn)
-            h[1, m[j + 1]] += val(np.float64(w[j + 1]), th, ap, bp, an, bn)
-            h[2, m[j + 2]] += val(np.float64(w[j + 2]), th, ap, bp, an, bn)
-            h[3, m[j + 3]] += val(np.float64(w[j + 3]), th, ap, bp, an, bn)
-            j += 4
+        h1, h2, h3 = h[1], h[2], h[3]
+        for k in range(nt // np.uint64(4)):
+            j = np.uint64(4) * k
+            h0[np.uint64(m[j])] += val(np.float64(w[j]), th, ap, bp, an, bn)
+            h1[np.uint64(m[j + np.uint64(1)])] += val(np.float64(w[j + np.uint64(1)]), th, ap, bp, an, bn)
+            h2[np.uint64(m[j + np.uint64(2)])] += val(np.float64(w[j + np.uint64(2)]), th, ap, bp, an, bn)
+            h3[np.uint64(m[j + np.uint64(3)])] += val(np.float64(w[j + np.uint64(3)]), th, ap, bp, an, bn)
+        j = nt - nt % np.uint64(4)
     for j in range(j, nt):
-        h[0, m[j]] += val(np.float64(w[j]), th, ap, bp, an, bn)
+        h0[np.uint64(m[j])] += val(np.float64(w[j]), th, ap, bp, an, bn)
 
 
 @njit(inline="always")
@@ -403,19 +407,23 @@ def _seg_scatter(w, o, th, cf, Mb, h):
 @overload(_scatter)
 def _ov_scatter(G, Mb, u, h):
     if _is_csr(G):
-        def impl(G, Mb, u, h):
+        def impl(G, Mb, u, h):  # unsigned indices, as _seg_rows
             ip, ix, dv = G
-            p = ip[u]
-            end = ip[u + 1]
+            seg, val = ix[ip[u]:ip[u + 1]], dv[ip[u]:ip[u + 1]]
+            k = np.uint64(seg.size)
+            h0 = h[0]
+            j = np.uint64(0)
             if h.shape[0] == 4:
-                while p + 4 <= end:
-                    h[0, Mb[ix[p]]] += dv[p]
-                    h[1, Mb[ix[p + 1]]] += dv[p + 1]
-                    h[2, Mb[ix[p + 2]]] += dv[p + 2]
-                    h[3, Mb[ix[p + 3]]] += dv[p + 3]
-                    p += 4
-            for p in range(p, end):
-                h[0, Mb[ix[p]]] += dv[p]
+                h1, h2, h3 = h[1], h[2], h[3]
+                for q in range(k // np.uint64(4)):
+                    j = np.uint64(4) * q
+                    h0[np.uint64(Mb[np.uint64(seg[j])])] += val[j]
+                    h1[np.uint64(Mb[np.uint64(seg[j + np.uint64(1)])])] += val[j + np.uint64(1)]
+                    h2[np.uint64(Mb[np.uint64(seg[j + np.uint64(2)])])] += val[j + np.uint64(2)]
+                    h3[np.uint64(Mb[np.uint64(seg[j + np.uint64(3)])])] += val[j + np.uint64(3)]
+                j = k - k % np.uint64(4)
+            for j in range(j, k):
+                h0[np.uint64(Mb[np.uint64(seg[j])])] += val[j]
         return impl
 
     def impl(G, Mb, u, h):
@@ -489,10 +497,12 @@ def _null(xb, YM, c, R):
 def _seg_best(o, nt, Mb, h, YM, xb, best, arg):
     R = xb.size
     m = Mb[o:o + nt]
-    for j in range(nt):
+    h0 = h[0]
+    for j in range(np.uint64(nt)):
         c = m[j]
-        v = h[0, c] - _null(xb, YM, c, R)
-        h[0, c] = np.nan
+        uc = np.uint64(c)
+        v = h0[uc] - _null(xb, YM, uc, R)
+        h0[uc] = np.nan
         if v > best:
             best = v
             arg = c
@@ -541,23 +551,28 @@ def _ov_nb_zero(G, Mb, u, h):
     def impl(G, Mb, u, h):
         off, layer = G[3], G[4]
         l = layer[u]
+        h0 = h[0]
         if l > 0:
-            for v in range(off[l - 1], off[l]):
-                h[0, Mb[v]] = 0.0
+            m = Mb[off[l - 1]:off[l]]
+            for j in range(np.uint64(m.size)):
+                h0[np.uint64(m[j])] = 0.0
         if l < G[2].size - 1:
-            for v in range(off[l + 1], off[l + 2]):
-                h[0, Mb[v]] = 0.0
+            m = Mb[off[l + 1]:off[l + 2]]
+            for j in range(np.uint64(m.size)):
+                h0[np.uint64(m[j])] = 0.0
     return impl
 
 
 @njit(inline="always")
 def _seg_move(w, o, th, cf, Hd, a, c):
     ap, bp, an, bn = cf[0], cf[1], cf[2], cf[3]
-    for j in range(w.size):
+    ua, uc = np.uint64(a), np.uint64(c)  # unsigned indices, as _seg_rows
+    rows = Hd[o:o + w.size]
+    for j in range(np.uint64(w.size)):
         v = _bv(np.float64(w[j]), th, ap, bp, an, bn)
-        r = Hd[o + j]
-        r[a] -= v
-        r[c] += v
+        r = rows[j]
+        r[ua] -= v
+        r[uc] += v
 
 
 @overload(_move_rows)
@@ -565,10 +580,11 @@ def _ov_move_rows(G, u, Hd, a, c):
     if _is_csr(G):
         def impl(G, u, Hd, a, c):
             ip, ix, dv = G
+            ua, uc = np.uint64(a), np.uint64(c)
             for p in range(ip[u], ip[u + 1]):
-                r = Hd[ix[p]]
-                r[a] -= dv[p]
-                r[c] += dv[p]
+                r = Hd[np.uint64(ix[p])]
+                r[ua] -= dv[p]
+                r[uc] += dv[p]
         return impl
 
     def impl(G, u, Hd, a, c):
