@@ -30,7 +30,7 @@ import numba
 import numpy as np
 from llvmlite import ir
 from numba import njit
-from numba.core import types
+from numba.core import cgutils, types
 from numba.extending import intrinsic
 
 from .. import config
@@ -67,17 +67,17 @@ def _fmax(typingctx, a, b):
 
 
 @intrinsic
-def _prefetch(typingctx, arr, i):
-    """``llvm.prefetch`` (read, keep in all levels) of the cache line holding ``arr[i]`` (1-D array)."""
+def _prefetch(typingctx, arr, i, j):
+    """``llvm.prefetch`` (read, keep in all levels) of the cache line holding ``arr[i, j]`` (2-D C array)."""
     def codegen(context, builder, sig, args):
         ary = context.make_array(sig.args[0])(context, builder, args[0])
-        ptr = builder.gep(ary.data, [args[1]])
+        ptr = cgutils.get_item_pointer(context, builder, sig.args[0], ary, [args[1], args[2]], wraparound=False)
         i32 = ir.IntType(32)
         fn = builder.module.declare_intrinsic("llvm.prefetch", [ptr.type],
                                               ir.FunctionType(ir.VoidType(), [ptr.type, i32, i32, i32]))
         builder.call(fn, [ptr, i32(0), i32(3), i32(1)])
         return context.get_dummy_value()
-    return types.void(arr, types.intp), codegen
+    return types.void(arr, types.intp, types.intp), codegen
 
 
 @njit(cache=config.CACHE)
@@ -108,43 +108,44 @@ def _rows(h, c):
 
 
 @njit(inline="always")
-def _scan(h, YM, xb, m, buf, clear):
-    """``buf[c] = v[c] = Σ_k h[k, c] − Σ_t xb_t YM[t, c]`` for ``c < m``; returns ``max_c v[c]``. With
-    ``clear``, ``h[:, :m]`` is zeroed on the way (the scatter rows are then ready for the next node).
+def _scan(h, r, k, YM, xb, m, buf, clear):
+    """``buf[c] = v[c] = Σ_{q<k} h[r+q, c] − Σ_t xb_t YM[t, c]`` for ``c < m``; returns ``max_c v[c]``. With
+    ``clear``, those rows of ``h`` are zeroed on the way (the scatter rows are then ready for the next node).
 
-    ``h`` has 1 row (a dense-mode row) or 4 (the interleaved scatter rows). Ranks up to 2 come with ``YM`` and
-    ``xb`` padded to 2 rows (zeros), and run as branch-free kernels: a kernel with the shapes as branches
-    inside costs 75 instead of 25 cycles per call, and ~2x per id.
+    ``k`` is 1 (a dense-mode row ``Hd[r]``, or the scatter row) or 4 (the interleaved scatter rows, ``r = 0``).
+    Ranks up to 2 come with ``YM`` and ``xb`` padded to 2 rows (zeros), and run as branch-free kernels: a
+    kernel with the shapes as branches inside costs 75 instead of 25 cycles per call, and ~2x per id. Rows
+    are addressed by index, not sliced: every array view costs an atomic incref/decref pair.
     """
     if YM.shape[0] == 2:
-        if h.shape[0] == 4:
+        if k == 4:
             return _scan4z(h, YM, xb, m, buf)
         if clear:
-            return _scan1z(h, YM, xb, m, buf)
-        return _scan1(h, YM, xb, m, buf)
-    return _scan_r(h, YM, xb, m, buf, clear)
+            return _scan1z(h, r, YM, xb, m, buf)
+        return _scan1(h, r, YM, xb, m, buf)
+    return _scan_r(h, r, k, YM, xb, m, buf, clear)
 
 
 @njit(cache=config.CACHE, fastmath=_SCAN_MATH)
-def _scan1(h, YM, xb, m, buf):
+def _scan1(h, r, YM, xb, m, buf):
     """``_scan`` for one row and rank 2 (padded): a plain loop that LLVM vectorises (with ``_fmax``)."""
-    x0, x1, y0, y1, h0 = xb[0], xb[1], YM[0], YM[1], h[0]
+    x0, x1 = xb[0], xb[1]
     best = -np.inf
     for c in range(m):
-        v = h0[c] - x0 * y0[c] - x1 * y1[c]
+        v = h[r, c] - x0 * YM[0, c] - x1 * YM[1, c]
         buf[c] = v
         best = _fmax(best, v)
     return best
 
 
 @njit(cache=config.CACHE, fastmath=_SCAN_MATH)
-def _scan1z(h, YM, xb, m, buf):
+def _scan1z(h, r, YM, xb, m, buf):
     """``_scan1``, zeroing the row."""
-    x0, x1, y0, y1, h0 = xb[0], xb[1], YM[0], YM[1], h[0]
+    x0, x1 = xb[0], xb[1]
     best = -np.inf
     for c in range(m):
-        v = h0[c] - x0 * y0[c] - x1 * y1[c]
-        h0[c] = 0.0
+        v = h[r, c] - x0 * YM[0, c] - x1 * YM[1, c]
+        h[r, c] = 0.0
         buf[c] = v
         best = _fmax(best, v)
     return best
@@ -152,34 +153,37 @@ def _scan1z(h, YM, xb, m, buf):
 
 @njit(cache=config.CACHE, fastmath=_SCAN_MATH)
 def _scan4z(h, YM, xb, m, buf):
-    """``_scan`` for four interleaved rows and rank 2 (padded), zeroing them."""
-    x0, x1, y0, y1 = xb[0], xb[1], YM[0], YM[1]
-    h0, h1, h2, h3 = h[0], h[1], h[2], h[3]
+    """``_scan`` for four interleaved rows (``h[0:4]``) and rank 2 (padded), zeroing them."""
+    x0, x1 = xb[0], xb[1]
     best = -np.inf
     for c in range(m):
-        v = ((h0[c] + h1[c]) + (h2[c] + h3[c])) - x0 * y0[c] - x1 * y1[c]
-        h0[c] = 0.0
-        h1[c] = 0.0
-        h2[c] = 0.0
-        h3[c] = 0.0
+        v = ((h[0, c] + h[1, c]) + (h[2, c] + h[3, c])) - x0 * YM[0, c] - x1 * YM[1, c]
+        h[0, c] = 0.0
+        h[1, c] = 0.0
+        h[2, c] = 0.0
+        h[3, c] = 0.0
         buf[c] = v
         best = _fmax(best, v)
     return best
 
 
 @njit(cache=config.CACHE, fastmath=_SCAN_MATH)
-def _scan_r(h, YM, xb, m, buf, clear):
+def _scan_r(h, r, k, YM, xb, m, buf, clear):
     """``_scan`` for any rank and either row count."""
     R = xb.size
     best = -np.inf
     for c in range(m):
-        v = _rows(h, c)
+        v = h[r, c]
+        if k == 4:
+            v = (h[r, c] + h[r + 1, c]) + (h[r + 2, c] + h[r + 3, c])
         for t in range(R):
             v -= xb[t] * YM[t, c]
         buf[c] = v
         best = _fmax(best, v)
     if clear:
-        _clear(h, m)
+        for q in range(r, r + k):
+            for c in range(m):
+                h[q, c] = 0.0
     return best
 
 
@@ -230,10 +234,9 @@ def _clear(h, m):
 
 
 @njit(cache=config.CACHE)
-def _compact(Mb, size, YM, hi):
-    """Renumber the non-empty ids below ``hi`` to ``0..C-1`` in id order (``size``, ``YM`` follow);
-    returns ``C``."""
-    new = np.empty(hi, np.int64)
+def _compact(Mb, size, YM, hi, new):
+    """Renumber the non-empty ids below ``hi`` to ``0..C-1`` in id order (``size``, ``YM`` follow; ``new``
+    is a workspace of at least ``hi`` entries); returns ``C``."""
     C = 0
     for c in range(hi):
         if size[c] > 0:
@@ -256,44 +259,60 @@ def _local_moving(G, X, Y, b, Mb, state, nonneg, diag, dense_ratio):
     its ``N × C'`` matrix has at most ``dense_ratio`` × the stored entries (and ``_DENSE_MAX``).
 
     Returns (dense, Hd, hi): when ``dense``, ``Hd[u, c] = A[u, c]`` for ``c < hi`` is exact for the final
-    partition."""
+    partition.
+
+    This allocates the workspace; the sweeps run in ``_sweeps``, compiled without reference counting.
+    """
     n = _n(G)
     R = b.size
     nnz = _nnz(G)
     hi = _renumber(Mb)
     RP = 2 if R <= 2 else R  # YM and xb padded with zero rows to rank 2 (_scan)
     YM = np.zeros((RP, n + 1))  # id n is never used: a scan of all n ids still has one empty id
-    size = np.zeros(n, np.int64)
+    ypos = R == 2 and np.all(Y >= 0)  # the ratio bound applies (signed undirected: Y = k⁺, k⁻)
+    hmax = max(0, min(n * n, _DENSE_MAX, int(dense_ratio * nnz)))  # the largest dense matrix allowed
+    Hbuf = np.empty(hmax)
+    dense, cap, hi = _sweeps(G, X, Y, b, Mb, state, nonneg, diag, dense_ratio, hi, YM, np.zeros(n, np.int64),
+                             np.zeros((4, n + 1)), np.zeros((1, n + 1)), np.empty(n + 1),
+                             np.empty(2 * n + 1, np.int64), np.zeros(RP), np.arange(n), np.zeros(n, np.bool_),
+                             np.empty(R), np.empty(R), np.zeros(2), ypos, np.empty(n + 1, np.int64), Hbuf)
+    if dense:
+        return True, Hbuf[:n * cap].reshape((n, cap)), hi
+    return False, np.zeros((0, 0)), hi
+
+
+@njit(cache=config.CACHE, _nrt=False)
+def _sweeps(G, X, Y, b, Mb, state, nonneg, diag, dense_ratio, hi, YM, size, acc4, acc1, buf, free, xb, perm,
+            built, ymin, ymax, rho, ypos, new, Hbuf):
+    """The sweeps of ``_local_moving`` (its workspace passed in; returns (dense, cap, hi)).
+
+    Compiled with ``_nrt=False``: no array is allocated here, so no reference count is needed, and without
+    them the atomic incref/decref pairs of every array view and tuple item (20% of a run) are gone.
+    ``free``: empty ids below hi (lazily: a popped id may have been refilled); ``new``: ``_compact``'s
+    workspace; ``Hbuf``: the dense matrix, rows built (zeroed first) during the first dense sweep.
+    """
+    n = _n(G)
+    R = b.size
+    nnz = _nnz(G)
     for u in range(n):
         size[Mb[u]] += 1
         for t in range(R):
             YM[t, Mb[u]] += Y[t, u]
     nact = hi
-    acc4 = np.zeros((4, n + 1))
-    acc1 = acc4[:1]
-    buf = np.empty(n + 1)
-    free = np.empty(2 * n + 1, np.int64)  # empty ids below hi (lazily: a popped id may have been refilled)
-    xb = np.zeros(RP)
-    perm = np.arange(n)
     dense = False
-    Hd = np.zeros((0, 0))
-    built = np.zeros(n, np.bool_)
+    Hd = Hbuf[:0].reshape((0, 0))
     cap = n
-    ymin = np.empty(R)
-    ymax = np.empty(R)
-    ypos = R == 2 and np.all(Y >= 0)  # the ratio bound applies (signed undirected: Y = k⁺, k⁻)
-    rho = np.zeros(2)
     moved = n
     for sweep in range(_MAX_SWEEPS):
         if not dense:
             if nact < hi:
-                hi = _compact(Mb, size, YM, hi)
+                hi = _compact(Mb, size, YM, hi, new)
             cap = min(n, nact + 8 + nact // 4)
             small = n * cap <= _DENSE_CACHE  # its updates stay in cache, however many nodes move
             if sweep > 0 and (small or moved * _DENSE_MOVES <= n):
                 if n * cap <= min(_DENSE_MAX, dense_ratio * nnz):
                     dense = True
-                    Hd = np.zeros((n, cap))
+                    Hd = Hbuf[:n * cap].reshape((n, cap))
                     built[:] = False
             if not dense:
                 cap = n
@@ -316,48 +335,47 @@ def _local_moving(G, X, Y, b, Mb, state, nonneg, diag, dense_ratio):
                     rho[0] = max(rho[0], _ratio(YM[1, c], YM[0, c]))
                     rho[1] = max(rho[1], _ratio(YM[0, c], YM[1, c]))
         moved = 0
-        acc = acc4[:1] if hi > _ONE_ROW else acc4  # (the neighbours-only path uses one row, acc1)
+        acc, nrow = (acc1, 1) if hi > _ONE_ROW else (acc4, 4)  # (the neighbours-only path uses acc1)
         _shuffle(perm, state)
         for k in range(n):
             u = perm[k]
             if dense and k + 1 < n:  # the next node's row, while this one is evaluated
-                nrow = Hd[perm[k + 1]]
                 for c in range(0, min(hi + 1, cap), 8):
-                    _prefetch(nrow, c)
+                    _prefetch(Hd, perm[k + 1], c)
             a = Mb[u]
             buu = diag[u]
             for t in range(R):
                 xb[t] = b[t] * X[t, u]
                 buu -= xb[t] * Y[t, u]
             if dense:
-                row = Hd[u:u + 1]
                 if not built[u]:  # the first dense sweep builds the rows (moves wrote into unbuilt ones)
-                    row[0, :] = 0.0
+                    for c in range(cap):
+                        Hd[u, c] = 0.0
                     if hi > _CHUNK:  # many modules, few repeats: straight into the row
-                        _scatter(G, Mb, u, row)
+                        _scatter(G, Mb, u, Hd, u, 1)
                     else:  # few modules: four interleaved rows, then folded
-                        _scatter(G, Mb, u, acc4)
+                        _scatter(G, Mb, u, acc4, 0, 4)
                         for c in range(hi):
-                            row[0, c] = _rows(acc4, c)
+                            Hd[u, c] = _rows(acc4, c)
                         _clear(acc4, hi)
                     built[u] = True
-                hua = row[0, a] - _null(xb, YM, a, R)
-                keep = row[0, a]
-                row[0, a] = -np.inf
+                keep = Hd[u, a]
+                hua = keep - _null(xb, YM, a, R)
+                Hd[u, a] = -np.inf
                 m = min(hi + 1, cap)
-                v = _scan(row, YM, xb, m, buf, False)
+                v = _scan(Hd, u, 1, YM, xb, m, buf, False)
                 best = v - hua + buu
                 bestc = _first(buf, m, v) if best > _TOL else a
-                row[0, a] = keep
+                Hd[u, a] = keep
             elif hi < _SCAN_PER_EDGE * _deg(G, u):
-                _scatter(G, Mb, u, acc)
+                _scatter(G, Mb, u, acc, 0, nrow)
                 hua = _rows(acc, a) - _null(xb, YM, a, R)
                 acc[0, a] = -np.inf
-                v = _scan(acc, YM, xb, hi + 1, buf, True)
+                v = _scan(acc, 0, nrow, YM, xb, hi + 1, buf, True)
                 best = v - hua + buu
                 bestc = _first(buf, hi + 1, v) if best > _TOL else a
             else:
-                _scatter(G, Mb, u, acc1)
+                _scatter(G, Mb, u, acc1, 0, 1)
                 hua = acc1[0, a] - _null(xb, YM, a, R)
                 ub = 0.0  # bounds the best non-neighbour module's value (ymin/ymax over the modules)
                 for t in range(R):
@@ -366,7 +384,7 @@ def _local_moving(G, X, Y, b, Mb, state, nonneg, diag, dense_ratio):
                     ub = min(ub, _ratio_ub(xb, rho, ymax))
                 if not nonneg and ub - hua + buu > _TOL:  # a non-neighbour module could give a move
                     acc1[0, a] = -np.inf
-                    v = _scan(acc1, YM, xb, hi + 1, buf, True)
+                    v = _scan(acc1, 0, 1, YM, xb, hi + 1, buf, True)
                     best = v - hua + buu
                     bestc = _first(buf, hi + 1, v) if best > _TOL else a
                 else:  # only the neighbours' modules (an empty one, "alone", dominates the others)
@@ -427,11 +445,11 @@ def _local_moving(G, X, Y, b, Mb, state, nonneg, diag, dense_ratio):
                         for v in range(n):
                             Hd[v, a] = 0.0
                     elif 4 * nact < 3 * hi and hi > _CHUNK:  # compact mid-sweep: the scans shrink with the ids
-                        hi = _compact(Mb, size, YM, hi)
+                        hi = _compact(Mb, size, YM, hi, new)
                         nfree = 0
         if moved == 0:
             break
-    return dense, Hd, hi
+    return dense, cap, hi
 
 
 @njit(cache=config.CACHE)

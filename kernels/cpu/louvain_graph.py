@@ -15,7 +15,7 @@ sweep compiles once per form):
   ``(a⁺, b⁺, a⁻, b⁻)``: an entry ``w`` with ``|w| > th`` has value ``a⁺w + b⁺`` if ``w > 0`` else
   ``a⁻w + b⁻`` (sign mode, binary and the directed ½ folded in, see ``edge_coefs``); dropped entries read
   as 0. Node ``u`` of layer ``l`` has the neighbour segments ``W_l[u − off[l]]`` (ids from ``off[l+1]``)
-  and ``W_{l−1}ᵀ[u − off[l]]`` (ids from ``off[l−1]``): ``_down_row`` and ``_up_row``.
+  and ``W_{l−1}ᵀ[u − off[l]]`` (ids from ``off[l−1]``): ``_down_seg`` and ``_up_seg``.
 """
 import numpy as np
 from numba import njit
@@ -277,22 +277,23 @@ def _is_csr(G):
     return len(G) == 3
 
 
+# The per-entry loops below take a flat buffer plus a start and a length instead of a slice, and index
+# with unsigned integers: a slice is an array view, and every view costs an atomic incref/decref pair that
+# Numba cannot prune in these loops (13% of a run); a signed index costs a wrap-around test per access.
 @njit(inline="always")
-def _down_row(G, l, i):
-    """Blocks form: row ``i`` of ``W_l`` (the neighbours in layer ``l+1``)."""
+def _down_seg(G, l, i):
+    """Blocks form: row ``i`` of ``W_l`` (the neighbours in layer ``l+1``) is ``G[0][s:s+nt]``: (s, nt)."""
     off = G[3]
     nt = off[l + 2] - off[l + 1]
-    s = G[2][l] + i * nt
-    return G[0][s:s + nt]
+    return np.uint64(G[2][l] + i * nt), np.uint64(nt)
 
 
 @njit(inline="always")
-def _up_row(G, l, i):
-    """Blocks form: row ``i`` of ``W_lᵀ`` (the neighbours in layer ``l``)."""
+def _up_seg(G, l, i):
+    """Blocks form: row ``i`` of ``W_lᵀ`` (the neighbours in layer ``l``) is ``G[1][s:s+ns]``: (s, ns)."""
     off = G[3]
     ns = off[l + 1] - off[l]
-    s = G[2][l] + i * ns
-    return G[1][s:s + ns]
+    return np.uint64(G[2][l] + i * ns), np.uint64(ns)
 
 
 def _n(G):
@@ -307,9 +308,9 @@ def _deg(G, u):
     """Stored entries of node ``u``'s row."""
 
 
-def _scatter(G, Mb, u, h):
-    """``h[k, Mb[v]] += A[u, v]`` over u's row, ``k = p mod 4`` when ``h`` has 4 rows (four short dependency
-    chains instead of one long one when neighbours share modules), else ``k = 0``."""
+def _scatter(G, Mb, u, h, r, k):
+    """``h[r + q, Mb[v]] += A[u, v]`` over u's row, ``q = p mod 4`` when ``k = 4`` rows (four short dependency
+    chains instead of one long one when neighbours share modules), else ``q = 0`` (``k = 1``)."""
 
 
 def _touched(G, Mb, u, h, mark, touched):
@@ -375,75 +376,71 @@ def _pv(x, th, ap, bp, an, bn):
 
 
 @njit(inline="always")
-def _seg_rows(w, o, th, cf, Mb, h, val):
-    """``_scatter`` over one block segment (targets ``o, o+1, ...``), values by ``val`` (``_bv``/``_pv``)."""
+def _seg_rows(w, s, nt, o, th, cf, Mb, h, r, k, val):
+    """``_scatter`` over one block segment ``w[s:s+nt]`` (targets ``o, o+1, ...``), values by ``val``
+    (``_bv``/``_pv``)."""
     ap, bp, an, bn = cf[0], cf[1], cf[2], cf[3]
-    nt = np.uint64(w.size)
-    m = Mb[o:o + w.size]
-    # unsigned indices everywhere: a signed one costs a wrap-around test (3 instructions) per access
-    h0 = h[0]
+    o, r = np.uint64(o), np.uint64(r)
+    one, two, three, four = np.uint64(1), np.uint64(2), np.uint64(3), np.uint64(4)
     j = np.uint64(0)
-    if h.shape[0] == 4:
-        h1, h2, h3 = h[1], h[2], h[3]
-        for k in range(nt // np.uint64(4)):
-            j = np.uint64(4) * k
-            h0[np.uint64(m[j])] += val(np.float64(w[j]), th, ap, bp, an, bn)
-            h1[np.uint64(m[j + np.uint64(1)])] += val(np.float64(w[j + np.uint64(1)]), th, ap, bp, an, bn)
-            h2[np.uint64(m[j + np.uint64(2)])] += val(np.float64(w[j + np.uint64(2)]), th, ap, bp, an, bn)
-            h3[np.uint64(m[j + np.uint64(3)])] += val(np.float64(w[j + np.uint64(3)]), th, ap, bp, an, bn)
-        j = nt - nt % np.uint64(4)
+    if k == 4:
+        for q in range(nt // four):
+            j = four * q
+            h[r, np.uint64(Mb[o + j])] += val(np.float64(w[s + j]), th, ap, bp, an, bn)
+            h[r + one, np.uint64(Mb[o + j + one])] += val(np.float64(w[s + j + one]), th, ap, bp, an, bn)
+            h[r + two, np.uint64(Mb[o + j + two])] += val(np.float64(w[s + j + two]), th, ap, bp, an, bn)
+            h[r + three, np.uint64(Mb[o + j + three])] += val(np.float64(w[s + j + three]), th, ap, bp, an, bn)
+        j = nt - nt % four
     for j in range(j, nt):
-        h0[np.uint64(m[j])] += val(np.float64(w[j]), th, ap, bp, an, bn)
+        h[r, np.uint64(Mb[o + j])] += val(np.float64(w[s + j]), th, ap, bp, an, bn)
 
 
 @njit(inline="always")
-def _seg_scatter(w, o, th, cf, Mb, h):
+def _seg_scatter(w, s, nt, o, th, cf, Mb, h, r, k):
     if th <= 0 and cf[1] == 0 and cf[3] == 0:  # the common unthresholded case: a cheaper value
-        _seg_rows(w, o, th, cf, Mb, h, _pv)
+        _seg_rows(w, s, nt, o, th, cf, Mb, h, r, k, _pv)
     else:
-        _seg_rows(w, o, th, cf, Mb, h, _bv)
+        _seg_rows(w, s, nt, o, th, cf, Mb, h, r, k, _bv)
 
 
 @overload(_scatter)
-def _ov_scatter(G, Mb, u, h):
+def _ov_scatter(G, Mb, u, h, r, k):
     if _is_csr(G):
-        def impl(G, Mb, u, h):  # unsigned indices, as _seg_rows
+        def impl(G, Mb, u, h, r, k):  # no views, unsigned indices (see _down_seg)
             ip, ix, dv = G
-            seg, val = ix[ip[u]:ip[u + 1]], dv[ip[u]:ip[u + 1]]
-            k = np.uint64(seg.size)
-            h0 = h[0]
-            j = np.uint64(0)
-            if h.shape[0] == 4:
-                h1, h2, h3 = h[1], h[2], h[3]
-                for q in range(k // np.uint64(4)):
-                    j = np.uint64(4) * q
-                    h0[np.uint64(Mb[np.uint64(seg[j])])] += val[j]
-                    h1[np.uint64(Mb[np.uint64(seg[j + np.uint64(1)])])] += val[j + np.uint64(1)]
-                    h2[np.uint64(Mb[np.uint64(seg[j + np.uint64(2)])])] += val[j + np.uint64(2)]
-                    h3[np.uint64(Mb[np.uint64(seg[j + np.uint64(3)])])] += val[j + np.uint64(3)]
-                j = k - k % np.uint64(4)
-            for j in range(j, k):
-                h0[np.uint64(Mb[np.uint64(seg[j])])] += val[j]
+            p, end, r = np.uint64(ip[u]), np.uint64(ip[u + 1]), np.uint64(r)
+            one, two, three, four = np.uint64(1), np.uint64(2), np.uint64(3), np.uint64(4)
+            if k == 4:
+                for q in range((end - p) // four):
+                    h[r, np.uint64(Mb[np.uint64(ix[p])])] += dv[p]
+                    h[r + one, np.uint64(Mb[np.uint64(ix[p + one])])] += dv[p + one]
+                    h[r + two, np.uint64(Mb[np.uint64(ix[p + two])])] += dv[p + two]
+                    h[r + three, np.uint64(Mb[np.uint64(ix[p + three])])] += dv[p + three]
+                    p += four
+            for p in range(p, end):
+                h[r, np.uint64(Mb[np.uint64(ix[p])])] += dv[p]
         return impl
 
-    def impl(G, Mb, u, h):
+    def impl(G, Mb, u, h, r, k):
         off, layer, th, cf = G[3], G[4], G[5], G[6]
         l = layer[u]
         i = u - off[l]
         if l > 0:  # the CSR's order: the layer below first
-            _seg_scatter(_up_row(G, l - 1, i), off[l - 1], th[l - 1], cf, Mb, h)
+            s, nt = _up_seg(G, l - 1, i)
+            _seg_scatter(G[1], s, nt, off[l - 1], th[l - 1], cf, Mb, h, r, k)
         if l < G[2].size - 1:
-            _seg_scatter(_down_row(G, l, i), off[l + 1], th[l], cf, Mb, h)
+            s, nt = _down_seg(G, l, i)
+            _seg_scatter(G[0], s, nt, off[l + 1], th[l], cf, Mb, h, r, k)
     return impl
 
 
 @njit(inline="always")
-def _seg_touched(w, o, th, cf, Mb, h, mark, touched, nt):
+def _seg_touched(w, s, ns, o, th, cf, Mb, h, mark, touched, nt):
     ap, bp, an, bn = cf[0], cf[1], cf[2], cf[3]
-    m = Mb[o:o + w.size]
-    for j in range(w.size):
-        c = m[j]
-        h[0, c] += _bv(np.float64(w[j]), th, ap, bp, an, bn)
+    o = np.uint64(o)
+    for j in range(ns):
+        c = Mb[o + j]
+        h[0, c] += _bv(np.float64(w[s + j]), th, ap, bp, an, bn)
         if not mark[c]:
             mark[c] = True
             touched[nt] = c
@@ -473,9 +470,11 @@ def _ov_touched(G, Mb, u, h, mark, touched):
         i = u - off[l]
         nt = 0
         if l > 0:
-            nt = _seg_touched(_up_row(G, l - 1, i), off[l - 1], th[l - 1], cf, Mb, h, mark, touched, nt)
+            s, ns = _up_seg(G, l - 1, i)
+            nt = _seg_touched(G[1], s, ns, off[l - 1], th[l - 1], cf, Mb, h, mark, touched, nt)
         if l < G[2].size - 1:
-            nt = _seg_touched(_down_row(G, l, i), off[l + 1], th[l], cf, Mb, h, mark, touched, nt)
+            s, ns = _down_seg(G, l, i)
+            nt = _seg_touched(G[0], s, ns, off[l + 1], th[l], cf, Mb, h, mark, touched, nt)
         return nt
     return impl
 
@@ -496,13 +495,12 @@ def _null(xb, YM, c, R):
 @njit(inline="always")
 def _seg_best(o, nt, Mb, h, YM, xb, best, arg):
     R = xb.size
-    m = Mb[o:o + nt]
-    h0 = h[0]
+    o = np.uint64(o)
     for j in range(np.uint64(nt)):
-        c = m[j]
+        c = Mb[o + j]
         uc = np.uint64(c)
-        v = h0[uc] - _null(xb, YM, uc, R)
-        h0[uc] = np.nan
+        v = h[0, uc] - _null(xb, YM, uc, R)
+        h[0, uc] = np.nan
         if v > best:
             best = v
             arg = c
@@ -551,28 +549,23 @@ def _ov_nb_zero(G, Mb, u, h):
     def impl(G, Mb, u, h):
         off, layer = G[3], G[4]
         l = layer[u]
-        h0 = h[0]
         if l > 0:
-            m = Mb[off[l - 1]:off[l]]
-            for j in range(np.uint64(m.size)):
-                h0[np.uint64(m[j])] = 0.0
+            for v in range(np.uint64(off[l - 1]), np.uint64(off[l])):
+                h[0, np.uint64(Mb[v])] = 0.0
         if l < G[2].size - 1:
-            m = Mb[off[l + 1]:off[l + 2]]
-            for j in range(np.uint64(m.size)):
-                h0[np.uint64(m[j])] = 0.0
+            for v in range(np.uint64(off[l + 1]), np.uint64(off[l + 2])):
+                h[0, np.uint64(Mb[v])] = 0.0
     return impl
 
 
 @njit(inline="always")
-def _seg_move(w, o, th, cf, Hd, a, c):
+def _seg_move(w, s, nt, o, th, cf, Hd, a, c):
     ap, bp, an, bn = cf[0], cf[1], cf[2], cf[3]
-    ua, uc = np.uint64(a), np.uint64(c)  # unsigned indices, as _seg_rows
-    rows = Hd[o:o + w.size]
-    for j in range(np.uint64(w.size)):
-        v = _bv(np.float64(w[j]), th, ap, bp, an, bn)
-        r = rows[j]
-        r[ua] -= v
-        r[uc] += v
+    ua, uc, o = np.uint64(a), np.uint64(c), np.uint64(o)
+    for j in range(nt):
+        v = _bv(np.float64(w[s + j]), th, ap, bp, an, bn)
+        Hd[o + j, ua] -= v
+        Hd[o + j, uc] += v
 
 
 @overload(_move_rows)
@@ -581,10 +574,10 @@ def _ov_move_rows(G, u, Hd, a, c):
         def impl(G, u, Hd, a, c):
             ip, ix, dv = G
             ua, uc = np.uint64(a), np.uint64(c)
-            for p in range(ip[u], ip[u + 1]):
-                r = Hd[np.uint64(ix[p])]
-                r[ua] -= dv[p]
-                r[uc] += dv[p]
+            for p in range(np.uint64(ip[u]), np.uint64(ip[u + 1])):
+                v = np.uint64(ix[p])
+                Hd[v, ua] -= dv[p]
+                Hd[v, uc] += dv[p]
         return impl
 
     def impl(G, u, Hd, a, c):
@@ -592,9 +585,11 @@ def _ov_move_rows(G, u, Hd, a, c):
         l = layer[u]
         i = u - off[l]
         if l < G[2].size - 1:
-            _seg_move(_down_row(G, l, i), off[l + 1], th[l], cf, Hd, a, c)
+            s, nt = _down_seg(G, l, i)
+            _seg_move(G[0], s, nt, off[l + 1], th[l], cf, Hd, a, c)
         if l > 0:
-            _seg_move(_up_row(G, l - 1, i), off[l - 1], th[l - 1], cf, Hd, a, c)
+            s, nt = _up_seg(G, l - 1, i)
+            _seg_move(G[1], s, nt, off[l - 1], th[l - 1], cf, Hd, a, c)
     return impl
 
 
