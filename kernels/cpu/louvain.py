@@ -30,11 +30,12 @@ import numba
 import numpy as np
 from llvmlite import ir
 from numba import njit
-from numba.core import cgutils, types
+from numba.core import types
 from numba.extending import intrinsic
 
 from .. import config
-from .louvain_graph import _deg, _diag, _move_rows, _n, _nb_best, _nb_zero, _nnz, _null, _scatter, _touched
+from .louvain_graph import (_deg, _diag, _move_rows, _n, _nb_best, _nb_zero, _nnz, _null, _prefetch, _prefetch_row,
+                            _scatter, _touched)
 
 _TOL = 1e-10
 _MAX_SWEEPS = 1000
@@ -64,20 +65,6 @@ def _fmax(typingctx, a, b):
         d = ir.DoubleType()
         return builder.call(builder.module.declare_intrinsic("llvm.maxnum", [d], ir.FunctionType(d, [d, d])), args)
     return types.float64(types.float64, types.float64), codegen
-
-
-@intrinsic
-def _prefetch(typingctx, arr, i, j):
-    """``llvm.prefetch`` (read, keep in all levels) of the cache line holding ``arr[i, j]`` (2-D C array)."""
-    def codegen(context, builder, sig, args):
-        ary = context.make_array(sig.args[0])(context, builder, args[0])
-        ptr = cgutils.get_item_pointer(context, builder, sig.args[0], ary, [args[1], args[2]], wraparound=False)
-        i32 = ir.IntType(32)
-        fn = builder.module.declare_intrinsic("llvm.prefetch", [ptr.type],
-                                              ir.FunctionType(ir.VoidType(), [ptr.type, i32, i32, i32]))
-        builder.call(fn, [ptr, i32(0), i32(3), i32(1)])
-        return context.get_dummy_value()
-    return types.void(arr, types.intp, types.intp), codegen
 
 
 @njit(cache=config.CACHE)
@@ -339,9 +326,13 @@ def _sweeps(G, X, Y, b, Mb, state, nonneg, diag, dense_ratio, hi, YM, size, acc4
         _shuffle(perm, state)
         for k in range(n):
             u = perm[k]
-            if dense and k + 1 < n:  # the next node's row, while this one is evaluated
-                for c in range(0, min(hi + 1, cap), 8):
-                    _prefetch(Hd, perm[k + 1], c)
+            if k + 1 < n:  # the next node's data, while this one is evaluated
+                nxt = perm[k + 1]
+                if dense:
+                    for c in range(0, min(hi + 1, cap), 8):
+                        _prefetch(Hbuf, nxt * cap + c)
+                if not dense or not built[nxt]:
+                    _prefetch_row(G, nxt)
             a = Mb[u]
             buu = diag[u]
             for t in range(R):

@@ -18,8 +18,10 @@ sweep compiles once per form):
   and ``W_{l−1}ᵀ[u − off[l]]`` (ids from ``off[l−1]``): ``_down_seg`` and ``_up_seg``.
 """
 import numpy as np
+from llvmlite import ir
 from numba import njit
-from numba.extending import overload
+from numba.core import types
+from numba.extending import intrinsic, overload
 
 from .. import config
 
@@ -334,6 +336,10 @@ def _move_rows(G, u, Hd, a, c):
     """Node ``u`` moved from module ``a`` to ``c``: ``Hd[v, a] −= A[u, v]``, ``Hd[v, c] += A[u, v]``."""
 
 
+def _prefetch_row(G, u):
+    """Prefetch node ``u``'s stored row (values; the CSR's ids too) into the cache."""
+
+
 def _diag(G):
     """Self-loop weights ``A[u, u]``, shape (n,)."""
 
@@ -592,6 +598,47 @@ def _ov_move_rows(G, u, Hd, a, c):
         if l > 0:
             s, nt = _up_seg(G, l - 1, i)
             _seg_move(G[1], s, nt, off[l - 1], th[l - 1], cf, Hd, a, c)
+    return impl
+
+
+@intrinsic
+def _prefetch(typingctx, arr, i):
+    """``llvm.prefetch`` (read, keep in all levels) of the cache line holding ``arr[i]`` (1-D array)."""
+    def codegen(context, builder, sig, args):
+        ary = context.make_array(sig.args[0])(context, builder, args[0])
+        ptr = builder.gep(ary.data, [args[1]])
+        i32 = ir.IntType(32)
+        fn = builder.module.declare_intrinsic("llvm.prefetch", [ptr.type],
+                                              ir.FunctionType(ir.VoidType(), [ptr.type, i32, i32, i32]))
+        builder.call(fn, [ptr, i32(0), i32(3), i32(1)])
+        return context.get_dummy_value()
+    if not isinstance(i, types.Integer):
+        return None
+    return types.void(arr, i), codegen
+
+
+@overload(_prefetch_row, inline="always")
+def _ov_prefetch_row(G, u):
+    if _is_csr(G):
+        def impl(G, u):
+            ip, ix, dv = G
+            for p in range(ip[u], ip[u + 1], 8):
+                _prefetch(dv, p)
+                _prefetch(ix, p)
+        return impl
+
+    def impl(G, u):
+        off, layer = G[3], G[4]
+        l = layer[u]
+        i = u - off[l]
+        if l > 0:
+            s, nt = _up_seg(G, l - 1, i)
+            for q in range(np.uint64(0), nt, np.uint64(16)):
+                _prefetch(G[1], s + q)
+        if l < G[2].size - 1:
+            s, nt = _down_seg(G, l, i)
+            for q in range(np.uint64(0), nt, np.uint64(16)):
+                _prefetch(G[0], s + q)
     return impl
 
 
