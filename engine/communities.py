@@ -108,10 +108,9 @@ def _setup(g, mode, binary, directed, channels=None):
     if np.any(s0 + s1 <= 0):
         t = int(np.nonzero(s0 + s1 <= 0)[0][0])
         raise InputError(f"epoch {t} has no kept edges: modularity is undefined (lower the threshold)")
-    with np.errstate(divide="ignore"):
-        inv0 = np.where(s0 > 0, 1.0 / np.where(s0 > 0, s0, 1.0), 0.0)
-        inv1 = np.where(s1 > 0, 1.0 / np.where(s1 > 0, s1, 1.0), 0.0)
-        invt = 1.0 / (s0 + s1)
+    inv0 = np.where(s0 > 0, 1.0 / np.where(s0 > 0, s0, 1.0), 0.0)  # (no division by 0 is evaluated)
+    inv1 = np.where(s1 > 0, 1.0 / np.where(s1 > 0, s1, 1.0), 0.0)
+    invt = 1.0 / (s0 + s1)
     c0 = invt * (s0 > 0) if mode == "sym" else 0 * inv0 if mode == "neg" else inv0
     c1 = invt * (s1 > 0) if mode in ("asym", "sym") else inv1 if mode in ("smp", "neg") else 0 * inv1
     if mode == "neg" and np.any(s1 <= 0):

@@ -5,6 +5,8 @@ layer ``l+1`` with shape ``(n_l, n_{l+1})``; an epoch stack holds ``T`` of them 
 kernels process ``T`` epochs in one call. A threshold is kept as a rule (one ``θ`` per block and epoch, an edge
 is ``|w| > θ`` with its sign); masks are built on the fly inside the kernels.
 """
+from functools import cached_property
+
 import numpy as np
 
 from .backend import backend_of, get_backend, is_torch_tensor
@@ -260,7 +262,7 @@ class LayeredGraph:
         return LayeredGraph(**kw)
 
     # ------------------------------------------------------------------ shape
-    @property
+    @cached_property  # a graph is immutable (its blocks are set once, in __init__)
     def sizes(self):
         """Layer sizes ``(n_0, ..., n_L)``."""
         return (int(self.blocks[0].shape[1]),) + tuple(int(b.shape[2]) for b in self.blocks)
@@ -275,7 +277,7 @@ class LayeredGraph:
         """Number of weight blocks ``L``."""
         return len(self.blocks)
 
-    @property
+    @cached_property
     def n_nodes(self):
         """Total number of nodes ``N``."""
         return int(sum(self.sizes))
@@ -285,7 +287,7 @@ class LayeredGraph:
         """``T`` for an epoch stack, ``None`` for a single network."""
         return int(self.blocks[0].shape[0]) if self.stacked else None
 
-    @property
+    @cached_property
     def offsets(self):
         """Node offsets ``o_l`` of every layer, plus ``N`` at the end (length ``L + 2``)."""
         return tuple(int(x) for x in np.concatenate([[0], np.cumsum(self.sizes)]))
