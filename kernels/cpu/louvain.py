@@ -53,6 +53,8 @@ _ONE_ROW = 1024
 #: ids are compacted within a sweep once fewer than 3/4 of them are live (and there are more than this);
 #: a dense row is built through four interleaved rows up to this many ids.
 _CHUNK = 64
+#: modules with the largest Y1/Y0 ratios that the neighbours path evaluates exactly (``_outliers``).
+_OUTLIERS = 16
 #: the scan's fast-math flags (no value there is NaN).
 _SCAN_MATH = {"nnan", "nsz", "contract"}
 
@@ -204,6 +206,50 @@ def _ratio_ub(xb, rho, ymax):
 
 
 @njit(cache=config.CACHE)
+def _outliers(YM, size, hi, outl, top, isout, rho):
+    """The ratio bound's outliers: ``outl`` gets the (at most ``outl.size``) non-empty modules with the
+    largest ``Y1_c / Y0_c`` (flagged in ``isout``), which the neighbours path evaluates exactly; ``rho[0]``
+    becomes the largest ratio of the others, ``rho[1]`` the largest ``Y0_c / Y1_c`` of all. One module with
+    an extreme ratio (a singleton, early on) would otherwise loosen the bound for every node. Returns the
+    number of outliers (``top``: a workspace for their ratios, ascending)."""
+    K = outl.size
+    for q in range(K):
+        isout[outl[q]] = False
+    nout = 0
+    rho[0] = 0.0
+    rho[1] = 0.0
+    for c in range(hi):
+        if size[c] == 0:
+            continue
+        rho[1] = max(rho[1], _ratio(YM[0, c], YM[1, c]))
+        r = _ratio(YM[1, c], YM[0, c])
+        if nout == K:
+            if r <= top[0]:
+                rho[0] = max(rho[0], r)
+                continue
+            rho[0] = max(rho[0], top[0])  # the smallest outlier drops out
+            q = 0
+            while q + 1 < K and top[q + 1] < r:
+                top[q] = top[q + 1]
+                outl[q] = outl[q + 1]
+                q += 1
+        else:
+            q = nout
+            while q > 0 and top[q - 1] > r:
+                top[q] = top[q - 1]
+                outl[q] = outl[q - 1]
+                q -= 1
+            nout += 1
+        top[q] = r
+        outl[q] = c
+    for q in range(nout):
+        isout[outl[q]] = True
+    for q in range(nout, K):
+        outl[q] = outl[0] if nout > 0 else 0
+    return nout
+
+
+@njit(cache=config.CACHE)
 def _first(buf, m, best):
     """The first ``c < m`` with ``buf[c] == best`` (an integer min-reduction, which vectorises)."""
     first = m
@@ -262,7 +308,8 @@ def _local_moving(G, X, Y, b, Mb, state, nonneg, diag, dense_ratio):
     dense, cap, hi = _sweeps(G, X, Y, b, Mb, state, nonneg, diag, dense_ratio, hi, YM, np.zeros(n, np.int64),
                              np.zeros((4, n + 1)), np.zeros((1, n + 1)), np.empty(n + 1),
                              np.empty(2 * n + 1, np.int64), np.zeros(RP), np.arange(n), np.zeros(n, np.bool_),
-                             np.empty(R), np.empty(R), np.zeros(2), ypos, np.empty(n + 1, np.int64), Hbuf)
+                             np.empty(R), np.empty(R), np.zeros(2), ypos, np.empty(n + 1, np.int64), Hbuf,
+                             np.zeros(_OUTLIERS, np.int64), np.empty(_OUTLIERS), np.zeros(n + 1, np.bool_))
     if dense:
         return True, Hbuf[:n * cap].reshape((n, cap)), hi
     return False, np.zeros((0, 0)), hi
@@ -270,7 +317,7 @@ def _local_moving(G, X, Y, b, Mb, state, nonneg, diag, dense_ratio):
 
 @njit(cache=config.CACHE, _nrt=False)
 def _sweeps(G, X, Y, b, Mb, state, nonneg, diag, dense_ratio, hi, YM, size, acc4, acc1, buf, free, xb, perm,
-            built, ymin, ymax, rho, ypos, new, Hbuf):
+            built, ymin, ymax, rho, ypos, new, Hbuf, outl, top, isout):
     """The sweeps of ``_local_moving`` (its workspace passed in; returns (dense, cap, hi)).
 
     Compiled with ``_nrt=False``: no array is allocated here, so no reference count is needed, and without
@@ -315,12 +362,7 @@ def _sweeps(G, X, Y, b, Mb, state, nonneg, diag, dense_ratio, hi, YM, size, acc4
                 if size[c] > 0:
                     ymin[t] = min(ymin[t], YM[t, c])
                     ymax[t] = max(ymax[t], YM[t, c])
-        if ypos:
-            rho[:] = 0.0
-            for c in range(hi):
-                if size[c] > 0:
-                    rho[0] = max(rho[0], _ratio(YM[1, c], YM[0, c]))
-                    rho[1] = max(rho[1], _ratio(YM[0, c], YM[1, c]))
+        nout = _outliers(YM, size, hi, outl, top, isout, rho) if ypos else 0
         moved = 0
         acc, nrow = (acc1, 1) if hi > _ONE_ROW else (acc4, 4)  # (the neighbours-only path uses acc1)
         _shuffle(perm, state)
@@ -381,6 +423,13 @@ def _sweeps(G, X, Y, b, Mb, state, nonneg, diag, dense_ratio, hi, YM, size, acc4
                 else:  # only the neighbours' modules (an empty one, "alone", dominates the others)
                     acc1[0, a] = np.nan
                     v, bestc = _nb_best(G, Mb, u, acc1, YM, xb)
+                    for q in range(nout):  # the ratio bound's outliers (a module read already is NaN)
+                        o = outl[q]
+                        if size[o] > 0:
+                            vo = acc1[0, o] - _null(xb, YM, o, R)
+                            if vo > v:
+                                v = vo
+                                bestc = o
                     best = v - hua + buu
                     if bestc < 0:
                         bestc = a
@@ -417,11 +466,13 @@ def _sweeps(G, X, Y, b, Mb, state, nonneg, diag, dense_ratio, hi, YM, size, acc4
                     if size[a] > 0:
                         ymin[t] = min(ymin[t], YM[t, a])
                         ymax[t] = max(ymax[t], YM[t, a])
-                if ypos:
-                    rho[0] = max(rho[0], _ratio(YM[1, c], YM[0, c]))
+                if ypos:  # (an outlier is evaluated exactly: its ratio does not enter the bound)
+                    if not isout[c]:
+                        rho[0] = max(rho[0], _ratio(YM[1, c], YM[0, c]))
                     rho[1] = max(rho[1], _ratio(YM[0, c], YM[1, c]))
                     if size[a] > 0:
-                        rho[0] = max(rho[0], _ratio(YM[1, a], YM[0, a]))
+                        if not isout[a]:
+                            rho[0] = max(rho[0], _ratio(YM[1, a], YM[0, a]))
                         rho[1] = max(rho[1], _ratio(YM[0, a], YM[1, a]))
                 Mb[u] = c
                 if dense:
@@ -438,6 +489,8 @@ def _sweeps(G, X, Y, b, Mb, state, nonneg, diag, dense_ratio, hi, YM, size, acc4
                     elif 4 * nact < 3 * hi and hi > _CHUNK:  # compact mid-sweep: the scans shrink with the ids
                         hi = _compact(Mb, size, YM, hi, new)
                         nfree = 0
+                        if ypos:  # new ids: the outliers again (the bound is exact again too)
+                            nout = _outliers(YM, size, hi, outl, top, isout, rho)
         if moved == 0:
             break
     return dense, cap, hi
