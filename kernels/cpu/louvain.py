@@ -48,7 +48,8 @@ _DENSE_MOVES = 4
 #: ... and the N × C' matrix has at most _DENSE_RATIO × the stored entries and at most _DENSE_MAX entries.
 _DENSE_RATIO = 1.0
 _DENSE_MAX = 1 << 24
-#: scatter into one row while more ids than this are live (few repeats), else into four interleaved rows.
+#: scatter into one row while more ids than this are live or than the node has neighbours (few repeats),
+#: else into four interleaved rows.
 _ONE_ROW = 1024
 #: ids are compacted within a sweep once fewer than 3/4 of them are live (and there are more than this);
 #: a dense row is built through four interleaved rows up to this many ids.
@@ -364,7 +365,6 @@ def _sweeps(G, X, Y, b, Mb, state, nonneg, diag, dense_ratio, hi, YM, size, acc4
                     ymax[t] = max(ymax[t], YM[t, c])
         nout = _outliers(YM, size, hi, outl, top, isout, rho) if ypos else 0
         moved = 0
-        acc, nrow = (acc1, 1) if hi > _ONE_ROW else (acc4, 4)  # (the neighbours-only path uses acc1)
         _shuffle(perm, state)
         for k in range(n):
             u = perm[k]
@@ -401,6 +401,8 @@ def _sweeps(G, X, Y, b, Mb, state, nonneg, diag, dense_ratio, hi, YM, size, acc4
                 bestc = _first(buf, m, v) if best > _TOL else a
                 Hd[u, a] = keep
             elif hi < _SCAN_PER_EDGE * _deg(G, u):
+                # four interleaved rows only when neighbours share modules (a one-row scan is cheaper)
+                acc, nrow = (acc4, 4) if hi <= _ONE_ROW and _deg(G, u) >= hi else (acc1, 1)
                 _scatter(G, Mb, u, acc, 0, nrow)
                 hua = _rows(acc, a) - _null(xb, YM, a, R)
                 acc[0, a] = -np.inf
