@@ -376,6 +376,7 @@ def _sweeps(G, X, Y, b, Mb, state, nonneg, diag, dense_ratio, hi, YM, size, acc4
                 if not dense or not built[nxt]:
                     _prefetch_row(G, nxt)
             a = Mb[u]
+            deg = _deg(G, u)
             buu = diag[u]
             for t in range(R):
                 xb[t] = b[t] * X[t, u]
@@ -400,9 +401,9 @@ def _sweeps(G, X, Y, b, Mb, state, nonneg, diag, dense_ratio, hi, YM, size, acc4
                 best = v - hua + buu
                 bestc = _first(buf, m, v) if best > _TOL else a
                 Hd[u, a] = keep
-            elif hi < _SCAN_PER_EDGE * _deg(G, u):
+            elif hi < _SCAN_PER_EDGE * deg:
                 # four interleaved rows only when neighbours share modules (a one-row scan is cheaper)
-                acc, nrow = (acc4, 4) if hi <= _ONE_ROW and _deg(G, u) >= hi else (acc1, 1)
+                acc, nrow = (acc4, 4) if hi <= _ONE_ROW and deg >= hi else (acc1, 1)
                 _scatter(G, Mb, u, acc, 0, nrow)
                 hua = _rows(acc, a) - _null(xb, YM, a, R)
                 acc[0, a] = -np.inf
