@@ -20,11 +20,19 @@ How a node's candidates are evaluated (all exact, the same candidates as BCT's d
 * *scan*: ``A[u, ·]`` scattered into a row of length ``C+1`` (or read from the dense matrix below), then one
   vectorised pass over all ids (an empty id is "u alone");
 * *neighbours*: for a node whose degree is small against ``C``, only the modules of its neighbours and
-  "alone", when a bound on the null term (``ymin``/``ymax`` over the modules) shows that no other module
-  can give a move; else the scan;
+  "alone", when a bound on the null term shows that no other module can give a move; else the scan. The
+  bound is the smaller of two: ``ymin``/``ymax`` over the modules, and for rank 2 with ``Y ≥ 0`` (signed
+  undirected) a bound from the largest ratio ``Y1_c/Y0_c``, leaving out the 16 modules with the largest
+  ratios, which are then evaluated exactly with the neighbours' (``_ratio_ub``, ``_outliers``);
 * *dense mode*: once an ``N × C'`` matrix fits in cache, or the last sweep moved few nodes and the matrix is
-  no larger than the edge list, the rows ``Hd[u, c] = A[u, c]`` are kept (built during the first dense sweep, updated by each move in
-  ``O(deg)``), so a sweep costs ``O(N·C)`` instead of ``O(E)``; they also give the next level's graph.
+  no larger than the edge list, the rows ``Hd[u, c] = A[u, c]`` are kept (built during the first dense
+  sweep, updated by each move in ``O(deg)``), so a sweep costs ``O(N·C)`` instead of ``O(E)``; they also
+  give the next level's graph.
+
+The sweeps (``_sweeps``) are compiled without Numba's reference counting (``_nrt=False``; the workspace is
+allocated by ``_local_moving``): the atomic incref/decref of every array view and tuple item were 20% of a
+run. For the same reason the per-entry loops address rows by index instead of slicing, and use unsigned
+indices (a signed one costs a wrap-around test per access).
 """
 import numba
 import numpy as np
@@ -110,32 +118,20 @@ def _scan(h, r, k, YM, xb, m, buf, clear):
     if YM.shape[0] == 2:
         if k == 4:
             return _scan4z(h, YM, xb, m, buf)
-        if clear:
-            return _scan1z(h, r, YM, xb, m, buf)
-        return _scan1(h, r, YM, xb, m, buf)
+        return _scan1(h, r, YM, xb, m, buf, clear)
     return _scan_r(h, r, k, YM, xb, m, buf, clear)
 
 
 @njit(cache=config.CACHE, fastmath=_SCAN_MATH)
-def _scan1(h, r, YM, xb, m, buf):
-    """``_scan`` for one row and rank 2 (padded): a plain loop that LLVM vectorises (with ``_fmax``)."""
+def _scan1(h, r, YM, xb, m, buf, clear):
+    """``_scan`` for one row and rank 2 (padded): a plain loop that LLVM vectorises (with ``_fmax``; the
+    test of ``clear`` is hoisted out of it)."""
     x0, x1 = xb[0], xb[1]
     best = -np.inf
     for c in range(m):
         v = h[r, c] - x0 * YM[0, c] - x1 * YM[1, c]
-        buf[c] = v
-        best = _fmax(best, v)
-    return best
-
-
-@njit(cache=config.CACHE, fastmath=_SCAN_MATH)
-def _scan1z(h, r, YM, xb, m, buf):
-    """``_scan1``, zeroing the row."""
-    x0, x1 = xb[0], xb[1]
-    best = -np.inf
-    for c in range(m):
-        v = h[r, c] - x0 * YM[0, c] - x1 * YM[1, c]
-        h[r, c] = 0.0
+        if clear:
+            h[r, c] = 0.0
         buf[c] = v
         best = _fmax(best, v)
     return best
