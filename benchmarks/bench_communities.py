@@ -193,5 +193,5 @@ def test_consensus_500(benchmark):
         lab = consensus(g, runs=500, seed=0)
         qs.append(modularity(g, lab))
 
-    benchmark.pedantic(run, setup=lambda: ((_fresh(SMALL),), {}), rounds=2, warmup_rounds=0)
+    benchmark.pedantic(run, setup=lambda: ((_fresh(SMALL),), {}), rounds=2, warmup_rounds=1)  # warm-up: the JIT
     _record(group, "deepcnt", benchmark)
