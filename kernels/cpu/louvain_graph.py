@@ -7,10 +7,11 @@ sweep compiles once per form):
 * **CSR** ``(indptr, indices, data)``: int64, int32, float64; every undirected edge in both rows, self-loops
   once. Aggregated levels, and level 0 when thresholding left a block sparse.
 * **blocks** ``(down, up, boff, off, layer, th, coef)`` (built by ``blocks_form``): the weight blocks
-  themselves, so level 0 costs no edge list. ``down`` is every ``W_l`` (n_l, n_{l+1}) flattened in C order
-  and concatenated, ``up`` every C-order transpose ``W_lᵀ`` the same way, both of the graph's float dtype;
-  block ``l`` occupies ``[boff[l], boff[l+1])`` of both (flat arrays rather than lists of blocks: one
-  compilation serves every depth, and a row costs a slice, not a typed-list lookup). ``off`` (L+2,) the
+  themselves, copied once, so level 0 costs no edge list. ``down`` is every ``W_l`` (n_l, n_{l+1})
+  flattened in C order and concatenated, ``up`` every C-order transpose ``W_lᵀ`` the same way, both of the
+  graph's float dtype; block ``l`` occupies ``[boff[l], boff[l+1])`` of both (flat arrays rather than lists
+  of blocks: one compilation serves every depth, and a row is a start and a length, not a typed-list
+  lookup). ``off`` (L+2,) the
   layer offsets, ``layer`` (N,) every node's layer, ``th`` (L,) the thresholds, ``coef`` =
   ``(a⁺, b⁺, a⁻, b⁻)``: an entry ``w`` with ``|w| > th`` has value ``a⁺w + b⁺`` if ``w > 0`` else
   ``a⁻w + b⁻`` (sign mode, binary and the directed ½ folded in, see ``edge_coefs``); dropped entries read

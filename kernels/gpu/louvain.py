@@ -11,7 +11,7 @@ from ..cpu import louvain as _cpu
 
 
 def _host(a):
-    """Device arrays to host, recursively through tuples; host objects (arrays, typed lists) as they are."""
+    """Device arrays to host, recursively through tuples; host arrays as they are."""
     if isinstance(a, tuple):
         return tuple(_host(x) for x in a)
     if hasattr(a, "get"):
