@@ -318,6 +318,41 @@ def test_registry_entries(oracle, oracle_graph):
     assert deepcnt.get_metric("modularity").compute(g, runs=10)["n_modules"] == 2
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_louvain_local_moving_leaves_no_improving_move(seed, monkeypatch):
+    """After the local moving phase, no node has a move with dQ > 1e-10 (dQ from the dense N×N B): the
+    bounds that let a node evaluate only its neighbours' modules (plus the ratio bound's outliers) never
+    hide a better module. A wide first layer over narrow ones sends most nodes down that path."""
+    import deepcnt.communities as com
+    from deepcnt.communities import louvain_problem, run_states
+    from deepcnt.kernels.cpu import louvain as klv
+
+    rng = np.random.default_rng(950 + seed)
+    sizes = [int(rng.integers(150, 300))] + [int(x) for x in rng.integers(4, 20, size=int(rng.integers(2, 4)))]
+    blocks = [rng.normal(size=(a, b)) for a, b in zip(sizes[:-1], sizes[1:])]
+    n = sum(sizes)
+    for mode, directed in (("asym", False), ("sym", False), ("asym", True), ("abs", False)):
+        monkeypatch.setattr(com, "_DENSE_FILL", 2.0)  # the CSR form, to read A from
+        ip, ix, dv = louvain_problem(deepcnt.LayeredGraph.from_weights(blocks), 0, 1.0, mode, directed, False)[0]
+        A = np.zeros((n, n))
+        np.add.at(A, (np.repeat(np.arange(n), np.diff(ip)), ix), dv)
+        monkeypatch.setattr(com, "_DENSE_FILL", 0.5)
+        G, X, Y, b = louvain_problem(deepcnt.LayeredGraph.from_weights(blocks), 0, 1.0, mode, directed, False)
+        assert len(G) == 7  # the blocks form
+        B = A - (b[:, None] * X).T @ Y
+        nonneg = bool(np.all(b >= 0) and np.all(X >= 0) and np.all(Y >= 0))
+        for dense_ratio in (0.0, 1.0):
+            Mb = np.arange(n)
+            klv._local_moving(G, X, Y, b, Mb, run_states(seed, 1), nonneg, np.zeros(n), dense_ratio)
+            M = np.zeros((n, Mb.max() + 2))
+            M[np.arange(n), Mb] = 1.0  # (the last column: an empty module, "alone")
+            H = B @ M
+            own = H[np.arange(n), Mb]
+            gain = H - own[:, None] + np.diag(B)[:, None]
+            gain[np.arange(n), Mb] = -np.inf
+            assert gain.max() <= 1e-10 + 1e-13, (mode, directed, dense_ratio, gain.max())
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_louvain_dense_mode_is_exact(seed):
     """The dense node × module mode (an N × C matrix of at most ``dense_max`` entries) must give the same
