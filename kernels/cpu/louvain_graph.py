@@ -502,17 +502,20 @@ def _null(xb, YM, c, R):
 
 
 @njit(inline="always")
+def _nb_step(c, h, YM, xb, best, arg):
+    """A neighbour's module ``c`` against the best so far: its value is read once, then set to NaN, so
+    that repeats (and modules marked beforehand) drop out of the comparison."""
+    uc = np.uint64(c)
+    v = h[0, uc] - _null(xb, YM, uc, xb.size)
+    h[0, uc] = np.nan
+    return (v, c) if v > best else (best, arg)
+
+
+@njit(inline="always")
 def _seg_best(o, nt, Mb, h, YM, xb, best, arg):
-    R = xb.size
     o = np.uint64(o)
     for j in range(np.uint64(nt)):
-        c = Mb[o + j]
-        uc = np.uint64(c)
-        v = h[0, uc] - _null(xb, YM, uc, R)
-        h[0, uc] = np.nan
-        if v > best:
-            best = v
-            arg = c
+        best, arg = _nb_step(Mb[o + j], h, YM, xb, best, arg)
     return best, arg
 
 
@@ -521,16 +524,9 @@ def _ov_nb_best(G, Mb, u, h, YM, xb):
     if _is_csr(G):
         def impl(G, Mb, u, h, YM, xb):
             ip, ix = G[0], G[1]
-            R = xb.size
-            best = -np.inf
-            arg = -1
+            best, arg = -np.inf, -1
             for p in range(ip[u], ip[u + 1]):
-                c = Mb[ix[p]]
-                v = h[0, c] - _null(xb, YM, c, R)
-                h[0, c] = np.nan
-                if v > best:
-                    best = v
-                    arg = c
+                best, arg = _nb_step(Mb[ix[p]], h, YM, xb, best, arg)
             return best, arg
         return impl
 
