@@ -87,6 +87,17 @@ def _channels(g, binary):
     return to(s.in_sums[:, cp]), to(s.out_sums[:, cp]), to(s.in_sums[:, cm]), to(s.out_sums[:, cm])
 
 
+def _mode_coefs(mode, s0, s1):
+    """``(c0, c1)`` of ``Q = c0 ΣδB0 − c1 ΣδB1`` for one epoch's channel totals ``s0``, ``s1`` (``s0 + s1 > 0``);
+    a channel of total 0 gets 0."""
+    inv0 = 1.0 / s0 if s0 > 0 else 0.0
+    inv1 = 1.0 / s1 if s1 > 0 else 0.0
+    invt = 1.0 / (s0 + s1)
+    c0 = (invt if s0 > 0 else 0.0) if mode == "sym" else 0.0 if mode == "neg" else inv0
+    c1 = (invt if s1 > 0 else 0.0) if mode in ("asym", "sym") else inv1 if mode in ("smp", "neg") else 0.0
+    return c0, c1
+
+
 def _setup(g, mode, binary, directed, channels=None):
     """Per-epoch strengths of the two channels and the coefficients (c0, c1) of ``Q = c0 ΣδB0 − c1 ΣδB1``.
 
@@ -108,13 +119,11 @@ def _setup(g, mode, binary, directed, channels=None):
     if np.any(s0 + s1 <= 0):
         t = int(np.nonzero(s0 + s1 <= 0)[0][0])
         raise InputError(f"epoch {t} has no kept edges: modularity is undefined (lower the threshold)")
-    inv0 = np.where(s0 > 0, 1.0 / np.where(s0 > 0, s0, 1.0), 0.0)  # (no division by 0 is evaluated)
-    inv1 = np.where(s1 > 0, 1.0 / np.where(s1 > 0, s1, 1.0), 0.0)
-    invt = 1.0 / (s0 + s1)
-    c0 = invt * (s0 > 0) if mode == "sym" else 0 * inv0 if mode == "neg" else inv0
-    c1 = invt * (s1 > 0) if mode in ("asym", "sym") else inv1 if mode in ("smp", "neg") else 0 * inv1
     if mode == "neg" and np.any(s1 <= 0):
         raise InputError("negative='neg' needs negative edges, and an epoch has none")
+    c0, c1 = np.empty_like(s0), np.empty_like(s1)
+    for t in range(s0.size):  # scalars: a few µs per epoch, where array expressions cost ~30 µs for one
+        c0[t], c1[t] = _mode_coefs(mode, float(s0[t]), float(s1[t]))
     return dict(kin0=pin, kout0=pout, kin1=nin, kout1=nout, s0=s0, s1=s1, c0=c0, c1=c1)
 
 
@@ -215,19 +224,12 @@ def _check_gamma(gamma):
 # ---------------------------------------------------------------------------------------------- Louvain
 def _louvain_channels(g, t, binary):
     """(pin, pout, nin, nout) of epoch ``t``, each (1, N): from the memoised node sums when present, else
-    from one serial pass over the blocks (no parallel region: it would cost more than the pass)."""
+    from the serial pass of ``_epoch_pass`` (no parallel region: it would cost more than the pass)."""
     if "sums" in g._cache:
         return tuple(c[t:t + 1] for c in _channels(g, binary))
     key = ("louvain_sums", t)
     if key not in g._cache:
-        from .kernels.cpu import louvain_graph as klg
-
-        o = g.offsets
-        out = np.zeros((4, g.n_nodes))
-        inn = np.zeros((4, g.n_nodes))
-        for l, W in enumerate(_epoch_blocks(g, t)):
-            klg.block_channel_sums(W, float(g.theta[l, t]), False, out[:, o[l]:o[l + 1]], inn[:, o[l + 1]:o[l + 2]])
-        g._cache[key] = (out, inn)
+        _epoch_pass(g, t)
     out, inn = g._cache[key]
     cp, cm = (0, 1) if binary else (2, 3)
     return inn[cp][None], out[cp][None], inn[cm][None], out[cm][None]
@@ -247,21 +249,43 @@ def _epoch_blocks(g, t):
     return [np.ascontiguousarray(W, dtype=dt) for W in blocks]
 
 
+def _epoch_pass(g, t):
+    """Epoch ``t``'s channel sums (memoised as ``("louvain_sums", t)`` unless the node sums are) and the
+    mode-independent part of the blocks form, ``(down, up, boff, off, layer, th)``, or None when a block keeps
+    less than ``_DENSE_FILL`` of its entries: one kernel call (``level0_pass``), memoised per epoch."""
+    key = ("louvain_blocks", t)
+    if key in g._cache:
+        return g._cache[key]
+    from .kernels.cpu import louvain_graph as klg
+
+    o, n = np.array(g.offsets, np.int64), g.n_nodes
+    down = np.concatenate([W.ravel() for W in _epoch_blocks(g, t)])
+    th = np.ascontiguousarray(g.theta[:, t], dtype=np.float64)
+    out, inn = np.zeros((2, 4, n))
+    known = "sums" in g._cache
+    if known:  # the kept out-entries, for the fill test
+        _, out[0], _, out[1] = (c[t] for c in _channels(g, True))
+    dense, up, boff, layer = klg.level0_pass(down, o, th, not known, out, inn, _DENSE_FILL)
+    if not known:
+        g._cache[("louvain_sums", t)] = (out, inn)
+    g._cache[key] = (down, up, boff, o, layer, th) if dense else None
+    return g._cache[key]
+
+
 def _level0_graph(g, t, c0, c1, code):
     """The level-0 graph of epoch ``t`` in the form ``kernels.cpu.louvain_graph`` reads (docstring there)."""
     from .kernels.cpu import louvain_graph as klg
 
-    o = g.offsets
-    n = g.n_nodes
+    parts = _epoch_pass(g, t)
+    if parts is not None:
+        return parts + (klg.edge_coefs(c0, c1, code),)
+    o, n = g.offsets, g.n_nodes
     blocks = _epoch_blocks(g, t)
     th = np.ascontiguousarray(g.theta[:, t], dtype=np.float64)
     pin, pout, nin, nout = _louvain_channels(g, t, True)
     kept = pout[0] + nout[0]
-    fill = [kept[o[l]:o[l + 1]].sum() / max(W.size, 1) for l, W in enumerate(blocks)]
-    if min(fill) >= _DENSE_FILL:
-        return klg.blocks_form(blocks, o, th, klg.edge_coefs(c0, c1, code))
+    dense = [kept[o[l]:o[l + 1]].sum() / max(W.size, 1) >= _DENSE_FILL for l, W in enumerate(blocks)]
     cnt = np.zeros(n, np.int64)
-    dense = [f >= _DENSE_FILL for f in fill]
     for l, W in enumerate(blocks):
         ns_, nt_ = W.shape
         if dense[l]:
@@ -295,33 +319,49 @@ def louvain_problem(g, t, gamma, mode, directed, binary):
     if key not in g._cache:
         code = {"abs": 1, "none": 2}.get(mode, 0) + 4 * bool(binary) + 8 * bool(directed)
         g._cache[key] = _level0_graph(g, t, c0, c1, code)
-    X, Y, b = [], [], []
+    terms = []  # (X_r, Y_r, b_r)
     for ch, c in (("0", c0), ("1", -c1)):
         s = float(st["s" + ch][0])
         if c == 0 or s <= 0:
             continue
         kin, kout = st["kin" + ch][0], st["kout" + ch][0]
         if directed:
-            X += [kout, kin]
-            Y += [kin, kout]
-            b += [c * gamma / (2 * s)] * 2
+            terms += [(kout, kin, c * gamma / (2 * s)), (kin, kout, c * gamma / (2 * s))]
         else:
-            X.append(kin + kout)
-            Y.append(kin + kout)
-            b.append(c * gamma / s)
+            k = kin + kout
+            terms.append((k, k, c * gamma / s))
     n = g.n_nodes
-    X = np.ascontiguousarray(np.array(X, dtype=np.float64).reshape(-1, n))
-    Y = np.ascontiguousarray(np.array(Y, dtype=np.float64).reshape(-1, n))
-    g._cache[pkey] = (g._cache[key], X, Y, np.array(b, dtype=np.float64))
+    X, Y = np.empty((len(terms), n)), np.empty((len(terms), n))
+    for r, (x, y, _) in enumerate(terms):
+        X[r], Y[r] = x, y
+    g._cache[pkey] = (g._cache[key], X, Y, np.array([t[2] for t in terms], dtype=np.float64))
     return g._cache[pkey]
 
 
+_M64 = (1 << 64) - 1
+
+
+def _splitmix64(x):
+    """One step of SplitMix64 (Steele, Lea & Flood 2014) on a Python int: a bijective 64-bit mix."""
+    x = (x + 0x9E3779B97F4A7C15) & _M64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _M64
+    return x ^ (x >> 31)
+
+
 def run_states(seed, runs, stream=0):
-    """One non-zero uint64 xorshift state per run, from ``SeedSequence([seed, stream, r])``."""
+    """One non-zero uint64 xorshift state per run: SplitMix64 chained over ``seed`` (64 bits at a time),
+    ``stream`` and the run index (~1 µs per run; ``SeedSequence`` cost 10-20 µs, 1-2% of a Louvain run)."""
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise InputError(f"seed must be a non-negative integer, got {seed!r}")
-    st = np.array([np.random.SeedSequence([int(seed), stream, r]).generate_state(1, np.uint64)[0]
-                   for r in range(runs)], dtype=np.uint64)
+    h, rest = 0, int(seed)
+    while True:
+        h = _splitmix64(h ^ (rest & _M64))
+        rest >>= 64
+        if not rest:
+            break
+    h = _splitmix64(h ^ int(stream))
+    st = np.array([_splitmix64(h ^ r) for r in range(runs)], dtype=np.uint64)
     st[st == 0] = 1
     return st
 
@@ -335,9 +375,11 @@ def louvain_runs(problem, runs, seed, init=None, stream=0):
 
     graph, X, Y, b = problem
     n = X.shape[1]
-    if init is None:
-        init = np.arange(n, dtype=np.int64)
-    init = np.ascontiguousarray(np.broadcast_to(np.asarray(init, np.int64), (runs, n)))
+    if init is None and runs == 1:
+        init = np.arange(n, dtype=np.int64)[None]
+    else:
+        init = np.arange(n, dtype=np.int64) if init is None else init
+        init = np.ascontiguousarray(np.broadcast_to(np.asarray(init, np.int64), (runs, n)))
     labels = np.empty((runs, n), np.int64)
     q = np.empty(runs)
     klv.louvain_runs(graph, X, Y, b, init, run_states(seed, runs, stream), labels, q)

@@ -5,6 +5,7 @@ layer ``l+1`` with shape ``(n_l, n_{l+1})``; an epoch stack holds ``T`` of them 
 kernels process ``T`` epochs in one call. A threshold is kept as a rule (one ``θ`` per block and epoch, an edge
 is ``|w| > θ`` with its sign); masks are built on the fly inside the kernels.
 """
+import itertools
 from functools import cached_property
 
 import numpy as np
@@ -290,7 +291,7 @@ class LayeredGraph:
     @cached_property
     def offsets(self):
         """Node offsets ``o_l`` of every layer, plus ``N`` at the end (length ``L + 2``)."""
-        return tuple(int(x) for x in np.concatenate([[0], np.cumsum(self.sizes)]))
+        return tuple(itertools.accumulate(self.sizes, initial=0))
 
     def layer_slice(self, l):
         """The slice of layer ``l``'s nodes in any per-node array (negative ``l`` counts from the end)."""

@@ -6,7 +6,7 @@ sweep compiles once per form):
 
 * **CSR** ``(indptr, indices, data)``: int64, int32, float64; every undirected edge in both rows, self-loops
   once. Aggregated levels, and level 0 when thresholding left a block sparse.
-* **blocks** ``(down, up, boff, off, layer, th, coef)`` (built by ``blocks_form``): the weight blocks
+* **blocks** ``(down, up, boff, off, layer, th, coef)`` (``up`` built by ``level0_pass``): the weight blocks
   themselves, copied once, so level 0 costs no edge list. ``down`` is every ``W_l`` (n_l, n_{l+1})
   flattened in C order and concatenated, ``up`` every C-order transpose ``W_lᵀ`` the same way, both of the
   graph's float dtype; block ``l`` occupies ``[boff[l], boff[l+1])`` of both (flat arrays rather than lists
@@ -248,33 +248,60 @@ def block_transpose(W, out):
             out[j, i] = W[i, j]
 
 
-def blocks_form(blocks, offsets, theta, coef):
-    """The blocks form of level 0 (module docstring) from one epoch's blocks.
+@njit(cache=config.CACHE)
+def level0_pass(down, off, th, sums, out, inn, min_fill):
+    """One epoch's level-0 work in one call: the blocks' channel sums (``block_channel_sums``, when ``sums``)
+    and, when every block keeps at least ``min_fill`` of its entries, the rest of the blocks form: the
+    transposes (``block_transpose``), the block offsets and every node's layer.
 
     Parameters
     ----------
-    blocks : list of arrays, shapes (n_l, n_{l+1}), one float dtype
-        Copied into ``down``, transposed into ``up``.
-    offsets : array, shape (L+2,), int64
-    theta : array, shape (L,), float64
-    coef : array, shape (4,), float64
-        ``edge_coefs(c0, c1, code)``.
+    down : array, shape (nnz,), float32 or float64
+        Every block ``W_l`` (n_l, n_{l+1}) in C order, concatenated.
+    off : array, shape (L+2,), int64
+        Layer offsets.
+    th : array, shape (L,), float64
+        Thresholds: an entry is kept when ``|w| > th[l]``.
+    sums : bool
+        Compute the channel sums; else ``out[0] + out[1]`` already hold every node's kept out-entries.
+    out, inn : arrays, shape (4, N), float64
+        Out- and in-sums of the channels (count+, count−, w+, |w−|), incremented when ``sums``.
+    min_fill : float
 
     Returns
     -------
-    tuple ``(down, up, boff, off, layer, th, coef)``
+    dense : bool
+        Whether the blocks form applies.
+    up : array, shape (nnz,) (the dtype of ``down``), or (0,) when the blocks form does not apply
+        Every transpose ``W_lᵀ``, at the same offsets as ``W_l`` in ``down``.
+    boff : array, shape (L+1,), int64
+        Block ``l`` is ``[boff[l], boff[l+1])`` of ``down`` and ``up``.
+    layer : array, shape (N,), int64
+        Every node's layer.
     """
-    boff = np.zeros(len(blocks) + 1, np.int64)
-    np.cumsum([W.size for W in blocks], out=boff[1:])
-    dt = blocks[0].dtype
-    down = np.concatenate([np.ravel(W) for W in blocks]).astype(dt, copy=False)
-    up = np.empty(boff[-1], dt)
-    for l, W in enumerate(blocks):
-        block_transpose(W, up[boff[l]:boff[l + 1]].reshape(W.shape[::-1]))
-    off = np.ascontiguousarray(offsets, dtype=np.int64)
-    layer = np.repeat(np.arange(off.size - 1, dtype=np.int64), np.diff(off))
-    return (down, up, boff, off, layer, np.ascontiguousarray(theta, dtype=np.float64),
-            np.ascontiguousarray(coef, dtype=np.float64))
+    L = off.size - 2
+    boff = np.zeros(L + 1, np.int64)
+    for l in range(L):
+        boff[l + 1] = boff[l] + (off[l + 1] - off[l]) * (off[l + 2] - off[l + 1])
+    layer = np.empty(off[-1], np.int64)
+    for l in range(L + 1):
+        layer[off[l]:off[l + 1]] = l
+    if sums:
+        for l in range(L):
+            ns, nt = off[l + 1] - off[l], off[l + 2] - off[l + 1]
+            block_channel_sums(down[boff[l]:boff[l + 1]].reshape((ns, nt)), th[l], False,
+                               out[:, off[l]:off[l + 1]], inn[:, off[l + 1]:off[l + 2]])
+    for l in range(L):
+        kept = 0.0
+        for i in range(off[l], off[l + 1]):
+            kept += out[0, i] + out[1, i]
+        if boff[l + 1] == boff[l] or kept < min_fill * (boff[l + 1] - boff[l]):
+            return False, down[:0].copy(), boff, layer
+    up = np.empty_like(down)
+    for l in range(L):
+        ns, nt = off[l + 1] - off[l], off[l + 2] - off[l + 1]
+        block_transpose(down[boff[l]:boff[l + 1]].reshape((ns, nt)), up[boff[l]:boff[l + 1]].reshape((nt, ns)))
+    return True, up, boff, layer
 
 
 # ------------------------------------------------------------------------------- access (both forms)
