@@ -454,6 +454,57 @@ def test_louvain_graph_forms_agree(seed, monkeypatch):
         assert qa == pytest.approx(qb, abs=1e-12)
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_louvain_dense_rows_built_at_once(seed, monkeypatch):
+    """``_dense_rows`` (every dense row ``Hd[u, c] = A[u, c]`` at once, blocks form) equals ``A E`` from the CSR
+    form's dense ``A`` (1e-12), and equals the rows built one by one with ``_scatter`` to the bit; columns from
+    ``hi`` up are 0. Thresholds, both dtypes, directed and binary views."""
+    import scipy.sparse as sp
+    from numba import njit
+
+    import deepcnt.communities as com
+    from deepcnt.kernels.cpu import louvain_graph as klg
+
+    @njit
+    def at_once(G, Mb, Hd, hi, work):
+        return klg._dense_rows(G, Mb, Hd, hi, work)
+
+    @njit
+    def one_by_one(G, Mb, Hd):
+        for u in range(Hd.shape[0]):
+            klg._scatter(G, Mb, u, Hd, u, 1)
+
+    rng = np.random.default_rng(1100 + seed)
+    sizes = [int(x) for x in rng.integers(3, 30, size=int(rng.integers(2, 6)))]
+    dtype = [np.float32, np.float64][seed % 2]
+    blocks = [rng.normal(size=(a, b)).astype(dtype) for a, b in zip(sizes[:-1], sizes[1:])]
+    g0 = deepcnt.LayeredGraph.from_weights(blocks)
+    n = g0.n_nodes
+    for theta, mode, directed, binary in ((0.0, "asym", False, False), (0.3, "sym", True, False),
+                                          (0.3, "abs", False, True)):
+        graphs = []
+        for fill in (0.5, 2.0):  # blocks form / CSR
+            monkeypatch.setattr(com, "_DENSE_FILL", fill)
+            g = g0.threshold(theta) if theta else deepcnt.LayeredGraph.from_weights(blocks)
+            graphs.append(com.louvain_problem(g, 0, 1.0, mode, directed, binary)[0])
+        G, csr = graphs
+        assert len(G) == 7 and len(csr) == 3
+        A = sp.csr_matrix((csr[2], csr[1], csr[0]), shape=(n, n)).toarray()
+        for hi in (1, 7, n):
+            Mb = rng.integers(0, hi, n)
+            cap = min(n + 1, hi + 9)
+            Hd = np.full((n, cap), np.nan)
+            work = np.full(n * max(sizes), np.nan)  # _dense_work's size
+            assert at_once(G, Mb, Hd, hi, work)
+            assert not at_once(csr, Mb, np.zeros((n, cap)), hi, work)
+            E = np.zeros((n, cap))
+            E[np.arange(n), Mb] = 1.0
+            np.testing.assert_allclose(Hd, A @ E, rtol=0, atol=1e-12)
+            ref = np.zeros((n, cap))
+            one_by_one(G, Mb, ref)
+            np.testing.assert_array_equal(Hd, ref)
+
+
 def test_louvain_runs_independent_of_threads():
     """Many runs are split over threads in contiguous chunks; every run keeps its own random stream, so the
     result does not depend on the thread count."""

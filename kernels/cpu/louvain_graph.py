@@ -372,6 +372,16 @@ def _diag(G):
     """Self-loop weights ``A[u, u]``, shape (n,)."""
 
 
+def _dense_rows(G, Mb, Hd, hi, work):
+    """All the dense rows at once: ``Hd[u, c] = A[u, c]`` for ``c < hi``, 0 up to ``Hd.shape[1]``; returns
+    True. Blocks form only (the CSR form returns False: its rows are built one by one, ``_scatter``)."""
+
+
+def _dense_work(G, n):
+    """Entries of ``_dense_rows``' workspace for an ``n × cap`` dense matrix of ``n·cap`` entries at most: ``n``
+    × the widest layer (blocks form), 0 (CSR)."""
+
+
 @overload(_n, inline="always")
 def _ov_n(G):
     if _is_csr(G):
@@ -663,6 +673,81 @@ def _ov_prefetch_row(G, u):
             s, nt = _down_seg(G, l, i)
             for q in range(np.uint64(0), nt, np.uint64(16)):
                 _prefetch(G[0], s + q)
+    return impl
+
+
+@njit(inline="always")
+def _add_rows(w, s, nl, val, th, cf, T, c):
+    """``T[c, :nl] += val(w[s:s+nl])``: one source row of a block added into module ``c``'s row (vectorised;
+    unsigned indices: with signed ones the wrap-around tests kept this loop scalar, 4x slower)."""
+    ap, bp, an, bn = cf[0], cf[1], cf[2], cf[3]
+    s, c = np.uint64(s), np.uint64(c)
+    for j in range(np.uint64(nl)):
+        T[c, j] += val(np.float64(w[s + j]), th, ap, bp, an, bn)
+
+
+@njit(inline="always")
+def _layer_rows(G, Mb, Hd, hi, work, l, val):
+    """``_dense_rows`` for the nodes of layer ``l``, through the module-major ``T = work[:hi·n_l]`` (hi, n_l): the
+    block below adds each source's row (``down``) into its module's row of ``T``, the block above each target's
+    row (``up``), in the order ``_scatter`` adds them (so each sum is the same to the bit); then ``T`` is
+    transposed into the rows, in strips of 8 modules."""
+    down, up, boff, off, th, cf = G[0], G[1], G[2], G[3], G[5], G[6]
+    L = boff.size - 1
+    nl = np.uint64(off[l + 1] - off[l])
+    uhi, o, cap, eight = np.uint64(hi), np.uint64(off[l]), np.uint64(Hd.shape[1]), np.uint64(8)
+    T = work[:hi * (off[l + 1] - off[l])].reshape((hi, off[l + 1] - off[l]))
+    for c in range(uhi):
+        for j in range(nl):
+            T[c, j] = 0.0
+    if l > 0:
+        for i in range(off[l] - off[l - 1]):
+            _add_rows(down, boff[l - 1] + i * nl, nl, val, th[l - 1], cf, T, Mb[off[l - 1] + i])
+    if l < L:
+        for v in range(off[l + 2] - off[l + 1]):
+            _add_rows(up, boff[l] + v * nl, nl, val, th[l], cf, T, Mb[off[l + 1] + v])
+    top = uhi - uhi % eight
+    for c0 in range(np.uint64(0), top, eight):
+        for j in range(nl):
+            for c in range(c0, c0 + eight):
+                Hd[o + j, c] = T[c, j]
+    for j in range(nl):
+        for c in range(top, uhi):
+            Hd[o + j, c] = T[c, j]
+        for c in range(uhi, cap):
+            Hd[o + j, c] = 0.0
+
+
+@overload(_dense_rows)
+def _ov_dense_rows(G, Mb, Hd, hi, work):
+    if _is_csr(G):
+        return lambda G, Mb, Hd, hi, work: False
+
+    def impl(G, Mb, Hd, hi, work):
+        th, cf = G[5], G[6]
+        plain = cf[1] == 0 and cf[3] == 0
+        for l in range(th.size):
+            plain = plain and th[l] <= 0
+        for l in range(G[3].size - 1):
+            if plain:  # the common unthresholded case: a cheaper value (_seg_scatter)
+                _layer_rows(G, Mb, Hd, hi, work, l, _pv)
+            else:
+                _layer_rows(G, Mb, Hd, hi, work, l, _bv)
+        return True
+    return impl
+
+
+@overload(_dense_work)
+def _ov_dense_work(G, n):
+    if _is_csr(G):
+        return lambda G, n: 0
+
+    def impl(G, n):
+        off = G[3]
+        wide = 0
+        for l in range(off.size - 1):
+            wide = max(wide, off[l + 1] - off[l])
+        return n * wide
     return impl
 
 
