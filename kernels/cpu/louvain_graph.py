@@ -378,8 +378,8 @@ def _dense_rows(G, Mb, Hd, hi, work):
 
 
 def _dense_work(G, n):
-    """Entries of ``_dense_rows``' workspace for an ``n × cap`` dense matrix of ``n·cap`` entries at most: ``n``
-    × the widest layer (blocks form), 0 (CSR)."""
+    """Entries of ``_dense_rows``' workspace for ``n`` nodes: ``n × _TILE`` (blocks form; at most ``hi × _TILE``
+    of it is touched), 0 (CSR)."""
 
 
 @overload(_n, inline="always")
@@ -676,6 +676,10 @@ def _ov_prefetch_row(G, u):
     return impl
 
 
+#: nodes per tile of ``_dense_rows`` (its module-major workspace is ``hi × _TILE``, in L1/L2).
+_TILE = 128
+
+
 @njit(inline="always")
 def _add_rows(w, s, nl, val, th, cf, T, c):
     """``T[c, :nl] += val(w[s:s+nl])``: one source row of a block added into module ``c``'s row (vectorised;
@@ -687,31 +691,32 @@ def _add_rows(w, s, nl, val, th, cf, T, c):
 
 
 @njit(inline="always")
-def _layer_rows(G, Mb, Hd, hi, work, l, val):
-    """``_dense_rows`` for the nodes of layer ``l``, through the module-major ``T = work[:hi·n_l]`` (hi, n_l): the
-    block below adds each source's row (``down``) into its module's row of ``T``, the block above each target's
-    row (``up``), in the order ``_scatter`` adds them (so each sum is the same to the bit); then ``T`` is
-    transposed into the rows, in strips of 8 modules."""
+def _tile_rows(G, Mb, Hd, hi, work, l, j0, nb, val):
+    """``_dense_rows`` for the ``nb`` nodes ``j0 ..`` of layer ``l``, through the module-major tile ``T =
+    work[:hi·nb]`` (hi, nb): the block below adds the tile's slice of each source's row (``down``) into its
+    module's row of ``T``, the block above each target's (``up``), in the order ``_scatter`` adds them (so each
+    sum is the same to the bit); then ``T`` is transposed into the rows, in strips of 8 modules."""
     down, up, boff, off, th, cf = G[0], G[1], G[2], G[3], G[5], G[6]
     L = boff.size - 1
-    nl = np.uint64(off[l + 1] - off[l])
-    uhi, o, cap, eight = np.uint64(hi), np.uint64(off[l]), np.uint64(Hd.shape[1]), np.uint64(8)
-    T = work[:hi * (off[l + 1] - off[l])].reshape((hi, off[l + 1] - off[l]))
+    nl = off[l + 1] - off[l]
+    unb, uhi, o = np.uint64(nb), np.uint64(hi), np.uint64(off[l] + j0)
+    cap, eight = np.uint64(Hd.shape[1]), np.uint64(8)
+    T = work[:hi * nb].reshape((hi, nb))
     for c in range(uhi):
-        for j in range(nl):
+        for j in range(unb):
             T[c, j] = 0.0
     if l > 0:
         for i in range(off[l] - off[l - 1]):
-            _add_rows(down, boff[l - 1] + i * nl, nl, val, th[l - 1], cf, T, Mb[off[l - 1] + i])
+            _add_rows(down, boff[l - 1] + i * nl + j0, nb, val, th[l - 1], cf, T, Mb[off[l - 1] + i])
     if l < L:
         for v in range(off[l + 2] - off[l + 1]):
-            _add_rows(up, boff[l] + v * nl, nl, val, th[l], cf, T, Mb[off[l + 1] + v])
+            _add_rows(up, boff[l] + v * nl + j0, nb, val, th[l], cf, T, Mb[off[l + 1] + v])
     top = uhi - uhi % eight
     for c0 in range(np.uint64(0), top, eight):
-        for j in range(nl):
+        for j in range(unb):
             for c in range(c0, c0 + eight):
                 Hd[o + j, c] = T[c, j]
-    for j in range(nl):
+    for j in range(unb):
         for c in range(top, uhi):
             Hd[o + j, c] = T[c, j]
         for c in range(uhi, cap):
@@ -724,15 +729,17 @@ def _ov_dense_rows(G, Mb, Hd, hi, work):
         return lambda G, Mb, Hd, hi, work: False
 
     def impl(G, Mb, Hd, hi, work):
-        th, cf = G[5], G[6]
+        off, th, cf = G[3], G[5], G[6]
         plain = cf[1] == 0 and cf[3] == 0
         for l in range(th.size):
             plain = plain and th[l] <= 0
-        for l in range(G[3].size - 1):
-            if plain:  # the common unthresholded case: a cheaper value (_seg_scatter)
-                _layer_rows(G, Mb, Hd, hi, work, l, _pv)
-            else:
-                _layer_rows(G, Mb, Hd, hi, work, l, _bv)
+        for l in range(off.size - 1):
+            for j0 in range(0, off[l + 1] - off[l], _TILE):
+                nb = min(_TILE, off[l + 1] - off[l] - j0)
+                if plain:  # the common unthresholded case: a cheaper value (_seg_scatter)
+                    _tile_rows(G, Mb, Hd, hi, work, l, j0, nb, _pv)
+                else:
+                    _tile_rows(G, Mb, Hd, hi, work, l, j0, nb, _bv)
         return True
     return impl
 
@@ -741,14 +748,7 @@ def _ov_dense_rows(G, Mb, Hd, hi, work):
 def _ov_dense_work(G, n):
     if _is_csr(G):
         return lambda G, n: 0
-
-    def impl(G, n):
-        off = G[3]
-        wide = 0
-        for l in range(off.size - 1):
-            wide = max(wide, off[l + 1] - off[l])
-        return n * wide
-    return impl
+    return lambda G, n: n * _TILE
 
 
 @overload(_diag)
