@@ -1,4 +1,5 @@
 """modularity and louvain against bctpy, networkx, dense numpy and the worked example (spec §5, §12)."""
+import itertools
 import warnings
 
 import numpy as np
@@ -351,8 +352,9 @@ def test_louvain_local_moving_leaves_no_improving_move(seed, monkeypatch):
         assert len(G) == 7  # the blocks form
         B = A - (b[:, None] * X).T @ Y
         nonneg = bool(np.all(b >= 0) and np.all(X >= 0) and np.all(Y >= 0))
-        for dense_ratio in (0.0, 1.0):
-            Mb = np.arange(n)
+        # singletons, and a start of 4 modules (dense rows from the first sweep)
+        for dense_ratio, Mb0 in itertools.product((0.0, 1.0), (np.arange(n), rng.integers(0, 4, n))):
+            Mb = Mb0.copy()
             klv._local_moving(G, X, Y, b, Mb, run_states(seed, 1), nonneg, np.zeros(n), dense_ratio)
             M = np.zeros((n, Mb.max() + 2))
             M[np.arange(n), Mb] = 1.0  # (the last column: an empty module, "alone")
@@ -366,7 +368,8 @@ def test_louvain_local_moving_leaves_no_improving_move(seed, monkeypatch):
 @pytest.mark.parametrize("seed", range(4))
 def test_louvain_dense_mode_is_exact(seed):
     """The dense node × module mode (an N × C matrix of at most ``dense_max`` entries) must give the same
-    partition as pure sparse sweeps."""
+    partition as pure sparse sweeps, from singletons and from initial partitions (two runs of 5 modules: dense
+    from the first sweep)."""
     from deepcnt.communities import louvain_problem, run_states
     from deepcnt.kernels.cpu import louvain as klv, louvain_graph as klg
 
@@ -376,7 +379,7 @@ def test_louvain_dense_mode_is_exact(seed):
     for mode, directed in (("asym", False), ("abs", True), ("sym", True)):
         prob = louvain_problem(g, 0, 1.0, mode, directed, False)
         n = g.n_nodes
-        init = np.arange(n)[None].repeat(3, 0)
+        init = np.concatenate([np.arange(n)[None], rng.integers(0, 5, (2, n))])
         out = []
         for dense_ratio in (0.0, 1.0, 1e9):
             lab, q = np.empty((3, n), np.int64), np.empty(3)

@@ -49,8 +49,9 @@ _TOL = 1e-10
 _MAX_SWEEPS = 1000
 #: scan every module id (instead of only the neighbours' modules) while ids ≤ _SCAN_PER_EDGE · degree.
 _SCAN_PER_EDGE = 4
-#: dense mode when its N × C' matrix fits in _DENSE_CACHE entries (L2) or the last sweep moved at most
-#: N / _DENSE_MOVES nodes, ...
+#: dense mode (after the first sweep, unless the graph is complete or the start has at most N/2 modules)
+#: when its N × C' matrix fits in _DENSE_CACHE entries (L2) or the last sweep moved at most N / _DENSE_MOVES
+#: nodes, ...
 _DENSE_CACHE = 1 << 18
 _DENSE_MOVES = 4
 #: ... and the N × C' matrix has at most _DENSE_RATIO × the stored entries and at most _DENSE_MAX entries.
@@ -343,7 +344,10 @@ def _sweeps(G, X, Y, b, Mb, state, nonneg, diag, dense_ratio, hi, YM, size, acc4
                 hi = _compact(Mb, size, YM, hi, new)
             cap = min(n, nact + 8 + nact // 4)
             small = n * cap <= _DENSE_CACHE  # its updates stay in cache, however many nodes move
-            if sweep > 0 and (small or moved * _DENSE_MOVES <= n):
+            # from the first sweep too when the rows cost no more than the graph (an aggregated level is
+            # complete) or the start has few modules (an initial partition): then few nodes move
+            first = n * n <= nnz or 2 * nact <= n
+            if (sweep > 0 or first) and (small or moved * _DENSE_MOVES <= n):
                 if n * cap <= min(_DENSE_MAX, dense_ratio * nnz):
                     dense = True
                     Hd = Hbuf[:n * cap].reshape((n, cap))
