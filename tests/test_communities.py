@@ -457,6 +457,27 @@ def test_louvain_graph_forms_agree(seed, monkeypatch):
         assert qa == pytest.approx(qb, abs=1e-12)
 
 
+def test_louvain_dense_scan_max_then_first():
+    """A dense sweep takes the max without storing the values (``_scan1max``), then recomputes them to find the
+    first module reaching it (``_first1``): the same module as ``_scan1`` + ``_first``, to the bit, for every
+    length (vector body and remainder) and with ties."""
+    from deepcnt.kernels.cpu import louvain as klv
+
+    rng = np.random.default_rng(42)
+    for m in list(range(1, 70)) + [113, 257, 995]:
+        for _ in range(20):
+            h = rng.normal(size=(3, m + 5)) * 1e-3
+            YM = np.abs(rng.normal(size=(2, m + 5)))
+            xb = rng.normal(size=2) * 1e-4
+            if rng.random() < 0.3:  # ties: repeated columns
+                k = rng.integers(0, m, 2)
+                h[:, k[1]], YM[:, k[1]] = h[:, k[0]], YM[:, k[0]]
+            buf = np.empty(m + 5)
+            v = klv._scan1(h, 1, YM, xb, m, buf, False)
+            assert klv._scan1max(h, 1, YM, xb, m) == v
+            assert klv._first1(h, 1, YM, xb, m, v) == klv._first(buf, m, v)
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_louvain_dense_rows_built_at_once(seed, monkeypatch):
     """``_dense_rows`` (every dense row ``Hd[u, c] = A[u, c]`` at once, blocks form) equals ``A E`` from the CSR

@@ -139,6 +139,27 @@ def _scan1(h, r, YM, xb, m, buf, clear):
 
 
 @njit(cache=config.CACHE, fastmath=_SCAN_MATH)
+def _scan1max(h, r, YM, xb, m):
+    """``max_c v[c]`` of ``_scan1`` without storing the values (nor clearing): a dense sweep, where few nodes
+    move, then finds the module with ``_first1``. The store cost 40% (36 against 21 ns for 113 ids)."""
+    x0, x1 = xb[0], xb[1]
+    best = -np.inf
+    for c in range(m):
+        best = _fmax(best, h[r, c] - x0 * YM[0, c] - x1 * YM[1, c])
+    return best
+
+
+@njit(cache=config.CACHE, fastmath=_SCAN_MATH)
+def _first1(h, r, YM, xb, m, best):
+    """The first ``c < m`` whose value (computed as in ``_scan1max``) equals ``best``, else ``m``."""
+    x0, x1 = xb[0], xb[1]
+    first = m
+    for c in range(m):
+        first = min(first, c if h[r, c] - x0 * YM[0, c] - x1 * YM[1, c] == best else m)
+    return first
+
+
+@njit(cache=config.CACHE, fastmath=_SCAN_MATH)
 def _scan4z(h, YM, xb, m, buf):
     """``_scan`` for four interleaved rows (``h[0:4]``) and rank 2 (padded), zeroing them."""
     x0, x1 = xb[0], xb[1]
@@ -400,9 +421,15 @@ def _sweeps(G, X, Y, b, Mb, state, nonneg, diag, dense_ratio, hi, YM, size, acc4
                 hua = keep - _null(xb, YM, a, R)
                 Hd[u, a] = -np.inf
                 m = min(hi + 1, cap)
-                v = _scan(Hd, u, 1, YM, xb, m, buf, False)
-                best = v - hua + buu
-                bestc = _first(buf, m, v) if best > _TOL else a
+                bestc = m
+                if YM.shape[0] == 2:  # few nodes move: the max alone, then the first module reaching it
+                    v = _scan1max(Hd, u, YM, xb, m)
+                    best = v - hua + buu
+                    bestc = _first1(Hd, u, YM, xb, m, v) if best > _TOL else a
+                if bestc == m:  # rank > 2 (or a value computed twice that differed: not seen)
+                    v = _scan(Hd, u, 1, YM, xb, m, buf, False)
+                    best = v - hua + buu
+                    bestc = _first(buf, m, v) if best > _TOL else a
                 Hd[u, a] = keep
             elif hi < _SCAN_PER_EDGE * deg:
                 # four interleaved rows only when neighbours share modules (a one-row scan is cheaper)
