@@ -599,25 +599,31 @@ def _aggregate(G, X, Y, Mb, C):
 def _aggregate_dense(Hd, hi, old, Mb, C, X, Y):
     """``_aggregate`` from the dense node × module sums of the last sweep, ``O(N·C)`` instead of ``O(E)``:
     ``A'[c, d] = Σ_{u∈c} Hd[u, d]``. ``old`` holds the module ids before renumbering (below ``hi``), ``Mb``
-    after."""
+    after. The rows are summed in the old ids (each sum takes its terms in node order), then gathered into
+    the new ids and symmetrised; unsigned indices let both loops vectorise (60 -> 35 µs for 994 nodes × 120
+    modules)."""
     n = Mb.size
-    newid = np.full(hi, -1, np.int64)
+    vid = np.empty(C, np.int64)  # the old id of every new one
     for u in range(n):
-        newid[old[u]] = Mb[u]
-    Ad = np.zeros((C, C))
-    for u in range(n):
-        row = Hd[u]
-        out = Ad[Mb[u]]
-        for d in range(hi):
-            if newid[d] >= 0:
-                out[newid[d]] += row[d]
+        vid[Mb[u]] = old[u]
+    Ao = np.zeros((hi, hi))
+    uhi, uC = np.uint64(hi), np.uint64(C)
+    for u in range(np.uint64(n)):
+        a = np.uint64(old[u])
+        for d in range(uhi):
+            Ao[a, d] += Hd[u, d]
+    P = np.empty((C, C))
+    for c in range(uC):
+        r = np.uint64(vid[c])
+        for d in range(uC):
+            P[c, d] = Ao[r, np.uint64(vid[d])]
     nip = np.arange(C + 1) * C
     nix = np.empty(C * C, np.int32)
     ndv = np.empty(C * C)
-    for c in range(C):
-        for d in range(C):
-            nix[c * C + d] = d
-            ndv[c * C + d] = 0.5 * (Ad[c, d] + Ad[d, c])
+    for c in range(uC):
+        for d in range(uC):
+            nix[c * uC + d] = d
+            ndv[c * uC + d] = 0.5 * (P[c, d] + P[d, c])
     XM, YM = _module_sums(X, Y, Mb, C)
     return nip, nix, ndv, XM, YM
 
