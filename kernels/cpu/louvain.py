@@ -324,7 +324,7 @@ def _local_moving(G, X, Y, b, Mb, state, nonneg, diag, dense_ratio):
     ypos = R == 2 and np.all(Y >= 0)  # the ratio bound applies (signed undirected: Y = k⁺, k⁻)
     hmax = max(0, min(n * n, _DENSE_MAX, int(dense_ratio * nnz)))  # the largest dense matrix allowed
     Hbuf = np.empty(hmax)
-    work = np.empty(min(hmax, _dense_work(G, n)))
+    work = np.empty(_dense_work(G, min(n, hmax // max(n, 1))))  # dense mode has n·cap ≤ hmax, hi ≤ cap
     dense, cap, hi = _sweeps(G, X, Y, b, Mb, state, nonneg, diag, dense_ratio, hi, YM, np.zeros(n, np.int64),
                              np.zeros((4, n + 1)), np.zeros((1, n + 1)), np.empty(n + 1),
                              np.empty(2 * n + 1, np.int64), np.zeros(RP), np.arange(n), np.zeros(n, np.bool_),

@@ -377,9 +377,8 @@ def _dense_rows(G, Mb, Hd, hi, work):
     True. Blocks form only (the CSR form returns False: its rows are built one by one, ``_scatter``)."""
 
 
-def _dense_work(G, n):
-    """Entries of ``_dense_rows``' workspace for ``n`` nodes: ``n × _TILE`` (blocks form; at most ``hi × _TILE``
-    of it is touched), 0 (CSR)."""
+def _dense_work(G, k):
+    """Entries of ``_dense_rows``' workspace for up to ``k`` module ids: ``k × _TILE`` (blocks form), 0 (CSR)."""
 
 
 @overload(_n, inline="always")
@@ -745,10 +744,10 @@ def _ov_dense_rows(G, Mb, Hd, hi, work):
 
 
 @overload(_dense_work)
-def _ov_dense_work(G, n):
+def _ov_dense_work(G, k):
     if _is_csr(G):
-        return lambda G, n: 0
-    return lambda G, n: n * _TILE
+        return lambda G, k: 0
+    return lambda G, k: k * _TILE
 
 
 @overload(_diag)
