@@ -334,7 +334,7 @@ def louvain_problem(g, t, gamma, mode, directed, binary):
     X, Y = np.empty((len(terms), n)), np.empty((len(terms), n))
     for r, (x, y, _) in enumerate(terms):
         X[r], Y[r] = x, y
-    g._cache[pkey] = (g._cache[key], X, Y, np.array([t[2] for t in terms], dtype=np.float64))
+    g._cache[pkey] = (g._cache[key], X, Y, np.array([br for _, _, br in terms], dtype=np.float64))
     return g._cache[pkey]
 
 
