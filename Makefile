@@ -6,7 +6,7 @@ EXTRAS := test,bench,torch,store,dask,plots,graphs,function
 # numba.cuda kernels run on the CPU simulator unless a real device is asked for (DEEPCNT_REAL_GPU=1)
 SIM    := $(if $(DEEPCNT_REAL_GPU),,NUMBA_ENABLE_CUDASIM=1)
 
-.PHONY: all venv test demo bench clean
+.PHONY: all venv test demo bench gpu-check clean
 
 all: test
 
@@ -31,6 +31,14 @@ demo: venv
 bench: venv
 	-$(PY) -m pip install -q -e ".[peers]"
 	$(SIM) $(PY) -m pytest benchmarks -m "not gpu" --benchmark-only --benchmark-json=benchmarks/results.json -p no:cacheprovider -o addopts="" -o python_files="bench_*.py" -s
+
+# The GPU check (issue 16): tests on the real device, GPU benchmarks against their floors, one JSON. Uses the venv
+# where there is one, else the machine's python3 (a GPU machine's own CuPy/torch), installing deepcnt offline.
+# Without a device it runs the simulator twins and toy benchmarks and exits 0.
+GPU_PY  ?= $(if $(wildcard $(PY)),$(PY),python3)
+GPU_OUT ?= gpu-check.json
+gpu-check:
+	$(GPU_PY) benchmarks/gpu_check.py --out $(GPU_OUT) $(GPU_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

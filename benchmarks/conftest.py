@@ -1,4 +1,5 @@
 """Shared benchmark helpers: record each case's best time and print ratios to the named peer at the end."""
+import json
 import os
 
 if not os.environ.get("DEEPCNT_REAL_GPU"):
@@ -34,3 +35,7 @@ def record():
     if out:
         with open(out, "a") as fh:
             fh.write("\n".join(lines) + "\n")
+    out = os.environ.get("DEEPCNT_BENCH_JSON")  # {group: {case: best seconds}}, for make gpu-check
+    if out:
+        with open(out, "w") as fh:
+            json.dump(_RESULTS, fh, indent=1)
