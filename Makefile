@@ -42,4 +42,4 @@ gpu-check:
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
-	find engine kernels bindings -name '*.nb[ic]' -delete  # Numba's cache does not see edits to inlined helpers in other files
+	find engine kernels bindings -name '*.nb[ic]' -delete  # Numba's on-disk cache of the kernels (it is also invalidated by any change to kernels/)

@@ -1,3 +1,7 @@
-"""Re-export of ``deepcnt.kernels.config``: every tunable lives there (kernels read it, the layering holds)."""
-from .kernels.config import *  # noqa: F401,F403
-from .kernels.config import __doc__ as _kdoc  # noqa: F401
+"""``deepcnt.config`` is ``deepcnt.kernels.config``, the one module of tunables (kernels read it; the layering
+holds). This module replaces itself by it, so that setting a name here changes what the kernels read."""
+import sys
+
+from .kernels import config as _config
+
+sys.modules[__name__] = _config

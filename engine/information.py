@@ -13,9 +13,8 @@ import math
 
 import numpy as np
 
+from . import config
 from .errors import InputError
-
-_ROW_CHUNK = 8192
 
 
 def _labels(y, S):
@@ -67,9 +66,10 @@ def class_counts(Xb, codes, n_classes, device="cpu"):
         n1y = np.stack([Xb[codes == c].sum(0, dtype=np.int64) for c in range(n_classes)], axis=1)
         return xp.asarray(n1y, dtype=np.float64), ny
     n1y = xp.zeros((P, n_classes))
-    for s in range(0, S, _ROW_CHUNK):
-        xb = xp.asarray(Xb[s:s + _ROW_CHUNK], dtype=xp.float32)
-        c = xp.asarray(codes[s:s + _ROW_CHUNK])
+    chunk = config.INFORMATION_ROW_CHUNK
+    for s in range(0, S, chunk):
+        xb = xp.asarray(Xb[s:s + chunk], dtype=xp.float32)
+        c = xp.asarray(codes[s:s + chunk])
         Y1 = (c[:, None] == xp.arange(n_classes)[None, :]).astype(xp.float32)
         n1y += (xb.T @ Y1).astype(xp.float64)  # partial sums <= 8192: exact in float32
     return n1y, ny
@@ -198,8 +198,9 @@ def pixel_information(X, y, max_levels=256, device="cpu", miller_madow=False):
     V = vals.size
     counts = np.zeros(P * (V + 1) * C, dtype=np.int64)  # c(x) in 0..V
     base = (np.arange(P, dtype=np.int64) * (V + 1))[None, :]
-    for s in range(0, S, _ROW_CHUNK):
-        idx = ((base + lev[s:s + _ROW_CHUNK]) * C + codes[s:s + _ROW_CHUNK, None]).ravel()
+    chunk = config.INFORMATION_ROW_CHUNK
+    for s in range(0, S, chunk):
+        idx = ((base + lev[s:s + chunk]) * C + codes[s:s + chunk, None]).ravel()
         counts += np.bincount(idx, minlength=P * (V + 1) * C)
     counts = counts.reshape(P, V + 1, C)
     # threshold vals[v] turns on the items with c(x) > v: a reverse cumulative sum gives all v at once
@@ -273,9 +274,10 @@ def shuffle_null(Xb, y, n_shuffles=100, seed=None, quantile=0.95):
     rng = np.random.default_rng(seed)
     perm_codes = np.stack([codes[rng.permutation(S)] for _ in range(n_shuffles)], axis=1)  # (S, R)
     n1y = np.zeros((P, n_shuffles * C))
-    for s in range(0, S, _ROW_CHUNK):
-        xb = np.asarray(Xb[s:s + _ROW_CHUNK], dtype=np.float32)
-        pc = perm_codes[s:s + _ROW_CHUNK]
+    chunk = config.INFORMATION_ROW_CHUNK
+    for s in range(0, S, chunk):
+        xb = np.asarray(Xb[s:s + chunk], dtype=np.float32)
+        pc = perm_codes[s:s + chunk]
         Y = (pc[:, :, None] == np.arange(C)[None, None, :]).astype(np.float32).reshape(pc.shape[0], -1)
         n1y += xb.T @ Y
     ny = np.bincount(codes, minlength=C).astype(np.float64)

@@ -18,9 +18,10 @@ from typing import Dict, Tuple
 
 import numpy as np
 
+from . import config
 from . import motif_classes as mc
 from .errors import InputError
-from .motifs import _MASK_BUDGET, _package, count_codes, edge_code_blocks
+from .motifs import _package, count_codes, edge_code_blocks
 from .registry import register
 
 NULLS = ("permutation", "bernoulli", "degree")
@@ -131,7 +132,7 @@ def expected_counts(sizes, m, k, null, shapes):
 def _draw_counts(codes_t, k, shapes, null, draws, seed, swaps_per_edge, kern, xp):
     """Counts of every class in ``draws`` null draws of one epoch: {(shape, cols): int64 (R,)}."""
     slots = sum(int(c.size) for c in codes_t)
-    batch = max(1, min(draws, int(_MASK_BUDGET // max(1, (4 * k + 1) * slots))))
+    batch = max(1, min(draws, int(config.MOTIF_MASK_BUDGET // max(1, (4 * k + 1) * slots))))
     # one seed per (block, draw): the draws do not depend on how they are batched
     seeds = np.random.SeedSequence(seed).generate_state(len(codes_t) * draws).reshape(len(codes_t), draws)
     out = {}

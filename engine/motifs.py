@@ -10,12 +10,11 @@ from typing import Dict, Tuple
 
 import numpy as np
 
+from . import config
 from . import motif_classes as mc
 from .errors import InputError
 
 MAX_COLORS = 4
-#: Memory (bytes) one batch of epochs / null draws may use for its colour masks.
-_MASK_BUDGET = 256 * 2**20
 
 
 @dataclass
@@ -358,7 +357,7 @@ def count_codes(codes, k, shapes, kern, xp):
     """
     T = codes[0].shape[0]
     slots = sum(int(c.shape[1]) * int(c.shape[2]) for c in codes)
-    batch = max(1, int(_MASK_BUDGET // max(1, 4 * k * slots)))
+    batch = max(1, int(config.MOTIF_MASK_BUDGET // max(1, 4 * k * slots)))
     result = None
     for t0 in range(0, T, batch):
         part = _count_batch([c[t0:t0 + batch] for c in codes], k, shapes, kern, xp)

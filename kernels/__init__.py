@@ -4,6 +4,10 @@
 function names and signatures. This package imports numpy and numba only; cupy is imported lazily by the GPU
 twins that need it.
 """
-from . import config
+from . import numba_cache
+
+numba_cache.install()  # before any kernel module is compiled or loaded from the cache
+
+from . import config  # noqa: E402
 
 __all__ = ["config"]

@@ -1,7 +1,11 @@
-"""All tunables of the kernels in one place (re-exported as ``deepcnt.config``).
+"""All tunables of deepcnt in one place: ``deepcnt.config`` is this module.
 
-Kernels read these names at call time or at JIT time; nothing else hard-codes them.
+Set a name to change what the next call does, e.g. ``deepcnt.config.SINKHORN_PARALLEL_MIN = 0``; ``reset()``
+restores every default. The Python side of the kernels reads these names at call time. Four are read when a
+kernel is compiled and are fixed for the process once it is: ``FASTMATH``, ``CACHE`` (Numba's decorators),
+and ``THREADS_PER_BLOCK``, ``REDUCE_THREADS`` where a GPU kernel sizes shared memory by them.
 """
+import copy
 import os
 
 #: Numba ``fastmath`` flags of the reduction kernels: reassociation lets the row sums vectorise; no
@@ -9,29 +13,16 @@ import os
 FASTMATH = {"reassoc", "contract", "nsz"}
 #: Numba on-disk cache of compiled kernels.
 CACHE = True
-#: True when numba.cuda runs on its CPU simulator (tests without a device): every simulated thread is a
-#: Python thread, so blocks are kept small there.
-CUDA_SIMULATOR = os.environ.get("NUMBA_ENABLE_CUDASIM", "0") == "1"
+# numba.cuda on its CPU simulator (tests without a device): every simulated thread is a Python thread, so
+# blocks are kept small there.
+_SIMULATOR = os.environ.get("NUMBA_ENABLE_CUDASIM", "0") == "1"
 #: Blocks (T·n_s·n_t weights) smaller than this run the fused pass on one thread: waking the thread pool
 #: costs more than the pass itself.
 PARALLEL_MIN_ELEMENTS = 1 << 17
 #: Threads per block of the 1-D numba.cuda kernels.
-THREADS_PER_BLOCK = int(os.environ.get("DEEPCNT_TPB", "8" if CUDA_SIMULATOR else "128"))
+THREADS_PER_BLOCK = int(os.environ.get("DEEPCNT_TPB", "8" if _SIMULATOR else "128"))
 #: Threads per block of the row-reduction kernels (a power of two).
-REDUCE_THREADS = 4 if CUDA_SIMULATOR else 64
-#: Accumulator dtype of every reduction (sums of up to millions of float32 weights).
-ACC_DTYPE = "float64"
-#: Relative tolerance used by parity checks (CPU vs GPU floats).
-PARITY_RTOL = 1e-9
-
-# Channel order of the fused block pass: counts and weights of the positive and negative kept edges.
-# Every other variant is a linear combination: A = A+ + A-, |W| = W+ + W-, W = W+ - W-.
-CH_POS_COUNT = 0
-CH_NEG_COUNT = 1
-CH_POS_WEIGHT = 2
-CH_NEG_WEIGHT = 3
-N_CHANNELS = 4
-
+REDUCE_THREADS = 4 if _SIMULATOR else 64
 # ---- transport / information / statistics (issue 5, spec §7, §8, §15)
 #: POT ``emd2`` iteration cap (its default 100000 is too low for 784-bin supports, spec §7).
 EMD_NUM_ITERMAX = 1_000_000
@@ -56,3 +47,14 @@ SINKHORN_EPS_START = 0.125
 SINKHORN_STAGE_TOL = 1e-3
 #: Below this many entries (pairs × bins) the CPU Sinkhorn helpers run serially (no parallel-region overhead).
 SINKHORN_PARALLEL_MIN = 1 << 17
+#: Bytes of 0/1 colour masks a motif count holds at once; longer epoch stacks are counted in batches.
+MOTIF_MASK_BUDGET = 256 * 2**20
+#: Rows of a weight matrix per chunk of the mutual-information kernels (bounds their temporaries).
+INFORMATION_ROW_CHUNK = 8192
+
+_DEFAULTS = {name: copy.deepcopy(value) for name, value in globals().items() if name.isupper() and name[0] != "_"}
+
+
+def reset():
+    """Restore every tunable to its default."""
+    globals().update(copy.deepcopy(_DEFAULTS))

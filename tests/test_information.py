@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+from deepcnt import config
 from deepcnt import information as inf
 from deepcnt.errors import InputError
 from deepcnt.kernels.cpu import information as kcpu
@@ -60,7 +61,7 @@ def test_vectorised_mi_against_per_feature_loop(seed):
 
 
 def test_labels_of_any_kind_and_chunked_counts(monkeypatch):
-    monkeypatch.setattr(inf, "_ROW_CHUNK", 7)
+    monkeypatch.setattr(config, "INFORMATION_ROW_CHUNK", 7)
     rng = np.random.default_rng(9)
     y = rng.choice(np.array(["a", "b", "z"]), size=50)
     Xb = rng.integers(0, 2, size=(50, 6)).astype(bool)

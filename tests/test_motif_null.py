@@ -147,18 +147,12 @@ def test_expectations_match_the_spec_formulas():
 
 
 def test_batches_of_epochs_and_draws_give_the_same_result(monkeypatch):
-    import importlib
-
-    mn = importlib.import_module("deepcnt.motif_null")
-    mm = importlib.import_module("deepcnt.motifs")  # the module: deepcnt.motifs is also the exported function
-
     rng = np.random.default_rng(12)
     g = deepcnt.LayeredGraph.from_weights([rng.normal(size=(3, 4, 5)), rng.normal(size=(3, 5, 3))]).threshold(0.4)
-    whole = mm.motifs(g, signed=True)
+    whole = motifs(g, signed=True)
     sig = motif_significance(g.epoch(0), draws=12, seed=5)
-    monkeypatch.setattr(mm, "_MASK_BUDGET", 1)  # one epoch / one draw per batch
-    monkeypatch.setattr(mn, "_MASK_BUDGET", 1)
-    parts = mm.motifs(g, signed=True)
+    monkeypatch.setattr(deepcnt.config, "MOTIF_MASK_BUDGET", 1)  # one epoch / one draw per batch
+    parts = motifs(g, signed=True)
     for n in whole.classes:
         np.testing.assert_array_equal(whole[n], parts[n])
     sig1 = motif_significance(g.epoch(0), draws=12, seed=5)
