@@ -68,7 +68,7 @@ def forward(g, X, activation="sigmoid", output_activation=None, epoch=None, use_
     out = [X]
     H = X
     for l in range(g.n_blocks):
-        W = np.asarray(g.backend.to_numpy(g.dense_block(l, "forward")), dtype=np.float64)[0]
+        W = np.asarray(g.backend.to_numpy(g.block_stack(l, "forward")), dtype=np.float64)[0]
         Z = H @ W
         if use_biases and g.biases is not None:
             Z = Z + np.asarray(g.backend.to_numpy(g.biases[l]))[0]

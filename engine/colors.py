@@ -19,7 +19,7 @@ def _pool(graphs):
     parts = []
     for g in graphs:
         if isinstance(g, LayeredGraph):
-            parts += [g.backend.to_numpy(g.dense_block(l, "the Zambra colour scheme")).ravel()
+            parts += [g.backend.to_numpy(g.block_stack(l, "the Zambra colour scheme")).ravel()
                       for l in range(g.n_blocks)]
         else:
             parts.append(np.asarray(g, dtype=float).ravel())
@@ -97,7 +97,7 @@ def zambra_colors(g, bins=None, **fit):
     xp = g.backend.xp
     out = []
     for l in range(g.n_blocks):
-        Wd = g.dense_block(l, "the Zambra colour scheme").astype(xp.float64)
+        Wd = g.block_stack(l, "the Zambra colour scheme").astype(xp.float64)
         c = xp.zeros(Wd.shape, dtype=xp.int8)
         c[(Wd >= e[0]) & (Wd < e[1])] = STRONG_NEGATIVE
         c[((Wd >= e[1]) & (Wd < e[2])) | ((Wd >= e[3]) & (Wd < e[4]))] = MILD

@@ -137,7 +137,7 @@ def _within(g, lab, binary):
     tot = np.zeros((T, 4))
     labd = xp.asarray(lab)
     for l in range(len(g.blocks)):
-        W = g.dense_block(l, "modularity")
+        W = g.block_stack(l, "modularity")
         out = xp.zeros((T, 4))
         kern(W, xp.asarray(g.theta[l], dtype=xp.float64), xp.ascontiguousarray(labd[:, o[l]:o[l + 1]]),
              xp.ascontiguousarray(labd[:, o[l + 1]:o[l + 2]]), out)
@@ -244,7 +244,7 @@ _DENSE_FILL = 0.5
 def _epoch_blocks(g, t):
     """Epoch ``t``'s blocks as C-order host arrays of one float dtype (views where possible)."""
     to = g.backend.to_numpy
-    blocks = [to(g.dense_block(l, "Louvain")[t]) for l in range(len(g.blocks))]
+    blocks = [to(g.block_stack(l, "Louvain")[t]) for l in range(len(g.blocks))]
     dt = np.result_type(*[W.dtype for W in blocks], np.float32)
     return [np.ascontiguousarray(W, dtype=dt) for W in blocks]
 

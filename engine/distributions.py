@@ -61,7 +61,7 @@ def weight_histograms(g, bins=50, value_range=None, kept_only=False):
     """
     counts, edges = [], []
     for l in range(g.n_blocks):
-        W = g.dense_block(l, "weight_histograms")
+        W = g.block_stack(l, "weight_histograms")
         w = _host(g, W).reshape(W.shape[0], -1)
         e = _edges(w, bins, value_range)
         if kept_only:
@@ -232,7 +232,7 @@ def edge_change(g, block=0, end="source", shape=None):
         raise InputError(f"block must be an integer in 0..{g.n_blocks - 1}, got {block!r}")
     if end not in ("source", "target"):
         raise InputError(f"end must be 'source' or 'target', got {end!r}")
-    W = _host(g, g.dense_block(block, "edge_change"))
+    W = _host(g, g.block_stack(block, "edge_change"))
     d = np.abs(np.diff(W, axis=0)).sum(axis=2 if end == "source" else 1)
     if shape is not None:
         shape = tuple(int(s) for s in shape)
@@ -252,7 +252,7 @@ def weight_moments(g):
     dict of arrays, shape () or (T,): ``weight_mean``, ``weight_std``, ``weight_skew``, ``weight_kurtosis``
     """
     xp = g.backend.xp
-    blocks = [g.dense_block(l, "weight_moments") for l in range(g.n_blocks)]
+    blocks = [g.block_stack(l, "weight_moments") for l in range(g.n_blocks)]
     T = blocks[0].shape[0]
     n = sum(b.shape[1] * b.shape[2] for b in blocks)
     s1 = sum(b.reshape(T, -1).sum(1, dtype=xp.float64) for b in blocks)

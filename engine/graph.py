@@ -478,8 +478,10 @@ class LayeredGraph:
         m = sp.coo_matrix((v, (r, c)), shape=(n, n)).tocsr()
         return m
 
-    def dense_block(self, l, what="this metric"):
-        """Block ``l`` as a dense array stack (T, n_l, n_{l+1}).
+    def block_stack(self, l, what="this metric"):
+        """Block ``l``'s weights as an epoch stack, shape (T, n_l, n_{l+1}) (``T = 1`` for one network).
+
+        The form every metric reads, whether the graph is one network or a stack.
 
         Raises
         ------
@@ -493,6 +495,28 @@ class LayeredGraph:
                 "channel view, or the metrics computed by convolution identities (degree, strength, knn)"
             )
         return b
+
+    def dense_block(self, l, what="dense_block"):
+        """Block ``l``'s weights: shape (n_l, n_{l+1}) for one network, (T, n_l, n_{l+1}) for an epoch stack.
+
+        Like every per-node result, the epoch axis is there only for a stack. All weights, whatever the
+        threshold (``|w| > θ`` is the rule's, see :meth:`threshold`); a view, not a copy.
+
+        Raises
+        ------
+        InputError
+            Block ``l`` is implicit (a convolution): it has no explicit weights to return.
+
+        Examples
+        --------
+        >>> g = LayeredGraph.from_weights([np.ones((2, 3)), np.ones((3, 1))])
+        >>> g.dense_block(0).shape
+        (2, 3)
+        """
+        if not -self.n_blocks <= l < self.n_blocks:
+            raise InputError(f"block {l} does not exist: this graph has blocks 0..{self.n_blocks - 1}")
+        b = self.block_stack(l % self.n_blocks, what)
+        return b if self.stacked else b[0]
 
     def _epoch_index(self, epoch):
         if self.stacked:

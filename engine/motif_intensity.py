@@ -55,7 +55,7 @@ def motif_intensity(g, size=4, normalize=False):
     T = g.blocks[0].shape[0]
     W = []
     for l in range(L):
-        w = xp.abs(g.dense_block(l, "motif intensity").astype(xp.float64))
+        w = xp.abs(g.block_stack(l, "motif intensity").astype(xp.float64))
         th = xp.asarray(g.theta[l], dtype=xp.float64)[:, None, None]
         W.append(xp.where(w > th, w, 0.0))
     if normalize:

@@ -49,7 +49,7 @@ def motif_participation(g, size=4):
     o = g.offsets
     A = []
     for l in range(L):
-        w = g.dense_block(l, "motif participation")
+        w = g.block_stack(l, "motif participation")
         th = xp.asarray(g.theta[l], dtype=xp.float64)[:, None, None]
         A.append((xp.abs(w) > th).astype(xp.float64))
     out = {s: xp.zeros((T, g.n_nodes)) for s in shapes}

@@ -115,13 +115,13 @@ def edge_code_blocks(g, signed=False, colors=None, n_colors=None):
             raise InputError(f"n_colors must be an integer in [max colour = {top}, {MAX_COLORS}], got {n_colors!r}")
         codes = []
         for l, c in enumerate(cols):
-            W = g.dense_block(l, "motifs")
+            W = g.block_stack(l, "motifs")
             th = xp.asarray(g.theta[l], dtype=xp.float64)[:, None, None]
             codes.append(xp.where(xp.abs(W) > th, xp.asarray(c), 0).astype(xp.int8))
         return codes, k
     codes = []
     for l in range(g.n_blocks):
-        W = g.dense_block(l, "motifs")
+        W = g.block_stack(l, "motifs")
         out = xp.empty(W.shape, dtype=xp.int8)
         kern.edge_codes(W, xp.asarray(g.theta[l], dtype=xp.float64), bool(signed), out)
         codes.append(out)

@@ -21,7 +21,7 @@ def _blocks_of(g_or_weights):
         from .graph import LayeredGraph
 
         g = LayeredGraph.from_weights(g_or_weights)  # validation: shapes chain, no NaN/inf
-    blocks = [g.dense_block(l, "receptive fields") for l in range(g.n_blocks)]
+    blocks = [g.block_stack(l, "receptive fields") for l in range(g.n_blocks)]
     return [np.asarray(g.backend.to_numpy(b), dtype=np.float64) for b in blocks], g.stacked
 
 

@@ -49,7 +49,7 @@ def node_module_strength(g, labels, weight="positive", direction="all"):
     labd = xp.asarray(lab)
     kappa = xp.zeros((T, N, C))
     for l in range(len(g.blocks)):
-        W = g.dense_block(l, "the node-to-module sums (participation, module z-score)")
+        W = g.block_stack(l, "the node-to-module sums (participation, module z-score)")
         src, dst = slice(o[l], o[l + 1]), slice(o[l + 1], o[l + 2])
         row = xp.empty((T, o[l + 1] - o[l], C))
         col = xp.empty((T, o[l + 2] - o[l + 1], C))

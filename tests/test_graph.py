@@ -166,3 +166,18 @@ def test_device_errors(monkeypatch):
     monkeypatch.setattr(bk, "gpu_available", lambda: False)
     with pytest.raises(deepcnt.DeviceError, match="no CUDA device is available here; use device='cpu'"):
         g.to("gpu")
+
+
+def test_dense_block_has_the_shape_of_the_graph():
+    """One network: (n_l, n_{l+1}), like every per-node result without the epoch axis; a stack keeps it."""
+    rng = np.random.default_rng(3)
+    ws = [rng.normal(size=(4, 3)), rng.normal(size=(3, 2))]
+    g = deepcnt.LayeredGraph.from_weights(ws).threshold(0.5)
+    for l, w in enumerate(ws):
+        np.testing.assert_array_equal(g.dense_block(l), w)  # every weight: the threshold is a rule, not a copy
+        assert g.block_stack(l).shape == (1,) + w.shape
+    np.testing.assert_array_equal(g.dense_block(-1), ws[1])
+    stack = deepcnt.LayeredGraph.from_weights([np.stack([w, 2 * w]) for w in ws])
+    assert stack.dense_block(0).shape == (2, 4, 3)
+    with pytest.raises(InputError, match="block 2 does not exist"):
+        g.dense_block(2)
