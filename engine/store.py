@@ -126,6 +126,45 @@ def _pid_alive(pid):
     return True
 
 
+def _age(path):
+    try:
+        return time.time() - Path(path).stat().st_mtime
+    except OSError:
+        return float("inf")
+
+
+def acquire_lock(lock, busy):
+    """Take the lock file ``lock`` for this process (O_EXCL, holding ``host pid``); return its path.
+
+    A lock left by a dead process of this host (killed mid-write) is taken over. ``busy(pid, host, lock)``
+    gives the message of the :class:`InputError` raised while a live process holds it. Release the lock by
+    deleting the file.
+    """
+    lock = Path(lock)
+    me = f"{socket.gethostname()} {os.getpid()}"
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                host, pid = lock.read_text().split()
+                pid = int(pid)
+            except FileNotFoundError:
+                continue  # released meanwhile
+            except (OSError, ValueError):
+                host, pid = socket.gethostname(), -1
+                if _age(lock) < 10:  # just created, its owner has not written its name yet
+                    raise InputError(busy("?", host, lock)) from None
+            if host == socket.gethostname() and (pid < 0 or not _pid_alive(pid)):
+                lock.unlink(missing_ok=True)  # stale: its writer died (e.g. killed mid-append)
+                continue
+            raise InputError(busy(pid, host, lock)) from None
+        with os.fdopen(fd, "w") as f:
+            f.write(me)
+        return lock
+    raise InputError(f"could not take the lock {lock}")
+
+
 class EpochStore:
     """A run directory holding every saved epoch of one training run (one or many ensemble members).
 
@@ -307,28 +346,11 @@ class EpochStore:
 
     # ------------------------------------------------------------------ the writer lock
     def _acquire_lock(self):
-        lock = self.path / "write.lock"
-        me = f"{socket.gethostname()} {os.getpid()}"
-        for _ in range(2):
-            try:
-                fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
-                try:
-                    host, pid = lock.read_text().split()
-                    pid = int(pid)
-                except (OSError, ValueError):
-                    host, pid = socket.gethostname(), -1
-                if host == socket.gethostname() and (pid < 0 or not _pid_alive(pid)):
-                    lock.unlink(missing_ok=True)  # stale: its writer died (e.g. killed mid-append)
-                    continue
-                raise InputError(f"epoch store {self.path} is being written by process {pid} on {host}: "
-                                 "one writer at a time (readers may open it with mode='r'; if that process "
-                                 f"is gone, delete {lock})") from None
-            with os.fdopen(fd, "w") as f:
-                f.write(me)
-            self._lock = lock
-            return
-        raise InputError(f"could not take the write lock of {self.path}")
+        self._lock = acquire_lock(
+            self.path / "write.lock",
+            lambda pid, host, lock: f"epoch store {self.path} is being written by process {pid} on {host}: "
+                                    "one writer at a time (readers may open it with mode='r'; if that process "
+                                    f"is gone, delete {lock})")
 
     def close(self):
         """Release the write lock (a reader has nothing to release)."""

@@ -1,0 +1,138 @@
+"""analyze's output directory: deletes only what it wrote, a failed start leaves nothing, one writer at a time."""
+import os
+import shutil
+import socket
+
+import numpy as np
+import pytest
+
+import deepcnt
+from deepcnt.conv import ConvBlock
+from deepcnt.pipeline import analyze
+from deepcnt.store import EpochStore
+
+from runs import make_run
+
+
+@pytest.fixture()
+def run(tmp_path):
+    return make_run(tmp_path / "run", n_epochs=3)
+
+
+def _files(path):
+    return sorted(str(p.relative_to(path)) for p in path.rglob("*"))
+
+
+def test_overwrite_deletes_only_an_analysis(run, tmp_path):
+    victim = tmp_path / "victim"
+    shutil.copytree(run, victim)
+    before = _files(victim)
+    for out in (victim, victim / "arrays.zarr" / ".."):
+        with pytest.raises(deepcnt.InputError, match="is the run itself"):
+            analyze(victim, metrics=["degree"], out=out, overwrite=True)
+    assert _files(victim) == before
+    other_run = make_run(tmp_path / "other", n_epochs=1)
+    before = _files(other_run)
+    with pytest.raises(deepcnt.InputError, match="is not a deepcnt analysis"):
+        analyze(run, metrics=["degree"], out=other_run, overwrite=True)
+    with pytest.raises(deepcnt.InputError, match="is not a deepcnt analysis"):
+        analyze(run, metrics=["degree"], out=other_run)
+    assert _files(other_run) == before
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "thesis.tex").write_text("precious")
+    with pytest.raises(deepcnt.InputError, match="refusing to delete"):
+        analyze(run, metrics=["degree"], out=folder, overwrite=True)
+    assert _files(folder) == ["thesis.tex"]
+    # an analysis is overwritten, and what else lives in its directory stays
+    out = tmp_path / "a"
+    analyze(run, metrics=["degree"], out=out)
+    (out / "notes.txt").write_text("mine")
+    (out / "nodes" / "keep.csv").write_text("mine")
+    a = analyze(run, metrics=["strength"], out=out, overwrite=True)
+    assert a.metadata()["metrics"] == ["strength"] and "strength_abs" in a.nodes()
+    assert (out / "notes.txt").read_text() == "mine" and (out / "nodes" / "keep.csv").exists()
+    assert not (out / "write.lock").exists()
+
+
+def test_a_legacy_analysis_without_the_marker_is_still_recognised(run, tmp_path):
+    import json
+
+    out = tmp_path / "a"
+    analyze(run, metrics=["degree"], out=out)
+    meta = json.loads((out / "meta.json").read_text())
+    del meta["format"]
+    (out / "meta.json").write_text(json.dumps(meta))
+    assert analyze(run, metrics=["degree"], out=out).tasks_run == 0
+    assert analyze(run, metrics=["strength"], out=out, overwrite=True).tasks_run > 0
+
+
+def _conv_run(path):
+    rng = np.random.default_rng(0)
+    s = EpochStore.create(path, (36, 72, 3), n_members=1, biases=False,
+                          blocks=[ConvBlock(np.zeros((2, 1, 3, 3), np.float32), (1, 6, 6), padding=1), None])
+    for e in range(2):
+        s.append(e, [rng.normal(size=(2, 1, 3, 3)).astype(np.float32), rng.normal(size=(72, 3)).astype(np.float32)])
+    s.close()
+    return path
+
+
+def test_a_failed_start_leaves_nothing(run, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    with pytest.raises(deepcnt.InputError, match="leaves no edge"):
+        analyze(run, metrics=["degree"], threshold=1e6, out=out)
+    assert not out.exists()
+    assert analyze(run, metrics=["degree"], threshold=0.1, out=out).tasks_run > 0  # the corrected command works
+    # the default output inside the run: nothing left there either
+    with pytest.raises(deepcnt.InputError, match="leaves no edge"):
+        analyze(run, metrics=["degree"], threshold=1e6)
+    assert not (run / "analysis").exists()
+    conv = _conv_run(tmp_path / "conv")
+    with pytest.raises(deepcnt.InputError, match="motifs needs explicit edges"):
+        analyze(conv, metrics=["motifs"])
+    assert not (conv / "analysis").exists()
+    # a truncated chunk part-way: the parts written before it go too
+    chunk = run / "arrays.zarr" / "W1" / "c.2.0.0.0"
+    chunk.write_bytes(chunk.read_bytes()[:-4])
+    with pytest.raises(deepcnt.InputError, match="entry 2"):
+        analyze(run, metrics=["degree"], batch=1, out=tmp_path / "trunc")
+    assert not (tmp_path / "trunc").exists()
+    # no GPU: refused before anything is written
+    from deepcnt import backend
+
+    monkeypatch.setattr(backend, "_simulated", lambda: False)
+    monkeypatch.setattr(backend, "gpu_available", lambda: False)
+    monkeypatch.setattr(backend, "_CACHE", {})
+    with pytest.raises(deepcnt.DeviceError, match="no CUDA device"):
+        analyze(run, device="gpu", out=tmp_path / "gpu")
+    assert not (tmp_path / "gpu").exists()
+
+
+def test_a_second_analyze_on_one_output_is_refused(run, tmp_path):
+    out = tmp_path / "out"
+    analyze(run, metrics=["degree"], out=out)
+    for p in (out / "epochs").glob("part-m0001-*"):
+        p.unlink()  # member 1 left to do
+    # another live process holds the output, with a part in flight
+    (out / "write.lock").write_text(f"{socket.gethostname()} {os.getppid()}")
+    inflight = out / "nodes" / ".part-m0001-i0000000-0000002.parquet.123.tmp"
+    inflight.write_bytes(b"in flight")
+    for overwrite in (False, True):
+        with pytest.raises(deepcnt.InputError, match="being written by another analyze"):
+            analyze(run, metrics=["degree"], out=out, overwrite=overwrite)
+    assert inflight.exists() and len(list((out / "nodes").glob("part-*"))) == 2
+    # a dead writer's lock and temporaries are taken over and cleaned
+    (out / "write.lock").write_text(f"{socket.gethostname()} {2**22 + 12345}")
+    assert analyze(run, metrics=["degree"], out=out).tasks_run == 1
+    assert not inflight.exists() and not (out / "write.lock").exists()
+
+
+@pytest.mark.parametrize("preset", ["shine-mlp", "lamalfa-cnn"])
+def test_train_with_a_bad_schedule_creates_no_run(tmp_path, preset):
+    pytest.importorskip("torch")
+    from deepcnt.bindings.presets import train
+
+    for schedule in ("bogus", "every:0", "log:0", "every:x", ["a"]):
+        with pytest.raises(deepcnt.InputError, match="schedule"):
+            train(preset, tmp_path / "run", epochs=2, schedule=schedule, n_train=50)
+        assert not (tmp_path / "run").exists()
