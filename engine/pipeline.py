@@ -9,6 +9,8 @@ Output directory (default ``<run>/analysis``)::
     epochs/part-*.parquet     per epoch: run, member, entry, epoch, the store's scalars, epoch/layer metrics
 
 Each table is a Parquet dataset (a directory of parts): ``pandas.read_parquet(out / "nodes")`` reads it whole.
+Every part of a table has the same columns once ``analyze`` returns: a scalar first recorded in entries
+analysed later (an extended run's ``val_acc``) is added to the older parts as NaN.
 A part covers one task (a batch of consecutive entries of one member) and appears atomically (written to a
 temporary name, then renamed), so a killed run never leaves a partial or corrupt part; re-running skips the
 entries whose parts exist. A failed new analysis (a threshold that empties a graph, a corrupt entry) leaves
@@ -171,6 +173,31 @@ def _write_part(df, path):
     with open(tmp, "rb") as fh:
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+def _unify_columns(path):
+    """Give every part of the table ``path`` the same columns, in one order, so that any Parquet reader
+    (``pandas.read_parquet(path)`` takes the first part's schema) sees them all: a scalar that first appears
+    in entries analysed later (``val_acc``) is added to the older parts as NaN. Only the parts that differ
+    are rewritten (atomically); the footers alone are read to find them."""
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    parts = sorted(p for p in Path(path).glob("part-*.parquet") if _PART.match(p.name))
+    names = {p: pq.read_schema(p).names for p in parts}
+    names = {p: [c for c in n if not c.startswith("__index_level_")] for p, n in names.items()}
+    if len({tuple(n) for n in names.values()}) <= 1:
+        return
+    order = max(names.values(), key=len)
+    for n in names.values():
+        order = order + [c for c in n if c not in order]
+    for p, n in names.items():
+        if n != order:
+            df = pd.read_parquet(p)
+            for c in order:
+                if c not in df:
+                    df[c] = np.nan
+            _write_part(df[order], p)
 
 
 def compute_tables(g, metrics, scalars=None, run="", member=0, entries=None, epochs=None):
@@ -518,6 +545,8 @@ def analyze(run, metrics=None, threshold=None, threshold_mode="abs", per_block=F
                 _run_local(args, progress, prefetch=2 * int(batch) * per_epoch <= BATCH_BYTES)
             else:
                 _run_dask(args, scheduler, workers, progress)
+            for table in _TABLES:
+                _unify_columns(out / table)
         except Exception:
             if fresh:  # a failed new analysis leaves nothing (an interrupted one stays, to be resumed)
                 _clear_analysis(out)

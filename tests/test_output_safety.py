@@ -136,3 +136,29 @@ def test_train_with_a_bad_schedule_creates_no_run(tmp_path, preset):
         with pytest.raises(deepcnt.InputError, match="schedule"):
             train(preset, tmp_path / "run", epochs=2, schedule=schedule, n_train=50)
         assert not (tmp_path / "run").exists()
+
+
+def test_pandas_reads_every_column_of_an_incremental_analysis(tmp_path):
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    s = EpochStore.create(tmp_path / "run", (4, 3, 2), n_members=1, biases=False)
+
+    def append(e, **scalars):
+        s.append(e, [rng.normal(size=(4, 3)), rng.normal(size=(3, 2))], scalars=scalars)
+
+    append(0, loss=1.0)
+    append(1, loss=0.5)
+    out = analyze(tmp_path / "run", metrics=["degree"], batch=1).out
+    append(2, loss=0.25, val_acc=0.5)  # a scalar first recorded later (and a training run extended)
+    append(3, loss=0.125, val_acc=0.75)
+    a = analyze(tmp_path / "run", metrics=["degree"], batch=1)
+    assert a.tasks_run == 2
+    s.close()
+    epochs = pd.read_parquet(out / "epochs")  # the README's way
+    assert {"loss", "val_acc", "n_edges"} <= set(epochs.columns) and len(epochs) == 4
+    epochs = epochs.sort_values("entry").reset_index(drop=True)
+    np.testing.assert_array_equal(epochs.val_acc.to_numpy(), [np.nan, np.nan, 0.5, 0.75])
+    pd.testing.assert_frame_equal(epochs, a.epochs()[list(epochs.columns)])
+    nodes = pd.read_parquet(out / "nodes")
+    assert len(nodes) == 4 * 9 and "degree" in nodes
