@@ -6,7 +6,8 @@ Layout of a run directory::
     meta.json        architecture (sizes, layer names, members, dtype, biases), preset, seed, data, versions
     arrays.zarr/     zarr v3 group: W0..W{L-1} of shape (capacity, E, n_l, n_{l+1}), one chunk per epoch;
                      b of shape (capacity, E, n_1 + ... + n_L) (the biases of every non-input layer)
-    index.jsonl      the commit log: one JSON line per complete epoch (epoch number, scalars, time)
+    index.jsonl      the commit log: one JSON line per complete epoch (epoch number, scalars, time, and the
+                     CRC-32 of each array's bytes per member, checked on every read)
     state/<i>.npz    optional resume state saved with entry i (optimiser buffers, RNG state)
     write.lock       the host and pid of the one writer
 
@@ -25,6 +26,7 @@ import json
 import os
 import socket
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -471,12 +473,13 @@ class EpochStore:
                 raise InputError(f"scalar {k!r} has shape {v.shape}: give one number or one per member "
                                  f"({self.n_members})")
         i = len(self._entries)
-        # 1. the arrays of slot i (invisible until committed)
+        # 1. the arrays of slot i (invisible until committed), with their checksums
+        crc = {}
         for l, w in enumerate(ws):
             if w is not None:
-                self._write_chunk(self._W[l], f"W{l}", i, w)
+                crc[f"W{l}"] = self._write_chunk(self._W[l], f"W{l}", i, w)
         if self.has_biases:
-            self._write_chunk(self._b, "b", i, bcat)
+            crc["b"] = self._write_chunk(self._b, "b", i, bcat)
         # 2. the resume state of slot i
         if state is not None:
             sdir = self.path / "state"
@@ -488,7 +491,7 @@ class EpochStore:
                 os.fsync(f.fileno())
             os.replace(tmp, sdir / f"{i}.npz")
         # 3. commit: one complete line appended to the log
-        entry = {"epoch": epoch, "scalars": rec, "time": time.time(), "state": state is not None}
+        entry = {"epoch": epoch, "scalars": rec, "time": time.time(), "state": state is not None, "crc": crc}
         _append_line(self._log_fd, (json.dumps(entry) + "\n").encode())
         if self.durable:
             os.fsync(self._log_fd)
@@ -521,14 +524,33 @@ class EpochStore:
         return Path(self.path, "arrays.zarr", name, ".".join(["c", str(i)] + ["0"] * (ndim - 1)))
 
     def _write_chunk(self, arr, name, i, a):
+        """Write entry ``i`` of array ``name``; return the CRC-32 of each member's little-endian bytes."""
+        a = np.ascontiguousarray(a, dtype=self.dtype.newbyteorder("<"))
         if not self._raw:
             arr[i] = a
+        else:
+            with open(self._chunk_path(name, i), "wb") as f:
+                f.write(a.data)
+                if self.durable:
+                    f.flush()
+                    os.fsync(f.fileno())
+        return [zlib.crc32(m) for m in a]
+
+    def _verify(self, name, i, member, a):
+        """Check ``a`` (entry ``i`` of array ``name``: one ``member``'s part, or all members) against the
+        checksums committed with it; entries written before checksums existed are not checked."""
+        crcs = self._entries[i].get("crc", {}).get(name)
+        if crcs is None:
             return
-        with open(self._chunk_path(name, i), "wb") as f:
-            f.write(np.ascontiguousarray(a, dtype=self.dtype.newbyteorder("<")).data)
-            if self.durable:
-                f.flush()
-                os.fsync(f.fileno())
+        members = range(len(crcs)) if member is None else [member]
+        parts = a if member is None else [a]
+        le = self.dtype.newbyteorder("<") == self.dtype
+        for m, part in zip(members, parts):
+            got = zlib.crc32(part if le and part.flags.c_contiguous else part.astype(self.dtype.newbyteorder("<")))
+            if got != crcs[m]:
+                raise InputError(f"epoch store {self.path} is corrupt: array {name} of entry {i} (epoch "
+                                 f"{self._entries[i]['epoch']}), member {m}, fails its checksum (the file "
+                                 f"{self._chunk_path(name, i)} was altered): restore the run from a copy")
 
     def _read_chunk(self, arr, name, i, member, out=None):
         """Entry ``i`` of array ``name`` (one ``member`` or all); with ``out``, read straight into it."""
@@ -541,7 +563,9 @@ class EpochStore:
             if not self._raw:
                 a = arr[(i, slice(None) if member is None else member)]
             elif out is not None and self.dtype.newbyteorder("<") == self.dtype:
-                return self._read_raw_into(f, shape, member, out)
+                self._read_raw_into(f, shape, member, out)
+                self._verify(name, i, member, out)
+                return out
             else:
                 a = np.fromfile(f, dtype=self.dtype.newbyteorder("<"))
                 if a.size != int(np.prod(shape)):
@@ -553,6 +577,7 @@ class EpochStore:
         except Exception as exc:
             raise InputError(f"epoch store {self.path}: array {name} of entry {i} is corrupt or truncated "
                              f"({exc.__class__.__name__}: {exc})") from None
+        self._verify(name, i, member, a)
         if out is None:
             return a
         out[...] = a
