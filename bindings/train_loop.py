@@ -7,6 +7,7 @@ therefore equals ``E`` single runs with the same seeds, and a resumed run (gener
 an uninterrupted one.
 """
 import math
+import operator
 
 import numpy as np
 
@@ -124,7 +125,7 @@ def save_epochs(schedule, epochs):
         raise InputError(f"unknown save schedule {schedule!r}: use every, every:K, shine, log:N or a list of epochs")
     else:
         try:
-            out = set(int(e) for e in schedule)
+            out = set(operator.index(e) for e in schedule)  # 1.7 is not epoch 1
         except (TypeError, ValueError):
             raise InputError(f"save schedule {schedule!r} is not a list of epochs: use every, every:K, shine, "
                              "log:N or a list of epochs") from None

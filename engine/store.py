@@ -118,6 +118,23 @@ def _is_raw(arr):
             and codecs[0].get("configuration", {}).get("endian", "little") == "little")
 
 
+def _check_epoch(epoch):
+    """``epoch`` as a Python int, or an InputError: integers only (numpy and 0-d integer tensors included),
+    not bools or floats (``1.7`` is not epoch 1), and within int64 (the store keeps epochs as int64)."""
+    import operator
+
+    if isinstance(epoch, (bool, np.bool_)):
+        raise InputError(f"epoch {epoch!r} is a bool: give the epoch number as an integer")
+    try:
+        e = operator.index(epoch)
+    except TypeError:
+        raise InputError(f"epoch {epoch!r} is not an integer ({type(epoch).__name__}): give the epoch number "
+                         "as an int") from None
+    if not -2**63 <= e < 2**63:
+        raise InputError(f"epoch {e} is outside the 64-bit integer range the store keeps epochs in")
+    return int(e)
+
+
 def _pid_alive(pid):
     try:
         os.kill(pid, 0)
@@ -339,8 +356,8 @@ class EpochStore:
         for k, line in enumerate(lines[:-1]):
             try:
                 e = json.loads(line)
-                e["epoch"]
-            except (ValueError, KeyError, TypeError):
+                _check_epoch(e["epoch"])
+            except (ValueError, KeyError, TypeError):  # InputError is a ValueError
                 raise InputError(f"epoch store log {log} is corrupt at line {k + 1}") from None
             entries.append(e)
         self._entries = entries
@@ -447,7 +464,7 @@ class EpochStore:
         """
         if self.mode != "a":
             raise InputError(f"epoch store {self.path} is open read-only: open it with mode='a' to append")
-        epoch = int(epoch)
+        epoch = _check_epoch(epoch)
         if self._entries and epoch <= self._entries[-1]["epoch"]:
             raise InputError(f"epoch {epoch} is not after the last stored epoch {self._entries[-1]['epoch']}")
         L = len(self.sizes) - 1

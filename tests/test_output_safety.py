@@ -132,7 +132,7 @@ def test_train_with_a_bad_schedule_creates_no_run(tmp_path, preset):
     pytest.importorskip("torch")
     from deepcnt.bindings.presets import train
 
-    for schedule in ("bogus", "every:0", "log:0", "every:x", ["a"]):
+    for schedule in ("bogus", "every:0", "log:0", "every:x", ["a"], [1.7]):
         with pytest.raises(deepcnt.InputError, match="schedule"):
             train(preset, tmp_path / "run", epochs=2, schedule=schedule, n_train=50)
         assert not (tmp_path / "run").exists()

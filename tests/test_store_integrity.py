@@ -63,3 +63,36 @@ def test_a_store_without_checksums_is_still_read(tmp_path):
     s = EpochStore.open(run)
     assert s.graph(1, member=0).blocks[0].shape[-2:] == (6, 5)
     assert analyze(run, metrics=["degree"], out=tmp_path / "a").tasks_run == 2
+
+
+def test_epochs_are_integers_in_int64_at_the_door(tmp_path):
+    s = EpochStore.create(tmp_path / "run", (3, 2), n_members=1, biases=False)
+    w = [np.ones((3, 2))]
+    for bad, msg in [(1.7, "not an integer"), (2.0, "not an integer"), ("3", "not an integer"),
+                     (True, "is a bool"), (np.bool_(False), "is a bool"), (2**70, "64-bit"), (-2**63 - 1, "64-bit")]:
+        with pytest.raises(deepcnt.InputError, match=msg):
+            s.append(bad, w)
+    assert len(s) == 0
+    s.append(np.int64(3), w)
+    s.append(2**63 - 1, w)
+    s.close()
+    assert EpochStore.open(tmp_path / "run").epochs.tolist() == [3, 2**63 - 1]
+    # a log holding an epoch no reader can hold is refused in one line, not an OverflowError
+    log = tmp_path / "run" / "index.jsonl"
+    log.write_text(log.read_text().replace(str(2**63 - 1), str(2**70)))
+    with pytest.raises(deepcnt.InputError, match="corrupt at line 2"):
+        EpochStore.open(tmp_path / "run")
+
+
+def test_recorder_save_checks_the_epoch(tmp_path):
+    torch = pytest.importorskip("torch")
+    from deepcnt.bindings.torch import Recorder
+
+    model = torch.nn.Sequential(torch.nn.Linear(3, 2))
+    with Recorder(tmp_path / "run", model) as rec:
+        for bad in (1.7, 2**70, True):
+            with pytest.raises(deepcnt.InputError, match="epoch"):
+                rec.save(bad)
+        rec.save(torch.tensor(1))
+        rec.save(np.int32(2))
+    assert EpochStore.open(tmp_path / "run").epochs.tolist() == [1, 2]
