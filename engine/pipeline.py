@@ -18,6 +18,7 @@ nothing behind, and ``overwrite`` deletes only what ``analyze`` writes, in a dir
 Tasks are independent: run in-process, or as Dask tasks on a LocalCluster or an
 existing cluster, with identical results.
 """
+import errno
 import json
 import os
 import re
@@ -28,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from .backend import get_backend
-from .errors import InputError
+from .errors import InputError, StorageError
 from .registry import REGISTRY, get_metric
 
 _PART = re.compile(r"^part-m(\d+)-i(\d+)-(\d+)\.parquet$")
@@ -167,12 +168,31 @@ def _batches(entries, batch):
     return out
 
 
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT, errno.EFBIG}
+
+
+def _storage_error(exc, where):
+    """An OSError met writing ``where`` as one line that says what to do."""
+    return StorageError(f"cannot write the analysis to {where}: {exc.strerror or exc} (free some space, make it "
+                        "writable, or choose another output directory with --out)")
+
+
 def _write_part(df, path):
+    """Write a table part atomically: a temporary beside it, renamed into place; no temporary survives an
+    error (a full disk, a read-only directory: raised as one StorageError line)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    df.to_parquet(tmp, index=False)
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        df.to_parquet(tmp, index=False)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise _storage_error(exc, path.parent.parent) from None
+    finally:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
 
 
 def _unify_columns(path):
@@ -428,21 +448,28 @@ class _OutputLock:
     def __enter__(self):
         from .store import acquire_lock
 
-        if not self.out.exists():
-            self.out.mkdir(parents=True)
-            self.created = True
-        self.lock = acquire_lock(
-            self.out / "write.lock",
-            lambda pid, host, lock: f"{self.out} is being written by another analyze (process {pid} on {host}): "
-                                    f"wait for it or choose another output directory (if that process is gone, "
-                                    f"delete {lock})")
+        try:
+            if not self.out.exists():
+                self.out.mkdir(parents=True)
+                self.created = True
+            self.lock = acquire_lock(
+                self.out / "write.lock",
+                lambda pid, host, lock: f"{self.out} is being written by another analyze (process {pid} on "
+                                        f"{host}): wait for it or choose another output directory (if that "
+                                        f"process is gone, delete {lock})")
+        except BaseException:
+            self.__exit__()
+            raise
         return self
 
     def __exit__(self, *exc):
-        if self.lock is not None:
-            self.lock.unlink(missing_ok=True)
-        if self.created and self.out.is_dir() and not any(self.out.iterdir()):
-            self.out.rmdir()
+        try:
+            if self.lock is not None:
+                self.lock.unlink(missing_ok=True)
+            if self.created and self.out.is_dir() and not any(self.out.iterdir()):
+                self.out.rmdir()
+        except OSError:
+            pass  # the error that brought us here (if any) says more
 
 
 def analyze(run, metrics=None, threshold=None, threshold_mode="abs", per_block=False, device="cpu",
@@ -528,29 +555,37 @@ def analyze(run, metrics=None, threshold=None, threshold_mode="abs", per_block=F
     meta = {"format": ANALYSIS_FORMAT, "run": str(run), "metrics": names, "threshold": spec, "members": members,
             "batch": int(batch), "device": device, "versions": _versions(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    with _OutputLock(out):
-        old = _read_out_meta(out)  # again, under the lock
-        fresh = old is None or overwrite
-        try:
-            _prepare_out(out, meta, old, overwrite)
-            done = _done_entries(out)
-            tasks = []
-            for m in members:
-                todo = [i for i in range(n_entries) if (m, i) not in done]
-                tasks += [(m, b) for b in _batches(todo, int(batch))]
-            skipped = len(members) * n_entries - sum(len(b) for _, b in tasks)
-            args = [(str(run), str(out), m, b, names, spec, device) for m, b in tasks]
-            if scheduler is None and workers is None:
-                # read ahead only while two batches fit the budget: a huge network keeps one epoch in memory
-                _run_local(args, progress, prefetch=2 * int(batch) * per_epoch <= BATCH_BYTES)
-            else:
-                _run_dask(args, scheduler, workers, progress)
-            for table in _TABLES:
-                _unify_columns(out / table)
-        except Exception:
-            if fresh:  # a failed new analysis leaves nothing (an interrupted one stays, to be resumed)
-                _clear_analysis(out)
-            raise
+    try:
+        with _OutputLock(out):
+            old = _read_out_meta(out)  # again, under the lock
+            fresh = old is None or overwrite
+            try:
+                _prepare_out(out, meta, old, overwrite)
+                done = _done_entries(out)
+                tasks = []
+                for m in members:
+                    todo = [i for i in range(n_entries) if (m, i) not in done]
+                    tasks += [(m, b) for b in _batches(todo, int(batch))]
+                skipped = len(members) * n_entries - sum(len(b) for _, b in tasks)
+                args = [(str(run), str(out), m, b, names, spec, device) for m, b in tasks]
+                if scheduler is None and workers is None:
+                    # read ahead only while two batches fit the budget: a huge network keeps one epoch in memory
+                    _run_local(args, progress, prefetch=2 * int(batch) * per_epoch <= BATCH_BYTES)
+                else:
+                    _run_dask(args, scheduler, workers, progress)
+                for table in _TABLES:
+                    _unify_columns(out / table)
+            except Exception:
+                if fresh:  # a failed new analysis leaves nothing (an interrupted one stays, to be resumed)
+                    try:
+                        _clear_analysis(out)
+                    except OSError:
+                        pass
+                raise
+    except OSError as exc:
+        if isinstance(exc, StorageError) or (exc.filename is None and exc.errno not in _WRITE_ERRNOS):
+            raise  # ours already, or not the file system's (e.g. a Dask scheduler that does not answer)
+        raise _storage_error(exc, out) from None
     return Analysis(out, len(tasks), skipped)
 
 

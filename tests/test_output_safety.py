@@ -162,3 +162,69 @@ def test_pandas_reads_every_column_of_an_incremental_analysis(tmp_path):
     pd.testing.assert_frame_equal(epochs, a.epochs()[list(epochs.columns)])
     nodes = pd.read_parquet(out / "nodes")
     assert len(nodes) == 4 * 9 and "degree" in nodes
+
+
+def test_a_full_or_read_only_output_is_one_line_and_leaves_no_temporary(run, tmp_path, monkeypatch, capsys):
+    import errno
+    from pathlib import Path
+
+    import pandas as pd
+
+    from deepcnt.bindings.cli import main
+    from deepcnt.errors import StorageError
+
+    real = pd.DataFrame.to_parquet
+
+    def full_disk(self, path, *a, **k):
+        real(self, path, *a, **k)  # the temporary exists, then the disk is full
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", full_disk)
+    out = tmp_path / "full"
+    with pytest.raises(StorageError, match="No space left on device"):
+        analyze(run, metrics=["degree"], out=out)
+    assert not out.exists()
+    # resuming into an existing analysis: its parts stay, no temporary is left
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", real)
+    analyze(run, metrics=["degree"], out=out, members=[0])
+    for p in (out / "epochs").glob("part-*"):
+        p.unlink()
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", full_disk)
+    assert main(["analyze", str(run), "--metrics", "degree", "--members", "0", "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "No space left on device" in err and "Traceback" not in err
+    assert [p.name for p in out.rglob(".*")] == [] and len(list((out / "nodes").glob("part-*"))) == 1
+    # a directory that cannot be created (read-only parent)
+    real_mkdir = Path.mkdir
+
+    def read_only(self, *a, **k):
+        if self.name == "ro":
+            raise PermissionError(errno.EROFS, os.strerror(errno.EROFS), str(self))
+        return real_mkdir(self, *a, **k)
+
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    with pytest.raises(StorageError, match="cannot write the analysis to .*ro: Read-only file system"):
+        analyze(run, metrics=["degree"], out=tmp_path / "ro")
+
+
+def test_a_killed_ingests_temporary_is_removed_by_the_next_ingest(tmp_path):
+    torch = pytest.importorskip("torch")
+    from deepcnt.bindings.torch import ingest
+
+    ck = tmp_path / "ck"
+    ck.mkdir()
+    for e in range(2):
+        torch.save(torch.nn.Sequential(torch.nn.Linear(4, 3)).state_dict(), ck / f"epoch_{e}.pt")
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    host = socket.gethostname()
+    dead = runs / f".big.ingest-{host}-{2**22 + 12345}.tmp"  # a killed ingest's (no such process)
+    live = runs / f".other.ingest-{host}-{os.getppid()}.tmp"  # another ingest still at work
+    old = runs / ".older.ingest-tmp"  # left by a version without pids
+    for d in (dead, live, old):
+        d.mkdir()
+        (d / "arrays.bin").write_bytes(b"\0" * 1000)
+    seen = []
+    ingest(ck, runs / "new", progress=lambda k, n: seen.append(sorted(p.name for p in runs.iterdir())))
+    assert seen[0] == sorted([live.name, f".new.ingest-{host}-{os.getpid()}.tmp"])
+    assert sorted(p.name for p in runs.iterdir()) == [live.name, "new"]
