@@ -24,6 +24,7 @@ through zarr. zarr is imported lazily.
 """
 import json
 import os
+import shutil
 import socket
 import time
 import zlib
@@ -58,11 +59,14 @@ def _atomic_write(path, data):
     """Write ``data`` (bytes) to ``path`` atomically: a reader sees the old or the new file, never a part."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _append_line(fd, data):
@@ -285,8 +289,6 @@ class EpochStore:
             if not overwrite:
                 raise InputError(f"{path} exists already: open it with EpochStore.open(path, 'a') to resume, "
                                  "or choose another run directory")
-            import shutil
-
             shutil.rmtree(path)
         path.mkdir(parents=True)
         meta = {
@@ -297,23 +299,27 @@ class EpochStore:
         }
         if any(specs):
             meta["blocks"] = specs
-        E = int(n_members)
-        comp = "auto" if compress else None
-        group = zarr.open_group(path / "arrays.zarr", mode="w")
-        for l, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-            spec = specs[l]
-            if spec is not None and spec["kind"] == "pool":
-                continue  # no parameters
-            shape = (a, b) if spec is None else tuple(spec["kernel_shape"])
-            group.create_array(f"W{l}", shape=(CAPACITY, E) + shape, chunks=(1, E) + shape, dtype=dtype,
-                               compressors=comp, fill_value=np.nan, chunk_key_encoding=_KEYS)
-        if biases:
-            nb = sum(sizes[1:])
-            group.create_array("b", shape=(CAPACITY, E, nb), chunks=(1, E, nb), dtype=dtype,
-                               compressors=comp, fill_value=np.nan, chunk_key_encoding=_KEYS)
-        (path / "index.jsonl").write_bytes(b"")
-        # meta.json last: a directory without it is not a store (a crash during create leaves no half store)
-        _atomic_write(path / "meta.json", json.dumps(meta, indent=1).encode())
+        try:
+            E = int(n_members)
+            comp = "auto" if compress else None
+            group = zarr.open_group(path / "arrays.zarr", mode="w")
+            for l, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+                spec = specs[l]
+                if spec is not None and spec["kind"] == "pool":
+                    continue  # no parameters
+                shape = (a, b) if spec is None else tuple(spec["kernel_shape"])
+                group.create_array(f"W{l}", shape=(CAPACITY, E) + shape, chunks=(1, E) + shape, dtype=dtype,
+                                   compressors=comp, fill_value=np.nan, chunk_key_encoding=_KEYS)
+            if biases:
+                nb = sum(sizes[1:])
+                group.create_array("b", shape=(CAPACITY, E, nb), chunks=(1, E, nb), dtype=dtype,
+                                   compressors=comp, fill_value=np.nan, chunk_key_encoding=_KEYS)
+            (path / "index.jsonl").write_bytes(b"")
+            # meta.json last: a directory without it is not a store (a crash during create leaves no half store)
+            _atomic_write(path / "meta.json", json.dumps(meta, indent=1).encode())
+        except BaseException:
+            shutil.rmtree(path, ignore_errors=True)  # created here: a failed create leaves nothing
+            raise
         return cls(path, "a", durable=durable)
 
     @classmethod

@@ -96,3 +96,18 @@ def test_recorder_save_checks_the_epoch(tmp_path):
         rec.save(torch.tensor(1))
         rec.save(np.int32(2))
     assert EpochStore.open(tmp_path / "run").epochs.tolist() == [1, 2]
+
+
+def test_a_failed_create_leaves_no_directory(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    from deepcnt import store
+
+    def full_disk(path, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(store, "_atomic_write", full_disk)  # meta.json, the last file create writes
+    with pytest.raises(OSError, match="No space left"):
+        EpochStore.create(tmp_path / "run", (3, 2))
+    assert list(tmp_path.iterdir()) == []  # before: a directory without meta.json that create then refused
