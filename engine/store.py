@@ -122,6 +122,23 @@ def _is_raw(arr):
             and codecs[0].get("configuration", {}).get("endian", "little") == "little")
 
 
+def _check_replaceable(path):
+    """Refuse to delete ``path`` for ``create(overwrite=True)`` unless it is an empty directory or an epoch
+    store that no live process is writing (its write lock is taken, and goes with the directory)."""
+    if path.is_dir() and not any(path.iterdir()):
+        return
+    try:
+        fmt = json.loads((path / "meta.json").read_text()).get("format")
+    except (OSError, ValueError, AttributeError):
+        fmt = None
+    if fmt != FORMAT:
+        raise InputError(f"{path} is not a deepcnt epoch store: refusing to delete it (overwrite only replaces "
+                         "a run); choose another run directory")
+    acquire_lock(path / "write.lock",
+                 lambda pid, host, lock: f"epoch store {path} is being written by process {pid} on {host}: "
+                                         "it cannot be overwritten now")
+
+
 def _check_epoch(epoch):
     """``epoch`` as a Python int, or an InputError: integers only (numpy and 0-d integer tensors included),
     not bools or floats (``1.7`` is not epoch 1), and within int64 (the store keeps epochs as int64)."""
@@ -249,7 +266,8 @@ class EpochStore:
         Parameters
         ----------
         path : str or Path
-            The run directory (must not exist, unless ``overwrite``).
+            The run directory (must not exist, unless ``overwrite``: then an existing epoch store that no
+            live process writes, or an empty directory, is replaced; anything else is refused).
         sizes : sequence of int
             Layer sizes ``(n_0, ..., n_L)``.
         n_members : int
@@ -289,6 +307,7 @@ class EpochStore:
             if not overwrite:
                 raise InputError(f"{path} exists already: open it with EpochStore.open(path, 'a') to resume, "
                                  "or choose another run directory")
+            _check_replaceable(path)
             shutil.rmtree(path)
         path.mkdir(parents=True)
         meta = {

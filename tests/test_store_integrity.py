@@ -111,3 +111,25 @@ def test_a_failed_create_leaves_no_directory(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="No space left"):
         EpochStore.create(tmp_path / "run", (3, 2))
     assert list(tmp_path.iterdir()) == []  # before: a directory without meta.json that create then refused
+
+
+def test_create_overwrite_replaces_only_a_run(tmp_path):
+    import os
+    import socket
+
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "thesis.tex").write_text("precious")
+    with pytest.raises(deepcnt.InputError, match="not a deepcnt epoch store: refusing to delete"):
+        EpochStore.create(folder, (3, 2), overwrite=True)
+    assert (folder / "thesis.tex").read_text() == "precious"
+    run = make_run(tmp_path / "run", n_epochs=1)
+    (run / "write.lock").write_text(f"{socket.gethostname()} {os.getppid()}")  # a live writer
+    with pytest.raises(deepcnt.InputError, match="cannot be overwritten now"):
+        EpochStore.create(run, (3, 2), overwrite=True)
+    (run / "write.lock").unlink()
+    s = EpochStore.create(run, (3, 2), overwrite=True)
+    assert len(s) == 0 and s.sizes == (3, 2)
+    s.close()
+    (tmp_path / "empty").mkdir()
+    EpochStore.create(tmp_path / "empty", (3, 2), overwrite=True).close()
