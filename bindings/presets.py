@@ -116,7 +116,7 @@ def train(preset="shine-mlp", run_dir="runs/run", data="digits", epochs=None, me
     from deepcnt.store import EpochStore
 
     from .datasets import load_dataset
-    from .train_loop import run
+    from .train_loop import run, save_epochs
 
     if threads is not None:
         torch.set_num_threads(int(threads))
@@ -142,6 +142,7 @@ def train(preset="shine-mlp", run_dir="runs/run", data="digits", epochs=None, me
     total = trainer.total_epochs if cfg["kind"] == "dbn" else int(cfg["epochs"])
     meta = {"preset": preset, "config": {k: _jsonable(v) for k, v in cfg.items()}, "seeds": cfg["seeds"],
             "data": ds.describe(), "total_epochs": total, "device": str(device)}
+    save_epochs(cfg["schedule"], total)  # a bad schedule fails before the run directory exists
     run_dir = Path(run_dir)
     if (run_dir / "meta.json").exists():
         store = EpochStore.open(run_dir, "a")

@@ -11,8 +11,10 @@
 
 torch and safetensors are imported inside the functions that need them.
 """
+import os
 import re
 import shutil
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -339,12 +341,30 @@ def find_checkpoints(folder):
     return pairs
 
 
+_INGEST_TMP = re.compile(r"^\..+\.ingest-(.+)-(\d+)\.tmp$")
+
+
+def _remove_dead_ingests(parent):
+    """Remove the temporary stores of ingests killed in ``parent`` (named after their host and pid; those of
+    live processes stay), and the pid-less ones of older versions."""
+    from deepcnt.store import _pid_alive
+
+    if not parent.is_dir():
+        return
+    for p in parent.iterdir():
+        m = _INGEST_TMP.match(p.name)
+        dead = m and m.group(1) == socket.gethostname() and not _pid_alive(int(m.group(2)))
+        if dead or (p.name.startswith(".") and p.name.endswith(".ingest-tmp")):
+            shutil.rmtree(p, ignore_errors=True)
+
+
 def ingest(folder, run_dir, metadata=None, progress=None):
     """Ingest a directory of checkpoints (state_dicts or safetensors) into a new epoch store, all or nothing.
 
     Files are ordered by the epoch in their names. Every checkpoint must hold the same Linear architecture.
-    The store is built in a temporary directory beside ``run_dir`` and renamed into place only when every
-    checkpoint has been read; on any error nothing is left behind.
+    The store is built in a temporary directory beside ``run_dir`` (``.NAME.ingest-HOST-PID.tmp``) and renamed
+    into place only when every checkpoint has been read; on any error nothing is left behind, and the
+    temporary of a killed ingest is removed by the next ingest into the same folder.
 
     Returns
     -------
@@ -357,9 +377,8 @@ def ingest(folder, run_dir, metadata=None, progress=None):
     if run_dir.exists():
         raise InputError(f"{run_dir} exists already: ingest into a new run directory")
     pairs = find_checkpoints(folder)
-    tmp = run_dir.with_name(f".{run_dir.name}.ingest-tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
+    _remove_dead_ingests(run_dir.parent)
+    tmp = run_dir.with_name(f".{run_dir.name}.ingest-{socket.gethostname()}-{os.getpid()}.tmp")
     store = None
     try:
         for k, (epoch, path) in enumerate(pairs):
@@ -382,6 +401,8 @@ def ingest(folder, run_dir, metadata=None, progress=None):
             if progress is not None:
                 progress(k + 1, len(pairs))
         store.close()
+        if run_dir.exists():
+            raise InputError(f"{run_dir} was created while ingesting: ingest into a new run directory")
         tmp.rename(run_dir)
     except BaseException:
         if store is not None:

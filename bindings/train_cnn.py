@@ -191,7 +191,7 @@ def train_cnn(run_dir, data="digits", filters=None, epochs=None, members=None, s
     from deepcnt.store import EpochStore
 
     from .datasets import load_dataset
-    from .train_loop import run
+    from .train_loop import run, save_epochs
 
     cfg = dict(PRESET)
     for key, val in dict(overrides, filters=filters, epochs=epochs, members=members, schedule=schedule).items():
@@ -217,6 +217,7 @@ def train_cnn(run_dir, data="digits", filters=None, epochs=None, members=None, s
     jsonable = {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()}
     meta = {"preset": "lamalfa-cnn", "config": jsonable, "seeds": list(seeds), "data": ds.describe(),
             "total_epochs": int(cfg["epochs"]), "device": str(device), "conv": trainer.geometry()}
+    save_epochs(cfg["schedule"], int(cfg["epochs"]))  # a bad schedule fails before the run directory exists
     run_dir = Path(run_dir)
     if (run_dir / "meta.json").exists():
         store = EpochStore.open(run_dir, "a")

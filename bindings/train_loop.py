@@ -7,6 +7,7 @@ therefore equals ``E`` single runs with the same seeds, and a resumed run (gener
 an uninterrupted one.
 """
 import math
+import operator
 
 import numpy as np
 
@@ -93,6 +94,13 @@ def shine_epochs(last=100_000):
     return [e for e in ep if e <= last]
 
 
+def _schedule_int(schedule, what):
+    try:
+        return int(schedule.split(":", 1)[1])
+    except ValueError:
+        raise InputError(f"save schedule {schedule!r}: {what} must be an integer >= 1") from None
+
+
 def save_epochs(schedule, epochs):
     """The set of epochs (1..``epochs``) to save; epoch 0 (the initial weights) is always saved.
 
@@ -102,21 +110,25 @@ def save_epochs(schedule, epochs):
     if schedule is None or schedule == "every":
         out = set(range(1, epochs + 1))
     elif isinstance(schedule, str) and schedule.startswith("every:"):
-        k = int(schedule[6:])
+        k = _schedule_int(schedule, "K")
         if k < 1:
             raise InputError(f"save schedule {schedule!r}: K must be >= 1")
         out = set(range(k, epochs + 1, k))
     elif schedule == "shine":
         out = set(shine_epochs(epochs))
     elif isinstance(schedule, str) and schedule.startswith("log:"):
-        n = int(schedule[4:])
+        n = _schedule_int(schedule, "N")
         if n < 1:
             raise InputError(f"save schedule {schedule!r}: N must be >= 1")
         out = set(int(round(x)) for x in np.geomspace(1, max(epochs, 1), n))
     elif isinstance(schedule, str):
         raise InputError(f"unknown save schedule {schedule!r}: use every, every:K, shine, log:N or a list of epochs")
     else:
-        out = set(int(e) for e in schedule)
+        try:
+            out = set(operator.index(e) for e in schedule)  # 1.7 is not epoch 1
+        except (TypeError, ValueError):
+            raise InputError(f"save schedule {schedule!r} is not a list of epochs: use every, every:K, shine, "
+                             "log:N or a list of epochs") from None
         bad = [e for e in out if not 0 <= e <= epochs]
         if bad:
             raise InputError(f"save schedule names epoch {min(bad)} outside 0..{epochs}")

@@ -18,3 +18,7 @@ class UnknownMetricError(DeepcntError, KeyError):
 
     def __str__(self):  # KeyError quotes its message; keep it one plain line
         return str(self.args[0]) if self.args else ""
+
+
+class StorageError(DeepcntError, OSError):
+    """A file could not be written: a full disk, a read-only directory, no permission."""

@@ -2,16 +2,23 @@
 
 Output directory (default ``<run>/analysis``)::
 
-    meta.json                 how the tables were made: metrics, threshold, batch, versions, the run
+    meta.json                 how the tables were made: metrics, threshold, batch, versions, the run; its
+                              ``"format": "deepcnt-analysis"`` marks the directory as an analysis
+    write.lock                while an ``analyze`` writes here: its host and pid (one at a time)
     nodes/part-*.parquet      per node: run, member, entry, epoch, layer, layer_name, node, node_in_layer, metrics
     epochs/part-*.parquet     per epoch: run, member, entry, epoch, the store's scalars, epoch/layer metrics
 
 Each table is a Parquet dataset (a directory of parts): ``pandas.read_parquet(out / "nodes")`` reads it whole.
+Every part of a table has the same columns once ``analyze`` returns: a scalar first recorded in entries
+analysed later (an extended run's ``val_acc``) is added to the older parts as NaN.
 A part covers one task (a batch of consecutive entries of one member) and appears atomically (written to a
 temporary name, then renamed), so a killed run never leaves a partial or corrupt part; re-running skips the
-entries whose parts exist. Tasks are independent: run in-process, or as Dask tasks on a LocalCluster or an
+entries whose parts exist. A failed new analysis (a threshold that empties a graph, a corrupt entry) leaves
+nothing behind, and ``overwrite`` deletes only what ``analyze`` writes, in a directory marked as an analysis.
+Tasks are independent: run in-process, or as Dask tasks on a LocalCluster or an
 existing cluster, with identical results.
 """
+import errno
 import json
 import os
 import re
@@ -21,7 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
+from .backend import get_backend
+from .errors import InputError, StorageError
 from .registry import REGISTRY, get_metric
 
 _PART = re.compile(r"^part-m(\d+)-i(\d+)-(\d+)\.parquet$")
@@ -160,12 +168,56 @@ def _batches(entries, batch):
     return out
 
 
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT, errno.EFBIG}
+
+
+def _storage_error(exc, where):
+    """An OSError met writing ``where`` as one line that says what to do."""
+    return StorageError(f"cannot write the analysis to {where}: {exc.strerror or exc} (free some space, make it "
+                        "writable, or choose another output directory with --out)")
+
+
 def _write_part(df, path):
+    """Write a table part atomically: a temporary beside it, renamed into place; no temporary survives an
+    error (a full disk, a read-only directory: raised as one StorageError line)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    df.to_parquet(tmp, index=False)
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        df.to_parquet(tmp, index=False)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise _storage_error(exc, path.parent.parent) from None
+    finally:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
+def _unify_columns(path):
+    """Give every part of the table ``path`` the same columns, in one order, so that any Parquet reader
+    (``pandas.read_parquet(path)`` takes the first part's schema) sees them all: a scalar that first appears
+    in entries analysed later (``val_acc``) is added to the older parts as NaN. Only the parts that differ
+    are rewritten (atomically); the footers alone are read to find them."""
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    parts = sorted(p for p in Path(path).glob("part-*.parquet") if _PART.match(p.name))
+    names = {p: pq.read_schema(p).names for p in parts}
+    names = {p: [c for c in n if not c.startswith("__index_level_")] for p, n in names.items()}
+    if len({tuple(n) for n in names.values()}) <= 1:
+        return
+    order = max(names.values(), key=len)
+    for n in names.values():
+        order = order + [c for c in n if c not in order]
+    for p, n in names.items():
+        if n != order:
+            df = pd.read_parquet(p)
+            for c in order:
+                if c not in df:
+                    df[c] = np.nan
+            _write_part(df[order], p)
 
 
 def compute_tables(g, metrics, scalars=None, run="", member=0, entries=None, epochs=None):
@@ -298,26 +350,126 @@ def _run_local(args, progress, prefetch=True):
             bar.close()
 
 
-def _prepare_out(out, meta, overwrite):
-    import shutil
+ANALYSIS_FORMAT = "deepcnt-analysis"
+_TABLES = ("nodes", "epochs")
 
-    if out.exists() and overwrite:
-        shutil.rmtree(out)
-    if (out / "meta.json").exists():
-        old = json.loads((out / "meta.json").read_text())
+
+def _is_analysis(meta):
+    """True when a parsed ``meta.json`` is an analysis's (marked, or written before the marker existed)."""
+    if not isinstance(meta, dict):
+        return False
+    if meta.get("format") == ANALYSIS_FORMAT:
+        return True
+    return ("format" not in meta and {"metrics", "threshold", "members", "versions"} <= set(meta)
+            and isinstance(meta["versions"], dict) and "deepcnt" in meta["versions"])
+
+
+def _read_out_meta(out):
+    """The analysis metadata in ``out``, None when there is none; refuses a directory holding other files."""
+    f = out / "meta.json"
+    if not f.exists():
+        return None
+    try:
+        meta = json.loads(f.read_text())
+    except (OSError, ValueError):
+        meta = None
+    if not _is_analysis(meta):
+        raise InputError(f"{out} is not a deepcnt analysis (its meta.json is something else, e.g. a run): "
+                         "choose another output directory (--out)")
+    return meta
+
+
+def _check_out(out, run, overwrite):
+    """Refuse an output directory that is not (and cannot become) an analysis; return its metadata or None."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"output {out} is a file, not a directory: choose another output directory (--out)")
+    if out.resolve() == run.resolve():
+        raise InputError(f"the output directory {out} is the run itself: choose another one (default RUN/analysis)")
+    meta = _read_out_meta(out)
+    if overwrite and meta is None and out.is_dir():
+        ours = {"write.lock"} | set(_TABLES)
+        other = [p.name for p in out.iterdir()
+                 if p.name not in ours or (p.name in _TABLES and (not p.is_dir() or any(p.iterdir())))]
+        if other:
+            raise InputError(f"--overwrite: {out} is not a deepcnt analysis (it holds {other[0]!r} and no analysis "
+                             "meta.json): refusing to delete anything there; choose another output directory")
+    return meta
+
+
+def _clear_analysis(out):
+    """Delete what ``analyze`` writes in ``out`` (meta.json, the table parts and their temporaries) and nothing
+    else: other files stay, and so do the table directories if something else is in them."""
+    (out / "meta.json").unlink(missing_ok=True)
+    for table in _TABLES:
+        d = out / table
+        if not d.is_dir():
+            continue
+        for p in d.iterdir():
+            if _PART.match(p.name) or (p.name.startswith(".part-") and p.name.endswith(".tmp")):
+                p.unlink(missing_ok=True)
+        if not any(d.iterdir()):
+            d.rmdir()
+
+
+def _prepare_out(out, meta, old, overwrite):
+    """Make ``out`` hold an analysis with ``meta`` (``old``: its metadata before, or None). The caller holds
+    the lock of ``out``, so every temporary found there is a dead writer's."""
+    if old is not None and overwrite:
+        _clear_analysis(out)
+    elif old is not None:
         same = {k: old.get(k) for k in ("metrics", "threshold", "members")}
         if same != {k: meta[k] for k in same}:
             raise InputError(
                 f"{out} holds an analysis made with other settings ({same}); pass overwrite=True "
                 "(--overwrite) or another output directory"
             )
-    for table in ("nodes", "epochs"):
-        (out / table).mkdir(parents=True, exist_ok=True)
-        for stale in (out / table).glob(".part-*.tmp"):
-            stale.unlink()
     tmp = out / f".meta.json.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(meta, indent=1))
-    os.replace(tmp, out / "meta.json")
+    try:
+        tmp.write_text(json.dumps(meta, indent=1))
+        os.replace(tmp, out / "meta.json")
+    finally:
+        tmp.unlink(missing_ok=True)
+    for table in _TABLES:
+        (out / table).mkdir(exist_ok=True)
+        for stale in (out / table).glob(".part-*.tmp"):
+            stale.unlink(missing_ok=True)
+
+
+class _OutputLock:
+    """``analyze``'s hold on its output directory: created if missing, locked like an epoch store's writer
+    (one ``analyze`` at a time), and on leaving the directory removed again when this call created it and
+    left nothing in it."""
+
+    def __init__(self, out):
+        self.out = out
+        self.created = False
+        self.lock = None
+
+    def __enter__(self):
+        from .store import acquire_lock
+
+        try:
+            if not self.out.exists():
+                self.out.mkdir(parents=True)
+                self.created = True
+            self.lock = acquire_lock(
+                self.out / "write.lock",
+                lambda pid, host, lock: f"{self.out} is being written by another analyze (process {pid} on "
+                                        f"{host}): wait for it or choose another output directory (if that "
+                                        f"process is gone, delete {lock})")
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            if self.lock is not None:
+                self.lock.unlink(missing_ok=True)
+            if self.created and self.out.is_dir() and not any(self.out.iterdir()):
+                self.out.rmdir()
+        except OSError:
+            pass  # the error that brought us here (if any) says more
 
 
 def analyze(run, metrics=None, threshold=None, threshold_mode="abs", per_block=False, device="cpu",
@@ -350,7 +502,9 @@ def analyze(run, metrics=None, threshold=None, threshold_mode="abs", per_block=F
     members : list of int, optional
         Ensemble members to analyse; default all.
     overwrite : bool
-        Delete an existing analysis first (otherwise it is resumed, and must have the same settings).
+        Delete an existing analysis first (otherwise it is resumed, and must have the same settings). Only
+        what ``analyze`` wrote is deleted (``meta.json`` and the table parts); a directory that is not an
+        analysis is refused.
     progress : bool
         Show a progress bar (tqdm) on stderr.
 
@@ -362,7 +516,10 @@ def analyze(run, metrics=None, threshold=None, threshold_mode="abs", per_block=F
     ------
     InputError
         Missing or corrupt run, unknown metric, bad threshold, a threshold that empties a graph, an analysis
-        made with other settings in ``out``.
+        made with other settings in ``out``, an ``out`` that is not an analysis, another ``analyze`` writing
+        to ``out``.
+    DeviceError
+        ``device="gpu"`` without a GPU.
     """
     from .store import EpochStore
 
@@ -387,22 +544,48 @@ def analyze(run, metrics=None, threshold=None, threshold_mode="abs", per_block=F
         batch = int(max(1, min(MAX_BATCH, BATCH_BYTES // max(per_epoch, 1))))
     elif int(batch) < 1:
         raise InputError(f"batch must be >= 1, got {batch}")
+    get_backend(device)  # DeviceError now, before anything is written
+    if implicit:
+        edges = [n for n in names if REGISTRY[n].needs_edges]
+        if edges:
+            raise InputError(f"{', '.join(edges)} {'needs' if len(edges) == 1 else 'need'} explicit edges, but this "
+                             "run has convolution blocks: leave it out (the default metrics work on convolution runs)")
     out = run / "analysis" if out is None else Path(out)
-    meta = {"run": str(run), "metrics": names, "threshold": spec, "members": members, "batch": int(batch),
-            "device": device, "versions": _versions(), "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    _prepare_out(out, meta, overwrite)
-    done = _done_entries(out)
-    tasks = []
-    for m in members:
-        todo = [i for i in range(n_entries) if (m, i) not in done]
-        tasks += [(m, b) for b in _batches(todo, int(batch))]
-    skipped = len(members) * n_entries - sum(len(b) for _, b in tasks)
-    args = [(str(run), str(out), m, b, names, spec, device) for m, b in tasks]
-    if scheduler is None and workers is None:
-        # read ahead only while two batches fit the budget: a huge network keeps one epoch in memory
-        _run_local(args, progress, prefetch=2 * int(batch) * per_epoch <= BATCH_BYTES)
-    else:
-        _run_dask(args, scheduler, workers, progress)
+    _check_out(out, run, overwrite)  # refused before anything is created
+    meta = {"format": ANALYSIS_FORMAT, "run": str(run), "metrics": names, "threshold": spec, "members": members,
+            "batch": int(batch), "device": device, "versions": _versions(),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    try:
+        with _OutputLock(out):
+            old = _read_out_meta(out)  # again, under the lock
+            fresh = old is None or overwrite
+            try:
+                _prepare_out(out, meta, old, overwrite)
+                done = _done_entries(out)
+                tasks = []
+                for m in members:
+                    todo = [i for i in range(n_entries) if (m, i) not in done]
+                    tasks += [(m, b) for b in _batches(todo, int(batch))]
+                skipped = len(members) * n_entries - sum(len(b) for _, b in tasks)
+                args = [(str(run), str(out), m, b, names, spec, device) for m, b in tasks]
+                if scheduler is None and workers is None:
+                    # read ahead only while two batches fit the budget: a huge network keeps one epoch in memory
+                    _run_local(args, progress, prefetch=2 * int(batch) * per_epoch <= BATCH_BYTES)
+                else:
+                    _run_dask(args, scheduler, workers, progress)
+                for table in _TABLES:
+                    _unify_columns(out / table)
+            except Exception:
+                if fresh:  # a failed new analysis leaves nothing (an interrupted one stays, to be resumed)
+                    try:
+                        _clear_analysis(out)
+                    except OSError:
+                        pass
+                raise
+    except OSError as exc:
+        if isinstance(exc, StorageError) or (exc.filename is None and exc.errno not in _WRITE_ERRNOS):
+            raise  # ours already, or not the file system's (e.g. a Dask scheduler that does not answer)
+        raise _storage_error(exc, out) from None
     return Analysis(out, len(tasks), skipped)
 
 

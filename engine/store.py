@@ -6,7 +6,8 @@ Layout of a run directory::
     meta.json        architecture (sizes, layer names, members, dtype, biases), preset, seed, data, versions
     arrays.zarr/     zarr v3 group: W0..W{L-1} of shape (capacity, E, n_l, n_{l+1}), one chunk per epoch;
                      b of shape (capacity, E, n_1 + ... + n_L) (the biases of every non-input layer)
-    index.jsonl      the commit log: one JSON line per complete epoch (epoch number, scalars, time)
+    index.jsonl      the commit log: one JSON line per complete epoch (epoch number, scalars, time, and the
+                     CRC-32 of each array's bytes per member, checked on every read)
     state/<i>.npz    optional resume state saved with entry i (optimiser buffers, RNG state)
     write.lock       the host and pid of the one writer
 
@@ -23,8 +24,10 @@ through zarr. zarr is imported lazily.
 """
 import json
 import os
+import shutil
 import socket
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -56,11 +59,14 @@ def _atomic_write(path, data):
     """Write ``data`` (bytes) to ``path`` atomically: a reader sees the old or the new file, never a part."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _append_line(fd, data):
@@ -116,6 +122,40 @@ def _is_raw(arr):
             and codecs[0].get("configuration", {}).get("endian", "little") == "little")
 
 
+def _check_replaceable(path):
+    """Refuse to delete ``path`` for ``create(overwrite=True)`` unless it is an empty directory or an epoch
+    store that no live process is writing (its write lock is taken, and goes with the directory)."""
+    if path.is_dir() and not any(path.iterdir()):
+        return
+    try:
+        fmt = json.loads((path / "meta.json").read_text()).get("format")
+    except (OSError, ValueError, AttributeError):
+        fmt = None
+    if fmt != FORMAT:
+        raise InputError(f"{path} is not a deepcnt epoch store: refusing to delete it (overwrite only replaces "
+                         "a run); choose another run directory")
+    acquire_lock(path / "write.lock",
+                 lambda pid, host, lock: f"epoch store {path} is being written by process {pid} on {host}: "
+                                         "it cannot be overwritten now")
+
+
+def _check_epoch(epoch):
+    """``epoch`` as a Python int, or an InputError: integers only (numpy and 0-d integer tensors included),
+    not bools or floats (``1.7`` is not epoch 1), and within int64 (the store keeps epochs as int64)."""
+    import operator
+
+    if isinstance(epoch, (bool, np.bool_)):
+        raise InputError(f"epoch {epoch!r} is a bool: give the epoch number as an integer")
+    try:
+        e = operator.index(epoch)
+    except TypeError:
+        raise InputError(f"epoch {epoch!r} is not an integer ({type(epoch).__name__}): give the epoch number "
+                         "as an int") from None
+    if not -2**63 <= e < 2**63:
+        raise InputError(f"epoch {e} is outside the 64-bit integer range the store keeps epochs in")
+    return int(e)
+
+
 def _pid_alive(pid):
     try:
         os.kill(pid, 0)
@@ -124,6 +164,45 @@ def _pid_alive(pid):
     except PermissionError:
         return True
     return True
+
+
+def _age(path):
+    try:
+        return time.time() - Path(path).stat().st_mtime
+    except OSError:
+        return float("inf")
+
+
+def acquire_lock(lock, busy):
+    """Take the lock file ``lock`` for this process (O_EXCL, holding ``host pid``); return its path.
+
+    A lock left by a dead process of this host (killed mid-write) is taken over. ``busy(pid, host, lock)``
+    gives the message of the :class:`InputError` raised while a live process holds it. Release the lock by
+    deleting the file.
+    """
+    lock = Path(lock)
+    me = f"{socket.gethostname()} {os.getpid()}"
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                host, pid = lock.read_text().split()
+                pid = int(pid)
+            except FileNotFoundError:
+                continue  # released meanwhile
+            except (OSError, ValueError):
+                host, pid = socket.gethostname(), -1
+                if _age(lock) < 10:  # just created, its owner has not written its name yet
+                    raise InputError(busy("?", host, lock)) from None
+            if host == socket.gethostname() and (pid < 0 or not _pid_alive(pid)):
+                lock.unlink(missing_ok=True)  # stale: its writer died (e.g. killed mid-append)
+                continue
+            raise InputError(busy(pid, host, lock)) from None
+        with os.fdopen(fd, "w") as f:
+            f.write(me)
+        return lock
+    raise InputError(f"could not take the lock {lock}")
 
 
 class EpochStore:
@@ -187,7 +266,8 @@ class EpochStore:
         Parameters
         ----------
         path : str or Path
-            The run directory (must not exist, unless ``overwrite``).
+            The run directory (must not exist, unless ``overwrite``: then an existing epoch store that no
+            live process writes, or an empty directory, is replaced; anything else is refused).
         sizes : sequence of int
             Layer sizes ``(n_0, ..., n_L)``.
         n_members : int
@@ -227,8 +307,7 @@ class EpochStore:
             if not overwrite:
                 raise InputError(f"{path} exists already: open it with EpochStore.open(path, 'a') to resume, "
                                  "or choose another run directory")
-            import shutil
-
+            _check_replaceable(path)
             shutil.rmtree(path)
         path.mkdir(parents=True)
         meta = {
@@ -239,23 +318,27 @@ class EpochStore:
         }
         if any(specs):
             meta["blocks"] = specs
-        E = int(n_members)
-        comp = "auto" if compress else None
-        group = zarr.open_group(path / "arrays.zarr", mode="w")
-        for l, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-            spec = specs[l]
-            if spec is not None and spec["kind"] == "pool":
-                continue  # no parameters
-            shape = (a, b) if spec is None else tuple(spec["kernel_shape"])
-            group.create_array(f"W{l}", shape=(CAPACITY, E) + shape, chunks=(1, E) + shape, dtype=dtype,
-                               compressors=comp, fill_value=np.nan, chunk_key_encoding=_KEYS)
-        if biases:
-            nb = sum(sizes[1:])
-            group.create_array("b", shape=(CAPACITY, E, nb), chunks=(1, E, nb), dtype=dtype,
-                               compressors=comp, fill_value=np.nan, chunk_key_encoding=_KEYS)
-        (path / "index.jsonl").write_bytes(b"")
-        # meta.json last: a directory without it is not a store (a crash during create leaves no half store)
-        _atomic_write(path / "meta.json", json.dumps(meta, indent=1).encode())
+        try:
+            E = int(n_members)
+            comp = "auto" if compress else None
+            group = zarr.open_group(path / "arrays.zarr", mode="w")
+            for l, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+                spec = specs[l]
+                if spec is not None and spec["kind"] == "pool":
+                    continue  # no parameters
+                shape = (a, b) if spec is None else tuple(spec["kernel_shape"])
+                group.create_array(f"W{l}", shape=(CAPACITY, E) + shape, chunks=(1, E) + shape, dtype=dtype,
+                                   compressors=comp, fill_value=np.nan, chunk_key_encoding=_KEYS)
+            if biases:
+                nb = sum(sizes[1:])
+                group.create_array("b", shape=(CAPACITY, E, nb), chunks=(1, E, nb), dtype=dtype,
+                                   compressors=comp, fill_value=np.nan, chunk_key_encoding=_KEYS)
+            (path / "index.jsonl").write_bytes(b"")
+            # meta.json last: a directory without it is not a store (a crash during create leaves no half store)
+            _atomic_write(path / "meta.json", json.dumps(meta, indent=1).encode())
+        except BaseException:
+            shutil.rmtree(path, ignore_errors=True)  # created here: a failed create leaves nothing
+            raise
         return cls(path, "a", durable=durable)
 
     @classmethod
@@ -298,8 +381,8 @@ class EpochStore:
         for k, line in enumerate(lines[:-1]):
             try:
                 e = json.loads(line)
-                e["epoch"]
-            except (ValueError, KeyError, TypeError):
+                _check_epoch(e["epoch"])
+            except (ValueError, KeyError, TypeError):  # InputError is a ValueError
                 raise InputError(f"epoch store log {log} is corrupt at line {k + 1}") from None
             entries.append(e)
         self._entries = entries
@@ -307,28 +390,11 @@ class EpochStore:
 
     # ------------------------------------------------------------------ the writer lock
     def _acquire_lock(self):
-        lock = self.path / "write.lock"
-        me = f"{socket.gethostname()} {os.getpid()}"
-        for _ in range(2):
-            try:
-                fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
-                try:
-                    host, pid = lock.read_text().split()
-                    pid = int(pid)
-                except (OSError, ValueError):
-                    host, pid = socket.gethostname(), -1
-                if host == socket.gethostname() and (pid < 0 or not _pid_alive(pid)):
-                    lock.unlink(missing_ok=True)  # stale: its writer died (e.g. killed mid-append)
-                    continue
-                raise InputError(f"epoch store {self.path} is being written by process {pid} on {host}: "
-                                 "one writer at a time (readers may open it with mode='r'; if that process "
-                                 f"is gone, delete {lock})") from None
-            with os.fdopen(fd, "w") as f:
-                f.write(me)
-            self._lock = lock
-            return
-        raise InputError(f"could not take the write lock of {self.path}")
+        self._lock = acquire_lock(
+            self.path / "write.lock",
+            lambda pid, host, lock: f"epoch store {self.path} is being written by process {pid} on {host}: "
+                                    "one writer at a time (readers may open it with mode='r'; if that process "
+                                    f"is gone, delete {lock})")
 
     def close(self):
         """Release the write lock (a reader has nothing to release)."""
@@ -423,7 +489,7 @@ class EpochStore:
         """
         if self.mode != "a":
             raise InputError(f"epoch store {self.path} is open read-only: open it with mode='a' to append")
-        epoch = int(epoch)
+        epoch = _check_epoch(epoch)
         if self._entries and epoch <= self._entries[-1]["epoch"]:
             raise InputError(f"epoch {epoch} is not after the last stored epoch {self._entries[-1]['epoch']}")
         L = len(self.sizes) - 1
@@ -449,12 +515,13 @@ class EpochStore:
                 raise InputError(f"scalar {k!r} has shape {v.shape}: give one number or one per member "
                                  f"({self.n_members})")
         i = len(self._entries)
-        # 1. the arrays of slot i (invisible until committed)
+        # 1. the arrays of slot i (invisible until committed), with their checksums
+        crc = {}
         for l, w in enumerate(ws):
             if w is not None:
-                self._write_chunk(self._W[l], f"W{l}", i, w)
+                crc[f"W{l}"] = self._write_chunk(self._W[l], f"W{l}", i, w)
         if self.has_biases:
-            self._write_chunk(self._b, "b", i, bcat)
+            crc["b"] = self._write_chunk(self._b, "b", i, bcat)
         # 2. the resume state of slot i
         if state is not None:
             sdir = self.path / "state"
@@ -466,7 +533,7 @@ class EpochStore:
                 os.fsync(f.fileno())
             os.replace(tmp, sdir / f"{i}.npz")
         # 3. commit: one complete line appended to the log
-        entry = {"epoch": epoch, "scalars": rec, "time": time.time(), "state": state is not None}
+        entry = {"epoch": epoch, "scalars": rec, "time": time.time(), "state": state is not None, "crc": crc}
         _append_line(self._log_fd, (json.dumps(entry) + "\n").encode())
         if self.durable:
             os.fsync(self._log_fd)
@@ -499,14 +566,33 @@ class EpochStore:
         return Path(self.path, "arrays.zarr", name, ".".join(["c", str(i)] + ["0"] * (ndim - 1)))
 
     def _write_chunk(self, arr, name, i, a):
+        """Write entry ``i`` of array ``name``; return the CRC-32 of each member's little-endian bytes."""
+        a = np.ascontiguousarray(a, dtype=self.dtype.newbyteorder("<"))
         if not self._raw:
             arr[i] = a
+        else:
+            with open(self._chunk_path(name, i), "wb") as f:
+                f.write(a.data)
+                if self.durable:
+                    f.flush()
+                    os.fsync(f.fileno())
+        return [zlib.crc32(m) for m in a]
+
+    def _verify(self, name, i, member, a):
+        """Check ``a`` (entry ``i`` of array ``name``: one ``member``'s part, or all members) against the
+        checksums committed with it; entries written before checksums existed are not checked."""
+        crcs = self._entries[i].get("crc", {}).get(name)
+        if crcs is None:
             return
-        with open(self._chunk_path(name, i), "wb") as f:
-            f.write(np.ascontiguousarray(a, dtype=self.dtype.newbyteorder("<")).data)
-            if self.durable:
-                f.flush()
-                os.fsync(f.fileno())
+        members = range(len(crcs)) if member is None else [member]
+        parts = a if member is None else [a]
+        le = self.dtype.newbyteorder("<") == self.dtype
+        for m, part in zip(members, parts):
+            got = zlib.crc32(part if le and part.flags.c_contiguous else part.astype(self.dtype.newbyteorder("<")))
+            if got != crcs[m]:
+                raise InputError(f"epoch store {self.path} is corrupt: array {name} of entry {i} (epoch "
+                                 f"{self._entries[i]['epoch']}), member {m}, fails its checksum (the file "
+                                 f"{self._chunk_path(name, i)} was altered): restore the run from a copy")
 
     def _read_chunk(self, arr, name, i, member, out=None):
         """Entry ``i`` of array ``name`` (one ``member`` or all); with ``out``, read straight into it."""
@@ -519,7 +605,9 @@ class EpochStore:
             if not self._raw:
                 a = arr[(i, slice(None) if member is None else member)]
             elif out is not None and self.dtype.newbyteorder("<") == self.dtype:
-                return self._read_raw_into(f, shape, member, out)
+                self._read_raw_into(f, shape, member, out)
+                self._verify(name, i, member, out)
+                return out
             else:
                 a = np.fromfile(f, dtype=self.dtype.newbyteorder("<"))
                 if a.size != int(np.prod(shape)):
@@ -531,6 +619,7 @@ class EpochStore:
         except Exception as exc:
             raise InputError(f"epoch store {self.path}: array {name} of entry {i} is corrupt or truncated "
                              f"({exc.__class__.__name__}: {exc})") from None
+        self._verify(name, i, member, a)
         if out is None:
             return a
         out[...] = a
