@@ -6,7 +6,7 @@ EXTRAS := test,bench,torch,store,dask,plots,graphs,function
 # numba.cuda kernels run on the CPU simulator unless a real device is asked for (DEEPCNT_REAL_GPU=1)
 SIM    := $(if $(DEEPCNT_REAL_GPU),,NUMBA_ENABLE_CUDASIM=1)
 
-.PHONY: all venv test demo bench gpu-check clean
+.PHONY: all venv test demo bench docs gpu-check clean
 
 all: test
 
@@ -32,6 +32,12 @@ bench: venv
 	-$(PY) -m pip install -q -e ".[peers]"
 	$(SIM) $(PY) -m pytest benchmarks -m "not gpu" --benchmark-only --benchmark-json=benchmarks/results.json -p no:cacheprovider -o addopts="" -o python_files="bench_*.py" -s
 
+# The documentation site (Sphinx + numpydoc), warnings as errors; its examples also run in `make test`.
+docs: venv
+	$(PY) -m pip install -q -e ".[docs]"
+	$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
+	@echo "docs: docs/_build/html/index.html"
+
 # The GPU check (issue 16): tests on the real device, GPU benchmarks against their floors, one JSON. Uses the venv
 # where there is one, else the machine's python3 (a GPU machine's own CuPy/torch), installing deepcnt offline.
 # Without a device it runs the simulator twins and toy benchmarks and exits 0.
@@ -41,5 +47,5 @@ gpu-check:
 	$(GPU_PY) benchmarks/gpu_check.py --out $(GPU_OUT) $(GPU_ARGS)
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache docs/_build docs/generated
 	find engine kernels bindings -name '*.nb[ic]' -delete  # Numba's on-disk cache of the kernels (it is also invalidated by any change to kernels/)

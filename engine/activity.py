@@ -111,7 +111,7 @@ def pca(A, n_components=10, standardized=True):
 
     Returns
     -------
-    dict with ``components`` (k, n) (rows, unit norm, sign: largest |loading| positive), ``explained_variance``
+    dict with ``components`` (k, n) (rows, unit norm, sign: the largest ``|loading|`` positive), ``explained_variance``
     (k,), ``explained_variance_ratio`` (k,), ``scores`` (S, k), ``mean`` (n,), ``scale`` (n,)
     """
     A = _matrix(A)

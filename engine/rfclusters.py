@@ -118,7 +118,7 @@ def cluster_statistics(g, layer, labels, epoch=None, min_size=10, weighted_knn=F
     labels : array, shape (n_layer,), cluster label of every unit
     epoch : int, required for an epoch stack
     min_size : int, clusters smaller than this are dropped (Testolin: 10)
-    weighted_knn : bool, Barrat ``k_nn`` (|w|) instead of the binary one
+    weighted_knn : bool, Barrat ``k_nn`` (``|w|``) instead of the binary one
     n_permutations : int, if > 0 the p-values are permutation p-values (:func:`deepcnt.stats.pearson_permutation`)
         instead of scipy's t-test
     seed : int, seed of the permutations
