@@ -19,6 +19,7 @@ Tasks are independent: run in-process, or as Dask tasks on a LocalCluster or an
 existing cluster, with identical results.
 """
 import errno
+import inspect
 import json
 import os
 import re
@@ -133,6 +134,46 @@ def _metric_list(metrics, implicit=False):
     return list(dict.fromkeys(metrics))
 
 
+def metric_options(options, names):
+    """Check ``{metric: {option: value}}`` against the metrics computed and their keyword arguments.
+
+    Returns a plain dict (recorded in the analysis's metadata, so values must be JSON: numbers, strings,
+    booleans, lists).
+
+    Raises
+    ------
+    InputError
+        Options for a metric not computed, an option the metric does not take, a value JSON cannot hold.
+    """
+    if not options:
+        return {}
+    if not isinstance(options, dict):
+        raise InputError("options must map metric names to their options, e.g. {'modularity': {'runs': 500}}")
+    out = {}
+    for name, opts in options.items():
+        if name not in names:
+            raise InputError(f"options given for {name!r}, which is not computed here ({', '.join(names)}): "
+                             "add it to the metrics or drop its options")
+        params = inspect.signature(get_metric(name).compute).parameters
+        takes = [p.name for p in list(params.values())[1:] if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        anything = any(p.kind == p.VAR_KEYWORD for p in params.values())
+        for key, value in dict(opts).items():
+            if key not in takes and not anything:
+                raise InputError(f"metric {name!r} has no option {key!r}; its options: {', '.join(takes) or 'none'}")
+            try:
+                json.dumps(value)
+            except (TypeError, ValueError):
+                raise InputError(f"option {name}.{key} = {value!r} is not a number, string, boolean or list") from None
+        out[name] = dict(opts)
+    return out
+
+
+def metric_option_names(name):
+    """The options a registered metric takes, with their defaults: ``{option: default}``."""
+    params = list(inspect.signature(get_metric(name).compute).parameters.values())[1:]
+    return {p.name: p.default for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+
 def _versions():
     import numba
 
@@ -226,7 +267,8 @@ def compute_tables(g, metrics, scalars=None, run="", member=0, entries=None, epo
     Parameters
     ----------
     g : LayeredGraph, an epoch stack of T entries of one member
-    metrics : list of str
+    metrics : list of str or of (str, dict)
+        Metric names, or ``(name, options)`` pairs: ``options`` are keyword arguments of the metric.
     scalars : dict of name -> array (T,), optional
     run : str
     member : int
@@ -256,9 +298,10 @@ def compute_tables(g, metrics, scalars=None, run="", member=0, entries=None, epo
     for k, v in (scalars or {}).items():
         per_epoch[k] = np.asarray(v, dtype=np.float64)
     to_np = g.backend.to_numpy
-    for name in metrics:
+    for item in metrics:
+        name, options = (item, {}) if isinstance(item, str) else item
         metric = get_metric(name)
-        cols = metric.compute(g)
+        cols = metric.compute(g, **options)
         for col in metric.columns:
             v = np.asarray(to_np(cols[col]))
             v = v if g.stacked else v[None]
@@ -418,6 +461,7 @@ def _prepare_out(out, meta, old, overwrite):
         _clear_analysis(out)
     elif old is not None:
         same = {k: old.get(k) for k in ("metrics", "threshold", "members")}
+        same["options"] = old.get("options") or {}  # analyses made before options were recorded had none
         if same != {k: meta[k] for k in same}:
             raise InputError(
                 f"{out} holds an analysis made with other settings ({same}); pass overwrite=True "
@@ -473,7 +517,8 @@ class _OutputLock:
 
 
 def analyze(run, metrics=None, threshold=None, threshold_mode="abs", per_block=False, device="cpu",
-            scheduler=None, workers=None, batch=None, out=None, members=None, overwrite=False, progress=False):
+            scheduler=None, workers=None, batch=None, out=None, members=None, overwrite=False, progress=False,
+            options=None):
     """Compute the registered metrics for every epoch of a run and write the per-node and per-epoch tables.
 
     Parameters
@@ -507,6 +552,11 @@ def analyze(run, metrics=None, threshold=None, threshold_mode="abs", per_block=F
         analysis is refused.
     progress : bool
         Show a progress bar (tqdm) on stderr.
+    options : dict of str -> dict, optional
+        Options of the metrics, by metric name: ``{"modularity": {"runs": 500}}`` makes every epoch's Q that of
+        a 500-run consensus partition. The names are the keyword arguments of each metric
+        (``deepcnt metrics`` lists them); they are recorded with the analysis, which is resumed only with
+        the same options.
 
     Returns
     -------
@@ -534,6 +584,7 @@ def analyze(run, metrics=None, threshold=None, threshold_mode="abs", per_block=F
     finally:
         store.close()
     names = _metric_list(metrics, implicit)
+    options = metric_options(options, names)
     spec = threshold_spec(threshold, threshold_mode, per_block)
     members = list(range(E)) if members is None else [int(m) for m in members]
     for m in members:
@@ -553,7 +604,7 @@ def analyze(run, metrics=None, threshold=None, threshold_mode="abs", per_block=F
     out = run / "analysis" if out is None else Path(out)
     _check_out(out, run, overwrite)  # refused before anything is created
     meta = {"format": ANALYSIS_FORMAT, "run": str(run), "metrics": names, "threshold": spec, "members": members,
-            "batch": int(batch), "device": device, "versions": _versions(),
+            "options": options, "batch": int(batch), "device": device, "versions": _versions(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
     try:
         with _OutputLock(out):
@@ -567,7 +618,8 @@ def analyze(run, metrics=None, threshold=None, threshold_mode="abs", per_block=F
                     todo = [i for i in range(n_entries) if (m, i) not in done]
                     tasks += [(m, b) for b in _batches(todo, int(batch))]
                 skipped = len(members) * n_entries - sum(len(b) for _, b in tasks)
-                args = [(str(run), str(out), m, b, names, spec, device) for m, b in tasks]
+                calls = [(n, options.get(n, {})) for n in names]
+                args = [(str(run), str(out), m, b, calls, spec, device) for m, b in tasks]
                 if scheduler is None and workers is None:
                     # read ahead only while two batches fit the budget: a huge network keeps one epoch in memory
                     _run_local(args, progress, prefetch=2 * int(batch) * per_epoch <= BATCH_BYTES)

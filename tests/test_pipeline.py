@@ -151,3 +151,34 @@ def test_gpu_device_path_equals_cpu_on_the_simulator(tmp_path):
     assert gpu.metadata()["device"] == "gpu"
     pd.testing.assert_frame_equal(cpu.nodes(), gpu.nodes(), check_exact=False, rtol=1e-9)
     pd.testing.assert_frame_equal(cpu.epochs(), gpu.epochs(), check_exact=False, rtol=1e-9)
+
+
+def test_metric_options_reach_the_metric_and_are_recorded(run, tmp_path):
+    """options={"modularity": {...}} computes Q as the metric called with those options (a 3-run consensus)."""
+    opts = {"modularity": {"runs": 3, "seed": 7, "negative": "sym"}}
+    a = analyze(run, metrics=["modularity"], threshold=0.3, members=[1], out=tmp_path / "a", options=opts)
+    assert a.metadata()["options"] == opts
+    ep = a.epochs()
+    store = EpochStore.open(run)
+    metric = deepcnt.get_metric("modularity")
+    for i in (0, len(store) - 1):
+        want = metric.compute(store.graph(i, member=1).threshold(0.3), **opts["modularity"])
+        row = ep[ep.entry == i].iloc[0]
+        assert row.modularity_q == pytest.approx(float(want["modularity_q"]), abs=1e-12)
+        assert row.n_modules == int(want["n_modules"])
+    plain = analyze(run, metrics=["modularity"], threshold=0.3, members=[1], out=tmp_path / "b").epochs()
+    assert not np.allclose(plain.modularity_q.to_numpy(), ep.modularity_q.to_numpy())  # the options mattered
+    with pytest.raises(deepcnt.InputError, match="other settings"):  # resumed only with the same options
+        analyze(run, metrics=["modularity"], threshold=0.3, members=[1], out=tmp_path / "a")
+
+
+@pytest.mark.parametrize("options, match", [
+    ({"knn": {"runs": 2}}, "not computed here"),
+    ({"modularity": {"rounds": 2}}, "has no option 'rounds'; its options: negative, directed, gamma, seed, runs"),
+    ({"modularity": {"seed": object()}}, "is not a number"),
+    ([("modularity", {})], "must map metric names"),
+])
+def test_bad_metric_options_are_one_line_and_write_nothing(run, tmp_path, options, match):
+    with pytest.raises(deepcnt.InputError, match=match):
+        analyze(run, metrics=["modularity"], out=tmp_path / "a", options=options)
+    assert not (tmp_path / "a").exists()
