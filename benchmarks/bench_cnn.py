@@ -24,8 +24,8 @@ import numpy as np
 import pytest
 
 import deepcnt
-from deepcnt.conv import ConvBlock
-from deepcnt.lamalfa import nodes_strength
+from deepcnt.model.conv import ConvBlock
+from deepcnt.core.lamalfa import nodes_strength
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from naive_conv import seeds_conv_strengths  # noqa: E402

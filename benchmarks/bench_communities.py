@@ -29,8 +29,8 @@ import numpy as np
 import pytest
 
 import deepcnt
-from deepcnt.communities import louvain, modularity
-from deepcnt.consensus import consensus
+from deepcnt.communities.modularity import louvain, modularity
+from deepcnt.communities.consensus import consensus
 
 SMALL = (784, 100, 100, 10)
 BIG = (784, 500, 500, 2000)

@@ -19,10 +19,10 @@ import math
 import numpy as np
 import pytest
 
-from deepcnt import information as inf
-from deepcnt import stats
-from deepcnt import transport as tr
-from deepcnt.receptive import rf_distributions
+from deepcnt.function import information as inf
+from deepcnt.function import stats as stats
+from deepcnt.function import transport as tr
+from deepcnt.function.receptive import rf_distributions
 
 N_RF, SHAPE = 500, (28, 28)
 N_PAIRS = 120  # timed sample of the 124,750 pairs

@@ -136,7 +136,7 @@ def test_motifs_gpu(benchmark, record, dense_motif_graph):
 def test_motifs_gemm_floor(benchmark, record, dense_motif_graph):
     """The census's GEMMs alone, into preallocated outputs: Gram and moments per block, path products and
     moments per pair of consecutive blocks."""
-    from deepcnt.motifs import _Block, edge_code_blocks
+    from deepcnt.motifs.counts import _Block, edge_code_blocks
 
     g = dense_motif_graph
     be = g.backend

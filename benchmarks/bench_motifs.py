@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 import deepcnt
-from deepcnt import motif_classes as mc
-from deepcnt.motif_null import motif_significance
-from deepcnt.motifs import motifs
+from deepcnt.motifs import classes as mc
+from deepcnt.motifs.null import motif_significance
+from deepcnt.motifs.counts import motifs
 
 BIG, SMALL, SIG = "motifs 784-500-500-2000 θ=0.1", "motifs 784-100-100-10 θ=0.75", "significance 784-500-500-2000"
 

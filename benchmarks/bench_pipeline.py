@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 import deepcnt
-from deepcnt.pipeline import analyze, apply_threshold, threshold_spec
-from deepcnt.store import EpochStore
+from deepcnt.runs.pipeline import analyze, apply_threshold, threshold_spec
+from deepcnt.runs.store import EpochStore
 
 SIZES = (784, 500, 500, 2000)
 N_EPOCHS = 50
@@ -106,7 +106,7 @@ def test_peer_networkx_loop(benchmark, record, run, tmp_path):
 
 BIG = textwrap.dedent("""
     import json, sys, time
-    from deepcnt.pipeline import analyze
+    from deepcnt.runs.pipeline import analyze
     t = time.perf_counter()
     a = analyze(sys.argv[1], metrics=["degree", "strength", "knn", "lamalfa_strength", "layers_fluctuation"],
                 threshold=0.1, out=sys.argv[2])

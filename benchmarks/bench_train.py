@@ -22,7 +22,7 @@ torch.set_num_threads(1)
 
 from deepcnt.bindings.train_mlp import BatchedMLP  # noqa: E402
 from deepcnt.bindings.train_rbm import BatchedDBN  # noqa: E402
-from deepcnt.store import EpochStore  # noqa: E402
+from deepcnt.runs.store import EpochStore  # noqa: E402
 
 DBN = (784, 500, 500, 2000)
 N_ITEMS = 6000

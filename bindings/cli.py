@@ -8,7 +8,7 @@ import sys
 
 
 def _analyze(args):
-    from deepcnt.pipeline import analyze
+    from deepcnt.runs.pipeline import analyze
 
     members = None if args.members is None else [int(m) for m in args.members.split(",")]
     a = analyze(args.run, metrics=args.metrics, threshold=args.threshold, threshold_mode=args.threshold_mode,

@@ -68,7 +68,7 @@ def main(args=None, out=print):
         run_random(out=out)
         return 0
     import deepcnt
-    from deepcnt.pipeline import analyze
+    from deepcnt.runs.pipeline import analyze
 
     from .presets import train
     from .report import report

@@ -113,7 +113,7 @@ def train(preset="shine-mlp", run_dir="runs/run", data="digits", epochs=None, me
     """
     import torch
 
-    from deepcnt.store import EpochStore
+    from deepcnt.runs.store import EpochStore
 
     from .datasets import load_dataset
     from .train_loop import run, save_epochs

@@ -257,8 +257,8 @@ def report(run, analysis=None, out=None, rf_clusters=False):
         Also cluster layer 1's receptive fields at the last epoch by EMD (Testolin's recipe) and draw the
         dendrogram: exact EMD of every pair of units, minutes for a few hundred units.
     """
-    from deepcnt.pipeline import Analysis
-    from deepcnt.store import EpochStore
+    from deepcnt.runs.pipeline import Analysis
+    from deepcnt.runs.store import EpochStore
 
     run = Path(run)
     if not run.exists():

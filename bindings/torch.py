@@ -114,7 +114,7 @@ def from_module(model, device=None, input_shape=None):
 
     .. math:: W_l[i, j] = \\text{Linear}_l.\\text{weight}[j, i]
     """
-    from deepcnt.graph import LayeredGraph
+    from deepcnt.model.graph import LayeredGraph
 
     from .torch_conv import from_conv_module, is_conv_model
 
@@ -188,7 +188,7 @@ def _np(t):
 
 def from_state_dict(sd):
     """The layered graph of a state_dict of Linear layers (see :func:`state_dict_arrays`)."""
-    from deepcnt.graph import LayeredGraph
+    from deepcnt.model.graph import LayeredGraph
 
     ws, bs, names = state_dict_arrays(sd)
     return LayeredGraph.from_weights(ws, biases=None if all(b is None for b in bs) else bs, layer_names=names)
@@ -263,7 +263,7 @@ def epoch_from_name(name):
 
 # ---------------------------------------------------------------------------------------------- stores
 def _store_for(run_dir, ws, bs, names, metadata):
-    from deepcnt.store import EpochStore
+    from deepcnt.runs.store import EpochStore
 
     sizes = [ws[0].shape[0]] + [w.shape[1] for w in ws]
     dtype = "float64" if any(w.dtype == np.float64 for w in ws) else "float32"
@@ -347,7 +347,7 @@ _INGEST_TMP = re.compile(r"^\..+\.ingest-(.+)-(\d+)\.tmp$")
 def _remove_dead_ingests(parent):
     """Remove the temporary stores of ingests killed in ``parent`` (named after their host and pid; those of
     live processes stay), and the pid-less ones of older versions."""
-    from deepcnt.store import _pid_alive
+    from deepcnt.runs.store import _pid_alive
 
     if not parent.is_dir():
         return
@@ -371,7 +371,7 @@ def ingest(folder, run_dir, metadata=None, progress=None):
     EpochStore
         The new store, open for reading.
     """
-    from deepcnt.store import EpochStore
+    from deepcnt.runs.store import EpochStore
 
     run_dir = Path(run_dir)
     if run_dir.exists():

@@ -1,7 +1,7 @@
 """Torch binding for convolutional models: ``Conv2d``, pooling, ``Flatten`` and ``Linear`` → ``LayeredGraph``.
 
-The convolution blocks are implicit (:class:`deepcnt.conv.ConvBlock`: kernel + geometry, never the edges);
-pooling layers are :class:`deepcnt.conv.PoolBlock` (their own layer of units, see ``deepcnt.conv``);
+The convolution blocks are implicit (:class:`deepcnt.model.conv.ConvBlock`: kernel + geometry, never the edges);
+pooling layers are :class:`deepcnt.model.conv.PoolBlock` (their own layer of units, see ``deepcnt.model.conv``);
 ``Flatten`` adds no layer (unit order is the flatten order); ``Linear`` gives the dense block
 ``weight.T``. Parameter-free activations, dropout and identities are ignored, as in ``from_module``.
 torch is imported inside the functions.
@@ -74,7 +74,7 @@ def module_blocks(model, input_shape, device=None):
     import torch.nn as nn
 
     from deepcnt.bindings.torch import _to_array
-    from deepcnt.conv import ConvBlock, PoolBlock
+    from deepcnt.model.conv import ConvBlock, PoolBlock
 
     shape = _input_shape(input_shape)  # (C, H, W) while spatial, (n,) after Flatten
     blocks, biases, names = [], [], ["input"]
@@ -177,7 +177,7 @@ def from_conv_module(model, input_shape, device=None):
     >>> g.sizes                                                            # doctest: +SKIP
     (25, 18)
     """
-    from deepcnt.graph import LayeredGraph
+    from deepcnt.model.graph import LayeredGraph
 
     blocks, biases, names = module_blocks(model, input_shape, device)
     if all(b is None for b in biases):
@@ -186,7 +186,7 @@ def from_conv_module(model, input_shape, device=None):
 
 
 def channel_graph(model, input_shape, reduce="sum", device=None):
-    """The channel view of a convolutional model (``deepcnt.conv.channel_graph`` of its unrolled graph)."""
-    from deepcnt.conv import channel_graph as _channel_graph
+    """The channel view of a convolutional model (``deepcnt.model.conv.channel_graph`` of its unrolled graph)."""
+    from deepcnt.model.conv import channel_graph as _channel_graph
 
     return _channel_graph(from_conv_module(model, input_shape, device), reduce)

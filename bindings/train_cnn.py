@@ -113,13 +113,13 @@ class BatchedCNN(BatchedMLP):
     # ------------------------------------------------------------------ graphs and the store
     def conv_block(self):
         """The members' kernels as one implicit ``ConvBlock`` stack (T = E)."""
-        from deepcnt.conv import ConvBlock
+        from deepcnt.model.conv import ConvBlock
 
         return ConvBlock(self.K.detach().cpu().numpy(), self.image_shape, stacked=True)
 
     def graph(self):
         """The implicit unrolled graph of every member: a ``LayeredGraph`` stack over members (T = E)."""
-        from deepcnt.graph import LayeredGraph
+        from deepcnt.model.graph import LayeredGraph
 
         conv = self.conv_block()
         npos = self.out_hw[0] * self.out_hw[1]
@@ -188,7 +188,7 @@ def train_cnn(run_dir, data="digits", filters=None, epochs=None, members=None, s
     """
     from pathlib import Path
 
-    from deepcnt.store import EpochStore
+    from deepcnt.runs.store import EpochStore
 
     from .datasets import load_dataset
     from .train_loop import run, save_epochs

@@ -79,6 +79,7 @@ def get_backend(device="cpu"):
         raise DeviceError(f"unknown device {device!r}: use 'cpu' or 'gpu'")
     if device in _CACHE:
         return _CACHE[device]
+    # each kernel package is imported when its device is first asked for: the GPU twins import numba.cuda
     if device == "cpu":
         from .kernels import cpu as kcpu
 

@@ -7,9 +7,9 @@ import itertools
 import networkx as nx
 import numpy as np
 
-from deepcnt import motif_classes as mc
+from deepcnt.motifs import classes as mc
 
-# edge lists by role, slot order as documented in deepcnt.motif_classes
+# edge lists by role, slot order as documented in deepcnt.motifs.classes
 _TEMPLATES = {
     "chain3": [("i", "j"), ("j", "k")],
     "fanout2": [("i", "j1"), ("i", "j2")],

@@ -1,7 +1,7 @@
 """Small epoch stores for pipeline, report and CLI tests."""
 import numpy as np
 
-from deepcnt.store import EpochStore
+from deepcnt.runs.store import EpochStore
 
 SIZES = (6, 5, 4)
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import deepcnt
-from deepcnt import activity as act
+from deepcnt.function import activity as act
 from deepcnt.errors import InputError
 
 

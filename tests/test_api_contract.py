@@ -1,5 +1,4 @@
 """The contract of every registered metric (scikit-network's test_API idea), and the CLI's demo and errors."""
-import doctest
 import subprocess
 import sys
 
@@ -39,15 +38,6 @@ def test_every_registered_metric_keeps_the_contract(name):
 def test_unknown_metric_lists_the_known_ones():
     with pytest.raises(deepcnt.UnknownMetricError, match="unknown metric 'degre'; known metrics: .*degree"):
         deepcnt.get_metric("degre")
-
-
-@pytest.mark.parametrize("module", ["graph", "strength", "knn"])
-def test_docstring_examples(module):
-    import importlib
-
-    mod = importlib.import_module(f"deepcnt.{module}")
-    res = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert res.attempted > 0 and res.failed == 0
 
 
 def test_cli_demo_and_errors(tmp_path):

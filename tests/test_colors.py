@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 
 import deepcnt
-from deepcnt.colors import zambra_bins, zambra_colors
+from deepcnt.motifs.colors import zambra_bins, zambra_colors
 from deepcnt.errors import InputError
-from deepcnt.motifs import motifs
+from deepcnt.motifs.counts import motifs
 from naive_motifs import brute_census
 
 

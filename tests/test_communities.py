@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import deepcnt
-from deepcnt.communities import louvain, modularity
+from deepcnt.communities.modularity import louvain, modularity
 from naive import random_blocks
 from naive_communities import dense, random_partition, signed_q
 
@@ -298,7 +298,7 @@ def test_bad_inputs(oracle_graph):
 
 # ------------------------------------------------------------------------------------------ registry
 def test_registry_entries(oracle, oracle_graph):
-    import deepcnt.community_metrics  # noqa: F401  (registers the family)
+    import deepcnt.communities.metrics  # noqa: F401  (registers the family)
 
     g = oracle_graph
     m = deepcnt.get_metric("modularity")
@@ -331,8 +331,8 @@ def test_louvain_local_moving_leaves_no_improving_move(seed, monkeypatch):
     hide a better module. A wide first layer over a layer of 2-3 nodes keeps most nodes on that path to the
     end; odd seeds make the deeper blocks all negative, so that modules with no edge to a node attract it.
     (Checked: with both the full-scan fallback and the outliers removed, this fails.)"""
-    import deepcnt.communities as com
-    from deepcnt.communities import louvain_problem, run_states
+    import deepcnt.communities.modularity as com
+    from deepcnt.communities.modularity import louvain_problem, run_states
     from deepcnt.kernels.cpu import louvain as klv
 
     rng = np.random.default_rng(950 + seed // 2)
@@ -370,7 +370,7 @@ def test_louvain_dense_mode_is_exact(seed):
     """The dense node × module mode (an N × C matrix of at most ``dense_max`` entries) must give the same
     partition as pure sparse sweeps, from singletons and from initial partitions (two runs of 5 modules: dense
     from the first sweep)."""
-    from deepcnt.communities import louvain_problem, run_states
+    from deepcnt.communities.modularity import louvain_problem, run_states
     from deepcnt.kernels.cpu import louvain as klv, louvain_graph as klg
 
     rng = np.random.default_rng(500 + seed)
@@ -433,7 +433,7 @@ def test_louvain_level0_build_kernels(seed):
 def test_louvain_graph_forms_agree(seed, monkeypatch):
     """Level 0 read from the weight blocks in place equals level 0 from the CSR edge list (the same values in
     the same order): the same partitions and Q, for every mode, threshold and an initial partition."""
-    import deepcnt.communities as com
+    import deepcnt.communities.modularity as com
 
     rng = np.random.default_rng(700 + seed)
     sizes = [int(x) for x in rng.integers(3, 40, size=int(rng.integers(2, 5)))]
@@ -486,7 +486,7 @@ def test_louvain_dense_rows_built_at_once(seed, monkeypatch):
     import scipy.sparse as sp
     from numba import njit
 
-    import deepcnt.communities as com
+    import deepcnt.communities.modularity as com
     from deepcnt.kernels.cpu import louvain_graph as klg
 
     @njit
@@ -534,7 +534,7 @@ def test_louvain_runs_independent_of_threads():
     result does not depend on the thread count."""
     import numba
 
-    from deepcnt.communities import louvain_problem, louvain_runs
+    from deepcnt.communities.modularity import louvain_problem, louvain_runs
 
     rng = np.random.default_rng(11)
     g = deepcnt.LayeredGraph.from_weights([rng.normal(size=(25, 12)), rng.normal(size=(12, 7))])
@@ -568,7 +568,7 @@ def test_louvain_without_null_terms():
 
 def test_implicit_blocks_are_refused():
     """A convolution block holds no edge list: modularity and Louvain say so in one line (InputError)."""
-    from deepcnt.conv import ConvBlock
+    from deepcnt.model.conv import ConvBlock
 
     rng = np.random.default_rng(13)
     b = ConvBlock(rng.normal(size=(2, 1, 3, 3)).astype(np.float32), (1, 5, 5))
@@ -577,7 +577,7 @@ def test_implicit_blocks_are_refused():
         modularity(g, np.zeros(g.n_nodes, int))
     with pytest.raises(deepcnt.InputError, match="Louvain needs explicit edges"):
         louvain(g)
-    from deepcnt.roles import module_zscore, participation
+    from deepcnt.communities.roles import module_zscore, participation
 
     for f in (participation, module_zscore):
         with pytest.raises(deepcnt.InputError, match="module sums .* needs explicit edges"):

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 import deepcnt
-from deepcnt.communities import louvain, modularity
-from deepcnt.consensus import agreement, consensus, consensus_partitions, consensus_und
+from deepcnt.communities.modularity import louvain, modularity
+from deepcnt.communities.consensus import agreement, consensus, consensus_partitions, consensus_und
 from naive_communities import agreement_ref
 
 bct = pytest.importorskip("bct")

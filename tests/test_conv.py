@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import deepcnt
-from deepcnt.conv import ConvBlock, PoolBlock, channel_graph
-from deepcnt.lamalfa import layers_fluctuation, nodes_strength
+from deepcnt.model.conv import ConvBlock, PoolBlock, channel_graph
+from deepcnt.core.lamalfa import layers_fluctuation, nodes_strength
 from naive import degree_ref, dense_directed, knn_ref, lamalfa_ref, strength_ref
 from naive_conv import channel_reference, model_dense, seeds_conv_strengths
 
@@ -132,7 +132,7 @@ def test_cpu_vs_gpu_simulator():
             a, b = metric.compute(graph), metric.compute(gg)
             for col in metric.columns:
                 np.testing.assert_allclose(b[col], a[col], rtol=1e-9, atol=1e-12, err_msg=f"{name}.{col}")
-        from deepcnt.degree_motifs import degree_motifs
+        from deepcnt.motifs.degree import degree_motifs
 
         mc, mg = degree_motifs(graph, signed=True), degree_motifs(gg, signed=True)
         for name in mc.classes:
@@ -281,8 +281,8 @@ def test_bad_inputs():
 
 @pytest.mark.parametrize("idx", [1, 2, 4, 6])
 def test_degree_vector_motifs_equal_materialised(idx):
-    from deepcnt.degree_motifs import DEGREE_SHAPES, degree_motifs
-    from deepcnt.motifs import motifs
+    from deepcnt.motifs.degree import DEGREE_SHAPES, degree_motifs
+    from deepcnt.motifs.counts import motifs
 
     model, shape = _build(idx, seed=20 + idx)
     g = from_conv_module(model, shape).threshold(0.4)

@@ -4,7 +4,7 @@ import pytest
 from scipy import stats as sps
 
 import deepcnt
-from deepcnt import distributions as dist
+from deepcnt.core import distributions as dist
 from deepcnt.errors import InputError
 from naive import dense_directed, random_blocks
 

@@ -9,9 +9,9 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from deepcnt import motif_classes as mc
+from deepcnt.motifs import classes as mc
 from deepcnt.bindings import fanmod
-from deepcnt.motifs import motifs
+from deepcnt.motifs.counts import motifs
 from naive_motifs import all_templates
 
 DATA = Path(__file__).parent / "data" / "fanmod"

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import deepcnt
-from deepcnt.graph import ImplicitBlock
+from deepcnt.model.blocks import ImplicitBlock
 from naive import random_blocks
 
 

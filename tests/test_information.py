@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from deepcnt import config
-from deepcnt import information as inf
+from deepcnt.function import information as inf
 from deepcnt.errors import InputError
 from deepcnt.kernels.cpu import information as kcpu
 from deepcnt.kernels.gpu import information as kgpu

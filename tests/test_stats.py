@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from deepcnt import stats
+from deepcnt.function import stats as stats
 from deepcnt.errors import InputError
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from deepcnt.errors import InputError
-from deepcnt.store import EpochStore
+from deepcnt.runs.store import EpochStore
 
 
 def _entry(rng, sizes, E, dtype=np.float32):
@@ -118,7 +118,7 @@ def test_one_epoch_read_touches_only_that_epoch(tmp_path):
 
 _KILL_SCRIPT = textwrap.dedent("""
     import sys, time, numpy as np
-    import deepcnt.store as st
+    import deepcnt.runs.store as st
     path, n_ok = sys.argv[1], int(sys.argv[2])
     sizes = (40, 30, 20)
     s = st.EpochStore.open(path, "a") if (st.Path(path) / "meta.json").exists() else \\
@@ -191,7 +191,7 @@ def test_readers_beside_a_writer(tmp_path):
     w.append(0, _expected(0, sizes), [np.zeros(40), np.zeros(30)])
     reader_code = textwrap.dedent(f"""
         import numpy as np, time
-        from deepcnt.store import EpochStore
+        from deepcnt.runs.store import EpochStore
         r = EpochStore.open({str(tmp_path / 'r')!r})
         seen = 0
         t0 = time.time()

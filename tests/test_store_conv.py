@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 
 import deepcnt
-from deepcnt.conv import ConvBlock, PoolBlock, block_spec
-from deepcnt.pipeline import analyze
-from deepcnt.store import EpochStore
+from deepcnt.model.conv import ConvBlock, PoolBlock, block_spec
+from deepcnt.runs.pipeline import analyze
+from deepcnt.runs.store import EpochStore
 
 
 def _model(rng, E):

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 import deepcnt
-from deepcnt.pipeline import analyze
-from deepcnt.store import EpochStore
+from deepcnt.runs.pipeline import analyze
+from deepcnt.runs.store import EpochStore
 
 from runs import make_run
 
@@ -102,7 +102,7 @@ def test_a_failed_create_leaves_no_directory(tmp_path, monkeypatch):
     import errno
     import os
 
-    from deepcnt import store
+    from deepcnt.runs import store as store
 
     def full_disk(path, data):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))

@@ -11,7 +11,7 @@ from deepcnt.bindings.torch import (  # noqa: E402
     Recorder, epoch_from_name, from_module, from_state_dict, ingest, load_checkpoint,
 )
 from deepcnt.errors import InputError  # noqa: E402
-from deepcnt.store import EpochStore  # noqa: E402
+from deepcnt.runs.store import EpochStore  # noqa: E402
 
 
 def _mlp(seed=0, bias=True):

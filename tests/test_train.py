@@ -18,7 +18,7 @@ from deepcnt.bindings.train_loop import init_block, save_epochs, shine_epochs  #
 from deepcnt.bindings.train_mlp import BatchedMLP  # noqa: E402
 from deepcnt.bindings.train_rbm import BatchedDBN, cd1_step  # noqa: E402
 from deepcnt.errors import InputError  # noqa: E402
-from deepcnt.store import EpochStore  # noqa: E402
+from deepcnt.runs.store import EpochStore  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -236,7 +236,7 @@ def test_presets_follow_the_data_and_record_metadata(tmp_path):
 
 _RESUME = textwrap.dedent("""
     import sys, time
-    import deepcnt.store as st
+    import deepcnt.runs.store as st
     from deepcnt.bindings.presets import train
     real = st.EpochStore.append
     def append(self, epoch, *a, **k):

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from deepcnt import transport as tr
+from deepcnt.function import transport as tr
 from deepcnt.errors import InputError
 from deepcnt.kernels.cpu import transport as kcpu
 from deepcnt.kernels.gpu import transport as kgpu
@@ -77,7 +77,7 @@ def test_process_pool_equals_serial():
 
 
 def test_split_mode_is_pos_plus_neg():
-    from deepcnt.receptive import rf_distributions
+    from deepcnt.function.receptive import rf_distributions
 
     rng = np.random.default_rng(2)
     rf = rng.normal(size=(4, 9))

@@ -1,0 +1,106 @@
+"""Edge colour schemes for coloured motif counts: the 3-colour scheme of Zambra, Maritan & Testolin (spec §4.7).
+
+A Gaussian is fitted to the weights pooled over every block (and every graph / epoch given, as the authors
+pooled the initial and trained models of one initialisation scheme). The "negligible" weights, where the fitted
+pdf is at least ``c·max(pdf)``, are excluded; each tail is split at ``1/5`` of the way from the band edge to
+``1.1·min(w)`` (``1.1·max(w)``). Colours: 1 strong negative, 2 mild (either sign), 3 strong positive, 0 excluded.
+"""
+import numpy as np
+
+from ..errors import InputError
+from ..model.graph import LayeredGraph
+
+STRONG_NEGATIVE, MILD, STRONG_POSITIVE = 1, 2, 3
+
+
+def _pool(graphs):
+    if isinstance(graphs, LayeredGraph):
+        graphs = [graphs]
+    parts = []
+    for g in graphs:
+        if isinstance(g, LayeredGraph):
+            parts += [g.backend.to_numpy(g.block_stack(l, "the Zambra colour scheme")).ravel()
+                      for l in range(g.n_blocks)]
+        else:
+            parts.append(np.asarray(g, dtype=float).ravel())
+    w = np.concatenate(parts).astype(np.float64) if parts else np.empty(0)
+    if w.size < 2:
+        raise InputError("the Zambra colour scheme needs at least two weights to fit a Gaussian")
+    return w
+
+
+def zambra_bins(graphs, exclusion_cutoff=0.55, tail_fraction=0.2, stretch=1.1):
+    """Bin edges of the Zambra et al. scheme, fitted on the pooled weights.
+
+    .. math:: |w - μ| \\le σ \\sqrt{2 \\ln(1/c)} \\ \\text{excluded}; \\quad
+              e_{\\pm} = b_{\\pm} + f\\,(s\\,w_{\\max/\\min} - b_{\\pm})
+
+    Parameters
+    ----------
+    graphs : LayeredGraph, array, or a sequence of them
+        Every weight of every block (and epoch) is pooled.
+    exclusion_cutoff : float in (0, 1)
+        ``c``: 0.55 for the synthetic data sets, 0.1 for MNIST in the paper.
+    tail_fraction : float in (0, 1)
+        Where each tail is split between mild and strong (1/5 in the authors' code).
+    stretch : float ≥ 1
+        The outer edges are ``stretch·min(w)`` and ``stretch·max(w)``.
+
+    Returns
+    -------
+    ndarray, shape (6,)
+        ``[outer_neg, split_neg, band_lo, band_hi, split_pos, outer_pos]``.
+    """
+    if not 0.0 < exclusion_cutoff < 1.0:
+        raise InputError(f"exclusion_cutoff must be in (0, 1), got {exclusion_cutoff!r}")
+    if not 0.0 < tail_fraction < 1.0:
+        raise InputError(f"tail_fraction must be in (0, 1), got {tail_fraction!r}")
+    if not stretch >= 1.0:
+        raise InputError(f"stretch must be >= 1, got {stretch!r}")
+    w = _pool(graphs)
+    mu, sigma = float(w.mean()), float(w.std())
+    half = sigma * np.sqrt(2.0 * np.log(1.0 / exclusion_cutoff))
+    lo, hi = mu - half, mu + half
+    wmin, wmax = float(w.min()), float(w.max())
+    outer_neg = wmin + (stretch - 1.0) * wmin
+    outer_pos = wmax + (stretch - 1.0) * wmax
+    split_neg = lo + tail_fraction * (outer_neg - lo)
+    split_pos = hi + tail_fraction * (outer_pos - hi)
+    e = np.array([outer_neg, split_neg, lo, hi, split_pos, outer_pos])
+    if np.any(np.diff(e) < 0):
+        raise InputError(
+            "the weights do not reach both sides of the excluded band (no negative or no positive tail): "
+            "the Zambra scheme needs weights of both signs"
+        )
+    return e
+
+
+def zambra_colors(g, bins=None, **fit):
+    """The 3-colour code of every slot of ``g`` (pass it as ``motifs(g, colors=...)``).
+
+    Parameters
+    ----------
+    g : LayeredGraph
+    bins : array, shape (6,), optional
+        From :func:`zambra_bins` (e.g. fitted on the initial and trained graphs together); default: fitted
+        on ``g`` alone with ``**fit`` (``exclusion_cutoff``, ``tail_fraction``, ``stretch``).
+
+    Returns
+    -------
+    list of int8 arrays, shape (n_l, n_{l+1}) or (T, n_l, n_{l+1})
+        1 strong negative ``[e0, e1)``, 2 mild ``[e1, e2) ∪ [e3, e4)``, 3 strong positive ``[e4, e5)``,
+        0 excluded ``[e2, e3)``.
+    """
+    e = zambra_bins(g, **fit) if bins is None else np.asarray(bins, dtype=float)
+    if e.shape != (6,) or np.any(np.diff(e) < 0):
+        raise InputError("bins must be the 6 increasing edges returned by zambra_bins")
+    xp = g.backend.xp
+    out = []
+    for l in range(g.n_blocks):
+        Wd = g.block_stack(l, "the Zambra colour scheme").astype(xp.float64)
+        c = xp.zeros(Wd.shape, dtype=xp.int8)
+        c[(Wd >= e[0]) & (Wd < e[1])] = STRONG_NEGATIVE
+        c[((Wd >= e[1]) & (Wd < e[2])) | ((Wd >= e[3]) & (Wd < e[4]))] = MILD
+        c[(Wd >= e[4]) & (Wd < e[5])] = STRONG_POSITIVE
+        out.append(c if g.stacked else c[0])
+    return out

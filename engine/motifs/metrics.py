@@ -1,0 +1,48 @@
+"""The motif family's entries in the metric registry (what ``analyze`` computes per epoch)."""
+from ..registry import register
+from . import classes as mc
+from .counts import motifs
+from .degree import DEGREE_SHAPES, degree_motifs
+from .null import motif_significance
+
+_SIGNED_NAMES = [mc.class_name(s, c, "+-") for s in mc.SHAPES_3 + mc.SHAPES_4 for c in mc.classes(s, 2)]
+#: Monte Carlo draws of the pipeline's ``motif_z`` entry (per epoch; ``motif_significance`` takes any number).
+PIPELINE_DRAWS = 20
+
+
+@register("motifs", "epoch", [f"motif_{s}" for s in mc.SHAPES_3 + mc.SHAPES_4] + ["motif_total3", "motif_total4"],
+          "exact counts of the 13 layered 3- and 4-node motif classes and the connected-subgraph totals",
+          needs_edges=True)
+def _motif_columns(g):
+    res = motifs(g, per_block=False)
+    out = {f"motif_{n}": res[n] for n in res.classes}
+    out["motif_total3"], out["motif_total4"] = res.total(3), res.total(4)
+    return out
+
+
+@register("motifs_signed", "epoch", [f"motif_{n}" for n in _SIGNED_NAMES],
+          "exact counts of every sign variant of the 13 layered motif classes", needs_edges=True)
+def _motif_signed_columns(g):
+    res = motifs(g, signed=True, per_block=False)
+    return {f"motif_{n}": res[n] for n in res.classes}
+
+
+@register("motif_z", "epoch", [f"motifz_{s}" for s in mc.SHAPES_3 + mc.SHAPES_4],
+          f"z-score of every layered motif class under the within-block permutation null: exact "
+          f"expectation, sd from {PIPELINE_DRAWS} Monte Carlo draws; NaN where the spread is zero",
+          default=False, needs_edges=True)
+def _motif_z_columns(g):
+    out = {}
+    for size in (3, 4):
+        sig = motif_significance(g, null="permutation", draws=PIPELINE_DRAWS, seed=0, size=size)
+        for s in mc.shapes_for_size(size):
+            out[f"motifz_{s}"] = sig.z[s]
+    return out
+
+
+@register("degree_motifs", "epoch", [f"motif_{s}" for s in DEGREE_SHAPES],
+          "chain3, fans, stars, Ys and chain4 from degree vectors (any block, convolutions included)",
+          default=False)
+def _degree_motif_columns(g):
+    m = degree_motifs(g, per_block=False)
+    return {f"motif_{s}": m.counts[s] for s in DEGREE_SHAPES}
