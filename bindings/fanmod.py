@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError
-from ..graph import LayeredGraph
-from .. import motif_classes as mc
+from ..model.graph import LayeredGraph
+from ..motifs import classes as mc
 
 
 def read_edgelist(path, sizes):
