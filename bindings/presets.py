@@ -14,6 +14,7 @@ zambra-mlp      784-20-10-10, ReLU, SGD lr 0.01, momentum 0.6, Nesterov; init no
                 orthogonal or glorot by ``init=``; batch 32 (Keras' default), 20 epochs [unverified]
 =============== ============================================================================================
 """
+import argparse
 import sys
 from pathlib import Path
 
@@ -194,9 +195,28 @@ def cli_ingest(args):
     """``deepcnt ingest``: a directory of checkpoints into a new epoch store."""
     from .torch import ingest
 
-    store = ingest(args.checkpoints, args.out, progress=None if args.quiet else _bar("ingest"))
-    print(f"{store.path}: {len(store)} checkpoints ingested, architecture {'-'.join(map(str, store.sizes))}")
+    store = ingest(args.checkpoints, args.out, progress=None if args.quiet else _bar("ingest"),
+                   epoch_from=args.epoch_from)
+    unit = "steps" if args.epoch_from == "step" else "epochs"
+    print(f"{store.path}: {len(store)} checkpoints ingested as {unit} {int(store.epochs[0])}.."
+          f"{int(store.epochs[-1])}, architecture {'-'.join(map(str, store.sizes))}")
     return 0
+
+
+_EPOCH_FROM_HELP = """\
+--epoch-from:
+  auto        the epoch the checkpoint records (its 'epoch' entry: Lightning, most training loops;
+              trainer_state.json of a checkpoint-N/ folder), else the one its name gives; refused
+              where the two disagree
+  checkpoint  only what the checkpoint records
+  name        only the name: 'epoch' followed by a number (epoch=1-step=45.ckpt, epoch01-val_loss0.83.pt,
+              model_epoch_012.pt), else the one integer that differs between the names (Keras'
+              weights.01-0.83.pt; decimals such as 0.83 are metrics, not epochs)
+  step        the training step instead of the epoch ('global_step' entry, step=N, checkpoint-N/)
+  order       the names in natural order (ck2 before ck10) become epochs 0, 1, 2, ...
+Ambiguities are refused, never guessed: two checkpoints with one epoch (Lightning's last.ckpt beside
+epoch=3-...; several saves within an epoch: use --epoch-from step), a name with two changing numbers,
+a checkpoint saved mid-epoch."""
 
 
 def add_cli(sub):
@@ -224,10 +244,18 @@ def add_cli(sub):
     t.add_argument("--threads", type=int, help="torch threads")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=cli_train)
+    from .checkpoint_epochs import EPOCH_FROM
+
     i = sub.add_parser("ingest", help="turn a directory of checkpoints into an epoch store",
-                       description="Read state_dict checkpoints (torch.load weights_only=True) or .safetensors "
-                                   "files, ordered by the epoch number in their names, into a new epoch store.")
-    i.add_argument("checkpoints", help="directory of checkpoint files")
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Read state_dict checkpoints (torch.load weights_only=True), .safetensors files "
+                                   "and Hugging Face checkpoint-N/ folders into a new epoch store, one entry per "
+                                   "checkpoint, in epoch order.",
+                       epilog=_EPOCH_FROM_HELP)
+    i.add_argument("checkpoints", help="directory of checkpoint files (.pt .pth .bin .ckpt .tar .safetensors) "
+                                       "or checkpoint-N/ folders")
+    i.add_argument("--epoch-from", dest="epoch_from", choices=EPOCH_FROM, default="auto",
+                   help="where each checkpoint's epoch comes from (default auto; see below)")
     i.add_argument("--out", required=True, help="new run directory")
     i.add_argument("--quiet", action="store_true", help="no progress bar")
     i.set_defaults(func=cli_ingest)
