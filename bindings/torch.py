@@ -45,7 +45,8 @@ def _to_array(t, device):
             return cupy.from_dlpack(t.contiguous())
     if device == "gpu":
         raise DeviceError("device='gpu' needs the model on a CUDA device (model.to('cuda'))")
-    return t.cpu().numpy()
+    # a copy: numpy() of a CPU tensor shares its memory, and a graph must not change when training goes on
+    return np.array(t.cpu().numpy(), order="C")
 
 
 def module_layers(model):
@@ -277,6 +278,7 @@ def load_checkpoint(path, mmap=False):
 
     import torch
 
+    _check_safe_torch(torch.__version__)
     try:
         if mmap:
             try:
@@ -295,6 +297,22 @@ def load_checkpoint(path, mmap=False):
         ) from None
     except Exception as exc:
         raise InputError(f"checkpoint {path} is corrupt or truncated ({_short(exc)})") from None
+
+
+#: The first torch whose ``torch.load(weights_only=True)`` has no known bypass (CVE-2025-32434, fixed in 2.6.0).
+SAFE_TORCH = (2, 6)
+
+
+def _check_safe_torch(version):
+    """Refuse to unpickle checkpoints with a torch whose ``weights_only=True`` can be bypassed to run code."""
+    try:
+        have = tuple(int(v) for v in version.split("+")[0].split(".")[:2])
+    except ValueError:
+        return  # a development build: assume recent
+    if have < SAFE_TORCH:
+        raise InputError(f"torch {version} can be made to run code by a crafted checkpoint even with "
+                         "weights_only=True (CVE-2025-32434): upgrade to torch>=2.6 to read .pt/.bin/.ckpt files "
+                         "(.safetensors files are read without torch)")
 
 
 def _short(exc):
@@ -377,20 +395,66 @@ def checkpoint_record(path):
 
 
 # ---------------------------------------------------------------------------------------------- stores
-def _store_for(run_dir, ws, bs, names, metadata):
+def _store_for(run_dir, ws, bs, names, metadata, blocks=None):
+    """The epoch store at ``run_dir``: opened for appending when it holds the same architecture, else created.
+
+    ``ws`` are what one entry stores per block (dense (n_in, n_out) arrays, convolution kernels, ``None`` for a
+    pooling layer); ``blocks`` the implicit blocks (``None`` for dense ones) whose geometry the store records.
+    """
+    from deepcnt.conv import block_spec
     from deepcnt.store import EpochStore
 
-    sizes = [ws[0].shape[0]] + [w.shape[1] for w in ws]
-    dtype = "float64" if any(w.dtype == np.float64 for w in ws) else "float32"
+    blocks = blocks or [None] * len(ws)
+    sizes = _entry_sizes(ws, blocks)
+    specs = [block_spec(b) if b is not None else None for b in blocks]
+    dtype = "float64" if any(w is not None and w.dtype == np.float64 for w in ws) else "float32"
     run_dir = Path(run_dir)
     if (run_dir / "meta.json").exists():
         store = EpochStore.open(run_dir, "a")
-        if store.sizes != tuple(sizes):
+        if store.sizes != tuple(sizes) or [s or None for s in store.block_specs] != specs:
             store.close()
-            raise InputError(f"run {run_dir} holds architecture {store.sizes}, not {tuple(sizes)}")
+            raise InputError(f"run {run_dir} holds architecture {store.sizes}, not {tuple(sizes)}"
+                             + (" (same widths, other convolution geometry)" if store.sizes == tuple(sizes) else ""))
         return store
     return EpochStore.create(run_dir, sizes, n_members=1, biases=any(b is not None for b in bs), dtype=dtype,
-                             layer_names=names, metadata=metadata)
+                             layer_names=names, metadata=metadata,
+                             blocks=None if not any(specs) else blocks)
+
+
+def _entry_sizes(ws, blocks):
+    """Layer widths of one entry: the implicit blocks' shapes, the dense blocks' (n_in, n_out)."""
+    shapes = [b.shape[-2:] if b is not None else w.shape for w, b in zip(ws, blocks)]
+    return [int(shapes[0][0])] + [int(sh[1]) for sh in shapes]
+
+
+def model_entry(model, input_shape=None):
+    """What an epoch store keeps of a model, as :func:`from_module` reads it.
+
+    Returns
+    -------
+    weights, biases, names, blocks
+        ``weights[l]``: a dense block (n_in, n_out), a convolution kernel (C_out, C_in/groups, kh, kw), or
+        ``None`` (pooling); ``biases[l]`` per unit or ``None``; ``blocks[l]`` the implicit block (its geometry)
+        or ``None`` for a dense one.
+    """
+    from deepcnt.graph import ImplicitBlock
+
+    from .torch_conv import is_conv_model, module_blocks
+
+    if not is_conv_model(model):
+        ws, bs, names = module_arrays(model, device="cpu")
+        return ws, bs, names, [None] * len(ws)
+    blocks, bs, names = module_blocks(model, input_shape, device="cpu")
+    ws, implicit = [], []
+    for b in blocks:
+        if isinstance(b, ImplicitBlock):
+            kernel = getattr(b, "kernel", None)
+            ws.append(None if kernel is None else np.asarray(kernel)[0])
+            implicit.append(b)
+        else:
+            ws.append(b)
+            implicit.append(None)
+    return ws, bs, names, implicit
 
 
 def _host(a):
@@ -398,7 +462,11 @@ def _host(a):
 
 
 class Recorder:
-    """Save a model's Linear weights into an epoch store from your own training loop.
+    """Save a model's weights into an epoch store from your own training loop.
+
+    The model is read as :func:`from_module` reads it: a sequence of ``nn.Linear`` layers, or a convolutional
+    model (``Conv2d``, pooling, ``Flatten``, ``Linear``) with ``input_shape=(C, H, W)``, whose kernels and
+    geometry are stored (never the unrolled edges); ``store.graph(i)`` gives ``from_module``'s graph back.
 
     Examples
     --------
@@ -411,23 +479,26 @@ class Recorder:
     An existing run directory of the same architecture is resumed (epochs must keep increasing).
     """
 
-    def __init__(self, run_dir, model, metadata=None):
+    def __init__(self, run_dir, model, metadata=None, input_shape=None):
         self.run_dir = Path(run_dir)
         self.model = model
-        ws, bs, names = module_arrays(model, device="cpu")
+        self.input_shape = input_shape
+        ws, bs, names, blocks = model_entry(model, input_shape)
         meta = {"source": "Recorder", "model": type(model).__name__}
+        if input_shape is not None:
+            meta["input_shape"] = [int(v) for v in input_shape]
         meta.update(metadata or {})
-        self.store = _store_for(self.run_dir, ws, bs, names, meta)
+        self.store = _store_for(self.run_dir, ws, bs, names, meta, blocks)
 
     def save(self, epoch, **scalars):
         """Append the model's current weights as ``epoch`` with the given scalars (loss=..., acc=...)."""
-        ws, bs, _ = module_arrays(self.model, device="cpu")
-        sizes = tuple([ws[0].shape[0]] + [w.shape[1] for w in ws])
+        ws, bs, _, blocks = model_entry(self.model, self.input_shape)
+        sizes = tuple(_entry_sizes(ws, blocks))
         if sizes != self.store.sizes:
             raise InputError(f"the model's architecture changed to {sizes} (the run holds {self.store.sizes})")
         biases = None
         if self.store.has_biases:
-            biases = [np.zeros(w.shape[1], w.dtype) if b is None else b for w, b in zip(ws, bs)]
+            biases = [np.zeros(n, np.float32) if b is None else b for n, b in zip(sizes[1:], bs)]
         sc = {k: float(v) for k, v in scalars.items()}
         return self.store.append(epoch, ws, biases=biases, scalars=sc)
 

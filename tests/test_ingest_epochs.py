@@ -211,3 +211,56 @@ def test_cli_epoch_from(tmp_path, capsys):
     assert main(["ingest", str(tmp_path / "ck"), "--out", str(tmp_path / "r3"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "both map to epoch 1" in err and "Traceback" not in err
+
+
+def test_recorder_records_conv_models_as_from_module_reads_them(tmp_path):
+    from deepcnt.bindings.torch import Recorder
+    from deepcnt.store import EpochStore
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                          nn.Linear(3 * 4 * 4, 5), nn.Softmax(-1))
+    graphs = []
+    with Recorder(tmp_path / "run", model, input_shape=(1, 8, 8)) as rec:
+        for epoch in range(2):
+            with torch.no_grad():
+                for p in model.parameters():
+                    p.add_(0.1)
+            rec.save(epoch, loss=1.0 - epoch)
+            graphs.append(from_module(model, input_shape=(1, 8, 8)))
+    s = EpochStore.open(tmp_path / "run")
+    assert s.sizes == graphs[0].sizes == (64, 192, 48, 5) and list(s.epochs) == [0, 1]
+    for t, g in enumerate(graphs):
+        h = s.graph(t)
+        np.testing.assert_array_equal(np.asarray(h.blocks[0].kernel), np.asarray(g.blocks[0].kernel))
+        assert type(h.blocks[1]).__name__ == "PoolBlock"
+        np.testing.assert_array_equal(h.blocks[2], g.blocks[2])
+        for l in range(3):
+            np.testing.assert_allclose(h.biases[l], g.biases[l], rtol=1e-7)
+    with pytest.raises(InputError, match="needs input_shape"):
+        Recorder(tmp_path / "other", model)
+    other = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1, stride=1, dilation=1), nn.AvgPool2d(2), nn.Flatten(),
+                          nn.Linear(48, 5))
+    with pytest.raises(InputError, match="other convolution geometry"):
+        Recorder(tmp_path / "run", other, input_shape=(1, 8, 8))
+
+
+def test_from_module_graphs_do_not_follow_later_training():
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(2 * 3 * 3, 4))
+    dense = nn.Sequential(nn.Linear(3, 2))
+    g, h = from_module(model, input_shape=(1, 5, 5)), from_module(dense)
+    kept = [np.array(g.blocks[0].kernel), np.array(g.biases[1]), np.array(h.biases[0])]
+    with torch.no_grad():
+        for p in list(model.parameters()) + list(dense.parameters()):
+            p.add_(1.0)
+    for a, b in zip(kept, [g.blocks[0].kernel, g.biases[1], h.biases[0]]):
+        np.testing.assert_array_equal(a, np.asarray(b))
+
+
+def test_torch_without_a_safe_weights_only_is_refused():
+    from deepcnt.bindings.torch import _check_safe_torch
+
+    for ok in ("2.6.0", "2.13.0+cpu", "3.0.0a0+git1234"):
+        _check_safe_torch(ok)
+    with pytest.raises(InputError, match=r"torch 2.5.1\+cu121 .*CVE-2025-32434\): upgrade to torch>=2.6"):
+        _check_safe_torch("2.5.1+cu121")
