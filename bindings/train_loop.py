@@ -192,6 +192,38 @@ def save_epochs(schedule, epochs):
     return out
 
 
+# ---------------------------------------------------------------------------------------------- resuming
+def check_same_run(run_dir, old, preset, config, data, layered=False):
+    """Refuse, in one line naming the settings that differ, to resume ``run_dir`` with another configuration.
+
+    ``epochs`` may differ: more epochs extend a run (the trainer resumes from its last entry), except for a
+    DBN (``layered``), whose epochs are per layer: a global epoch of another schedule would train another
+    layer. ``old`` is the store's metadata; ``config`` and ``data`` the new run's (JSON-ready).
+    """
+    was, now = dict(old.get("config") or {}), dict(config)
+    if layered and was.get("epochs") != now.get("epochs"):
+        raise InputError(f"{run_dir} is a {preset} run of {was.get('epochs')} epochs per layer; a DBN trains "
+                         f"layer by layer, so {now.get('epochs')} per layer cannot extend it: choose a new run "
+                         "directory")
+    was.pop("epochs", None)
+    now.pop("epochs", None)
+    diff = [f"preset {old.get('preset')!r}, not {preset!r}"] if old.get("preset") != preset else []
+    diff += [f"{k}={was.get(k)!r}, not {now.get(k)!r}" for k in sorted(set(was) | set(now)) if was.get(k) != now.get(k)]
+    if old.get("data") != data:
+        keys = sorted(k for k in set(old.get("data") or {}) | set(data) if (old.get("data") or {}).get(k) != data.get(k))
+        diff += [f"data {k}={(old.get('data') or {}).get(k)!r}, not {data.get(k)!r}" for k in keys]
+    if diff:
+        raise InputError(f"{run_dir} holds a run with {'; '.join(diff[:3])}{' ...' if len(diff) > 3 else ''}: "
+                         "repeat its settings to resume or extend it (--epochs), or choose a new run directory")
+
+
+def check_extends(store, epochs):
+    """Refuse an ``epochs`` below what the store holds already (more extend it, equal is a finished run)."""
+    if len(store) and int(store.epochs[-1]) > epochs:
+        raise InputError(f"{store.path} holds epochs up to {int(store.epochs[-1])} already, more than the "
+                         f"{epochs} asked for: give a larger --epochs to extend it")
+
+
 # ---------------------------------------------------------------------------------------------- the loop
 def generator_state(gens):
     return np.stack([g.get_state().numpy() for g in gens])
