@@ -16,6 +16,7 @@ Modes (:data:`EPOCH_FROM`): ``auto`` (recorded, else named; refuses where the tw
 numbers, a mid-epoch checkpoint) is refused with one line that names the files and the option to use.
 Pure Python: the caller reads what the checkpoints record (``bindings.torch.checkpoint_record``).
 """
+import math
 import re
 
 from deepcnt.errors import InputError
@@ -94,8 +95,9 @@ def name_numbers(names, folders=()):
 def _integral(value, what, path):
     """``value`` as an int epoch/step, or an error naming the checkpoint when it is negative or fractional."""
     v = float(value)
-    if v != int(v) or v < 0:
-        hint = " (saved mid-epoch): use --epoch-from step" if what == "epoch" else ""
+    if not math.isfinite(v) or v != int(v) or v < 0:
+        mid = what == "epoch" and math.isfinite(v) and v > 0
+        hint = " (saved mid-epoch): use --epoch-from step" if mid else ", not a whole number >= 0: use another --epoch-from"
         raise InputError(f"checkpoint {path} records {what} {value}{hint}")
     return int(v)
 

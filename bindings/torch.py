@@ -5,9 +5,11 @@
   through DLPack, with no host copy.
 * :func:`from_state_dict`, :func:`load_checkpoint` — the same from a state_dict or a checkpoint file
   (``torch.load(..., weights_only=True)`` only: never unpickle arbitrary objects; or safetensors).
-* :class:`Recorder` — ``recorder.save(epoch, **scalars)`` from a user's own training loop into an epoch store.
-* :func:`ingest` — a directory of checkpoints, ordered by the epoch in the file name → one epoch store,
-  all or nothing.
+* :class:`Recorder` — ``recorder.save(epoch, **scalars)`` from a user's own training loop into an epoch store
+  (Linear sequences, or convolutional models with ``input_shape``).
+* :func:`ingest` — a directory of checkpoints (files, Hugging Face ``checkpoint-N/`` folders), each at the
+  epoch it records or its name gives (``epoch_from``, :mod:`deepcnt.bindings.checkpoint_epochs`) → one
+  epoch store, all or nothing.
 
 torch and safetensors are imported inside the functions that need them.
 """
