@@ -112,10 +112,15 @@ def ensemble_note(n):
     return f"mean of {n} members, band min–max" if n > 1 else "1 member"
 
 
-def member_note(store_or_n, member=0):
-    """Which member a one-member figure shows, for a title (empty when the run has one member)."""
+def member_note(store_or_n, member=0, sweep=None):
+    """Which member a one-member figure shows, for a title (empty when the run has one member).
+
+    ``store_or_n`` is an epoch store (its sweep read from its metadata) or a member count (``sweep`` given).
+    """
     n = getattr(store_or_n, "n_members", store_or_n)
-    return f", member {member} of {n}" if n > 1 else ""
+    if hasattr(store_or_n, "metadata"):
+        sweep = member_sweep(store_or_n.metadata, n)
+    return (f", member {member} of {n}" + (f" ({sweep[member]})" if sweep else "")) if n > 1 else ""
 
 
 def _band(ax, mean, lo, hi, n, style, name=None, markevery=None):
@@ -126,15 +131,30 @@ def _band(ax, mean, lo, hi, n, style, name=None, markevery=None):
                         lw=0)
 
 
+def log_spaced(epochs):
+    """Whether the positive saved epochs are closer to geometric than to arithmetic spacing (Shine's 64
+    log-spaced snapshots, ``log:N`` schedules): at least 4 of them, spanning a factor of 10 or more."""
+    e = np.unique(np.asarray(epochs, dtype=float))
+    e = e[e > 0]
+    if len(e) < 4 or e[-1] / e[0] < 10:
+        return False
+
+    def cv(d):
+        return np.std(d) / np.mean(d)
+
+    return bool(cv(np.diff(np.log(e))) < cv(np.diff(e)))
+
+
 def _epoch_axis(ax, epochs):
     """Label the epoch axis; a symmetric-log scale for log-spaced schedules (Shine's 64 of 100,000)."""
     e = np.asarray(sorted(set(epochs)), dtype=float)
-    pos = e[e > 0]
-    if len(pos) >= 4 and pos.max() / pos.min() >= 100 and np.mean(pos < 0.1 * pos.max()) > 0.5:
-        ax.set_xscale("symlog", linthresh=1)
-    else:
-        from matplotlib.ticker import MaxNLocator
+    from matplotlib.ticker import MaxNLocator, ScalarFormatter
 
+    if log_spaced(e):
+        ax.set_xscale("symlog", linthresh=1)
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.set_xlim(e[0], e[-1] * 1.05)
+    else:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
 
@@ -161,6 +181,10 @@ def _hist(ax, v, style, name):
     integer = v.size and np.all(v == np.round(v)) and v.max() - v.min() <= 80
     bins = np.arange(v.min(), v.max() + 2) - 0.5 if integer else int(np.clip(2 * np.sqrt(v.size), 10, 60))
     ls = "--" if "(=" in name else "-"
+    if integer:
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.hist(v, bins=bins, histtype="step", density=True, label=name, color=style["color"], linestyle=ls, lw=1.2)
 
 
@@ -189,8 +213,9 @@ def fig_weights(store, out, member=0):
     return _save(fig, out / "weights.png")
 
 
-def fig_node_hist(nodes, out, column="strength"):
-    """Histogram of a per-node metric per layer at up to five epochs, of the first member."""
+def fig_node_hist(nodes, out, column="strength", sweep=None):
+    """Histogram of a per-node metric per layer at up to five epochs, of the first member (``sweep``: each
+    member's setting, :func:`member_sweep`)."""
     if column not in nodes:
         return None
     plt = _plt()
@@ -216,7 +241,7 @@ def fig_node_hist(nodes, out, column="strength"):
         ax.set_xlabel(label(column))
         ax.set_ylabel("density")
     axes[0, -1].legend(fontsize=7)
-    fig.suptitle(f"{column} per layer{member_note(n, member)}", fontsize=10)
+    fig.suptitle(f"{column} per layer{member_note(n, member, sweep)}", fontsize=10)
     fig.tight_layout()
     return _save(fig, out / f"{column}_per_layer.png")
 
@@ -454,7 +479,8 @@ def fig_receptive_fields(store, out, n_show=64, member=0):
             return None
         k = min(n_show, W1.shape[1])
         cols = int(np.ceil(np.sqrt(k)))
-        fig, axes = plt.subplots(cols, cols, figsize=(cols * 0.8, cols * 0.8 + 0.3), squeeze=False)
+        rows = int(np.ceil(k / cols))
+        fig, axes = plt.subplots(rows, cols, figsize=(max(cols * 0.8, 3.5), rows * 0.8 + 0.5), squeeze=False)
         for j, ax in enumerate(np.ravel(axes)):
             ax.axis("off")
             if j < k:

@@ -50,13 +50,13 @@ def report(run, analysis=None, out=None, rf_clusters=False):
         sweep = member_sweep(store.metadata, store.n_members)
         figures = [
             (fig_weights(store, out), "Weight distribution of every block across epochs"),
-            (fig_node_hist(nodes, out, "strength"), "Net strength per layer across epochs"),
-            (fig_node_hist(nodes, out, "degree"), "Degree per layer across epochs"),
+            (fig_node_hist(nodes, out, "strength", sweep), "Net strength per layer across epochs"),
+            (fig_node_hist(nodes, out, "degree", sweep), "Degree per layer across epochs"),
             (fig_scalars(epochs, out, store.layer_names, sweep),
              "Every per-epoch quantity against the epoch (accuracy dotted, on the right axis)"),
             (fig_motif_lines(epochs, out, "motifz_", "z-score (within-block permutation null)", "motif z-scores",
                              "motif_z.png", sweep=sweep), "Motif z-scores of the 13 layered classes"),
-            (fig_motif_lines(epochs, out, "motif_", "count (connected induced subgraphs)", "motif counts",
+            (fig_motif_lines(epochs, out, "motif_", "count", "motif counts",
                              "motifs.png", log=True, sweep=sweep), "Motif counts of the 13 layered classes"),
             (fig_signed_motifs(epochs, out), "Sign variants of each motif class as shares of the class"),
             (fig_cartography(nodes, out),

@@ -134,3 +134,11 @@ def test_cartography_draws_the_role_boundaries_and_labels_every_region(analysed,
     assert horizontal and verticals == [0.05, 0.30, 0.62, 0.75, 0.80]
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert [t.split(" ")[0] for t in legend] == ["L0", "L1", "L2", "L3"]  # the store's layer names
+
+
+def test_epoch_axis_is_logarithmic_for_log_spaced_schedules_only():
+    from deepcnt.bindings.train_loop import save_epochs
+
+    for schedule, last, log in (("shine", 100_000, True), ("log:6", 30, True), ("log:20", 1000, True),
+                                ("every", 30, False), ("every:5", 100, False), ("every", 3, False)):
+        assert figures.log_spaced(sorted(save_epochs(schedule, last))) is log, schedule
