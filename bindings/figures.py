@@ -195,19 +195,19 @@ def fig_weights(store, out, member=0):
     L = len(store.sizes) - 1
     fig, axes = plt.subplots(1, L, figsize=(4 * L, 3.2), squeeze=False)
     styles = distinct_styles(len(entries))
-    seen = []
+    seen = [[] for _ in range(L)]
     for k, i in enumerate(entries):
-        ws = [np.ravel(w) for w in store.read_arrays(i, member=member)[0]]
-        name = _epoch_label(store.epochs[i], _same_as(ws, seen))
-        seen.append((store.epochs[i], ws))
-        for l, w in enumerate(ws):
-            _hist(axes[0, l], w, styles[k], name)
+        e = store.epochs[i]
+        for l, w in enumerate(store.read_arrays(i, member=member)[0]):
+            w = np.ravel(w)
+            _hist(axes[0, l], w, styles[k], _epoch_label(e, _same_as([w], seen[l])))
+            seen[l].append((e, [w]))
     names = store.layer_names
     for l, ax in enumerate(axes[0]):
         ax.set_title(f"W{l + 1}: {names[l]} → {names[l + 1]}", fontsize=10)
         ax.set_xlabel("weight w")
         ax.set_ylabel("density (1 / unit of w)")
-    axes[0, -1].legend(fontsize=7)
+        ax.legend(fontsize=6)
     fig.suptitle(f"weight distributions{member_note(store, member)}", fontsize=10)
     fig.tight_layout()
     return _save(fig, out / "weights.png")
@@ -227,20 +227,19 @@ def fig_node_hist(nodes, out, column="strength", sweep=None):
     layers = sorted(df.layer.unique())
     fig, axes = plt.subplots(1, len(layers), figsize=(3.6 * len(layers), 3.2), squeeze=False)
     styles = distinct_styles(len(pick))
-    seen = []
+    seen = [[] for _ in layers]
     for k, e in enumerate(pick):
         sub = df[df.entry == e]
-        vals = [sub[sub.layer == l][column].to_numpy() for l in layers]
         epoch = int(sub.epoch.iloc[0])
-        name = _epoch_label(epoch, _same_as(vals, seen))
-        seen.append((epoch, vals))
-        for ax, v in zip(axes[0], vals):
-            _hist(ax, v, styles[k], name)
+        for ax, l, prev in zip(axes[0], layers, seen):
+            v = sub[sub.layer == l][column].to_numpy()
+            _hist(ax, v, styles[k], _epoch_label(epoch, _same_as([v], prev)))
+            prev.append((epoch, [v]))
     for ax, l in zip(axes[0], layers):
         ax.set_title(f"layer {df[df.layer == l].layer_name.iloc[0]}", fontsize=10)
         ax.set_xlabel(label(column))
         ax.set_ylabel("density")
-    axes[0, -1].legend(fontsize=7)
+        ax.legend(fontsize=6)
     fig.suptitle(f"{column} per layer{member_note(n, member, sweep)}", fontsize=10)
     fig.tight_layout()
     return _save(fig, out / f"{column}_per_layer.png")
@@ -382,6 +381,8 @@ def signed_shares(epochs):
 def fig_signed_motifs(epochs, out):
     """The sign variants of each motif class as shares of the class: one small heat map per class."""
     shares = signed_shares(epochs)
+    absent = [k for k, df in shares.items() if df.isna().all().all()]
+    shares = {k: df for k, df in shares.items() if k not in absent}
     if not shares:
         return None
     plt = _plt()
@@ -394,8 +395,9 @@ def fig_signed_motifs(epochs, out):
     im = None
     for ax, (shape, df) in zip(axes.ravel(), shares.items()):
         x = df.index.to_numpy()
-        im = ax.imshow(df.T.fillna(0).to_numpy(), aspect="auto", cmap="viridis", vmin=0, vmax=1,
-                       interpolation="nearest")
+        cmap = plt.get_cmap("viridis").with_extremes(bad="0.85")  # grey: no instance at that epoch
+        im = ax.imshow(np.ma.masked_invalid(df.T.to_numpy(dtype=float)), aspect="auto", cmap=cmap, vmin=0,
+                       vmax=1, interpolation="nearest")
         ax.set_yticks(range(len(df.columns)), df.columns, fontsize=7)
         ticks = np.unique(np.linspace(0, len(x) - 1, min(len(x), 5)).round().astype(int))
         ax.set_xticks(ticks, [str(x[t]) for t in ticks], fontsize=7)
@@ -405,7 +407,8 @@ def fig_signed_motifs(epochs, out):
     for ax in axes.ravel()[len(shares):]:
         ax.axis("off")
     fig.suptitle("sign variants as shares of their motif class (edge signs, '|' between blocks; "
-                 f"{'ensemble mean counts, ' + str(n) + ' members' if n > 1 else '1 member'})", fontsize=10)
+                 f"{'ensemble mean counts, ' + str(n) + ' members' if n > 1 else '1 member'})"
+                 + (f"; no instance of {', '.join(absent)}" if absent else ""), fontsize=10)
     fig.tight_layout()
     fig.colorbar(im, ax=axes.ravel().tolist(), label="share of the class's count", shrink=0.6)
     return _save(fig, out / "motifs_signed.png")
