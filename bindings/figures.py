@@ -145,6 +145,16 @@ def log_spaced(epochs):
     return bool(cv(np.diff(np.log(e))) < cv(np.diff(e)))
 
 
+def _member_legend(fig, ax, sweep):
+    """Lay the figure out; for a sweep, one legend of the members (their colours) right of the panels."""
+    if not sweep:
+        fig.tight_layout()
+        return
+    fig.tight_layout(rect=(0, 0, 0.86, 1))
+    fig.legend(*ax.get_legend_handles_labels(), loc="upper left", bbox_to_anchor=(0.86, 0.95), fontsize=7,
+               title="member", title_fontsize=7)
+
+
 def _epoch_axis(ax, epochs):
     """Label the epoch axis; a symmetric-log scale for log-spaced schedules (Shine's 64 of 100,000)."""
     e = np.asarray(sorted(set(epochs)), dtype=float)
@@ -313,11 +323,8 @@ def fig_scalars(epochs, out, layer_names=(), sweep=None):
     for ax in axes.ravel()[len(panels):]:
         ax.axis("off")
     what = f"{n} members, one colour each" if sweep else ensemble_note(n)
-    if sweep:
-        fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="upper right", fontsize=7, title="member",
-                   title_fontsize=7)
     fig.suptitle(f"per-epoch quantities ({what})", fontsize=10)
-    fig.tight_layout()
+    _member_legend(fig, axes[0, 0], sweep)
     return _save(fig, out / "per_epoch.png")
 
 
@@ -328,29 +335,55 @@ def motif_columns(epochs, prefix="motif_", signed=False):
 
 
 def fig_motif_lines(epochs, out, prefix, ylabel, title, name, log=False, sweep=None):
-    """One line per motif class (distinct colours) against the epoch: ensemble mean and band (the members of a
-    ``sweep`` named in the title)."""
+    """The motif classes against the epoch. One member: one line per class (distinct colours) on one plot (``log``:
+    a log y axis). An ensemble: one panel per class (overlapping bands are unreadable) with the mean and band of
+    replicates, or one curve per member of a ``sweep`` (one colour each, one legend)."""
     cols = motif_columns(epochs, prefix)
     cols = [c for c in cols if epochs[c].notna().any() and not (log and (epochs[c] <= 0).all())]
     if not cols:
         return None
     plt = _plt()
     mean, lo, hi, n = ensemble_band(epochs, cols)
-    fig, ax = plt.subplots(figsize=(8.5, 4.2))
     every = max(1, len(mean) // 8)
-    for c, st in zip(cols, distinct_styles(len(cols))):
-        _band(ax, mean[c], lo[c], hi[c], n, st, c[len(prefix):], markevery=every)
-    if log:
-        ax.set_yscale("log")
+    styles = distinct_styles(len(cols))
+    if n == 1:
+        fig, ax = plt.subplots(figsize=(8.5, 4.2))
+        axes = [ax] * len(cols)
     else:
-        ax.axhline(0, color="0.6", lw=0.6)
-    _epoch_axis(ax, mean.index)
-    ax.set_ylabel(ylabel)
-    note = ensemble_note(n)
-    if sweep and n > 1:
-        note += "; members: " + "; ".join(sweep[m] for m in sorted(epochs.member.unique()))
-    ax.set_title(f"{title} ({note})", fontsize=9)
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), title="class", title_fontsize=7)
+        ncol = 4
+        nrow = int(np.ceil(len(cols) / ncol))
+        fig, grid = plt.subplots(nrow, ncol, figsize=(3.4 * ncol, 2.4 * nrow + 0.4), squeeze=False,
+                                 sharex=True, sharey=not log)
+        axes = grid.ravel()
+        for ax in axes[len(cols):]:
+            ax.axis("off")
+    members = sorted(epochs.member.unique()) if "member" in epochs else [0]
+    sweep = sweep if n > 1 else None
+    for ax, c, st in zip(axes, cols, styles):
+        if sweep:
+            for m, mst in zip(members, distinct_styles(len(members))):
+                d = epochs[epochs.member == m].groupby("epoch")[c].mean()
+                ax.plot(d.index, d.to_numpy(), label=sweep[m], ms=3, lw=1.2, markevery=every, **mst)
+        else:
+            _band(ax, mean[c], lo[c], hi[c], n, st, c[len(prefix):], markevery=every)
+    for ax, c in zip(axes[:len(cols)] if n > 1 else axes[:1], cols):
+        if not log:
+            ax.axhline(0, color="0.6", lw=0.6)
+        elif n == 1:  # the classes span decades on one plot; a panel each spans a narrow range
+            ax.set_yscale("log")
+        _epoch_axis(ax, mean.index)
+        ax.set_ylabel(ylabel, fontsize=8 if n > 1 else 10)
+        if n > 1:
+            ax.set_title(c[len(prefix):], fontsize=9)
+            ax.xaxis.label.set_fontsize(8)
+            ax.tick_params(labelbottom=True, labelsize=7)
+    note = f"{n} members, one colour each" if sweep else ensemble_note(n)
+    if n == 1:
+        axes[0].set_title(f"{title} ({note})", fontsize=10)
+        axes[0].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), title="class", title_fontsize=7)
+    else:
+        fig.suptitle(f"{title} ({note})", fontsize=10)
+        _member_legend(fig, axes[0], sweep)
     return _save(fig, out / name)
 
 

@@ -98,7 +98,7 @@ def test_every_report_figure_has_labelled_axes_and_says_what_it_shows(analysed, 
 
     def check_and_save(fig, path):
         _check_figure(fig, path)
-        saved[path.name] = (fig.texts[0].get_text() if fig.texts else "", [ax.get_title() for ax in fig.axes],
+        saved[path.name] = (fig.get_suptitle(), [ax.get_title() for ax in fig.axes],
                             [ax.get_label() for ax in fig.axes])
         return save(fig, path)
 
@@ -109,7 +109,7 @@ def test_every_report_figure_has_labelled_axes_and_says_what_it_shows(analysed, 
     # one member of two shown: named; curves: the ensemble counted
     assert "member 0 of 2" in saved["weights.png"][0] and "member 0 of 2" in saved["strength_per_layer.png"][0]
     assert "member 0 of 2" in saved["receptive_fields_epoch0.png"][0]
-    assert "mean of 2 members" in saved["per_epoch.png"][0] and "mean of 2 members" in saved["motifs.png"][1][0]
+    assert "mean of 2 members" in saved["per_epoch.png"][0] and "mean of 2 members" in saved["motifs.png"][0]
     # layers are categories: the cartography has a legend of layer names, no colour bar
     titles, labels = saved["cartography.png"][1], saved["cartography.png"][2]
     assert "<colorbar>" not in labels and "2 members pooled" in titles[0]
@@ -142,3 +142,27 @@ def test_epoch_axis_is_logarithmic_for_log_spaced_schedules_only():
     for schedule, last, log in (("shine", 100_000, True), ("log:6", 30, True), ("log:20", 1000, True),
                                 ("every", 30, False), ("every:5", 100, False), ("every", 3, False)):
         assert figures.log_spaced(sorted(save_epochs(schedule, last))) is log, schedule
+
+
+def test_a_sweep_is_drawn_one_curve_per_member_and_replicates_as_a_band(tmp_path, monkeypatch):
+    from matplotlib.collections import PolyCollection
+
+    epochs = pd.DataFrame({"member": [0, 1] * 3, "epoch": [0, 0, 1, 1, 2, 2], "entry": [0, 0, 1, 1, 2, 2],
+                           "loss": [3.0, 2.0, 2.0, 1.5, 1.0, 1.2], "test_acc": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6],
+                           "motif_chain3": [5, 6, 7, 8, 9, 9], "motif_fanin2": [1, 2, 1, 2, 1, 2]})
+    kept = {}
+    monkeypatch.setattr(figures, "_save", lambda fig, path: kept.__setitem__(path.name, fig))
+    sweep = ["init_scale=0.01", "init_scale=0.5"]
+    figures.fig_scalars(epochs, tmp_path, sweep=sweep)
+    figures.fig_motif_lines(epochs, tmp_path, "motif_", "count", "motif counts", "motifs.png", sweep=sweep)
+    for name, fig in kept.items():
+        assert [t.get_text() for t in fig.legends[0].get_texts()] == sweep, name
+        assert not any(isinstance(c, PolyCollection) for ax in fig.axes for c in ax.collections), name
+        assert "2 members, one colour each" in fig.get_suptitle()
+    kept.clear()
+    figures.fig_scalars(epochs, tmp_path)  # replicates: the mean, a min-max band, the twin accuracy axis
+    fig = kept["per_epoch.png"]
+    loss = next(ax for ax in fig.axes if ax.get_title() == "loss")
+    np.testing.assert_allclose(loss.get_lines()[0].get_ydata(), [2.5, 1.75, 1.1])
+    assert any(isinstance(c, PolyCollection) for c in loss.collections)
+    assert "mean of 2 members, band min–max" in fig.get_suptitle()
