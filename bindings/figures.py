@@ -185,17 +185,18 @@ def _pick_entries(n, k=MAX_EPOCH_CURVES):
     return sorted(set(np.linspace(0, n - 1, min(n, k)).round().astype(int).tolist()))
 
 
-def _hist(ax, v, style, name):
+def _hist(ax, v, style, epoch, same):
+    """A step histogram of ``v`` (integer bins for integer values); dashed and named when it repeats ``same``."""
     v = np.asarray(v, dtype=float)
     v = v[np.isfinite(v)]
     integer = v.size and np.all(v == np.round(v)) and v.max() - v.min() <= 80
     bins = np.arange(v.min(), v.max() + 2) - 0.5 if integer else int(np.clip(2 * np.sqrt(v.size), 10, 60))
-    ls = "--" if "(=" in name else "-"
+    ls = "-" if same is None else "--"
     if integer:
         from matplotlib.ticker import MaxNLocator
 
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.hist(v, bins=bins, histtype="step", density=True, label=name, color=style["color"], linestyle=ls, lw=1.2)
+    ax.hist(v, bins=bins, histtype="step", density=True, label=_epoch_label(epoch, same), color=style["color"], linestyle=ls, lw=1.2)
 
 
 def fig_weights(store, out, member=0):
@@ -210,7 +211,7 @@ def fig_weights(store, out, member=0):
         e = store.epochs[i]
         for l, w in enumerate(store.read_arrays(i, member=member)[0]):
             w = np.ravel(w)
-            _hist(axes[0, l], w, styles[k], _epoch_label(e, _same_as([w], seen[l])))
+            _hist(axes[0, l], w, styles[k], e, _same_as([w], seen[l]))
             seen[l].append((e, [w]))
     names = store.layer_names
     for l, ax in enumerate(axes[0]):
@@ -243,7 +244,7 @@ def fig_node_hist(nodes, out, column="strength", sweep=None):
         epoch = int(sub.epoch.iloc[0])
         for ax, l, prev in zip(axes[0], layers, seen):
             v = sub[sub.layer == l][column].to_numpy()
-            _hist(ax, v, styles[k], _epoch_label(epoch, _same_as([v], prev)))
+            _hist(ax, v, styles[k], epoch, _same_as([v], prev))
             prev.append((epoch, [v]))
     for ax, l in zip(axes[0], layers):
         ax.set_title(f"layer {df[df.layer == l].layer_name.iloc[0]}", fontsize=10)

@@ -166,3 +166,23 @@ def test_a_sweep_is_drawn_one_curve_per_member_and_replicates_as_a_band(tmp_path
     np.testing.assert_allclose(loss.get_lines()[0].get_ydata(), [2.5, 1.75, 1.1])
     assert any(isinstance(c, PolyCollection) for c in loss.collections)
     assert "mean of 2 members, band min–max" in fig.get_suptitle()
+
+
+def test_an_unchanged_block_is_named_as_a_repeat_not_hidden_under_a_later_curve(tmp_path, monkeypatch):
+    """A DBN trains layer by layer: W1 is frozen once its RBM is done and its curves coincide."""
+    from deepcnt.store import EpochStore
+
+    rng = np.random.default_rng(0)
+    W1 = rng.normal(size=(1, 4, 3)).astype(np.float32)
+    s = EpochStore.create(tmp_path / "run", sizes=(4, 3, 2), n_members=1, biases=False)
+    for e in range(3):
+        s.append(e, [W1, rng.normal(size=(1, 3, 2)).astype(np.float32)])
+    kept = {}
+    monkeypatch.setattr(figures, "_save", lambda fig, path: kept.__setitem__(path.name, fig))
+    figures.fig_weights(s, tmp_path)
+    s.close()
+    ax1, ax2 = kept["weights.png"].axes
+    assert [t.get_text() for t in ax1.get_legend().get_texts()] == ["epoch 0", "epoch 1 (= epoch 0)",
+                                                                   "epoch 2 (= epoch 0)"]
+    assert [t.get_text() for t in ax2.get_legend().get_texts()] == ["epoch 0", "epoch 1", "epoch 2"]
+    assert kept["weights.png"].get_suptitle() == "weight distributions"  # one member: nothing to name
