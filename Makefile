@@ -13,12 +13,13 @@ all: test
 venv: $(VENV)/.stamp
 
 # Idempotent: re-runs only when pyproject.toml changes. torch==2.13.0 (a CPU build) is installed first when
-# the venv has no torch, so that the `torch` extra never pulls a multi-GB CUDA build; a torch already
-# present is left alone.
+# the venv has no torch or one older than the `torch` extra's floor (2.6), so that the extra never pulls a
+# multi-GB CUDA build; a torch >= 2.6 already present is left alone.
 $(VENV)/.stamp: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
-	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q torch==2.13.0
+	$(PY) -c "import sys, torch; sys.exit(tuple(map(int, torch.__version__.split('.')[:2])) < (2, 6))" 2>/dev/null \
+		|| $(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
 	touch $@
 

@@ -43,7 +43,14 @@ class Dataset:
         return int(self.x_train.shape[1])
 
     def subset(self, n_train=None, n_test=None):
-        """The first ``n_train`` / ``n_test`` items (for quick runs)."""
+        """The first ``n_train`` / ``n_test`` items (for quick runs); each at least 1 when given."""
+        for name, n in (("n_train", n_train), ("n_test", n_test)):
+            try:
+                ok = n is None or (not isinstance(n, bool) and int(n) == float(n) and int(n) >= 1)
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                raise InputError(f"{name} must be a whole number >= 1 (the first N items), got {n!r}")
         a = slice(None) if n_train is None else slice(0, int(n_train))
         b = slice(None) if n_test is None else slice(0, int(n_test))
         return Dataset(self.name, self.x_train[a], self.y_train[a], self.x_test[b], self.y_test[b],

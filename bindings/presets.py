@@ -14,6 +14,7 @@ zambra-mlp      784-20-10-10, ReLU, SGD lr 0.01, momentum 0.6, Nesterov; init no
                 orthogonal or glorot by ``init=``; batch 32 (Keras' default), 20 epochs [unverified]
 =============== ============================================================================================
 """
+import argparse
 import sys
 from pathlib import Path
 
@@ -96,7 +97,8 @@ def train(preset="shine-mlp", run_dir="runs/run", data="digits", epochs=None, me
     data : str
         ``"digits"`` (bundled), ``"mnist"``, ``"fashion-mnist"``, ``"emnist[:split]"`` or ``"idx:PATH"``.
     epochs : int, optional
-        Training epochs (for ``testolin-dbn``: epochs per layer).
+        Training epochs (for ``testolin-dbn``: epochs per layer). A larger value on an existing run of the
+        same settings extends it (not for ``testolin-dbn``, whose epochs are per layer).
     members, seeds, seed :
         The ensemble: ``seeds`` explicitly, or ``members`` seeds ``seed, seed+1, ...``.
     schedule : optional
@@ -116,8 +118,10 @@ def train(preset="shine-mlp", run_dir="runs/run", data="digits", epochs=None, me
     from deepcnt.runs.store import EpochStore
 
     from .datasets import load_dataset
-    from .train_loop import run, save_epochs
+    from .train_loop import check_extends, check_same_run, run, save_epochs
 
+    if epochs is not None and (isinstance(epochs, bool) or int(epochs) != epochs or epochs < 1):
+        raise InputError(f"epochs must be a whole number >= 1, got {epochs!r}")
     if threads is not None:
         torch.set_num_threads(int(threads))
     if preset == "lamalfa-cnn":
@@ -146,11 +150,12 @@ def train(preset="shine-mlp", run_dir="runs/run", data="digits", epochs=None, me
     run_dir = Path(run_dir)
     if (run_dir / "meta.json").exists():
         store = EpochStore.open(run_dir, "a")
-        old = store.metadata
-        if (old.get("preset"), old.get("config"), old.get("data")) != (preset, meta["config"], meta["data"]):
+        try:  # the same run: resumed, or extended by a larger --epochs
+            check_same_run(run_dir, store.metadata, preset, meta["config"], meta["data"], layered=cfg["kind"] == "dbn")
+            check_extends(store, total)
+        except InputError:
             store.close()
-            raise InputError(f"{run_dir} holds a different run (preset, settings or data differ): "
-                             "choose a new run directory to start another run")
+            raise
     else:
         store = EpochStore.create(run_dir, trainer.sizes, n_members=cfg["members"],
                                   biases=cfg["kind"] == "dbn" or cfg["biases"],
@@ -174,11 +179,46 @@ def _bar(label):
     return show
 
 
+def _positive_int(text):
+    """argparse type: a whole number >= 1 (the usage line and one error line on anything else)."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be >= 1")
+    return v
+
+
+def _widths(text):
+    """argparse type of ``--hidden``: comma-separated layer widths, each >= 1 (``100,100``)."""
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        widths = tuple(int(p) for p in parts)
+    except ValueError:
+        bad = next(p for p in parts if not p.lstrip("-").isdigit())
+        raise argparse.ArgumentTypeError(f"{bad!r} in {text!r} is not a layer width: give whole numbers "
+                                         "separated by commas, e.g. 100,100") from None
+    if min(widths) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: every layer width must be >= 1")
+    return widths
+
+
+def _positive_float(text):
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not v > 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number")
+    return v
+
+
 def cli_train(args):
     """``deepcnt train``: the function behind the sub-command (see :func:`add_cli`)."""
     overrides = {}
     if args.hidden:
-        overrides["hidden"] = tuple(int(x) for x in args.hidden.split(","))
+        overrides["hidden"] = args.hidden
     for key in ("lr", "batch_size", "init", "init_scale", "activation", "filters"):
         if getattr(args, key, None) is not None:
             overrides[key] = getattr(args, key)
@@ -194,9 +234,28 @@ def cli_ingest(args):
     """``deepcnt ingest``: a directory of checkpoints into a new epoch store."""
     from .torch import ingest
 
-    store = ingest(args.checkpoints, args.out, progress=None if args.quiet else _bar("ingest"))
-    print(f"{store.path}: {len(store)} checkpoints ingested, architecture {'-'.join(map(str, store.sizes))}")
+    store = ingest(args.checkpoints, args.out, progress=None if args.quiet else _bar("ingest"),
+                   epoch_from=args.epoch_from)
+    unit = "steps" if args.epoch_from == "step" else "epochs"
+    print(f"{store.path}: {len(store)} checkpoints ingested as {unit} {int(store.epochs[0])}.."
+          f"{int(store.epochs[-1])}, architecture {'-'.join(map(str, store.sizes))}")
     return 0
+
+
+_EPOCH_FROM_HELP = """\
+--epoch-from:
+  auto        the epoch the checkpoint records (its 'epoch' entry: Lightning, most training loops;
+              trainer_state.json of a checkpoint-N/ folder), else the one its name gives; refused
+              where the two disagree
+  checkpoint  only what the checkpoint records
+  name        only the name: 'epoch' followed by a number (epoch=1-step=45.ckpt, epoch01-val_loss0.83.pt,
+              model_epoch_012.pt), else the one integer that differs between the names (Keras'
+              weights.01-0.83.pt; decimals such as 0.83 are metrics, not epochs)
+  step        the training step instead of the epoch ('global_step' entry, step=N, checkpoint-N/)
+  order       the names in natural order (ck2 before ck10) become epochs 0, 1, 2, ...
+Ambiguities are refused, never guessed: two checkpoints with one epoch (Lightning's last.ckpt beside
+epoch=3-...; several saves within an epoch: use --epoch-from step), a name with two changing numbers,
+a checkpoint saved mid-epoch."""
 
 
 def add_cli(sub):
@@ -208,26 +267,37 @@ def add_cli(sub):
     t.add_argument("--data", default="digits",
                    help="digits (bundled, default), mnist, fashion-mnist, emnist[:split] or idx:PATH")
     t.add_argument("--out", required=True, help="run directory (the epoch store)")
-    t.add_argument("--epochs", type=int, help="training epochs (testolin-dbn: per layer); default the preset's")
-    t.add_argument("--members", type=int, help="ensemble size (seeds SEED, SEED+1, ...)")
+    t.add_argument("--epochs", type=_positive_int,
+                   help="training epochs (testolin-dbn: per layer); default the preset's. A larger value on a "
+                        "finished run of the same settings extends it")
+    t.add_argument("--members", type=_positive_int, help="ensemble size (seeds SEED, SEED+1, ...)")
     t.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
     t.add_argument("--schedule", help="save schedule: every, every:K, shine, log:N (default the preset's)")
-    t.add_argument("--hidden", help="hidden widths, e.g. 100,100")
-    t.add_argument("--lr", type=float, help="learning rate")
-    t.add_argument("--batch-size", dest="batch_size", type=int, help="minibatch size")
+    t.add_argument("--hidden", type=_widths, help="hidden widths, e.g. 100,100")
+    t.add_argument("--lr", type=_positive_float, help="learning rate")
+    t.add_argument("--batch-size", dest="batch_size", type=_positive_int, help="minibatch size")
     t.add_argument("--init", choices=["normal", "uniform", "orthogonal", "glorot"], help="weight initialisation")
-    t.add_argument("--init-scale", dest="init_scale", type=float, help="σ, a or gain of the initialisation")
+    t.add_argument("--init-scale", dest="init_scale", type=_positive_float,
+                   help="σ, a or gain of the initialisation")
     t.add_argument("--activation", choices=["sigmoid", "relu", "tanh"], help="hidden activation (MLPs)")
-    t.add_argument("--n-train", dest="n_train", type=int, help="use only the first N training items")
-    t.add_argument("--filters", type=int, help="conv filters (lamalfa-cnn: 10, 64 or 256)")
+    t.add_argument("--n-train", dest="n_train", type=_positive_int, help="use only the first N training items")
+    t.add_argument("--filters", type=_positive_int, help="conv filters (lamalfa-cnn: 10, 64 or 256)")
     t.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
-    t.add_argument("--threads", type=int, help="torch threads")
+    t.add_argument("--threads", type=_positive_int, help="torch threads")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=cli_train)
+    from .checkpoint_epochs import EPOCH_FROM
+
     i = sub.add_parser("ingest", help="turn a directory of checkpoints into an epoch store",
-                       description="Read state_dict checkpoints (torch.load weights_only=True) or .safetensors "
-                                   "files, ordered by the epoch number in their names, into a new epoch store.")
-    i.add_argument("checkpoints", help="directory of checkpoint files")
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Read state_dict checkpoints (torch.load weights_only=True), .safetensors files "
+                                   "and Hugging Face checkpoint-N/ folders into a new epoch store, one entry per "
+                                   "checkpoint, in epoch order.",
+                       epilog=_EPOCH_FROM_HELP)
+    i.add_argument("checkpoints", help="directory of checkpoint files (.pt .pth .bin .ckpt .tar .safetensors) "
+                                       "or checkpoint-N/ folders")
+    i.add_argument("--epoch-from", dest="epoch_from", choices=EPOCH_FROM, default="auto",
+                   help="where each checkpoint's epoch comes from (default auto; see below)")
     i.add_argument("--out", required=True, help="new run directory")
     i.add_argument("--quiet", action="store_true", help="no progress bar")
     i.set_defaults(func=cli_ingest)

@@ -5,9 +5,11 @@
   through DLPack, with no host copy.
 * :func:`from_state_dict`, :func:`load_checkpoint` — the same from a state_dict or a checkpoint file
   (``torch.load(..., weights_only=True)`` only: never unpickle arbitrary objects; or safetensors).
-* :class:`Recorder` — ``recorder.save(epoch, **scalars)`` from a user's own training loop into an epoch store.
-* :func:`ingest` — a directory of checkpoints, ordered by the epoch in the file name → one epoch store,
-  all or nothing.
+* :class:`Recorder` — ``recorder.save(epoch, **scalars)`` from a user's own training loop into an epoch store
+  (Linear sequences, or convolutional models with ``input_shape``).
+* :func:`ingest` — a directory of checkpoints (files, Hugging Face ``checkpoint-N/`` folders), each at the
+  epoch it records or its name gives (``epoch_from``, :mod:`deepcnt.bindings.checkpoint_epochs`) → one
+  epoch store, all or nothing.
 
 torch and safetensors are imported inside the functions that need them.
 """
@@ -22,7 +24,9 @@ import numpy as np
 from deepcnt.errors import DeviceError, InputError
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".tar", ".safetensors")
-_NESTED_KEYS = ("state_dict", "model_state_dict", "model", "net", "network")
+_NESTED_KEYS = ("state_dict", "model_state_dict", "model_state", "model", "net", "network", "weights")
+#: The weight files of a Hugging Face ``checkpoint-N/`` folder, in order of preference.
+HF_WEIGHTS = ("model.safetensors", "pytorch_model.bin")
 
 
 def _to_array(t, device):
@@ -43,7 +47,8 @@ def _to_array(t, device):
             return cupy.from_dlpack(t.contiguous())
     if device == "gpu":
         raise DeviceError("device='gpu' needs the model on a CUDA device (model.to('cuda'))")
-    return t.cpu().numpy()
+    # a copy: numpy() of a CPU tensor shares its memory, and a graph must not change when training goes on
+    return np.array(t.cpu().numpy(), order="C")
 
 
 def module_layers(model):
@@ -126,20 +131,54 @@ def from_module(model, device=None, input_shape=None):
 
 
 # ---------------------------------------------------------------------------------------------- state dicts
-def state_dict_arrays(sd, source="state_dict"):
-    """``(weights, biases, names)`` from a state_dict of Linear layers, in key order.
+def _is_scalar(v):
+    """A number kept beside the weights (``best_acc``, ``epoch``, a 0-d tensor), not a weight."""
+    return isinstance(v, (int, float, bool, str, type(None))) or (hasattr(v, "shape") and len(v.shape) == 0)
 
-    ``weights[l]`` is ``sd[prefix + ".weight"].T`` as numpy (shape (in, out)); ``biases[l]`` the matching
-    ``.bias`` or ``None``. Any other key (convolution kernels, normalisation statistics) is refused by name.
+
+def _weights_in(d):
+    """True when dict ``d`` holds at least one tensor of one dimension or more."""
+    return any(hasattr(v, "shape") and len(v.shape) > 0 for v in d.values())
+
+
+def _find_state_dict(sd, source):
+    """The dict of weights inside a checkpoint: ``sd`` itself, or the model's entry of a training checkpoint.
+
+    A training checkpoint (``{"epoch": 3, "model_state_dict": ..., "optimizer_state_dict": ..., "best_acc":
+    0.9}``, Lightning's ``{"state_dict": ..., "optimizer_states": [...], ...}``) holds the weights under a known
+    key (:data:`_NESTED_KEYS`), or as the only dict of tensors that is not an optimiser's state.
     """
     if not isinstance(sd, dict):
         raise InputError(f"{source} is a {type(sd).__name__}, not a state_dict (a dict of tensors)")
     for key in _NESTED_KEYS:
-        if isinstance(sd.get(key), dict):
-            sd = sd[key]
-            break
+        if isinstance(sd.get(key), dict) and _weights_in(sd[key]):
+            return sd[key]
+    if _weights_in(sd):
+        return sd
+    inner = [k for k, v in sd.items() if isinstance(v, dict) and _weights_in(v)
+             and not {"state", "param_groups"} <= set(v)]
+    if len(inner) == 1:
+        return sd[inner[0]]
+    keys = ", ".join(map(repr, list(sd)[:6])) + (", ..." if len(sd) > 6 else "")
+    if inner:
+        raise InputError(f"{source} holds several dicts of weights ({', '.join(map(repr, inner))}): "
+                         "save the model's state_dict alone, or under the key 'state_dict'")
+    raise InputError(f"{source} holds no weights (its entries: {keys}): save model.state_dict()")
+
+
+def state_dict_arrays(sd, source="state_dict"):
+    """``(weights, biases, names)`` from a state_dict of Linear layers, in key order.
+
+    ``weights[l]`` is ``sd[prefix + ".weight"].T`` as numpy (shape (in, out)); ``biases[l]`` the matching
+    ``.bias`` or ``None``. A training checkpoint is searched for the model's state_dict (see
+    :func:`_find_state_dict`); numbers kept at its top level beside the weights (``best_acc``, ``epoch``) are
+    skipped. Any other key (convolution kernels, normalisation statistics) is refused by name.
+    """
+    sd = _find_state_dict(sd, source)
     groups = {}
     for key, val in sd.items():
+        if "." not in str(key) and _is_scalar(val):
+            continue  # a scalar beside the weights (best_acc = 0.93): not a layer
         if not hasattr(val, "shape"):
             raise InputError(f"{source}: entry {key!r} is a {type(val).__name__}, not a tensor")
         prefix, _, leaf = str(key).rpartition(".")
@@ -194,11 +233,19 @@ def from_state_dict(sd):
     return LayeredGraph.from_weights(ws, biases=None if all(b is None for b in bs) else bs, layer_names=names)
 
 
-def load_checkpoint(path):
+def hf_weights(folder):
+    """The weight file of a Hugging Face ``checkpoint-N/`` folder (:data:`HF_WEIGHTS`), or ``None``."""
+    folder = Path(folder)
+    return next((folder / f for f in HF_WEIGHTS if (folder / f).is_file()), None)
+
+
+def load_checkpoint(path, mmap=False):
     """Load a checkpoint file as a dict of arrays/tensors, safely.
 
     ``*.safetensors`` is read with safetensors; anything else with ``torch.load(path, map_location="cpu",
-    weights_only=True)``, which refuses pickled Python objects (code) outright.
+    weights_only=True)``, which refuses pickled Python objects (code) outright. A Hugging Face
+    ``checkpoint-N/`` folder reads its ``model.safetensors`` or ``pytorch_model.bin``. ``mmap=True`` maps the
+    tensors of a zip-format torch file instead of reading them (a cheap look at its other entries).
 
     Raises
     ------
@@ -206,6 +253,12 @@ def load_checkpoint(path):
         Missing, empty, truncated or corrupt file; a pickle that holds anything but tensors and plain containers.
     """
     path = Path(path)
+    if path.is_dir():
+        inner = hf_weights(path)
+        if inner is None:
+            raise InputError(f"checkpoint folder {path} holds none of {', '.join(HF_WEIGHTS)} (a sharded or "
+                             "adapter-only checkpoint is not supported)")
+        path = inner
     if not path.is_file():
         raise InputError(f"checkpoint {path} does not exist")
     if path.stat().st_size == 0:
@@ -227,7 +280,13 @@ def load_checkpoint(path):
 
     import torch
 
+    _check_safe_torch(torch.__version__)
     try:
+        if mmap:
+            try:
+                return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            except RuntimeError:
+                pass  # a legacy (non-zip) file cannot be mapped: read it
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         found = re.search(r"GLOBAL ([\w.]+)", str(exc))
@@ -242,6 +301,22 @@ def load_checkpoint(path):
         raise InputError(f"checkpoint {path} is corrupt or truncated ({_short(exc)})") from None
 
 
+#: The first torch whose ``torch.load(weights_only=True)`` has no known bypass (CVE-2025-32434, fixed in 2.6.0).
+SAFE_TORCH = (2, 6)
+
+
+def _check_safe_torch(version):
+    """Refuse to unpickle checkpoints with a torch whose ``weights_only=True`` can be bypassed to run code."""
+    try:
+        have = tuple(int(v) for v in version.split("+")[0].split(".")[:2])
+    except ValueError:
+        return  # a development build: assume recent
+    if have < SAFE_TORCH:
+        raise InputError(f"torch {version} can be made to run code by a crafted checkpoint even with "
+                         "weights_only=True (CVE-2025-32434): upgrade to torch>=2.6 to read .pt/.bin/.ckpt files "
+                         "(.safetensors files are read without torch)")
+
+
 def _short(exc):
     msg = " ".join(str(exc).split())
     first = msg.split(". ")[0]
@@ -254,28 +329,134 @@ def checkpoint_arrays(path):
 
 
 def epoch_from_name(name):
-    """The epoch in a checkpoint file name: the last integer in its stem (``epoch_0012.pt`` → 12)."""
-    nums = re.findall(r"\d+", Path(name).stem)
-    if not nums:
-        raise InputError(f"checkpoint {name} has no epoch number in its name (e.g. epoch_12.pt)")
-    return int(nums[-1])
+    """The epoch in one checkpoint name (``epoch=1-step=45.ckpt`` → 1, ``weights.01-0.83.pt`` → 1).
+
+    See :mod:`deepcnt.bindings.checkpoint_epochs` for the schemes; a folder of checkpoints is read with
+    :func:`find_checkpoints`, which also compares the names with each other.
+    """
+    from .checkpoint_epochs import name_numbers
+
+    stem = _stem(Path(name))
+    numbers, why = name_numbers([stem])
+    epoch = numbers[stem][0]
+    if epoch is None:
+        raise InputError(f"checkpoint {name} has no epoch number in its name (e.g. epoch_12.pt)"
+                         + (f": {why[stem]}" if stem in why else ""))
+    return epoch
+
+
+def _stem(path):
+    """A checkpoint's name without its suffix (``model.pth.tar`` → ``model.pth``; folders keep their name)."""
+    return path.name if path.suffix not in CHECKPOINT_SUFFIXES else path.name[: -len(path.suffix)]
+
+
+def _number(v):
+    if hasattr(v, "shape") and len(v.shape) == 0 and hasattr(v, "item"):
+        v = v.item()
+    if isinstance(v, str):
+        try:
+            v = float(v)
+        except ValueError:
+            return None
+    return v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+def checkpoint_record(path):
+    """``{"epoch": e, "step": s}`` as a checkpoint records them (``None`` where it does not).
+
+    A dict checkpoint's ``epoch`` and ``global_step`` (or ``step``) entries (Lightning, hand-written loops);
+    the ``epoch`` / ``global_step`` of a Hugging Face folder's ``trainer_state.json`` (a float epoch there);
+    the same keys in a ``.safetensors`` header's metadata. Torch files are memory-mapped, not read.
+    """
+    import json
+
+    path = Path(path)
+    keys = {"epoch": ("epoch",), "step": ("global_step", "step")}
+    if path.is_dir():
+        state = path / "trainer_state.json"
+        if state.is_file():
+            try:
+                d = json.loads(state.read_text())
+            except (OSError, ValueError) as exc:
+                raise InputError(f"{state} is unreadable ({_short(exc)})") from None
+            return {k: next((_number(d[n]) for n in names if n in d), None) for k, names in keys.items()}
+        path = hf_weights(path) or path
+    if path.suffix == ".safetensors":
+        try:
+            from safetensors import safe_open
+
+            with safe_open(str(path), "np") as f:
+                d = f.metadata() or {}
+        except Exception as exc:
+            raise InputError(f"checkpoint {path} is corrupt or truncated ({_short(exc)})") from None
+    else:
+        d = load_checkpoint(path, mmap=True)
+        if not isinstance(d, dict):
+            d = {}
+    return {k: next((_number(d[n]) for n in names if n in d), None) for k, names in keys.items()}
 
 
 # ---------------------------------------------------------------------------------------------- stores
-def _store_for(run_dir, ws, bs, names, metadata):
+def _store_for(run_dir, ws, bs, names, metadata, blocks=None):
+    """The epoch store at ``run_dir``: opened for appending when it holds the same architecture, else created.
+
+    ``ws`` are what one entry stores per block (dense (n_in, n_out) arrays, convolution kernels, ``None`` for a
+    pooling layer); ``blocks`` the implicit blocks (``None`` for dense ones) whose geometry the store records.
+    """
+    from deepcnt.model.conv import block_spec
     from deepcnt.runs.store import EpochStore
 
-    sizes = [ws[0].shape[0]] + [w.shape[1] for w in ws]
-    dtype = "float64" if any(w.dtype == np.float64 for w in ws) else "float32"
+    blocks = blocks or [None] * len(ws)
+    sizes = _entry_sizes(ws, blocks)
+    specs = [block_spec(b) if b is not None else None for b in blocks]
+    dtype = "float64" if any(w is not None and w.dtype == np.float64 for w in ws) else "float32"
     run_dir = Path(run_dir)
     if (run_dir / "meta.json").exists():
         store = EpochStore.open(run_dir, "a")
-        if store.sizes != tuple(sizes):
+        if store.sizes != tuple(sizes) or [s or None for s in store.block_specs] != specs:
             store.close()
-            raise InputError(f"run {run_dir} holds architecture {store.sizes}, not {tuple(sizes)}")
+            raise InputError(f"run {run_dir} holds architecture {store.sizes}, not {tuple(sizes)}"
+                             + (" (same widths, other convolution geometry)" if store.sizes == tuple(sizes) else ""))
         return store
     return EpochStore.create(run_dir, sizes, n_members=1, biases=any(b is not None for b in bs), dtype=dtype,
-                             layer_names=names, metadata=metadata)
+                             layer_names=names, metadata=metadata,
+                             blocks=None if not any(specs) else blocks)
+
+
+def _entry_sizes(ws, blocks):
+    """Layer widths of one entry: the implicit blocks' shapes, the dense blocks' (n_in, n_out)."""
+    shapes = [b.shape[-2:] if b is not None else w.shape for w, b in zip(ws, blocks)]
+    return [int(shapes[0][0])] + [int(sh[1]) for sh in shapes]
+
+
+def model_entry(model, input_shape=None):
+    """What an epoch store keeps of a model, as :func:`from_module` reads it.
+
+    Returns
+    -------
+    weights, biases, names, blocks
+        ``weights[l]``: a dense block (n_in, n_out), a convolution kernel (C_out, C_in/groups, kh, kw), or
+        ``None`` (pooling); ``biases[l]`` per unit or ``None``; ``blocks[l]`` the implicit block (its geometry)
+        or ``None`` for a dense one.
+    """
+    from deepcnt.model.graph import ImplicitBlock
+
+    from .torch_conv import is_conv_model, module_blocks
+
+    if not is_conv_model(model):
+        ws, bs, names = module_arrays(model, device="cpu")
+        return ws, bs, names, [None] * len(ws)
+    blocks, bs, names = module_blocks(model, input_shape, device="cpu")
+    ws, implicit = [], []
+    for b in blocks:
+        if isinstance(b, ImplicitBlock):
+            kernel = getattr(b, "kernel", None)
+            ws.append(None if kernel is None else np.asarray(kernel)[0])
+            implicit.append(b)
+        else:
+            ws.append(b)
+            implicit.append(None)
+    return ws, bs, names, implicit
 
 
 def _host(a):
@@ -283,7 +464,11 @@ def _host(a):
 
 
 class Recorder:
-    """Save a model's Linear weights into an epoch store from your own training loop.
+    """Save a model's weights into an epoch store from your own training loop.
+
+    The model is read as :func:`from_module` reads it: a sequence of ``nn.Linear`` layers, or a convolutional
+    model (``Conv2d``, pooling, ``Flatten``, ``Linear``) with ``input_shape=(C, H, W)``, whose kernels and
+    geometry are stored (never the unrolled edges); ``store.graph(i)`` gives ``from_module``'s graph back.
 
     Examples
     --------
@@ -296,23 +481,26 @@ class Recorder:
     An existing run directory of the same architecture is resumed (epochs must keep increasing).
     """
 
-    def __init__(self, run_dir, model, metadata=None):
+    def __init__(self, run_dir, model, metadata=None, input_shape=None):
         self.run_dir = Path(run_dir)
         self.model = model
-        ws, bs, names = module_arrays(model, device="cpu")
+        self.input_shape = input_shape
+        ws, bs, names, blocks = model_entry(model, input_shape)
         meta = {"source": "Recorder", "model": type(model).__name__}
+        if input_shape is not None:
+            meta["input_shape"] = [int(v) for v in input_shape]
         meta.update(metadata or {})
-        self.store = _store_for(self.run_dir, ws, bs, names, meta)
+        self.store = _store_for(self.run_dir, ws, bs, names, meta, blocks)
 
     def save(self, epoch, **scalars):
         """Append the model's current weights as ``epoch`` with the given scalars (loss=..., acc=...)."""
-        ws, bs, _ = module_arrays(self.model, device="cpu")
-        sizes = tuple([ws[0].shape[0]] + [w.shape[1] for w in ws])
+        ws, bs, _, blocks = model_entry(self.model, self.input_shape)
+        sizes = tuple(_entry_sizes(ws, blocks))
         if sizes != self.store.sizes:
             raise InputError(f"the model's architecture changed to {sizes} (the run holds {self.store.sizes})")
         biases = None
         if self.store.has_biases:
-            biases = [np.zeros(w.shape[1], w.dtype) if b is None else b for w, b in zip(ws, bs)]
+            biases = [np.zeros(n, np.float32) if b is None else b for n, b in zip(sizes[1:], bs)]
         sc = {k: float(v) for k, v in scalars.items()}
         return self.store.append(epoch, ws, biases=biases, scalars=sc)
 
@@ -326,19 +514,43 @@ class Recorder:
         self.close()
 
 
-def find_checkpoints(folder):
-    """Checkpoint files of ``folder`` as ``[(epoch, path)]`` sorted by epoch."""
+def find_checkpoints(folder, epoch_from="auto"):
+    """The checkpoints of ``folder`` as ``[(epoch, path)]`` sorted by epoch.
+
+    Checkpoints are the files with a suffix of :data:`CHECKPOINT_SUFFIXES` and the Hugging Face
+    ``checkpoint-N/`` sub-folders (``model.safetensors`` or ``pytorch_model.bin`` inside).
+
+    Parameters
+    ----------
+    folder : path
+    epoch_from : {"auto", "checkpoint", "name", "step", "order"}
+        Where each epoch comes from: ``auto`` the epoch the checkpoint records (Lightning's and most loops'
+        ``epoch`` entry, ``trainer_state.json``), else the one its name gives (``epoch=1-step=45.ckpt``,
+        ``epoch01-val_loss0.83.pt``, ``weights.01-0.83.pt``), refusing where the two disagree;
+        ``checkpoint`` / ``name`` one source only; ``step`` the training step (``global_step``,
+        ``step=N``, ``checkpoint-N``); ``order`` the natural order of the names, numbered 0, 1, 2, ...
+
+    Raises
+    ------
+    InputError
+        No checkpoint; an epoch that cannot be told; two checkpoints mapping to one epoch (see
+        :func:`deepcnt.bindings.checkpoint_epochs.assign_epochs`).
+    """
+    from .checkpoint_epochs import EPOCH_FROM, assign_epochs
+
+    if epoch_from not in EPOCH_FROM:
+        raise InputError(f"unknown epoch_from {epoch_from!r}: use one of {', '.join(EPOCH_FROM)}")
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"checkpoint directory {folder} does not exist")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in CHECKPOINT_SUFFIXES)
-    if not files:
-        raise InputError(f"{folder} holds no checkpoint files ({', '.join(CHECKPOINT_SUFFIXES)})")
-    pairs = sorted((epoch_from_name(p.name), p) for p in files)
-    for (e1, p1), (e2, p2) in zip(pairs, pairs[1:]):
-        if e1 == e2:
-            raise InputError(f"checkpoints {p1.name} and {p2.name} both name epoch {e1}")
-    return pairs
+    found = [p for p in folder.iterdir()
+             if (p.is_file() and p.suffix in CHECKPOINT_SUFFIXES) or (p.is_dir() and hf_weights(p) is not None)]
+    if not found:
+        raise InputError(f"{folder} holds no checkpoint files ({', '.join(CHECKPOINT_SUFFIXES)}) and no "
+                         f"checkpoint-N/ folders")
+    need = epoch_from in ("auto", "checkpoint", "step")
+    items = [(p, _stem(p), p.is_dir(), checkpoint_record(p) if need else None) for p in found]
+    return assign_epochs(items, epoch_from)
 
 
 _INGEST_TMP = re.compile(r"^\..+\.ingest-(.+)-(\d+)\.tmp$")
@@ -358,10 +570,11 @@ def _remove_dead_ingests(parent):
             shutil.rmtree(p, ignore_errors=True)
 
 
-def ingest(folder, run_dir, metadata=None, progress=None):
+def ingest(folder, run_dir, metadata=None, progress=None, epoch_from="auto"):
     """Ingest a directory of checkpoints (state_dicts or safetensors) into a new epoch store, all or nothing.
 
-    Files are ordered by the epoch in their names. Every checkpoint must hold the same Linear architecture.
+    Each checkpoint's epoch comes from what it records or from its name (``epoch_from``, see
+    :func:`find_checkpoints`). Every checkpoint must hold the same Linear architecture.
     The store is built in a temporary directory beside ``run_dir`` (``.NAME.ingest-HOST-PID.tmp``) and renamed
     into place only when every checkpoint has been read; on any error nothing is left behind, and the
     temporary of a killed ingest is removed by the next ingest into the same folder.
@@ -376,7 +589,7 @@ def ingest(folder, run_dir, metadata=None, progress=None):
     run_dir = Path(run_dir)
     if run_dir.exists():
         raise InputError(f"{run_dir} exists already: ingest into a new run directory")
-    pairs = find_checkpoints(folder)
+    pairs = find_checkpoints(folder, epoch_from)
     _remove_dead_ingests(run_dir.parent)
     tmp = run_dir.with_name(f".{run_dir.name}.ingest-{socket.gethostname()}-{os.getpid()}.tmp")
     store = None
@@ -384,7 +597,7 @@ def ingest(folder, run_dir, metadata=None, progress=None):
         for k, (epoch, path) in enumerate(pairs):
             ws, bs, names = checkpoint_arrays(path)
             if store is None:
-                meta = {"source": "ingest", "checkpoints": str(Path(folder).resolve())}
+                meta = {"source": "ingest", "checkpoints": str(Path(folder).resolve()), "epoch_from": epoch_from}
                 meta.update(metadata or {})
                 store = _store_for(tmp, ws, bs, names, meta)
             sizes = tuple([ws[0].shape[0]] + [w.shape[1] for w in ws])
@@ -397,7 +610,10 @@ def ingest(folder, run_dir, metadata=None, progress=None):
             biases = None
             if store.has_biases:
                 biases = [np.zeros(w.shape[1], w.dtype) if b is None else b for w, b in zip(ws, bs)]
-            store.append(epoch, ws, biases=biases, scalars={})
+            try:
+                store.append(epoch, ws, biases=biases, scalars={})
+            except InputError as exc:  # NaN weights, a wrong shape: say which file
+                raise InputError(f"checkpoint {path}: {exc}") from None
             if progress is not None:
                 progress(k + 1, len(pairs))
         store.close()

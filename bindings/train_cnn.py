@@ -191,7 +191,7 @@ def train_cnn(run_dir, data="digits", filters=None, epochs=None, members=None, s
     from deepcnt.runs.store import EpochStore
 
     from .datasets import load_dataset
-    from .train_loop import run, save_epochs
+    from .train_loop import check_extends, check_same_run, run, save_epochs
 
     cfg = dict(PRESET)
     for key, val in dict(overrides, filters=filters, epochs=epochs, members=members, schedule=schedule).items():
@@ -221,12 +221,12 @@ def train_cnn(run_dir, data="digits", filters=None, epochs=None, members=None, s
     run_dir = Path(run_dir)
     if (run_dir / "meta.json").exists():
         store = EpochStore.open(run_dir, "a")
-        old = store.metadata
-        same = {k: v for k, v in jsonable.items() if k != "epochs"}  # more epochs extend the run
-        was = {k: v for k, v in (old.get("config") or {}).items() if k != "epochs"}
-        if (old.get("preset"), was, old.get("data")) != ("lamalfa-cnn", same, meta["data"]):
+        try:  # the same run: resumed, or extended by more epochs
+            check_same_run(run_dir, store.metadata, "lamalfa-cnn", jsonable, meta["data"])
+            check_extends(store, int(cfg["epochs"]))
+        except InputError:
             store.close()
-            raise InputError(f"{run_dir} holds a different run: choose a new run directory to start another run")
+            raise
     else:
         store = EpochStore.create(run_dir, trainer.sizes, n_members=len(seeds), biases=cfg["biases"],
                                   layer_names=["input", "conv", "output"], metadata=meta,

@@ -17,7 +17,9 @@ import numpy as np
 
 from deepcnt.errors import InputError
 
-from .train_loop import generator_state, generators, init_block, member_list, rowwise, set_generator_state
+from .train_loop import (
+    generator_state, generators, init_block, member_list, rowwise, set_generator_state, without_denormals,
+)
 
 ACTIVATIONS = ("sigmoid", "relu", "tanh")
 
@@ -125,6 +127,7 @@ class BatchedMLP:
                 p.sub_(g, alpha=self.lr)
         return losses.detach()
 
+    @without_denormals
     def train_epoch(self, epoch=None):
         """One pass over the training data; member ``e`` visits it in its own random order.
 
@@ -142,6 +145,7 @@ class BatchedMLP:
             nb += 1
         return {"loss": (total / nb).cpu().numpy()}
 
+    @without_denormals
     def evaluate(self):
         """Full-data loss and accuracy of every member: ``train_loss``, ``train_acc``, ``test_acc`` (E,)."""
         import torch

@@ -23,7 +23,9 @@ import numpy as np
 
 from deepcnt.errors import InputError
 
-from .train_loop import generator_state, generators, init_block, member_list, rowwise, set_generator_state
+from .train_loop import (
+    generator_state, generators, init_block, member_list, rowwise, set_generator_state, without_denormals,
+)
 
 #: Uniforms drawn at once per member (items × hidden units); bounds the memory of the random stream.
 RAND_CHUNK = 1 << 22
@@ -155,6 +157,7 @@ class BatchedDBN:
         self._layer_data = (layer, v)
         return v
 
+    @without_denormals
     def train_epoch(self, epoch):
         """Train global epoch ``epoch`` (1-based). Returns ``{"recon_error": (E,), "layer": l}``."""
         import torch

@@ -82,7 +82,7 @@ def test_train_cnn_store_round_trip_and_resume(tmp_path, digits):
     st = train_cnn(run, filters=4, epochs=3, members=2, n_train=96, n_test=40, init_scale=(0.05, 0.2))
     assert list(st.epochs) == [0, 1, 2, 3]
     st.close()
-    with pytest.raises(InputError, match="holds a different run"):
+    with pytest.raises(InputError, match="holds a run with filters=4, not 5"):
         train_cnn(run, filters=5, epochs=3, members=2, n_train=96, n_test=40, init_scale=(0.05, 0.2))
 
 

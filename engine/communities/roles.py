@@ -165,11 +165,15 @@ def cartography(P, z):
 
 
 #: Guimerà–Amaral thresholds (spec §6, from memory: [unverified]); every one is a parameter of ``node_roles``.
+#: Hubs have ``z >= HUB_Z``; ``NONHUB_P`` and ``HUB_P`` are the participation boundaries of the two rows.
+HUB_Z = 2.5
+NONHUB_P = (0.05, 0.62, 0.80)
+HUB_P = (0.30, 0.75)
 ROLE_NAMES = ("R1 ultra-peripheral", "R2 peripheral", "R3 non-hub connector", "R4 non-hub kinless",
               "R5 provincial hub", "R6 connector hub", "R7 kinless hub")
 
 
-def node_roles(P, z, hub_z=2.5, nonhub_p=(0.05, 0.62, 0.80), hub_p=(0.30, 0.75)):
+def node_roles(P, z, hub_z=HUB_Z, nonhub_p=NONHUB_P, hub_p=HUB_P):
     """Guimerà–Amaral node roles R1–R7 from (P, z) (spec §6; thresholds marked unverified there).
 
     Hubs are ``z ≥ hub_z``. Non-hubs: R1 ``P ≤ 0.05``, R2 ``≤ 0.62``, R3 ``≤ 0.80``, R4 above.
