@@ -8,66 +8,28 @@ The public API is flat::
 """
 from . import config
 from .backend import Backend, get_backend, gpu_available
-from .communities import (
-                          agreement,
-                          cartography,
-                          consensus,
-                          consensus_partitions,
-                          consensus_und,
-                          louvain,
-                          modularity,
-                          module_zscore,
-                          node_roles,
-                          participation,
-)
-from .core import (
-                          degree,
-                          edge_change,
-                          group_kl,
-                          kde,
-                          knn,
-                          layers_fluctuation,
-                          node_sums,
-                          nodes_strength,
-                          strength,
-                          strength_histograms,
-                          symmetric_kl,
-                          weight_histograms,
-                          weight_moments,
-)
+from .communities.consensus import agreement, consensus, consensus_partitions, consensus_und
+from .communities.modularity import louvain, modularity
+from .communities.roles import cartography, module_zscore, node_roles, participation
+from .core.distributions import (edge_change, group_kl, kde, strength_histograms, symmetric_kl, weight_histograms,
+                                 weight_moments)
+from .core.knn import knn
+from .core.lamalfa import layers_fluctuation, nodes_strength
+from .core.strength import degree, node_sums, strength
 from .errors import DeepcntError, DeviceError, InputError, UnknownMetricError
-from .function import (
-                          activity_pca,
-                          binary_information,
-                          cluster_receptive_fields,
-                          cluster_statistics,
-                          dead_units,
-                          emd_matrix,
-                          node_information,
-                          pca,
-                          pearson_permutation,
-                          pixel_information,
-                          receptive_field_clusters,
-                          receptive_fields,
-                          rf_distributions,
-                          rf_emd_matrix,
-                          shuffle_null,
-                          sinkhorn_pairs,
-                          validate_against_exact,
-)
+from .function.activity import activity_pca, pca
+from .function.information import binary_information, node_information, pixel_information, shuffle_null
+from .function.receptive import dead_units, receptive_fields, rf_distributions
+from .function.rfclusters import cluster_receptive_fields, cluster_statistics, receptive_field_clusters
+from .function.stats import pearson_permutation
+from .function.transport import emd_matrix, rf_emd_matrix, sinkhorn_pairs, validate_against_exact
 from .model import ConvBlock, LayeredGraph, PoolBlock, channel_graph
-from .motifs import (
-                          MotifCounts,
-                          MotifSignificance,
-                          degree_motifs,
-                          most_significant,
-                          motif_intensity,
-                          motif_participation,
-                          motif_significance,
-                          motifs,
-                          zambra_bins,
-                          zambra_colors,
-)
+from .motifs.colors import zambra_bins, zambra_colors
+from .motifs.counts import MotifCounts, motifs
+from .motifs.degree import degree_motifs
+from .motifs.intensity import motif_intensity
+from .motifs.null import MotifSignificance, motif_significance, most_significant
+from .motifs.participation import motif_participation
 from .registry import REGISTRY, get_metric, metric_names, register
 from .runs import Analysis, EpochStore, analyze
 

@@ -1,9 +1,7 @@
 """Communities and node roles: signed modularity, Louvain, consensus, participation, within-module z-score,
-roles and cartography. ``metrics`` registers the family's entries for ``analyze``."""
-from . import metrics  # noqa: F401  (registers the family)
-from .consensus import agreement, consensus, consensus_partitions, consensus_und
-from .modularity import louvain, modularity
-from .roles import cartography, module_zscore, node_roles, participation
+roles and cartography. ``metrics`` registers the family's entries for ``analyze``.
 
-__all__ = ["agreement", "cartography", "consensus", "consensus_partitions", "consensus_und", "louvain",
-           "modularity", "module_zscore", "node_roles", "participation"]
+The functions are exported flat, as ``deepcnt.<function>``; ``deepcnt.communities.<module>`` are the modules.
+"""
+
+from . import metrics  # noqa: F401  (registers the family's metrics)
