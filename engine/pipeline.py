@@ -21,6 +21,7 @@ existing cluster, with identical results.
 import errno
 import inspect
 import json
+import logging
 import os
 import re
 import time
@@ -30,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from .backend import get_backend
-from .errors import InputError, StorageError
+from .errors import DeepcntError, InputError, StorageError
 from .registry import REGISTRY, get_metric
 
 _PART = re.compile(r"^part-m(\d+)-i(\d+)-(\d+)\.parquet$")
@@ -356,6 +357,15 @@ def _run_task(run, out, member, entries, metrics, spec, device):
     return _write(out, member, entries, _compute(run, member, entries, metrics, spec, loaded))
 
 
+def _run_task_once(*args):
+    """:func:`_run_task` for Dask: a user error (:class:`DeepcntError`) is returned, not raised, so that Dask does
+    not retry it (it retries what raises, for lost workers) and the worker logs nothing; the client raises it."""
+    try:
+        return _run_task(*args)
+    except DeepcntError as exc:
+        return exc
+
+
 def _run_local(args, progress, prefetch=True):
     """The tasks in this process. With ``prefetch``, the next batch is read and the last tables written by an
     I/O thread while the kernels compute (the kernels release the GIL); without, one batch is in memory."""
@@ -652,17 +662,21 @@ def _run_dask(args, scheduler, workers, progress):
         # the cores are shared out between the worker processes (no oversubscription of Numba/BLAS threads)
         per = str(max(1, (os.cpu_count() or 1) // int(workers)))
         env = {"NUMBA_NUM_THREADS": per, "OMP_NUM_THREADS": per, "OPENBLAS_NUM_THREADS": per, "MKL_NUM_THREADS": per}
+        # silence_logs: the workers' warnings (e.g. on the tasks cancelled after a user error) are not for the user
         cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True,
-                               dashboard_address=None, host="127.0.0.1", env=env)
+                               dashboard_address=None, host="127.0.0.1", env=env, silence_logs=logging.ERROR)
         client = Client(cluster)
     else:
         client = Client(scheduler)
     try:
-        futures = [client.submit(_run_task, *a, pure=False, retries=3) for a in args]
+        futures = [client.submit(_run_task_once, *a, pure=False, retries=3) for a in args]
         bar = _progress(len(futures), progress)
         try:
             for fut in as_completed(futures):
-                fut.result()  # re-raises a task's error here
+                res = fut.result()  # re-raises a task's unexpected error here
+                if isinstance(res, DeepcntError):  # a user error: fails once, the other tasks are cancelled
+                    client.cancel(futures)
+                    raise res
                 bar.update(1)
         finally:
             bar.close()

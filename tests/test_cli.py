@@ -1,0 +1,68 @@
+"""The command line as a user meets it: --version, python -m deepcnt, deepcnt metrics, help on every option with its
+default, the default threshold, progress bars, and user errors as one line (in-process: main(argv), no
+subprocess)."""
+import argparse
+import inspect
+import json
+import re
+import runpy
+import sys
+
+import numpy as np
+import pytest
+
+import deepcnt
+from deepcnt.bindings import cli
+from deepcnt.conv import ConvBlock
+from deepcnt.store import EpochStore
+from runs import make_run
+
+
+def run_cli(capsys, *argv):
+    """``main(argv)`` in this process: (exit status, stdout, stderr lines)."""
+    try:
+        rc = cli.main([str(a) for a in argv])
+    except SystemExit as exc:  # argparse: --help, --version, bad option values
+        rc = exc.code
+    out, err = capsys.readouterr()
+    return rc, out, err.strip().splitlines()
+
+
+def one_line_error(rc, err, *words):
+    assert rc == 2, err
+    assert len(err) == 1 and "error: " in err[0], err
+    assert "Traceback" not in err[0]
+    for w in words:
+        assert w in err[0], err[0]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    return make_run(tmp_path_factory.mktemp("r") / "run", n_epochs=2, members=2, sizes=(9, 6, 4))
+
+
+def _subparsers(parser):
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return sub.choices
+
+
+def test_a_user_error_in_a_dask_task_fails_once_without_worker_logs(run, tmp_path, monkeypatch, caplog):
+    """Dask retries what raises (for lost workers): a user error must not be retried, nor logged by workers."""
+    pytest.importorskip("distributed")
+    from dask.distributed import LocalCluster
+
+    from deepcnt.registry import REGISTRY, Metric
+
+    calls = []
+
+    def bad(g):
+        calls.append(1)
+        raise deepcnt.InputError("bad input")
+
+    monkeypatch.setitem(REGISTRY, "bad_metric", Metric("bad_metric", "epoch", ("bad",), bad))
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        with pytest.raises(deepcnt.InputError, match="^bad input$"):
+            deepcnt.analyze(run, metrics=["bad_metric"], members=[0], batch=2, out=tmp_path / "o",
+                            scheduler=cluster.scheduler_address)
+    assert len(calls) == 1
+    assert not [r for r in caplog.records if r.name.startswith("distributed") and r.levelno >= 40]
