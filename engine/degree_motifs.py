@@ -15,6 +15,7 @@ colours; names follow :mod:`deepcnt.motif_classes`.
 """
 from . import motif_classes as mc
 from .errors import InputError
+from .graph import takes_graph
 from .motifs import MotifCounts
 from .registry import register
 from .strength import block_pass, node_sums
@@ -33,6 +34,7 @@ def _binoms(k, cols, xp):
     return out
 
 
+@takes_graph
 def degree_motifs(g, size=4, signed=False, per_block=True):
     """Exact counts of the degree-vector motif classes of a layered graph (dense or implicit blocks).
 

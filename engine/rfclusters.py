@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import InputError
+from .graph import takes_graph
 
 METHODS = ("testolin", "linkage")
 STATS = ("k", "k_pos", "k_neg", "knn", "s")
@@ -102,6 +103,7 @@ def _node_metrics(g, layer, epoch, weighted_knn):
     return out
 
 
+@takes_graph
 def cluster_statistics(g, layer, labels, epoch=None, min_size=10, weighted_knn=False, n_permutations=0, seed=None):
     """Per-cluster topology of a layer's units and Pearson correlations across clusters (spec §15).
 
@@ -167,6 +169,7 @@ def cluster_statistics(g, layer, labels, epoch=None, min_size=10, weighted_knn=F
     return table, corr
 
 
+@takes_graph
 def receptive_field_clusters(g, layer, shape, epoch=None, mode="pebbles", method="testolin", n_clusters=20,
                              emd="exact", min_size=10, n_jobs=None, **options):
     """Testolin's whole analysis for one layer and epoch: receptive fields → EMD matrix → clusters → per-cluster

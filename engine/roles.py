@@ -9,6 +9,7 @@ import numpy as np
 
 from .communities import check_labels
 from .errors import InputError
+from .graph import takes_graph
 
 _CHANNELS = {"positive": 2, "negative": 3, "binary": 4, "net": 5, "abs": 6}
 _DIRECTIONS = ("all", "out", "in")
@@ -62,6 +63,7 @@ def node_module_strength(g, labels, weight="positive", direction="all"):
     return kappa, lab
 
 
+@takes_graph
 def participation(g, labels, sign="positive", direction="all"):
     """Participation coefficient of every node (Guimerà & Amaral 2005; BCT, spec §6).
 
@@ -97,6 +99,7 @@ def participation(g, labels, sign="positive", direction="all"):
     return out if g.stacked else out[0]
 
 
+@takes_graph
 def module_zscore(g, labels, ddof=1, weight="net", direction="all"):
     """Within-module degree z-score (Guimerà & Amaral 2005; BCT ``module_degree_zscore``, spec §6).
 

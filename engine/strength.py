@@ -6,7 +6,7 @@ The in-variant of a layer-``l`` node is a column sum of block ``l-1``, its out-v
 from dataclasses import dataclass
 
 from .errors import InputError
-from .graph import ImplicitBlock
+from .graph import ImplicitBlock, takes_graph
 
 _DIRECTIONS = ("all", "in", "out")
 _DEGREE_SIGNS = ("all", "positive", "negative")
@@ -61,6 +61,7 @@ def block_pass(g, x_in, x_out):
     return NodeSums(in_sums, out_sums)
 
 
+@takes_graph
 def node_sums(g):
     """Degree and strength channel sums of every node (memoised on the graph: blocks are read once)."""
     if "sums" not in g._cache:
@@ -87,6 +88,7 @@ def _shape(g, a):
     return a if g.stacked else a[0]
 
 
+@takes_graph
 def degree(g, direction="all", sign="all"):
     """Degree of every node: the number of kept edges (``|w| > θ``).
 
@@ -119,6 +121,7 @@ def degree(g, direction="all", sign="all"):
     return _shape(g, g.backend.xp.rint(k).astype(g.backend.xp.int64))
 
 
+@takes_graph
 def strength(g, direction="all", sign="net"):
     """Strength of every node: the sum of its kept edges' weights (spec §1).
 

@@ -46,6 +46,22 @@ def _subparsers(parser):
     return sub.choices
 
 
+def test_every_public_metric_given_a_non_graph_says_what_it_expects():
+    x = np.ones((3, 3))
+    checked = []
+    for name in deepcnt.__all__:
+        f = getattr(deepcnt, name)
+        if inspect.isfunction(f) and list(inspect.signature(f).parameters)[:1] == ["g"] \
+                and name not in ("receptive_fields", "zambra_colors"):  # these two also take weight arrays
+            with pytest.raises(deepcnt.InputError, match=f"^{name} (expects|needs) a LayeredGraph, got ndarray"):
+                f(x)
+            checked.append(name)
+    assert "degree" in checked and "louvain" in checked and len(checked) > 15
+    for name, m in deepcnt.REGISTRY.items():
+        with pytest.raises(deepcnt.InputError, match="expects a LayeredGraph, got ndarray"):
+            m.compute(x)
+
+
 def test_a_user_error_in_a_dask_task_fails_once_without_worker_logs(run, tmp_path, monkeypatch, caplog):
     """Dask retries what raises (for lost workers): a user error must not be retried, nor logged by workers."""
     pytest.importorskip("distributed")
