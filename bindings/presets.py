@@ -15,7 +15,6 @@ zambra-mlp      784-20-10-10, ReLU, SGD lr 0.01, momentum 0.6, Nesterov; init no
 =============== ============================================================================================
 """
 import argparse
-import sys
 from pathlib import Path
 
 from deepcnt.errors import InputError
@@ -168,15 +167,10 @@ def train(preset="shine-mlp", run_dir="runs/run", data="digits", epochs=None, me
 
 
 # ---------------------------------------------------------------------------------------------- CLI
-def _bar(label):
-    def show(done, total):
-        width = 30
-        fill = int(width * done / max(total, 1))
-        sys.stderr.write(f"\r{label} [{'#' * fill}{'.' * (width - fill)}] {done}/{total}")
-        if done >= total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-    return show
+def _bar(label, unit):
+    from deepcnt.progress import progress_callback
+
+    return progress_callback(label, unit)
 
 
 def _positive_int(text):
@@ -224,7 +218,7 @@ def cli_train(args):
             overrides[key] = getattr(args, key)
     store = train(args.preset, args.out, data=args.data, epochs=args.epochs, members=args.members, seed=args.seed,
                   schedule=args.schedule, device=args.device, n_train=args.n_train, threads=args.threads,
-                  progress=None if args.quiet else _bar(f"train {args.preset}"), **overrides)
+                  progress=None if args.quiet else _bar(f"train {args.preset}", "epoch"), **overrides)
     print(f"{store.path}: {len(store)} epochs saved (last epoch {int(store.epochs[-1])}), "
           f"{store.n_members} member(s), architecture {'-'.join(map(str, store.sizes))}")
     return 0
@@ -234,7 +228,7 @@ def cli_ingest(args):
     """``deepcnt ingest``: a directory of checkpoints into a new epoch store."""
     from .torch import ingest
 
-    store = ingest(args.checkpoints, args.out, progress=None if args.quiet else _bar("ingest"),
+    store = ingest(args.checkpoints, args.out, progress=None if args.quiet else _bar("ingest", "checkpoint"),
                    epoch_from=args.epoch_from)
     unit = "steps" if args.epoch_from == "step" else "epochs"
     print(f"{store.path}: {len(store)} checkpoints ingested as {unit} {int(store.epochs[0])}.."

@@ -686,19 +686,7 @@ def _run_dask(args, scheduler, workers, progress):
             cluster.close()
 
 
-class _NoBar:
-    def update(self, n):
-        pass
-
-    def close(self):
-        pass
-
-
 def _progress(total, show):
-    if not show:
-        return _NoBar()
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return _NoBar()
-    return tqdm(total=total, unit="task", desc="analyze", leave=False, disable=None)  # only on a terminal
+    from .progress import progress_bar
+
+    return progress_bar(total, "analyze", "task", show)

@@ -46,6 +46,35 @@ def _subparsers(parser):
     return sub.choices
 
 
+def test_progress_callback_draws_one_bar_and_counts_a_resume_as_done(monkeypatch, capsys):
+    import deepcnt.progress as progress
+
+    for show in (False, True):  # True: tqdm, which draws nothing where stderr is no terminal (here, logs, pipes)
+        bar = progress.progress_bar(3, "x", show=show)
+        bar.update(3)
+        bar.close()
+    assert capsys.readouterr().err == ""
+    made = []
+
+    class Bar:
+        def __init__(self, total, desc, unit, show=True, initial=0):
+            self.total, self.n, self.closed = total, initial, False
+            made.append(self)
+
+        def update(self, n=1):
+            self.n += n
+
+        def close(self):
+            self.closed = True
+
+    monkeypatch.setattr(progress, "progress_bar", Bar)
+    cb = progress.progress_callback("train", "epoch")
+    for done in range(41, 101):  # a run resumed after epoch 40
+        cb(done, 100)
+    (bar,) = made
+    assert bar.total == 100 and bar.n == 100 and bar.closed
+
+
 def test_every_public_metric_given_a_non_graph_says_what_it_expects():
     x = np.ones((3, 3))
     checked = []
