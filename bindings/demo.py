@@ -86,7 +86,7 @@ def main(args=None, out=print):
         store = train(cfg["preset"], run_dir, data="digits", epochs=epochs, schedule="every", threads=2)
         out(f"-- {name}: analyzing {len(store)} epochs")
         analysis = analyze(run_dir, threshold=cfg["threshold"], progress=True)
-        index = report(run_dir, rf_clusters=cfg["rf_clusters"])  # EMD clustering: 100 units take seconds
+        index = report(run_dir, rf_clusters=cfg["rf_clusters"], progress=True)  # EMD clustering: seconds for 100 units
         _summary(name, store, analysis, index, time.perf_counter() - t0, out)
         store.close()
     out(f"\ndone in {time.perf_counter() - t_all:.0f} s. Open the reports' index.html in a browser; read the "

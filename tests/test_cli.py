@@ -46,6 +46,23 @@ def _subparsers(parser):
     return sub.choices
 
 
+def test_report_of_a_conv_run_skips_receptive_fields_and_writes_the_page(capsys, tmp_path):
+    """lamalfa-cnn's shape: an 8x8 input (a square, so receptive fields were tried) into a convolution."""
+    rng = np.random.default_rng(0)
+    conv = ConvBlock(rng.normal(size=(1, 4, 1, 3, 3)).astype(np.float32), (1, 8, 8), stacked=True)
+    s = EpochStore.create(tmp_path / "cnn", (64, 144, 3), n_members=1, biases=False, blocks=[conv, None])
+    for e in range(2):
+        s.append(e, [rng.normal(size=(1, 4, 1, 3, 3)).astype(np.float32),
+                     rng.normal(size=(1, 144, 3)).astype(np.float32)], scalars={"loss": 1.0 / (e + 1)})
+    s.close()
+    assert run_cli(capsys, "analyze", tmp_path / "cnn", "--quiet")[0] == 0
+    rc, out, err = run_cli(capsys, "report", tmp_path / "cnn", "--rf-clusters")
+    assert rc == 0, err
+    page = (tmp_path / "cnn" / "analysis" / "report" / "index.html").read_text()
+    assert "weights.png" in page and "Not drawn: receptive fields" in page
+    assert "receptive_fields_epoch" not in page and "rf_dendrogram" not in page
+
+
 def test_progress_callback_draws_one_bar_and_counts_a_resume_as_done(monkeypatch, capsys):
     import deepcnt.progress as progress
 
