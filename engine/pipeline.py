@@ -129,7 +129,8 @@ def _metric_list(metrics, implicit=False):
     if isinstance(metrics, str):
         metrics = [m.strip() for m in metrics.split(",") if m.strip()]
     if not metrics:
-        raise InputError("no metric given: name at least one (see deepcnt.metric_names())")
+        raise InputError("no metric given: name at least one (`deepcnt metrics` lists them, as does "
+                         "deepcnt.metric_names())")
     for name in metrics:
         get_metric(name)  # raises UnknownMetricError with the known names
     return list(dict.fromkeys(metrics))

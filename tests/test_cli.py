@@ -41,9 +41,91 @@ def run(tmp_path_factory):
     return make_run(tmp_path_factory.mktemp("r") / "run", n_epochs=2, members=2, sizes=(9, 6, 4))
 
 
+def test_version_and_python_m_deepcnt(capsys, monkeypatch):
+    rc, out, _ = run_cli(capsys, "--version")
+    assert rc == 0 and out.strip() == f"deepcnt {deepcnt.__version__}"
+    monkeypatch.setattr(sys, "argv", ["deepcnt", "--version"])
+    with pytest.raises(SystemExit) as exc:
+        runpy.run_module("deepcnt", run_name="__main__")
+    assert exc.value.code == 0 and capsys.readouterr().out.strip() == f"deepcnt {deepcnt.__version__}"
+
+
+def test_metrics_lists_the_registry_one_line_each(capsys):
+    rc, out, _ = run_cli(capsys, "metrics")
+    assert rc == 0
+    lines = out.strip().splitlines()
+    for name, m in deepcnt.REGISTRY.items():
+        (line,) = [ln for ln in lines if ln.split()[0] == name]
+        assert m.kind in line and m.description in line
+
+
 def _subparsers(parser):
     (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     return sub.choices
+
+
+def test_every_option_of_every_command_has_help_and_shows_its_default(capsys):
+    parser = cli.build_parser()
+    for name, sp in _subparsers(parser).items():
+        for action in sp._actions:
+            assert action.help and action.help.strip(), f"deepcnt {name} {action.dest} has no help"
+    rc, out, _ = run_cli(capsys, "train", "--help")
+    assert rc == 0 and "100,000" in out and "(default: shine-mlp)" in out  # the default preset's length is said
+    rc, out, _ = run_cli(capsys, "analyze", "--help")
+    assert rc == 0 and "(default: cpu)" in out and "top 30%" in out and "(default: None)" not in out
+
+
+def test_analyze_default_threshold_is_said_and_not_complete(capsys, run, tmp_path):
+    rc, out, err = run_cli(capsys, "analyze", run, "--metrics", "degree", "--quiet", "--out", tmp_path / "a")
+    assert rc == 0, err
+    assert "threshold: top 30% of |w| per block (the default" in out
+    meta = json.loads((tmp_path / "a" / "meta.json").read_text())
+    assert meta["threshold"] == cli.DEFAULT_THRESHOLD
+    nodes = deepcnt.Analysis(tmp_path / "a", 0, 0).nodes()
+    first = nodes[nodes.layer == 0]  # 9 inputs x 6 hidden: complete would be degree 6 everywhere
+    assert first.degree.max() < 6 and first.degree.sum() == pytest.approx(len(first) / 9 * round(0.3 * 54), abs=2)
+    rc, out, err = run_cli(capsys, "analyze", run, "--metrics", "degree", "--quiet", "--out", tmp_path / "b",
+                           "--threshold", "0")
+    assert rc == 0 and "threshold:" not in out
+    nodes = deepcnt.Analysis(tmp_path / "b", 0, 0).nodes()
+    assert (nodes[nodes.layer == 0].degree == 6).all()  # --threshold 0: every non-zero weight
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["analyze", "{run}", "--members", "a"], ["--members", "'a'", "deepcnt analyze --help"]),
+    (["analyze", "{run}", "--members", "0,-1"], ["--members", ">= 0"]),
+    (["analyze", "{run}", "--batch", "x"], ["--batch"]),
+    (["analyze", "{run}", "--threshold-mode", "proportional"], ["--threshold-mode", "need a --threshold"]),
+    (["analyze", "{run}", "--threshold", "-1"], ["bad threshold", "--threshold -1"]),
+    (["analyze", "{run}", "--threshold", "nan"], ["bad threshold", "--threshold nan"]),
+    (["analyze", "{run}", "--threshold", "2", "--threshold-mode", "proportional"],
+     ["bad threshold", "--threshold 2", "(0, 1]"]),
+    (["analyze", "{run}", "--threshold", "0.1", "--per-block"], ["--per-block", "--threshold-mode proportional"]),
+    (["analyze", "{run}", "--metrics", ""], ["no metric given", "deepcnt metrics"]),
+    (["report", "{run}", "--out", "{file}/report"], ["{file}"]),
+    ([], ["COMMAND", "deepcnt --help"]),
+    (["nonsense"], ["invalid choice"]),
+])
+def test_user_errors_are_one_line_in_cli_words(capsys, run, tmp_path, argv, words):
+    (tmp_path / "a-file").write_text("")
+    fmt = dict(run=run, file=tmp_path / "a-file")
+    if argv[:1] == ["report"]:
+        assert run_cli(capsys, "analyze", run, "--metrics", "degree", "--quiet")[0] == 0
+    rc, out, err = run_cli(capsys, *[a.format(**fmt) for a in argv])
+    one_line_error(rc, err, *[w.format(**fmt) for w in words])
+    assert not re.search(r"[a-z_]=", err[0])  # Python's words (threshold=, overwrite=True) are not the CLI's
+
+
+def test_device_gpu_without_a_device_is_said_in_cli_words(capsys, run, tmp_path, monkeypatch):
+    import deepcnt.backend
+
+    def no_gpu(device="cpu"):
+        raise deepcnt.DeviceError("device='gpu' was asked for but no CUDA device is available here")
+
+    monkeypatch.setattr(deepcnt.backend, "get_backend", no_gpu)
+    rc, out, err = run_cli(capsys, "analyze", run, "--device", "gpu", "--out", tmp_path / "o")
+    one_line_error(rc, err, "--device gpu", "--device cpu")
+    assert "device=" not in err[0] and not (tmp_path / "o").exists()
 
 
 def test_report_of_a_conv_run_skips_receptive_fields_and_writes_the_page(capsys, tmp_path):
