@@ -167,10 +167,10 @@ def train(preset="shine-mlp", run_dir="runs/run", data="digits", epochs=None, me
 
 
 # ---------------------------------------------------------------------------------------------- CLI
-def _bar(label, unit):
+def _bar(label, unit, resumable=False):
     from deepcnt.progress import progress_callback
 
-    return progress_callback(label, unit)
+    return progress_callback(label, unit, resumable)
 
 
 def _positive_int(text):
@@ -218,7 +218,7 @@ def cli_train(args):
             overrides[key] = getattr(args, key)
     store = train(args.preset, args.out, data=args.data, epochs=args.epochs, members=args.members, seed=args.seed,
                   schedule=args.schedule, device=args.device, n_train=args.n_train, threads=args.threads,
-                  progress=None if args.quiet else _bar(f"train {args.preset}", "epoch"), **overrides)
+                  progress=None if args.quiet else _bar(f"train {args.preset}", "epoch", resumable=True), **overrides)
     print(f"{store.path}: {len(store)} epochs saved (last epoch {int(store.epochs[-1])}), "
           f"{store.n_members} member(s), architecture {'-'.join(map(str, store.sizes))}")
     return 0

@@ -39,10 +39,17 @@ def progress_bar(total, desc, unit="it", show=True, initial=0):
     return tqdm(total=total, unit=unit, desc=desc, leave=False, disable=None, initial=initial)
 
 
-def progress_callback(desc, unit="it"):
-    """A ``progress(done, total)`` callback, as the trainers and ``ingest`` call it, that draws a
-    :func:`progress_bar`; the bar closes when ``done`` reaches ``total``. The first call's ``done - 1`` steps
-    count as done before (a resumed run starts at its next epoch)."""
+def progress_callback(desc, unit="it", resumable=False):
+    """A ``progress(done, total)`` callback, as the trainers, ``ingest`` and the EMD call it, that draws a
+    :func:`progress_bar`; the bar closes when ``done`` reaches ``total``.
+
+    Parameters
+    ----------
+    desc, unit : str
+    resumable : bool
+        The caller reports one step per call and may start in the middle (a resumed training run): the first
+        call's ``done - 1`` steps count as done before, not in the rate and the time left.
+    """
     state = {}
 
     def progress(done, total):
@@ -50,7 +57,7 @@ def progress_callback(desc, unit="it"):
         if bar is None or state["total"] != total:
             if bar is not None:
                 bar.close()
-            start = max(done - 1, 0)
+            start = max(done - 1, 0) if resumable else 0
             bar = state["bar"] = progress_bar(total, desc, unit, initial=start)
             state["total"], state["done"] = total, start
         bar.update(done - state["done"])

@@ -157,7 +157,7 @@ def test_progress_callback_draws_one_bar_and_counts_a_resume_as_done(monkeypatch
 
     class Bar:
         def __init__(self, total, desc, unit, show=True, initial=0):
-            self.total, self.n, self.closed = total, initial, False
+            self.total, self.n, self.initial, self.closed = total, initial, initial, False
             made.append(self)
 
         def update(self, n=1):
@@ -167,11 +167,15 @@ def test_progress_callback_draws_one_bar_and_counts_a_resume_as_done(monkeypatch
             self.closed = True
 
     monkeypatch.setattr(progress, "progress_bar", Bar)
-    cb = progress.progress_callback("train", "epoch")
+    cb = progress.progress_callback("train", "epoch", resumable=True)
     for done in range(41, 101):  # a run resumed after epoch 40
         cb(done, 100)
     (bar,) = made
-    assert bar.total == 100 and bar.n == 100 and bar.closed
+    assert bar.total == 100 and bar.n == 100 and bar.closed and bar.initial == 40
+    cb = progress.progress_callback("EMD", "pair")  # chunks of pairs: the first call's count is progress
+    for done in (64, 128, 190):
+        cb(done, 190)
+    assert made[1].initial == 0 and made[1].n == 190 and made[1].closed
 
 
 def test_every_public_metric_given_a_non_graph_says_what_it_expects():
