@@ -173,6 +173,22 @@ def _bar(label, unit, resumable=False):
     return progress_callback(label, unit, resumable)
 
 
+def _torch_device(text):
+    """argparse type of ``train --device``: a torch device this machine has."""
+    if text == "cpu":
+        return text
+    import torch
+
+    try:
+        dev = torch.device(text)
+    except RuntimeError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a torch device: use cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise argparse.ArgumentTypeError(f"{text!r}: torch {torch.__version__} sees no CUDA device here; use "
+                                         "--device cpu")
+    return text
+
+
 def _positive_int(text):
     """argparse type: a whole number >= 1 (one error line on anything else)."""
     try:
@@ -291,7 +307,7 @@ def add_cli(sub, formatter_class=None):
     t.add_argument("--n-train", dest="n_train", type=_positive_int, help="use only the first N training items "
                                                                          "(default: all)")
     t.add_argument("--filters", type=_positive_int, help="conv filters (lamalfa-cnn: 10, 64 or 256; default 10)")
-    t.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
+    t.add_argument("--device", default="cpu", type=_torch_device, help="torch device (cpu, cuda, cuda:N)")
     t.add_argument("--threads", type=_positive_int, help="torch threads (default: torch's)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=cli_train)

@@ -104,6 +104,8 @@ def test_analyze_default_threshold_is_said_and_not_complete(capsys, run, tmp_pat
     (["analyze", "{run}", "--metrics", ""], ["no metric given", "deepcnt metrics"]),
     (["report", "{run}", "--out", "{file}/report"], ["{file}"]),
     ([], ["COMMAND", "deepcnt --help"]),
+    (["train", "--out", "{file}/t", "--device", "gpu"], ["--device", "'gpu' is not a torch device"]),
+    (["train", "--out", "{file}/t", "--threads", "0"], ["--threads", "must be >= 1"]),
     (["nonsense"], ["invalid choice"]),
 ])
 def test_user_errors_are_one_line_in_cli_words(capsys, run, tmp_path, argv, words):
@@ -114,6 +116,15 @@ def test_user_errors_are_one_line_in_cli_words(capsys, run, tmp_path, argv, word
     rc, out, err = run_cli(capsys, *[a.format(**fmt) for a in argv])
     one_line_error(rc, err, *[w.format(**fmt) for w in words])
     assert not re.search(r"[a-z_]=", err[0])  # Python's words (threshold=, overwrite=True) are not the CLI's
+
+
+def test_train_on_cuda_without_cuda_is_one_line(capsys, tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    rc, out, err = run_cli(capsys, "train", "--out", tmp_path / "t", "--device", "cuda")
+    one_line_error(rc, err, "--device", "no CUDA device", "--device cpu")
+    assert not (tmp_path / "t").exists()
 
 
 def test_device_gpu_without_a_device_is_said_in_cli_words(capsys, run, tmp_path, monkeypatch):
