@@ -69,6 +69,7 @@ def main(args=None, out=print):
         return 0
     import deepcnt
     from deepcnt.pipeline import analyze
+    from deepcnt.progress import progress_callback
 
     from .presets import train
     from .report import report
@@ -83,7 +84,8 @@ def main(args=None, out=print):
         run_dir = root / cfg["preset"]
         epochs = cfg["quick_epochs"] if quick else cfg["epochs"]
         out(f"\n-- {name}: training {cfg['preset']} for {epochs} epoch(s){' per layer' if 'dbn' in cfg['preset'] else ''}")
-        store = train(cfg["preset"], run_dir, data="digits", epochs=epochs, schedule="every", threads=2)
+        store = train(cfg["preset"], run_dir, data="digits", epochs=epochs, schedule="every", threads=2,
+                      progress=progress_callback(f"train {cfg['preset']}", "epoch", resumable=True))
         out(f"-- {name}: analyzing {len(store)} epochs")
         analysis = analyze(run_dir, threshold=cfg["threshold"], progress=True)
         index = report(run_dir, rf_clusters=cfg["rf_clusters"], progress=True)  # EMD clustering: seconds for 100 units
