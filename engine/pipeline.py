@@ -101,6 +101,8 @@ def threshold_spec(threshold=None, mode="abs", per_block=False):
         raise InputError(f"unknown threshold mode {mode!r}: use abs or proportional")
     if not np.isfinite(theta) or theta < 0 or (mode == "proportional" and not 0 < theta <= 1):
         raise InputError(f"bad threshold {threshold!r}: abs needs theta >= 0, proportional a fraction in (0, 1]")
+    if mode == "abs" and theta == 0:
+        return {"mode": "none"}  # |w| > 0 is w != 0: one spec, so that the two resume each other's analysis
     return {"mode": mode, "theta": theta, "per_block": bool(per_block)}
 
 

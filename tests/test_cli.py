@@ -89,6 +89,9 @@ def test_analyze_default_threshold_is_said_and_not_complete(capsys, run, tmp_pat
     assert rc == 0 and "threshold:" not in out
     nodes = deepcnt.Analysis(tmp_path / "b", 0, 0).nodes()
     assert (nodes[nodes.layer == 0].degree == 6).all()  # --threshold 0: every non-zero weight
+    # ... which is analyze()'s default: one spec, so that each resumes the other's analysis
+    assert json.loads((tmp_path / "b" / "meta.json").read_text())["threshold"] == {"mode": "none"}
+    assert deepcnt.analyze(run, metrics=["degree"], out=tmp_path / "b").tasks_run == 0
 
 
 @pytest.mark.parametrize("argv, words", [
