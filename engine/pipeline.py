@@ -467,6 +467,14 @@ def _clear_analysis(out):
             d.rmdir()
 
 
+def _differences(old, new):
+    """The settings that differ, in words: ``threshold top 30% of |w| per block there, w != 0 here``."""
+    def words(k, v):
+        return describe_threshold(threshold_spec(v)) if k == "threshold" else json.dumps(v)
+
+    return "; ".join(f"{k} {words(k, old[k])} there, {words(k, new[k])} here" for k in old if old[k] != new[k])
+
+
 def _prepare_out(out, meta, old, overwrite):
     """Make ``out`` hold an analysis with ``meta`` (``old``: its metadata before, or None). The caller holds
     the lock of ``out``, so every temporary found there is a dead writer's."""
@@ -476,10 +484,8 @@ def _prepare_out(out, meta, old, overwrite):
         same = {k: old.get(k) for k in ("metrics", "threshold", "members")}
         same["options"] = old.get("options") or {}  # analyses made before options were recorded had none
         if same != {k: meta[k] for k in same}:
-            raise InputError(
-                f"{out} holds an analysis made with other settings ({same}); pass overwrite=True "
-                "(--overwrite) or another output directory"
-            )
+            raise InputError(f"{out} holds an analysis made with other settings ({_differences(same, meta)}): "
+                             "recompute it with --overwrite (overwrite=True) or choose another output directory")
     tmp = out / f".meta.json.{os.getpid()}.tmp"
     try:
         tmp.write_text(json.dumps(meta, indent=1))

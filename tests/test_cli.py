@@ -121,6 +121,14 @@ def test_user_errors_are_one_line_in_cli_words(capsys, run, tmp_path, argv, word
     assert not re.search(r"[a-z_]=", err[0])  # Python's words (threshold=, overwrite=True) are not the CLI's
 
 
+def test_other_settings_are_named_in_words(capsys, run, tmp_path):
+    out = tmp_path / "a"
+    assert run_cli(capsys, "analyze", run, "--metrics", "degree", "--quiet", "--out", out, "--threshold", "0.1")[0] == 0
+    rc, _, err = run_cli(capsys, "analyze", run, "--metrics", "degree", "--quiet", "--out", out)
+    one_line_error(rc, err, "threshold |w| > 0.1 there, top 30% of |w| per block here", "--overwrite")
+    assert "metrics" not in err[0]  # only what differs
+
+
 def test_train_on_cuda_without_cuda_is_one_line(capsys, tmp_path, monkeypatch):
     import torch
 
