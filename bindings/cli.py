@@ -5,6 +5,7 @@ after thresholding, a directory that cannot be written) end with one line on std
 traceback. ``--help`` shows every option's default.
 """
 import argparse
+import os
 import sys
 
 #: ``analyze``'s threshold when the user gives none (a complete dense layer makes every binary metric trivial,
@@ -221,6 +222,12 @@ def main(argv=None):
     except DeepcntError as exc:
         print(f"deepcnt: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (deepcnt metrics | head): quiet, as other commands are
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+        except (OSError, ValueError):
+            pass
+        return 141
     except OSError as exc:  # a directory that cannot be read or written, a full disk: the user's to fix
         print(f"deepcnt: error: {_os_error(exc)}", file=sys.stderr)
         return 2

@@ -64,6 +64,16 @@ def _subparsers(parser):
     return sub.choices
 
 
+def test_a_closed_pipe_is_quiet(capsys, monkeypatch):
+    """deepcnt metrics | head: no 'error: Broken pipe' once the reader has gone."""
+    def closed(args):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(cli, "_metrics", closed)
+    rc, out, err = run_cli(capsys, "metrics")
+    assert rc == 141 and err == []
+
+
 def test_every_option_of_every_command_has_help_and_shows_its_default(capsys):
     parser = cli.build_parser()
     for name, sp in _subparsers(parser).items():
