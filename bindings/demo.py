@@ -68,6 +68,7 @@ def main(args=None, out=print):
         run_random(out=out)
         return 0
     import deepcnt
+    from deepcnt.runs.progress import progress_callback
     from deepcnt.runs.pipeline import analyze
 
     from .presets import train
@@ -83,10 +84,11 @@ def main(args=None, out=print):
         run_dir = root / cfg["preset"]
         epochs = cfg["quick_epochs"] if quick else cfg["epochs"]
         out(f"\n-- {name}: training {cfg['preset']} for {epochs} epoch(s){' per layer' if 'dbn' in cfg['preset'] else ''}")
-        store = train(cfg["preset"], run_dir, data="digits", epochs=epochs, schedule="every", threads=2)
+        store = train(cfg["preset"], run_dir, data="digits", epochs=epochs, schedule="every", threads=2,
+                      progress=progress_callback(f"train {cfg['preset']}", "epoch", resumable=True))
         out(f"-- {name}: analyzing {len(store)} epochs")
         analysis = analyze(run_dir, threshold=cfg["threshold"], progress=True)
-        index = report(run_dir, rf_clusters=cfg["rf_clusters"])  # EMD clustering: 100 units take seconds
+        index = report(run_dir, rf_clusters=cfg["rf_clusters"], progress=True)  # EMD clustering: seconds for 100 units
         _summary(name, store, analysis, index, time.perf_counter() - t0, out)
         store.close()
     out(f"\ndone in {time.perf_counter() - t_all:.0f} s. Open the reports' index.html in a browser; read the "

@@ -15,7 +15,6 @@ zambra-mlp      784-20-10-10, ReLU, SGD lr 0.01, momentum 0.6, Nesterov; init no
 =============== ============================================================================================
 """
 import argparse
-import sys
 from pathlib import Path
 
 from deepcnt.errors import InputError
@@ -168,19 +167,30 @@ def train(preset="shine-mlp", run_dir="runs/run", data="digits", epochs=None, me
 
 
 # ---------------------------------------------------------------------------------------------- CLI
-def _bar(label):
-    def show(done, total):
-        width = 30
-        fill = int(width * done / max(total, 1))
-        sys.stderr.write(f"\r{label} [{'#' * fill}{'.' * (width - fill)}] {done}/{total}")
-        if done >= total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-    return show
+def _bar(label, unit, resumable=False):
+    from deepcnt.runs.progress import progress_callback
+
+    return progress_callback(label, unit, resumable)
+
+
+def _torch_device(text):
+    """argparse type of ``train --device``: a torch device this machine has."""
+    if text == "cpu":
+        return text
+    import torch
+
+    try:
+        dev = torch.device(text)
+    except RuntimeError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a torch device: use cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise argparse.ArgumentTypeError(f"{text!r}: torch {torch.__version__} sees no CUDA device here; use "
+                                         "--device cpu")
+    return text
 
 
 def _positive_int(text):
-    """argparse type: a whole number >= 1 (the usage line and one error line on anything else)."""
+    """argparse type: a whole number >= 1 (one error line on anything else)."""
     try:
         v = int(text)
     except ValueError:
@@ -224,7 +234,7 @@ def cli_train(args):
             overrides[key] = getattr(args, key)
     store = train(args.preset, args.out, data=args.data, epochs=args.epochs, members=args.members, seed=args.seed,
                   schedule=args.schedule, device=args.device, n_train=args.n_train, threads=args.threads,
-                  progress=None if args.quiet else _bar(f"train {args.preset}"), **overrides)
+                  progress=None if args.quiet else _bar(f"train {args.preset}", "epoch", resumable=True), **overrides)
     print(f"{store.path}: {len(store)} epochs saved (last epoch {int(store.epochs[-1])}), "
           f"{store.n_members} member(s), architecture {'-'.join(map(str, store.sizes))}")
     return 0
@@ -234,7 +244,7 @@ def cli_ingest(args):
     """``deepcnt ingest``: a directory of checkpoints into a new epoch store."""
     from .torch import ingest
 
-    store = ingest(args.checkpoints, args.out, progress=None if args.quiet else _bar("ingest"),
+    store = ingest(args.checkpoints, args.out, progress=None if args.quiet else _bar("ingest", "checkpoint"),
                    epoch_from=args.epoch_from)
     unit = "steps" if args.epoch_from == "step" else "epochs"
     print(f"{store.path}: {len(store)} checkpoints ingested as {unit} {int(store.epochs[0])}.."
@@ -258,38 +268,55 @@ epoch=3-...; several saves within an epoch: use --epoch-from step), a name with 
 a checkpoint saved mid-epoch."""
 
 
-def add_cli(sub):
+def _preset_settings(key, fmt=str):
+    """``preset value, ...`` of one setting over every preset, for ``--help``."""
+    return ", ".join(f"{name} {fmt(cfg[key])}" for name, cfg in sorted(PRESETS.items()) if key in cfg)
+
+
+def add_cli(sub, formatter_class=None):
     """Register ``train`` and ``ingest`` on the ``deepcnt`` sub-parsers (``argparse`` ``add_subparsers``)."""
+    kw = {} if formatter_class is None else {"formatter_class": formatter_class}
+    hidden = _preset_settings("hidden", lambda h: ",".join(map(str, h)))
     t = sub.add_parser("train", help="train a seed paper's network and save every scheduled epoch",
                        description="Train a preset network (batched ensembles) into an epoch store. "
-                                   "Re-running the same command resumes a killed run.")
+                                   "Re-running the same command resumes a killed run. Settings left out are the "
+                                   "preset's (see the presets table in deepcnt.bindings.presets).", **kw)
     t.add_argument("--preset", choices=sorted(PRESETS), default="shine-mlp", help="network and training recipe")
     t.add_argument("--data", default="digits",
-                   help="digits (bundled, default), mnist, fashion-mnist, emnist[:split] or idx:PATH")
+                   help="digits (bundled), mnist, fashion-mnist, emnist[:split] or idx:PATH")
     t.add_argument("--out", required=True, help="run directory (the epoch store)")
     t.add_argument("--epochs", type=_positive_int,
-                   help="training epochs (testolin-dbn: per layer); default the preset's. A larger value on a "
-                        "finished run of the same settings extends it")
-    t.add_argument("--members", type=_positive_int, help="ensemble size (seeds SEED, SEED+1, ...)")
-    t.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
-    t.add_argument("--schedule", help="save schedule: every, every:K, shine, log:N (default the preset's)")
-    t.add_argument("--hidden", type=_widths, help="hidden widths, e.g. 100,100")
-    t.add_argument("--lr", type=_positive_float, help="learning rate")
-    t.add_argument("--batch-size", dest="batch_size", type=_positive_int, help="minibatch size")
-    t.add_argument("--init", choices=["normal", "uniform", "orthogonal", "glorot"], help="weight initialisation")
+                   help="training epochs; default the preset's: " + _preset_settings("epochs", lambda e: f"{e:,}")
+                   + " (testolin-dbn: per layer). A larger value on a finished run of the same settings extends it")
+    t.add_argument("--members", type=_positive_int, help="ensemble size (seeds SEED, SEED+1, ...); default the "
+                                                         "preset's (lamalfa-fc 4, the others 1)")
+    t.add_argument("--seed", type=int, default=0, help="first seed")
+    t.add_argument("--schedule", help="save schedule: every, every:K, shine (64 log-spaced epochs), log:N; default "
+                                      "the preset's: " + _preset_settings("schedule"))
+    t.add_argument("--hidden", type=_widths, help=f"hidden widths, e.g. 100,100; default the preset's: {hidden}")
+    t.add_argument("--lr", type=_positive_float,
+                   help="learning rate; default the preset's: " + _preset_settings("lr"))
+    t.add_argument("--batch-size", dest="batch_size", type=_positive_int,
+                   help="minibatch size; default the preset's: " + _preset_settings("batch_size"))
+    t.add_argument("--init", choices=["normal", "uniform", "orthogonal", "glorot"],
+                   help="weight initialisation; default the preset's")
     t.add_argument("--init-scale", dest="init_scale", type=_positive_float,
-                   help="σ, a or gain of the initialisation")
-    t.add_argument("--activation", choices=["sigmoid", "relu", "tanh"], help="hidden activation (MLPs)")
-    t.add_argument("--n-train", dest="n_train", type=_positive_int, help="use only the first N training items")
-    t.add_argument("--filters", type=_positive_int, help="conv filters (lamalfa-cnn: 10, 64 or 256)")
-    t.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
-    t.add_argument("--threads", type=_positive_int, help="torch threads")
+                   help="σ, a or gain of the initialisation; default the preset's (or the init's usual scale)")
+    t.add_argument("--activation", choices=["sigmoid", "relu", "tanh"],
+                   help="hidden activation (MLPs); default the preset's")
+    t.add_argument("--n-train", dest="n_train", type=_positive_int, help="use only the first N training items "
+                                                                         "(default: all)")
+    t.add_argument("--filters", type=_positive_int, help="conv filters (lamalfa-cnn: 10, 64 or 256; default 10)")
+    t.add_argument("--device", default="cpu", type=_torch_device, help="torch device (cpu, cuda, cuda:N)")
+    t.add_argument("--threads", type=_positive_int, help="torch threads (default: torch's)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=cli_train)
     from .checkpoint_epochs import EPOCH_FROM
 
     i = sub.add_parser("ingest", help="turn a directory of checkpoints into an epoch store",
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       # the epilog is a table: kept as written
+                       formatter_class=type("IngestHelp", (argparse.RawDescriptionHelpFormatter,
+                                                           formatter_class or argparse.HelpFormatter), {}),
                        description="Read state_dict checkpoints (torch.load weights_only=True), .safetensors files "
                                    "and Hugging Face checkpoint-N/ folders into a new epoch store, one entry per "
                                    "checkpoint, in epoch order.",

@@ -17,7 +17,7 @@ from .figures import (fig_cartography, fig_motif_lines, fig_node_hist, fig_recep
                       fig_scalars, fig_signed_motifs, fig_weights, member_sweep)
 
 
-def report(run, analysis=None, out=None, rf_clusters=False):
+def report(run, analysis=None, out=None, rf_clusters=False, progress=False):
     """Write the figures and ``index.html`` for ``run``; returns the path of the HTML page.
 
     Parameters
@@ -31,7 +31,13 @@ def report(run, analysis=None, out=None, rf_clusters=False):
     rf_clusters : bool
         Also cluster layer 1's receptive fields at the last epoch by EMD (Testolin's recipe) and draw the
         dendrogram: exact EMD of every pair of units, minutes for a few hundred units.
+    progress : bool
+        Progress bars (figures, and the EMD pairs of ``rf_clusters``) on stderr, where it is a terminal.
+
+    Receptive fields need a dense first block: for a run whose first block is a convolution they are not drawn,
+    and the page says so.
     """
+    from deepcnt.runs.progress import progress_bar, progress_callback
     from deepcnt.runs.pipeline import Analysis
     from deepcnt.runs.store import EpochStore
 
@@ -48,27 +54,45 @@ def report(run, analysis=None, out=None, rf_clusters=False):
     store = EpochStore.open(run)
     try:
         sweep = member_sweep(store.metadata, store.n_members)
-        figures = [
-            (fig_weights(store, out), "Weight distribution of every block across epochs"),
-            (fig_node_hist(nodes, out, "strength", sweep), "Net strength per layer across epochs"),
-            (fig_node_hist(nodes, out, "degree", sweep), "Degree per layer across epochs"),
-            (fig_scalars(epochs, out, store.layer_names, sweep),
+        dense_first = not store.block_specs[0]  # a convolution's kernel is no image of the input
+        steps = [
+            (lambda: fig_weights(store, out), "Weight distribution of every block across epochs"),
+            (lambda: fig_node_hist(nodes, out, "strength", sweep), "Net strength per layer across epochs"),
+            (lambda: fig_node_hist(nodes, out, "degree", sweep), "Degree per layer across epochs"),
+            (lambda: fig_scalars(epochs, out, store.layer_names, sweep),
              "Every per-epoch quantity against the epoch (accuracy dotted, on the right axis)"),
-            (fig_motif_lines(epochs, out, "motifz_", "z-score",
-                             "motif z-scores against the within-block permutation null", "motif_z.png", sweep=sweep), "Motif z-scores of the 13 layered classes"),
-            (fig_motif_lines(epochs, out, "motif_", "count", "motif counts",
-                             "motifs.png", log=True, sweep=sweep), "Motif counts of the 13 layered classes"),
-            (fig_signed_motifs(epochs, out), "Sign variants of each motif class as shares of the class"),
-            (fig_cartography(nodes, out),
+            (lambda: fig_motif_lines(epochs, out, "motifz_", "z-score",
+                                     "motif z-scores against the within-block permutation null", "motif_z.png",
+                                     sweep=sweep), "Motif z-scores of the 13 layered classes"),
+            (lambda: fig_motif_lines(epochs, out, "motif_", "count", "motif counts", "motifs.png", log=True,
+                                     sweep=sweep), "Motif counts of the 13 layered classes"),
+            (lambda: fig_signed_motifs(epochs, out), "Sign variants of each motif class as shares of the class"),
+            (lambda: fig_cartography(nodes, out),
              "Participation vs within-module degree z-score (last epoch), with the Guimerà–Amaral roles"),
         ]
-        rfs = fig_receptive_fields(store, out) or []
-        figures += [(p, "Receptive fields (columns of W1)") for p in rfs]
-        if rf_clusters:
+        skipped = []
+        if dense_first:
+            steps.append((lambda: fig_receptive_fields(store, out), "Receptive fields (columns of W1)"))
+        else:
+            skipped.append("receptive fields: the first block is a convolution (its weights are in the first "
+                           "figure)")
+        if rf_clusters and dense_first:
             thr = meta.get("threshold", {})
             theta = thr.get("theta", 0.1) if thr.get("mode") == "abs" else 0.1
-            figures += [(p, "Receptive-field clusters (EMD, Testolin's recipe)")
-                        for p in fig_rf_clusters(store, out, theta)]
+            emd_bar = progress_callback("report: EMD of receptive fields", "pair") if progress else None
+            steps.append((lambda: fig_rf_clusters(store, out, theta, progress=emd_bar),
+                          "Receptive-field clusters (EMD, Testolin's recipe)"))
+        elif rf_clusters:
+            skipped.append("receptive-field clusters (--rf-clusters): the first block is a convolution")
+        figures = []
+        bar = progress_bar(len(steps), "report", "figure", show=progress)
+        try:
+            for draw, cap in steps:
+                drawn = draw()
+                figures += [(p, cap) for p in (drawn if isinstance(drawn, list) else [drawn])]
+                bar.update(1)
+        finally:
+            bar.close()
         store_meta = store.metadata
     finally:
         store.close()
@@ -81,9 +105,13 @@ def report(run, analysis=None, out=None, rf_clusters=False):
             "</title><style>body{font-family:sans-serif;max-width:1200px;margin:auto}img{max-width:100%}"
             "figure{margin:1em 0;border-bottom:1px solid #ddd}th{text-align:left;padding-right:1em}</style>"
             f"</head><body><h1>deepcnt report: {html.escape(run.name)}</h1>"
-            f"<p>{len(epochs)} epoch rows, {len(nodes)} node rows.</p><table>{rows}</table>{body}</body></html>")
+            f"<p>{len(epochs)} epoch rows, {len(nodes)} node rows.</p><table>{rows}</table>{body}"
+            + "".join(f"<p>Not drawn: {html.escape(s)}.</p>" for s in skipped) + "</body></html>")
     index = out / "index.html"
     tmp = out / ".index.html.tmp"
-    tmp.write_text(page)
-    os.replace(tmp, index)
+    try:
+        tmp.write_text(page)
+        os.replace(tmp, index)
+    finally:
+        tmp.unlink(missing_ok=True)
     return index

@@ -8,27 +8,53 @@ The public API is flat::
 """
 from . import config
 from .backend import Backend, get_backend, gpu_available
-from .communities.consensus import agreement, consensus, consensus_partitions, consensus_und
+from .communities.consensus import (
+                                 agreement,
+                                 consensus,
+                                 consensus_partitions,
+                                 consensus_und,
+)
 from .communities.modularity import louvain, modularity
 from .communities.roles import cartography, module_zscore, node_roles, participation
-from .core.distributions import (edge_change, group_kl, kde, strength_histograms, symmetric_kl, weight_histograms,
-                                 weight_moments)
+from .core.distributions import (
+                                 edge_change,
+                                 group_kl,
+                                 kde,
+                                 strength_histograms,
+                                 symmetric_kl,
+                                 weight_histograms,
+                                 weight_moments,
+)
 from .core.knn import knn
 from .core.lamalfa import layers_fluctuation, nodes_strength
 from .core.strength import degree, node_sums, strength
 from .errors import DeepcntError, DeviceError, InputError, UnknownMetricError
 from .function.activity import activity_pca, pca
-from .function.information import binary_information, node_information, pixel_information, shuffle_null
+from .function.information import (
+                                 binary_information,
+                                 node_information,
+                                 pixel_information,
+                                 shuffle_null,
+)
 from .function.receptive import dead_units, receptive_fields, rf_distributions
-from .function.rfclusters import cluster_receptive_fields, cluster_statistics, receptive_field_clusters
+from .function.rfclusters import (
+                                 cluster_receptive_fields,
+                                 cluster_statistics,
+                                 receptive_field_clusters,
+)
 from .function.stats import pearson_permutation
-from .function.transport import emd_matrix, rf_emd_matrix, sinkhorn_pairs, validate_against_exact
+from .function.transport import (
+                                 emd_matrix,
+                                 rf_emd_matrix,
+                                 sinkhorn_pairs,
+                                 validate_against_exact,
+)
 from .model import ConvBlock, LayeredGraph, PoolBlock, channel_graph
 from .motifs.colors import zambra_bins, zambra_colors
 from .motifs.counts import MotifCounts, motifs
 from .motifs.degree import degree_motifs
 from .motifs.intensity import motif_intensity
-from .motifs.null import MotifSignificance, motif_significance, most_significant
+from .motifs.null import MotifSignificance, most_significant, motif_significance
 from .motifs.participation import motif_participation
 from .registry import REGISTRY, get_metric, metric_names, register
 from .runs import Analysis, EpochStore, analyze

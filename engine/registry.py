@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Callable, Tuple
 
 from .errors import UnknownMetricError
+from .model.graph import takes_graph
 
 KINDS = ("node", "layer", "epoch")
 
@@ -51,7 +52,9 @@ def register(name, kind, columns, description="", default=True, needs_edges=Fals
         raise ValueError(f"kind must be one of {KINDS}")
 
     def deco(func):
-        REGISTRY[name] = Metric(name, kind, tuple(columns), func, description, default, needs_edges)
+        checked = takes_graph(func)  # given anything but a graph: one line that says what it expects
+        checked.__name__ = f"metric {name!r}"
+        REGISTRY[name] = Metric(name, kind, tuple(columns), checked, description, default, needs_edges)
         return func
 
     return deco

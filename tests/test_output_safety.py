@@ -190,7 +190,8 @@ def test_a_full_or_read_only_output_is_one_line_and_leaves_no_temporary(run, tmp
     for p in (out / "epochs").glob("part-*"):
         p.unlink()
     monkeypatch.setattr(pd.DataFrame, "to_parquet", full_disk)
-    assert main(["analyze", str(run), "--metrics", "degree", "--members", "0", "--out", str(out), "--quiet"]) == 2
+    assert main(["analyze", str(run), "--metrics", "degree", "--members", "0", "--out", str(out), "--quiet",
+                 "--threshold", "0"]) == 2  # analyze()'s default, every non-zero weight
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "No space left on device" in err and "Traceback" not in err
     assert [p.name for p in out.rglob(".*")] == [] and len(list((out / "nodes").glob("part-*"))) == 1

@@ -12,7 +12,14 @@ import numpy as np
 
 from ..backend import get_backend
 from ..errors import InputError
-from .modularity import _check_gamma, canonical_mode, louvain_problem, louvain_runs, run_states
+from ..model.graph import takes_graph
+from .modularity import (
+    _check_gamma,
+    canonical_mode,
+    louvain_problem,
+    louvain_runs,
+    run_states,
+)
 
 #: Cap on consensus_und's re-clustering rounds (MATLAB has none; it converges in a few in practice).
 MAX_ROUNDS = 100
@@ -107,6 +114,7 @@ def consensus_und(D, tau, reps=10, seed=0):
     return labels[0]
 
 
+@takes_graph
 def consensus(g, runs=500, tau=0.1, reps=10, seed=0, gamma=1.0, negative="asym", directed=False, binary=False,
               across_epochs=False):
     """Consensus partition of ``runs`` Louvain runs per epoch (Shine et al.: 500 runs, spec §5.5).

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..core.strength import node_sums
 from ..errors import InputError
+from ..model.graph import takes_graph
 
 _MODES = {
     "asym": "asym", "sta": "asym", "negative_asym": "asym",
@@ -146,6 +147,7 @@ def _within(g, lab, binary):
     return tot[:, cp], tot[:, cm]
 
 
+@takes_graph
 def modularity(g, labels, gamma=1.0, negative="asym", directed=False, binary=False):
     """Q of a given partition, in O(E + N) from block segment sums (spec §5.1, §5.2).
 
@@ -386,6 +388,7 @@ def louvain_runs(problem, runs, seed, init=None, stream=0):
     return labels, q
 
 
+@takes_graph
 def louvain(g, gamma=1.0, negative="asym", seed=0, init=None, directed=False, binary=False):
     """Louvain community detection (Blondel et al. 2008) in BCT ``community_louvain`` form (spec §5.3).
 

@@ -8,6 +8,7 @@ when given the asymmetric MLP matrix, as Shine's ``integration.m`` does).
 import numpy as np
 
 from ..errors import InputError
+from ..model.graph import takes_graph
 from .modularity import check_labels
 
 _CHANNELS = {"positive": 2, "negative": 3, "binary": 4, "net": 5, "abs": 6}
@@ -62,6 +63,7 @@ def node_module_strength(g, labels, weight="positive", direction="all"):
     return kappa, lab
 
 
+@takes_graph
 def participation(g, labels, sign="positive", direction="all"):
     """Participation coefficient of every node (Guimerà & Amaral 2005; BCT, spec §6).
 
@@ -97,6 +99,7 @@ def participation(g, labels, sign="positive", direction="all"):
     return out if g.stacked else out[0]
 
 
+@takes_graph
 def module_zscore(g, labels, ddof=1, weight="net", direction="all"):
     """Within-module degree z-score (Guimerà & Amaral 2005; BCT ``module_degree_zscore``, spec §6).
 

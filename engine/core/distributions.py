@@ -8,6 +8,7 @@ are Gaussian sums evaluated in chunks (``scipy.stats.gaussian_kde`` with Scott's
 import numpy as np
 
 from ..errors import InputError
+from ..model.graph import takes_graph
 from .strength import strength
 
 #: La Malfa et al.: networks grouped by accuracy in bins of this width.
@@ -45,6 +46,7 @@ def _edges(x, bins, range_):
     return np.linspace(lo, hi, bins + 1)
 
 
+@takes_graph
 def weight_histograms(g, bins=50, value_range=None, kept_only=False):
     """Histogram of the weights of every block and epoch (Testolin Fig. 4, per layer pair).
 
@@ -72,6 +74,7 @@ def weight_histograms(g, bins=50, value_range=None, kept_only=False):
     return counts, edges
 
 
+@takes_graph
 def strength_histograms(g, bins=50, value_range=None, direction="all", sign="net"):
     """Histogram of node strengths (``deepcnt.strength``) of every layer and epoch (Testolin Fig. 5).
 
@@ -208,6 +211,7 @@ def group_kl(values, accuracy, width=ACCURACY_BIN, bins=100, value_range=None, e
     return ids * width, D, counts
 
 
+@takes_graph
 def edge_change(g, block=0, end="source", shape=None):
     """Shine et al.'s edge change: ``|ΔW|`` between consecutive epochs summed over each node's edges of one block.
 
@@ -241,6 +245,7 @@ def edge_change(g, block=0, end="source", shape=None):
     return d
 
 
+@takes_graph
 def weight_moments(g):
     """Mean, std, skewness and excess kurtosis of all weights of each epoch (Testolin: the mean shifts negative
     and the skewness grows with learning). Moments are population moments (``scipy.stats.skew`` /

@@ -1,5 +1,6 @@
 """Average nearest-neighbour degree ``k_nn`` and Barrat's weighted version, by two mat-vecs per block (spec §2)."""
 from ..errors import InputError
+from ..model.graph import takes_graph
 from .strength import _check, block_pass, node_sums
 
 _ENDS = ("in", "out", "in+out")
@@ -25,6 +26,7 @@ def _channel(s, weighted, weight):
     return s[:, 2 if weight == "positive" else 3]
 
 
+@takes_graph
 def knn(g, weighted=False, weight="abs", source=None, target=None):
     """Average nearest-neighbour degree of every node; Barrat et al. (2004) for ``weighted=True``.
 

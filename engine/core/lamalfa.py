@@ -1,9 +1,11 @@
 """La Malfa et al. (ICTAI 2021) Nodes Strength and Layers Fluctuation (spec §9), free from §1's sums."""
+from ..model.graph import takes_graph
 from .strength import _check, node_sums
 
 _CONVENTIONS = ("cnt_dnns_code", "plain")
 
 
+@takes_graph
 def nodes_strength(g, convention="cnt_dnns_code"):
     """La Malfa's signed node strength, in node order.
 
@@ -36,6 +38,7 @@ def nodes_strength(g, convention="cnt_dnns_code"):
     return net if g.stacked else net[0]
 
 
+@takes_graph
 def layers_fluctuation(g, convention="cnt_dnns_code"):
     """La Malfa's Layers Fluctuation: the standard deviation (``ddof = 0``) of nodes strength per layer.
 

@@ -4,7 +4,12 @@ The in-variant of a layer-``l`` node is a column sum of block ``l-1``, its out-v
 (0-based blocks); blocks that do not exist count as zero.
 """
 from ..errors import InputError
-from ..model.sums import block_pass, node_sums  # noqa: F401  (node_sums: part of this family's API)
+from ..model.graph import takes_graph
+from ..model.sums import block_pass  # noqa: F401  (the family's other modules use it from here)
+from ..model.sums import node_sums as _node_sums
+
+#: The per-node channel sums of the kept edges (``deepcnt.model.sums.node_sums``), for the public API.
+node_sums = takes_graph(_node_sums)
 
 _DIRECTIONS = ("all", "in", "out")
 _DEGREE_SIGNS = ("all", "positive", "negative")
@@ -28,6 +33,7 @@ def _shape(g, a):
     return a if g.stacked else a[0]
 
 
+@takes_graph
 def degree(g, direction="all", sign="all"):
     """Degree of every node: the number of kept edges (``|w| > θ``).
 
@@ -60,6 +66,7 @@ def degree(g, direction="all", sign="all"):
     return _shape(g, g.backend.xp.rint(k).astype(g.backend.xp.int64))
 
 
+@takes_graph
 def strength(g, direction="all", sign="net"):
     """Strength of every node: the sum of its kept edges' weights (spec §1).
 

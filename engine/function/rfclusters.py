@@ -13,6 +13,7 @@ import numpy as np
 from ..core.knn import knn
 from ..core.strength import degree, strength
 from ..errors import InputError
+from ..model.graph import takes_graph
 from .receptive import dead_units, receptive_fields
 from .stats import pearson_permutation
 from .transport import rf_emd_matrix
@@ -104,6 +105,7 @@ def _node_metrics(g, layer, epoch, weighted_knn):
     return out
 
 
+@takes_graph
 def cluster_statistics(g, layer, labels, epoch=None, min_size=10, weighted_knn=False, n_permutations=0, seed=None):
     """Per-cluster topology of a layer's units and Pearson correlations across clusters (spec §15).
 
@@ -167,8 +169,9 @@ def cluster_statistics(g, layer, labels, epoch=None, min_size=10, weighted_knn=F
     return table, corr
 
 
+@takes_graph
 def receptive_field_clusters(g, layer, shape, epoch=None, mode="pebbles", method="testolin", n_clusters=20,
-                             emd="exact", min_size=10, n_jobs=None, **options):
+                             emd="exact", min_size=10, n_jobs=None, progress=None, **options):
     """Testolin's whole analysis for one layer and epoch: receptive fields → EMD matrix → clusters → per-cluster
     topology (spec §7, §15).
 
@@ -183,6 +186,8 @@ def receptive_field_clusters(g, layer, shape, epoch=None, mode="pebbles", method
     method, n_clusters : of :func:`cluster_receptive_fields`
     emd : {"exact", "sinkhorn"}
     min_size, n_jobs : of :func:`cluster_statistics` and the exact EMD
+    progress : callable, optional
+        ``progress(done, total)`` over the EMD pairs (:func:`deepcnt.transport.emd_pairs`)
     **options : passed to :func:`cluster_statistics` (``weighted_knn``, ``n_permutations``, ``seed``)
 
     Returns
@@ -193,7 +198,7 @@ def receptive_field_clusters(g, layer, shape, epoch=None, mode="pebbles", method
     if g.stacked and epoch is None:
         raise InputError("g is an epoch stack: pass epoch= to choose the epoch of the analysis")
     rf = receptive_fields(g, layer, epoch=epoch if g.stacked else None)
-    D = rf_emd_matrix(rf, shape, mode=mode, method=emd, n_jobs=n_jobs)
+    D = rf_emd_matrix(rf, shape, mode=mode, method=emd, n_jobs=n_jobs, progress=progress)
     cl = cluster_receptive_fields(D, method, n_clusters)
     table, corr = cluster_statistics(g, layer, cl.labels, epoch=epoch if g.stacked else None, min_size=min_size,
                                      **options)

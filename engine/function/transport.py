@@ -115,7 +115,7 @@ def n_cores():
         return os.cpu_count() or 1
 
 
-def emd_pairs(P, M, pairs, n_jobs=None):
+def emd_pairs(P, M, pairs, n_jobs=None, progress=None):
     """Exact EMD of the given pairs of rows of ``P``, spread over ``n_jobs`` processes.
 
     Parameters
@@ -124,6 +124,8 @@ def emd_pairs(P, M, pairs, n_jobs=None):
     M : array, shape (d, d)
     pairs : array, shape (m, 2), int
     n_jobs : int, optional; default every core (1: in this process)
+    progress : callable, optional
+        ``progress(done, total)`` after each chunk of pairs (e.g. :func:`deepcnt.runs.progress.progress_callback`).
 
     Returns
     -------
@@ -136,10 +138,19 @@ def emd_pairs(P, M, pairs, n_jobs=None):
     n_jobs = n_cores() if n_jobs is None else int(n_jobs)
     if n_jobs < 1:
         raise InputError(f"n_jobs must be >= 1, got {n_jobs}")
+    def collect(results):
+        vals, done = [], 0
+        for v in results:
+            vals.append(v)
+            done += len(v)
+            if progress is not None:
+                progress(done, len(pairs))
+        return np.concatenate(vals) if vals else np.zeros(0)
+
     if n_jobs == 1 or len(pairs) < 2 * config.EMD_CHUNK:
         _pool_init(P, M)
         try:
-            return _pool_chunk(pairs)
+            return collect(map(_pool_chunk, np.array_split(pairs, max(1, -(-len(pairs) // config.EMD_CHUNK)))))
         finally:
             _POOL_DATA.clear()
     import multiprocessing as mp
@@ -149,7 +160,7 @@ def emd_pairs(P, M, pairs, n_jobs=None):
     chunks = np.array_split(pairs, n_chunks)
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
     with ProcessPoolExecutor(n_jobs, mp_context=ctx, initializer=_pool_init, initargs=(P, M)) as ex:
-        return np.concatenate(list(ex.map(_pool_chunk, chunks)))
+        return collect(ex.map(_pool_chunk, chunks))
 
 
 def upper_pairs(n):
@@ -165,7 +176,7 @@ def _fill(n, pairs, vals):
     return D
 
 
-def emd_matrix(P, M, method="exact", n_jobs=None, **sinkhorn_options):
+def emd_matrix(P, M, method="exact", n_jobs=None, progress=None, **sinkhorn_options):
     """Symmetric EMD matrix between the rows of ``P`` (only the upper triangle is computed), spec §7.
 
     Parameters
@@ -175,6 +186,8 @@ def emd_matrix(P, M, method="exact", n_jobs=None, **sinkhorn_options):
     method : {"exact", "sinkhorn"}
     n_jobs : int, optional
         Processes of the exact solver (default every core).
+    progress : callable, optional
+        ``progress(done, total)`` pairs of the exact solver (:func:`emd_pairs`).
     **sinkhorn_options
         ``eps``, ``max_iter``, ``tol``, ``device``, ``chunk`` of :func:`sinkhorn_pairs`.
 
@@ -193,7 +206,7 @@ def emd_matrix(P, M, method="exact", n_jobs=None, **sinkhorn_options):
         raise InputError(f"distributions must be a 2-D array (n, d), got shape {P.shape}")
     pairs = upper_pairs(P.shape[0])
     if method == "exact":
-        vals = emd_pairs(P, M, pairs, n_jobs=n_jobs)
+        vals = emd_pairs(P, M, pairs, n_jobs=n_jobs, progress=progress)
     elif method == "sinkhorn":
         vals = sinkhorn_pairs(P, M, pairs, **sinkhorn_options)[0]
     else:
@@ -324,7 +337,8 @@ def validate_against_exact(P, M, D, n_pairs=200, seed=0, n_jobs=None):
     return out
 
 
-def rf_emd_matrix(rf, shape, mode="pos", method="exact", levels=255, n_jobs=None, **sinkhorn_options):
+def rf_emd_matrix(rf, shape, mode="pos", method="exact", levels=255, n_jobs=None, progress=None,
+                  **sinkhorn_options):
     """EMD matrix between receptive fields (rows of ``rf``), spec §7: ``rf_distributions`` then
     :func:`emd_matrix`; ``mode="split"`` is ``EMD(pos) + EMD(neg)``.
 
@@ -332,11 +346,14 @@ def rf_emd_matrix(rf, shape, mode="pos", method="exact", levels=255, n_jobs=None
     ----------
     rf : array, shape (n_units, h·w); shape : (h, w)
     mode : {"pos", "neg", "abs", "shift", "minmax", "pebbles", "split"}
+    progress : callable, optional
+        ``progress(done, total)`` of :func:`emd_matrix` (twice for ``"split"``).
     """
     rf = np.asarray(rf, dtype=np.float64)
     M = ground_metric(shape)
     if rf.ndim != 2 or rf.shape[1] != M.shape[0]:
         raise InputError(f"receptive fields of shape {rf.shape} do not match an image of shape {tuple(shape)}")
     if mode == "split":
-        return sum(emd_matrix(rf_distributions(rf, m), M, method, n_jobs, **sinkhorn_options) for m in ("pos", "neg"))
-    return emd_matrix(rf_distributions(rf, mode, levels), M, method, n_jobs, **sinkhorn_options)
+        return sum(emd_matrix(rf_distributions(rf, m), M, method, n_jobs, progress, **sinkhorn_options)
+                   for m in ("pos", "neg"))
+    return emd_matrix(rf_distributions(rf, mode, levels), M, method, n_jobs, progress, **sinkhorn_options)

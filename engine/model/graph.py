@@ -5,6 +5,7 @@ layer ``l+1`` with shape ``(n_l, n_{l+1})``; an epoch stack holds ``T`` of them 
 kernels process ``T`` epochs in one call. A threshold is kept as a rule (one ``θ`` per block and epoch, an edge
 is ``|w| > θ`` with its sign); masks are built on the fly inside the kernels.
 """
+import functools
 import itertools
 from functools import cached_property
 
@@ -516,3 +517,17 @@ def _edge_values(v, weight):
     if weight == "binary":
         return np.ones_like(v)
     raise InputError(f"unknown edge weight {weight!r}: use net, abs, positive, negative or binary")
+
+
+def takes_graph(func):
+    """Decorator of a public function whose first argument is a :class:`LayeredGraph`: anything else (an array,
+    a list of weights) is one :class:`InputError` that says what is expected, not an ``AttributeError``."""
+
+    @functools.wraps(func)
+    def checked(g, *args, **kwargs):
+        if not isinstance(g, LayeredGraph):
+            raise InputError(f"{checked.__name__} expects a LayeredGraph, got {type(g).__name__}: build one with "
+                             "deepcnt.LayeredGraph.from_weights([W1, W2, ...])")
+        return func(g, *args, **kwargs)
+
+    return checked

@@ -12,6 +12,7 @@ import numpy as np
 
 from .. import config
 from ..errors import InputError
+from ..model.graph import takes_graph
 from . import classes as mc
 
 MAX_COLORS = 4
@@ -368,6 +369,7 @@ def count_codes(codes, k, shapes, kern, xp):
     return result
 
 
+@takes_graph
 def motifs(g, size=4, signed=False, colors=None, n_colors=None, per_block=True):
     """Exact counts of every connected induced motif class of a layered graph (spec §4.2–4.3).
 

@@ -15,6 +15,7 @@ colours; names follow :mod:`deepcnt.motifs.classes`.
 """
 from ..core.strength import block_pass, node_sums
 from ..errors import InputError
+from ..model.graph import takes_graph
 from . import classes as mc
 from .counts import MotifCounts
 
@@ -32,6 +33,7 @@ def _binoms(k, cols, xp):
     return out
 
 
+@takes_graph
 def degree_motifs(g, size=4, signed=False, per_block=True):
     """Exact counts of the degree-vector motif classes of a layered graph (dense or implicit blocks).
 

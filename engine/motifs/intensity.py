@@ -8,6 +8,7 @@ products run in float64 through ``xp.matmul`` (numpy BLAS or cuBLAS; never TF32)
 """
 import numpy as np
 
+from ..model.graph import takes_graph
 from . import classes as mc
 from .counts import _to_np
 
@@ -20,6 +21,7 @@ def _e3(p1, p2, p3):
     return (p1 ** 3 - 3 * p1 * p2 + 2 * p3) / 6
 
 
+@takes_graph
 def motif_intensity(g, size=4, normalize=False):
     """Total Onnela intensity of every uncoloured motif class, per block and in total.
 

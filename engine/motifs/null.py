@@ -20,6 +20,7 @@ import numpy as np
 
 from .. import config
 from ..errors import InputError
+from ..model.graph import takes_graph
 from . import classes as mc
 from .counts import _package, count_codes, edge_code_blocks
 
@@ -161,6 +162,7 @@ def _np(a):
     return a.get() if hasattr(a, "get") else np.asarray(a)
 
 
+@takes_graph
 def motif_significance(g, null="permutation", draws=100, seed=0, size=4, signed=False, colors=None,
                        n_colors=None, swaps_per_edge=3, concentrations=False):
     """z-scores, empirical p-values and the significance profile of every motif class (spec §4.1, §4.5).

@@ -8,6 +8,7 @@ Products run in float64 through ``xp.matmul``; results are exact integers below 
 """
 import numpy as np
 
+from ..model.graph import takes_graph
 from . import classes as mc
 from .counts import _to_np
 
@@ -20,6 +21,7 @@ def _c3(x):
     return x * (x - 1) * (x - 2) / 6
 
 
+@takes_graph
 def motif_participation(g, size=4):
     """Number of motif instances of every uncoloured class that contain each node.
 

@@ -21,6 +21,7 @@ existing cluster, with identical results.
 import errno
 import inspect
 import json
+import logging
 import os
 import re
 import time
@@ -30,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from ..backend import get_backend
-from ..errors import InputError, StorageError
+from ..errors import DeepcntError, InputError, StorageError
 from ..registry import REGISTRY, get_metric
 from .store import EpochStore, acquire_lock
 
@@ -101,6 +102,8 @@ def threshold_spec(threshold=None, mode="abs", per_block=False):
         raise InputError(f"unknown threshold mode {mode!r}: use abs or proportional")
     if not np.isfinite(theta) or theta < 0 or (mode == "proportional" and not 0 < theta <= 1):
         raise InputError(f"bad threshold {threshold!r}: abs needs theta >= 0, proportional a fraction in (0, 1]")
+    if mode == "abs" and theta == 0:
+        return {"mode": "none"}  # |w| > 0 is w != 0: one spec, so that the two resume each other's analysis
     return {"mode": mode, "theta": theta, "per_block": bool(per_block)}
 
 
@@ -129,7 +132,8 @@ def _metric_list(metrics, implicit=False):
     if isinstance(metrics, str):
         metrics = [m.strip() for m in metrics.split(",") if m.strip()]
     if not metrics:
-        raise InputError("no metric given: name at least one (see deepcnt.metric_names())")
+        raise InputError("no metric given: name at least one (`deepcnt metrics` lists them, as does "
+                         "deepcnt.metric_names())")
     for name in metrics:
         get_metric(name)  # raises UnknownMetricError with the known names
     return list(dict.fromkeys(metrics))
@@ -178,7 +182,9 @@ def metric_option_names(name):
 def _versions():
     import numba
 
-    from .. import __version__  # deepcnt/__init__.py imports this module: read at call time
+    from .. import (
+        __version__,  # deepcnt/__init__.py imports this module: read at call time
+    )
 
     return {"deepcnt": __version__, "numpy": np.__version__, "numba": numba.__version__}
 
@@ -355,6 +361,15 @@ def _run_task(run, out, member, entries, metrics, spec, device):
     return _write(out, member, entries, _compute(run, member, entries, metrics, spec, loaded))
 
 
+def _run_task_once(*args):
+    """:func:`_run_task` for Dask: a user error (:class:`DeepcntError`) is returned, not raised, so that Dask does
+    not retry it (it retries what raises, for lost workers) and the worker logs nothing; the client raises it."""
+    try:
+        return _run_task(*args)
+    except DeepcntError as exc:
+        return exc
+
+
 def _run_local(args, progress, prefetch=True):
     """The tasks in this process. With ``prefetch``, the next batch is read and the last tables written by an
     I/O thread while the kernels compute (the kernels release the GIL); without, one batch is in memory."""
@@ -453,6 +468,14 @@ def _clear_analysis(out):
             d.rmdir()
 
 
+def _differences(old, new):
+    """The settings that differ, in words: ``threshold top 30% of |w| per block there, w != 0 here``."""
+    def words(k, v):
+        return describe_threshold(threshold_spec(v)) if k == "threshold" else json.dumps(v)
+
+    return "; ".join(f"{k} {words(k, old[k])} there, {words(k, new[k])} here" for k in old if old[k] != new[k])
+
+
 def _prepare_out(out, meta, old, overwrite):
     """Make ``out`` hold an analysis with ``meta`` (``old``: its metadata before, or None). The caller holds
     the lock of ``out``, so every temporary found there is a dead writer's."""
@@ -462,10 +485,8 @@ def _prepare_out(out, meta, old, overwrite):
         same = {k: old.get(k) for k in ("metrics", "threshold", "members")}
         same["options"] = old.get("options") or {}  # analyses made before options were recorded had none
         if same != {k: meta[k] for k in same}:
-            raise InputError(
-                f"{out} holds an analysis made with other settings ({same}); pass overwrite=True "
-                "(--overwrite) or another output directory"
-            )
+            raise InputError(f"{out} holds an analysis made with other settings ({_differences(same, meta)}): "
+                             "recompute it with --overwrite (overwrite=True) or choose another output directory")
     tmp = out / f".meta.json.{os.getpid()}.tmp"
     try:
         tmp.write_text(json.dumps(meta, indent=1))
@@ -647,17 +668,21 @@ def _run_dask(args, scheduler, workers, progress):
         # the cores are shared out between the worker processes (no oversubscription of Numba/BLAS threads)
         per = str(max(1, (os.cpu_count() or 1) // int(workers)))
         env = {"NUMBA_NUM_THREADS": per, "OMP_NUM_THREADS": per, "OPENBLAS_NUM_THREADS": per, "MKL_NUM_THREADS": per}
+        # silence_logs: the workers' warnings (e.g. on the tasks cancelled after a user error) are not for the user
         cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True,
-                               dashboard_address=None, host="127.0.0.1", env=env)
+                               dashboard_address=None, host="127.0.0.1", env=env, silence_logs=logging.ERROR)
         client = Client(cluster)
     else:
         client = Client(scheduler)
     try:
-        futures = [client.submit(_run_task, *a, pure=False, retries=3) for a in args]
+        futures = [client.submit(_run_task_once, *a, pure=False, retries=3) for a in args]
         bar = _progress(len(futures), progress)
         try:
             for fut in as_completed(futures):
-                fut.result()  # re-raises a task's error here
+                res = fut.result()  # re-raises a task's unexpected error here
+                if isinstance(res, DeepcntError):  # a user error: fails once, the other tasks are cancelled
+                    client.cancel(futures)
+                    raise res
                 bar.update(1)
         finally:
             bar.close()
@@ -667,19 +692,7 @@ def _run_dask(args, scheduler, workers, progress):
             cluster.close()
 
 
-class _NoBar:
-    def update(self, n):
-        pass
-
-    def close(self):
-        pass
-
-
 def _progress(total, show):
-    if not show:
-        return _NoBar()
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return _NoBar()
-    return tqdm(total=total, unit="task", desc="analyze", leave=False, disable=None)  # only on a terminal
+    from .progress import progress_bar
+
+    return progress_bar(total, "analyze", "task", show)
