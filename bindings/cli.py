@@ -8,6 +8,8 @@ import argparse
 import os
 import sys
 
+from .presets import positive_int as _positive_int
+
 #: ``analyze``'s threshold when the user gives none (a complete dense layer makes every binary metric trivial,
 #: spec §0): the top 30% of |w| of each block. This is Testolin et al.'s rule |w| > 0.1 (their main θ, spec §15)
 #: on their N(0, 0.1) initial weights, where it keeps 32%, made independent of the weights' scale, so that it
@@ -41,6 +43,30 @@ def _members(text):
     if any(m < 0 for m in members):
         raise argparse.ArgumentTypeError(f"{text!r}: member numbers are >= 0")
     return members
+
+
+def _option(text):
+    """argparse type of ``--option METRIC.NAME=VALUE``: ``(metric, name, value)``, the value read as a Python
+    literal (``500``, ``0.1``, ``True``, ``'sym'``) or else kept as text (``sym``)."""
+    import ast
+
+    key, sep, raw = text.partition("=")
+    metric, dot, name = key.strip().partition(".")
+    if not (sep and dot and metric and name.isidentifier()):
+        raise argparse.ArgumentTypeError(f"{text!r} is not METRIC.OPTION=VALUE, e.g. modularity.runs=500")
+    try:
+        value = ast.literal_eval(raw.strip())
+    except (ValueError, SyntaxError):
+        value = raw.strip()
+    return metric, name, value
+
+
+def _options(pairs):
+    """The ``--option`` values as ``analyze``'s ``options``: ``{metric: {name: value}}``."""
+    out = {}
+    for metric, name, value in pairs or ():
+        out.setdefault(metric, {})[name] = value
+    return out
 
 
 def _threshold(args):
@@ -91,7 +117,7 @@ def _analyze(args):
     a = analyze(args.run, metrics=args.metrics, threshold=threshold, threshold_mode=mode,
                 per_block=per_block, device=args.device, scheduler=args.scheduler, workers=args.workers,
                 batch=args.batch, out=args.out, members=members, overwrite=args.overwrite,
-                progress=not args.quiet)
+                progress=not args.quiet, options=_options(args.option))
     print(f"{a.tasks_run} task(s) run, {a.entries_skipped} epoch(s) already done; tables in {a.out}/nodes and "
           f"{a.out}/epochs (read with pandas.read_parquet)")
     return 0
@@ -108,6 +134,7 @@ def _report(args):
 
 def _metrics(args):
     from deepcnt import REGISTRY  # importing deepcnt registers every family
+    from deepcnt.runs.pipeline import metric_option_names
 
     width = max(map(len, REGISTRY))
     print(f"{'metric':{width}}  {'kind':5}  {'set':8}  description (--metrics NAME,...; set: in analyze's default)")
@@ -115,6 +142,10 @@ def _metrics(args):
         m = REGISTRY[name]
         which = ("default" if m.default else "opt-in") + ("" if not m.needs_edges else "*")
         print(f"{name:{width}}  {m.kind:5}  {which:8}  {m.description}")
+        opts = metric_option_names(name)
+        if opts:
+            listed = ", ".join(f"{k}={v!r}" for k, v in opts.items())
+            print(f"{'':{width}}  {'':5}  {'':8}  options (--option {name}.NAME=VALUE): {listed}")
     print("* needs explicit edges: not computed for runs with convolution blocks")
     return 0
 
@@ -123,16 +154,6 @@ def _demo(args):
     from .demo import main
 
     return main(args)
-
-
-def _positive_int(text):
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be >= 1")
-    return v
 
 
 def build_parser():
@@ -174,6 +195,9 @@ def build_parser():
                                                        "most 16)")
     a.add_argument("--members", type=_members, help="comma-separated ensemble members, e.g. 0,2 (default: all)")
     a.add_argument("--out", help="output directory (default: RUN/analysis)")
+    a.add_argument("--option", action="append", type=_option, metavar="METRIC.NAME=VALUE",
+                   help="an option of one metric, repeatable, e.g. --option modularity.runs=500 (a 500-run "
+                        "consensus per epoch); deepcnt metrics lists each metric's options")
     a.add_argument("--overwrite", action="store_true", help="recompute from scratch")
     a.add_argument("--quiet", action="store_true", help="no progress bar")
     a.set_defaults(func=_analyze)

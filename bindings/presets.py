@@ -189,7 +189,7 @@ def _torch_device(text):
     return text
 
 
-def _positive_int(text):
+def positive_int(text):
     """argparse type: a whole number >= 1 (one error line on anything else)."""
     try:
         v = int(text)
@@ -285,10 +285,10 @@ def add_cli(sub, formatter_class=None):
     t.add_argument("--data", default="digits",
                    help="digits (bundled), mnist, fashion-mnist, emnist[:split] or idx:PATH")
     t.add_argument("--out", required=True, help="run directory (the epoch store)")
-    t.add_argument("--epochs", type=_positive_int,
+    t.add_argument("--epochs", type=positive_int,
                    help="training epochs; default the preset's: " + _preset_settings("epochs", lambda e: f"{e:,}")
                    + " (testolin-dbn: per layer). A larger value on a finished run of the same settings extends it")
-    t.add_argument("--members", type=_positive_int, help="ensemble size (seeds SEED, SEED+1, ...); default the "
+    t.add_argument("--members", type=positive_int, help="ensemble size (seeds SEED, SEED+1, ...); default the "
                                                          "preset's (lamalfa-fc 4, the others 1)")
     t.add_argument("--seed", type=int, default=0, help="first seed")
     t.add_argument("--schedule", help="save schedule: every, every:K, shine (64 log-spaced epochs), log:N; default "
@@ -296,7 +296,7 @@ def add_cli(sub, formatter_class=None):
     t.add_argument("--hidden", type=_widths, help=f"hidden widths, e.g. 100,100; default the preset's: {hidden}")
     t.add_argument("--lr", type=_positive_float,
                    help="learning rate; default the preset's: " + _preset_settings("lr"))
-    t.add_argument("--batch-size", dest="batch_size", type=_positive_int,
+    t.add_argument("--batch-size", dest="batch_size", type=positive_int,
                    help="minibatch size; default the preset's: " + _preset_settings("batch_size"))
     t.add_argument("--init", choices=["normal", "uniform", "orthogonal", "glorot"],
                    help="weight initialisation; default the preset's")
@@ -304,11 +304,11 @@ def add_cli(sub, formatter_class=None):
                    help="σ, a or gain of the initialisation; default the preset's (or the init's usual scale)")
     t.add_argument("--activation", choices=["sigmoid", "relu", "tanh"],
                    help="hidden activation (MLPs); default the preset's")
-    t.add_argument("--n-train", dest="n_train", type=_positive_int, help="use only the first N training items "
+    t.add_argument("--n-train", dest="n_train", type=positive_int, help="use only the first N training items "
                                                                          "(default: all)")
-    t.add_argument("--filters", type=_positive_int, help="conv filters (lamalfa-cnn: 10, 64 or 256; default 10)")
+    t.add_argument("--filters", type=positive_int, help="conv filters (lamalfa-cnn: 10, 64 or 256; default 10)")
     t.add_argument("--device", default="cpu", type=_torch_device, help="torch device (cpu, cuda, cuda:N)")
-    t.add_argument("--threads", type=_positive_int, help="torch threads (default: torch's)")
+    t.add_argument("--threads", type=positive_int, help="torch threads (default: torch's)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=cli_train)
     from .checkpoint_epochs import EPOCH_FROM

@@ -246,3 +246,26 @@ def test_a_user_error_in_a_dask_task_fails_once_without_worker_logs(run, tmp_pat
                             scheduler=cluster.scheduler_address)
     assert len(calls) == 1
     assert not [r for r in caplog.records if r.name.startswith("distributed") and r.levelno >= 40]
+
+
+def test_analyze_passes_metric_options(capsys, run, tmp_path):
+    rc, out, err = run_cli(capsys, "analyze", run, "--metrics", "modularity", "--threshold", "0.3", "--quiet",
+                           "--out", tmp_path / "a", "--option", "modularity.runs=2", "--option",
+                           "modularity.negative=sym", "--option", "modularity.gamma=0.5")
+    assert rc == 0, err
+    meta = json.loads((tmp_path / "a" / "meta.json").read_text())
+    assert meta["options"] == {"modularity": {"runs": 2, "negative": "sym", "gamma": 0.5}}
+    rc, out, _ = run_cli(capsys, "metrics")
+    assert "options (--option modularity.NAME=VALUE): negative='asym', directed=False, gamma=1.0" in out
+
+
+@pytest.mark.parametrize("option, words", [
+    ("modularity.rounds=2", ["has no option 'rounds'", "runs"]),
+    ("knn.weight=abs", ["'knn'", "not computed here"]),
+    ("runs500", ["--option", "METRIC.OPTION=VALUE"]),
+])
+def test_bad_metric_options_are_one_line(capsys, run, tmp_path, option, words):
+    rc, out, err = run_cli(capsys, "analyze", run, "--metrics", "modularity", "--quiet", "--out", tmp_path / "a",
+                           "--option", option)
+    one_line_error(rc, err, *words)
+    assert not (tmp_path / "a").exists()
