@@ -59,7 +59,9 @@ def edge_rule(pos, neg, sign="signed", binary=False, half=False):
 
     Returns
     -------
-    array, shape (4,), float64
+    tuple of 4 floats
+        A tuple, not an array: Numba keeps its values in registers (an array's would be loads that the
+        sweeps' stores may alias: measured 8-12% slower on 784-500-500-2000).
     """
     if sign not in SIGN_MODES:
         raise ValueError(f"sign must be one of {SIGN_MODES}, got {sign!r}")
@@ -68,7 +70,7 @@ def edge_rule(pos, neg, sign="signed", binary=False, half=False):
     if binary:  # w·0 + (±1)·a: one of a, b is 0, so each entry is the same to the bit as a·sign(w)
         ap, an, bp, bn = 0.0, 0.0, ap, -an
     f = 0.5 if half else 1.0
-    return np.array([f * ap, f * bp, f * an, f * bn], dtype=np.float64)
+    return (float(f * ap), float(f * bp), float(f * an), float(f * bn))
 
 
 # ------------------------------------------------------------------------------------------ builders
@@ -83,7 +85,7 @@ def block_edge_counts(W, th, coef, row_cnt, col_cnt):
     W : array, shape (n_s, n_t)
     th : float
         Threshold: an entry is kept when ``|w| > th``.
-    coef : array, shape (4,), float64
+    coef : tuple of 4 floats
         ``edge_rule``'s coefficients.
     row_cnt : array, shape (n_s,), int64, incremented
     col_cnt : array, shape (n_t,), int64, incremented
@@ -108,7 +110,7 @@ def block_csr_fill(W, th, coef, o_src, o_dst, pos, indices, data):
     ----------
     W : array, shape (n_s, n_t)
     th : float
-    coef : array, shape (4,), float64
+    coef : tuple of 4 floats
         ``edge_rule``'s coefficients.
     o_src, o_dst : int
         Global ids of the block's first source and first target node.
