@@ -392,7 +392,7 @@ def run_states(seed, runs, stream=0):
 
 
 def louvain_runs(problem, runs, seed, init=None, stream=0):
-    """``runs`` independent Louvain runs of one problem (CPU kernel, prange over runs).
+    """``runs`` independent Louvain runs of one problem (the CPU kernel, runs spread over threads).
 
     Returns labels (runs, n) int64 and Q (runs,).
     """
