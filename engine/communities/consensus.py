@@ -58,10 +58,12 @@ def _dense_problem(dt, gamma=1.0):
     """Louvain input for BCT's default ``community_louvain(dt)`` (Newman Q of a non-negative symmetric matrix)."""
     import scipy.sparse as sp
 
+    from ..kernels.cpu.louvain_graph import CSRGraph
+
     s = float(dt.sum())
     k = dt.sum(axis=1)
     m = sp.csr_matrix(dt / s)
-    return ((m.indptr.astype(np.int64), m.indices.astype(np.int32), m.data.astype(np.float64)),
+    return (CSRGraph(m.indptr.astype(np.int64), m.indices.astype(np.int32), m.data.astype(np.float64)),
             k[None, :].astype(np.float64).copy(), k[None, :].astype(np.float64).copy(),
             np.array([gamma / s ** 2]))
 

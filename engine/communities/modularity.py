@@ -21,6 +21,8 @@ Views: ``directed=False`` is the undirected (DBN) view ``W + Wᵀ``; ``directed=
 matrix with Leicht–Newman's null model, symmetrised as MATLAB BCT does (it leaves Q unchanged).
 ``binary=True`` uses the masks ``A⁺``, ``A⁻`` in place of ``W⁺``, ``W⁻``.
 """
+from collections import OrderedDict
+
 import numpy as np
 
 from ..core.strength import node_sums
@@ -224,15 +226,30 @@ def _check_gamma(gamma):
 
 
 # ---------------------------------------------------------------------------------------------- Louvain
+#: Epochs whose Louvain inputs (host copy of the blocks, level-0 graphs, null terms) each graph keeps, most
+#: recently used first: the next run on one epoch starts at once, and a long epoch stack does not keep a copy
+#: of every epoch.
+EPOCHS_KEPT = 2
+
+
+def _epoch_memo(g, t):
+    """The Louvain memo of epoch ``t`` (a dict), in a per-graph LRU of ``EPOCHS_KEPT`` epochs."""
+    lru = g._cache.setdefault("louvain", OrderedDict())
+    if t in lru:
+        lru.move_to_end(t)
+    else:
+        lru[t] = {}
+        while len(lru) > EPOCHS_KEPT:
+            lru.popitem(last=False)
+    return lru[t]
+
+
 def _louvain_channels(g, t, binary):
     """(pin, pout, nin, nout) of epoch ``t``, each (1, N): from the memoised node sums when present, else
     from the serial pass of ``_epoch_pass`` (no parallel region: it would cost more than the pass)."""
     if "sums" in g._cache:
         return tuple(c[t:t + 1] for c in _channels(g, binary))
-    key = ("louvain_sums", t)
-    if key not in g._cache:
-        _epoch_pass(g, t)
-    out, inn = g._cache[key]
+    out, inn = _epoch_pass(g, t)["sums"]
     cp, cm = (0, 1) if binary else (2, 3)
     return inn[cp][None], out[cp][None], inn[cm][None], out[cm][None]
 
@@ -243,47 +260,47 @@ def _louvain_channels(g, t, binary):
 _DENSE_FILL = 0.5
 
 
-def _epoch_blocks(g, t):
-    """Epoch ``t``'s blocks as C-order host arrays of one float dtype (views where possible)."""
-    to = g.backend.to_numpy
-    blocks = [to(g.block_stack(l, "Louvain")[t]) for l in range(len(g.blocks))]
-    dt = np.result_type(*[W.dtype for W in blocks], np.float32)
-    return [np.ascontiguousarray(W, dtype=dt) for W in blocks]
-
-
 def _epoch_pass(g, t):
-    """Epoch ``t``'s channel sums (memoised as ``("louvain_sums", t)`` unless the node sums are) and the
-    mode-independent part of the blocks form, ``(down, up, boff, off, layer, th)``, or None when a block keeps
-    less than ``_DENSE_FILL`` of its entries: one kernel call (``level0_pass``), memoised per epoch."""
-    key = ("louvain_blocks", t)
-    if key in g._cache:
-        return g._cache[key]
+    """Epoch ``t``'s host copy of the blocks and the mode-independent part of the level-0 graph, memoised
+    (``_epoch_memo``): one kernel call (``level0_pass``) gives the channel sums (unless the node sums are
+    memoised), the transposes when the blocks form applies (every block keeps at least ``_DENSE_FILL`` of its
+    entries), the block offsets and every node's layer.
+
+    Returns the memo, with ``"pass"``: ``(down, up, boff, off, layer, th, blocks_form)`` and ``"sums"``.
+    """
+    memo = _epoch_memo(g, t)
+    if "pass" in memo:
+        return memo
     from ..kernels.cpu import louvain_graph as klg
 
     o, n = np.array(g.offsets, np.int64), g.n_nodes
-    down = np.concatenate([W.ravel() for W in _epoch_blocks(g, t)])
+    # Louvain runs on the CPU for every backend (kernels.cpu.louvain.CPU_ONLY): a GPU graph's blocks are
+    # copied to the host here, once per epoch, into one flat buffer that both level-0 forms read.
+    to = g.backend.to_numpy
+    blocks = [to(g.block_stack(l, "Louvain")[t]) for l in range(len(g.blocks))]
+    dt = np.result_type(*[W.dtype for W in blocks], np.float32)
+    down = np.concatenate([np.asarray(W, dtype=dt).ravel() for W in blocks])
     th = np.ascontiguousarray(g.theta[:, t], dtype=np.float64)
     out, inn = np.zeros((2, 4, n))
     known = "sums" in g._cache
     if known:  # the kept out-entries, for the fill test
         _, out[0], _, out[1] = (c[t] for c in _channels(g, True))
     dense, up, boff, layer = klg.level0_pass(down, o, th, not known, out, inn, _DENSE_FILL)
-    if not known:
-        g._cache[("louvain_sums", t)] = (out, inn)
-    g._cache[key] = (down, up, boff, o, layer, th) if dense else None
-    return g._cache[key]
+    memo["sums"] = None if known else (out, inn)
+    memo["pass"] = (down, up, boff, o, layer, th, dense)
+    return memo
 
 
-def _level0_graph(g, t, c0, c1, code):
-    """The level-0 graph of epoch ``t`` in the form ``kernels.cpu.louvain_graph`` reads (docstring there)."""
+def _level0_graph(g, t, coef):
+    """The level-0 graph of epoch ``t`` (a ``BlocksGraph`` or a ``CSRGraph``, ``kernels.cpu.louvain_graph``)
+    with the entries ``edge_rule``'s coefficients ``coef`` give."""
     from ..kernels.cpu import louvain_graph as klg
 
-    parts = _epoch_pass(g, t)
-    if parts is not None:
-        return parts + (klg.edge_coefs(c0, c1, code),)
-    o, n = g.offsets, g.n_nodes
-    blocks = _epoch_blocks(g, t)
-    th = np.ascontiguousarray(g.theta[:, t], dtype=np.float64)
+    down, up, boff, o, layer, th, blocks_form = _epoch_pass(g, t)["pass"]
+    if blocks_form:
+        return klg.BlocksGraph(down, up, boff, o, layer, th, coef)
+    n = g.n_nodes
+    blocks = [down[boff[l]:boff[l + 1]].reshape(o[l + 1] - o[l], o[l + 2] - o[l + 1]) for l in range(boff.size - 1)]
     pin, pout, nin, nout = _louvain_channels(g, t, True)
     kept = pout[0] + nout[0]
     dense = [kept[o[l]:o[l + 1]].sum() / max(W.size, 1) >= _DENSE_FILL for l, W in enumerate(blocks)]
@@ -294,7 +311,7 @@ def _level0_graph(g, t, c0, c1, code):
             cnt[o[l]:o[l + 1]] += nt_
             cnt[o[l + 1]:o[l + 2]] += ns_
         else:
-            klg.block_edge_counts(W, th[l], c0, c1, code, cnt[o[l]:o[l + 1]], cnt[o[l + 1]:o[l + 2]])
+            klg.block_edge_counts(W, th[l], coef, cnt[o[l]:o[l + 1]], cnt[o[l + 1]:o[l + 2]])
     indptr = np.zeros(n + 1, np.int64)
     np.cumsum(cnt, out=indptr[1:])
     indices = np.empty(indptr[-1], np.int32)
@@ -302,25 +319,31 @@ def _level0_graph(g, t, c0, c1, code):
     pos = indptr[:-1].copy()
     for l, W in enumerate(blocks):
         fill_block = klg.block_csr_fill_dense if dense[l] else klg.block_csr_fill
-        fill_block(W, th[l], c0, c1, code, o[l], o[l + 1], pos, indices, data)
-    return indptr, indices, data
+        fill_block(W, th[l], coef, o[l], o[l + 1], pos, indices, data)
+    return klg.CSRGraph(indptr, indices, data)
 
 
 def louvain_problem(g, t, gamma, mode, directed, binary):
     """The level-0 Louvain input of epoch ``t``: the graph ``A`` and the low-rank null terms.
 
     Returns ``(graph, X, Y, b)`` with ``B = A − Σ_r b_r X_r Y_rᵀ`` (spec §5.3), normalised so that
-    ``Σ_ij B_ij δ_ij`` is Q itself; ``graph`` is in one of the forms of ``kernels.cpu.louvain_graph``.
+    ``Σ_ij B_ij δ_ij`` is Q itself; ``graph`` is a ``CSRGraph`` or a ``BlocksGraph``
+    (``kernels.cpu.louvain_graph``). Memoised per epoch (``_epoch_memo``; graphs are immutable), so the next
+    run on one graph starts at once.
     """
-    key = ("louvain_graph", t, mode, bool(directed), bool(binary))
-    pkey = ("louvain_problem", t, mode, bool(directed), bool(binary), gamma)
-    if pkey in g._cache:  # memoised (graphs are immutable): the next run on one graph starts at once
-        return g._cache[pkey]
+    from ..kernels.cpu import louvain_graph as klg
+
+    memo = _epoch_memo(g, t)
+    key = ("graph", mode, bool(directed), bool(binary))
+    pkey = ("problem", mode, bool(directed), bool(binary), gamma)
+    if pkey in memo:
+        return memo[pkey]
     st = _setup(g, mode, binary, directed, _louvain_channels(g, t, binary))
     c0, c1 = float(st["c0"][0]), float(st["c1"][0])
-    if key not in g._cache:
-        code = {"abs": 1, "none": 2}.get(mode, 0) + 4 * bool(binary) + 8 * bool(directed)
-        g._cache[key] = _level0_graph(g, t, c0, c1, code)
+    if key not in memo:
+        coef = klg.edge_rule(c0, c1, sign={"abs": "abs", "none": "as_is"}.get(mode, "signed"), binary=binary,
+                             half=directed)  # the directed view's A = (W + Wᵀ)/2
+        memo[key] = _level0_graph(g, t, coef)
     terms = []  # (X_r, Y_r, b_r)
     for ch, c in (("0", c0), ("1", -c1)):
         s = float(st["s" + ch][0])
@@ -336,8 +359,8 @@ def louvain_problem(g, t, gamma, mode, directed, binary):
     X, Y = np.empty((len(terms), n)), np.empty((len(terms), n))
     for r, (x, y, _) in enumerate(terms):
         X[r], Y[r] = x, y
-    g._cache[pkey] = (g._cache[key], X, Y, np.array([br for _, _, br in terms], dtype=np.float64))
-    return g._cache[pkey]
+    memo[pkey] = (memo[key], X, Y, np.array([br for _, _, br in terms], dtype=np.float64))
+    return memo[pkey]
 
 
 _M64 = (1 << 64) - 1
@@ -369,7 +392,7 @@ def run_states(seed, runs, stream=0):
 
 
 def louvain_runs(problem, runs, seed, init=None, stream=0):
-    """``runs`` independent Louvain runs of one problem (CPU kernel, prange over runs).
+    """``runs`` independent Louvain runs of one problem (the CPU kernel, runs spread over threads).
 
     Returns labels (runs, n) int64 and Q (runs,).
     """

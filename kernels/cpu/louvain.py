@@ -25,15 +25,22 @@ How a node's candidates are evaluated (all exact, the same candidates as BCT's d
   undirected) a bound from the largest ratio ``Y1_c/Y0_c``, leaving out the 16 modules with the largest
   ratios, which are then evaluated exactly with the neighbours' (``_ratio_ub``, ``_outliers``);
 * *dense mode*: once an ``N × C'`` matrix fits in cache, or the last sweep moved few nodes and the matrix is
-  no larger than the edge list, the rows ``Hd[u, c] = A[u, c]`` are kept (built when it starts: all at once
+  no larger than the edge list, the rows ``Hnm[u, c] = A[u, c]`` are kept (built when it starts: all at once
   from the blocks, module-major then transposed, or row by row from a CSR; updated by each move in
   ``O(deg)``), so a sweep costs ``O(N·C)`` instead of ``O(E)``; they also give the next level's graph.
+
+Names used throughout: ``part`` the module id of every node; ``ysum[t, c] = Σ_{v∈c} Y[t, v]``; ``xb[t] =
+b_t X[t, u]`` of the node ``u`` being evaluated, so its null term for module ``c`` is ``Σ_t xb[t] ysum[t, c]``;
+``b_uu = B[u, u]``; ``h_own`` the value ``H[u, a] − null`` of u's own module ``a``; ``Hnm`` the dense node ×
+module sums ``A[u, c]`` (BCT's name); ``scat1``/``scat4`` the one or four rows a node's row is scattered into.
 
 The sweeps (``_sweeps``) are compiled without Numba's reference counting (``_nrt=False``; the workspace is
 allocated by ``_local_moving``): the atomic incref/decref of every array view and tuple item were 20% of a
 run. For the same reason the per-entry loops address rows by index instead of slicing, and use unsigned
 indices (a signed one costs a wrap-around test per access).
 """
+from collections import namedtuple
+
 import numba
 import numpy as np
 from llvmlite import ir
@@ -42,8 +49,8 @@ from numba.core import types
 from numba.extending import intrinsic
 
 from .. import config
-from .louvain_graph import (_deg, _dense_rows, _dense_work, _diag, _move_rows, _n, _nb_best, _nb_zero, _nnz, _null,
-                            _prefetch, _prefetch_row, _scatter, _touched)
+from .louvain_graph import (CSRGraph, _deg, _dense_rows, _dense_work, _diag, _move_rows, _n, _nb_best, _nb_zero, _nnz,
+                            _null, _prefetch, _prefetch_row, _scatter, _touched)
 
 _TOL = 1e-10
 _MAX_SWEEPS = 1000
@@ -67,6 +74,29 @@ _CHUNK = 64
 _OUTLIERS = 16
 #: the scan's fast-math flags (no value there is NaN).
 _SCAN_MATH = {"nnan", "nsz", "contract"}
+
+CPU_ONLY = ("Louvain's local moving is a chain of dependent moves; a GPU version (parallel moves with conflict "
+            "resolution) would not follow BCT's move rule, so it runs on the CPU for every backend (spec §10)")
+
+#: The sweeps' workspace: ``_local_moving`` allocates it, ``_sweeps`` (compiled without reference counting)
+#: only reads and writes it. A named tuple compiles as a tuple: its fields cost nothing to read.
+Workspace = namedtuple("Workspace", [
+    "ysum",    # (R', n+1): Σ_{v∈c} Y[t, v] of every module id c (rank padded to R' = 2 for _scan)
+    "size",    # (n,): members of every module id
+    "scat4",   # (4, n+1): four interleaved scatter rows (_scatter, k = 4)
+    "scat1",   # (1, n+1): one scatter row
+    "values",  # (n+1,): a scan's values
+    "free",    # (2n+1,): empty ids below hi (lazily: a popped id may have been refilled)
+    "xb",      # (R',): b_t X[t, u] of the node being evaluated
+    "perm",    # (n,): the node order, shuffled in place every sweep
+    "built",   # (n,): dense rows built
+    "ymin", "ymax",  # (R,): bounds of ysum over the non-empty modules (the non-neighbour bound)
+    "rho",     # (2,): the ratio bound (_ratio_ub)
+    "new",     # (n+1,): _compact's renumbering
+    "Hbuf",    # the dense node × module matrix Hnm (at most hmax entries)
+    "outl", "top", "isout",  # the ratio bound's outliers (_outliers)
+    "work",    # _dense_rows' workspace
+])
 
 
 @intrinsic
@@ -107,30 +137,30 @@ def _rows(h, c):
 
 
 @njit(inline="always")
-def _scan(h, r, k, YM, xb, m, buf, clear):
-    """``buf[c] = v[c] = Σ_{q<k} h[r+q, c] − Σ_t xb_t YM[t, c]`` for ``c < m``; returns ``max_c v[c]``. With
+def _scan(h, r, k, ysum, xb, m, buf, clear):
+    """``buf[c] = v[c] = Σ_{q<k} h[r+q, c] − Σ_t xb_t ysum[t, c]`` for ``c < m``; returns ``max_c v[c]``. With
     ``clear``, those rows of ``h`` are zeroed on the way (the scatter rows are then ready for the next node).
 
-    ``k`` is 1 (a dense-mode row ``Hd[r]``, or the scatter row) or 4 (the interleaved scatter rows, ``r = 0``).
-    Ranks up to 2 come with ``YM`` and ``xb`` padded to 2 rows (zeros), and run as branch-free kernels: a
+    ``k`` is 1 (a dense-mode row ``Hnm[r]``, or the scatter row) or 4 (the interleaved scatter rows, ``r = 0``).
+    Ranks up to 2 come with ``ysum`` and ``xb`` padded to 2 rows (zeros), and run as branch-free kernels: a
     kernel with the shapes as branches inside costs 75 instead of 25 cycles per call, and ~2x per id. Rows
     are addressed by index, not sliced: every array view costs an atomic incref/decref pair.
     """
-    if YM.shape[0] == 2:
+    if ysum.shape[0] == 2:
         if k == 4:
-            return _scan4z(h, YM, xb, m, buf)
-        return _scan1(h, r, YM, xb, m, buf, clear)
-    return _scan_r(h, r, k, YM, xb, m, buf, clear)
+            return _scan4z(h, ysum, xb, m, buf)
+        return _scan1(h, r, ysum, xb, m, buf, clear)
+    return _scan_r(h, r, k, ysum, xb, m, buf, clear)
 
 
 @njit(cache=config.CACHE, fastmath=_SCAN_MATH)
-def _scan1(h, r, YM, xb, m, buf, clear):
+def _scan1(h, r, ysum, xb, m, buf, clear):
     """``_scan`` for one row and rank 2 (padded): a plain loop that LLVM vectorises (with ``_fmax``; the
     test of ``clear`` is hoisted out of it)."""
     x0, x1 = xb[0], xb[1]
     best = -np.inf
     for c in range(m):
-        v = h[r, c] - x0 * YM[0, c] - x1 * YM[1, c]
+        v = h[r, c] - x0 * ysum[0, c] - x1 * ysum[1, c]
         if clear:
             h[r, c] = 0.0
         buf[c] = v
@@ -139,33 +169,33 @@ def _scan1(h, r, YM, xb, m, buf, clear):
 
 
 @njit(cache=config.CACHE, fastmath=_SCAN_MATH)
-def _scan1max(h, r, YM, xb, m):
+def _scan1max(h, r, ysum, xb, m):
     """``max_c v[c]`` of ``_scan1`` without storing the values (nor clearing): a dense sweep, where few nodes
     move, then finds the module with ``_first1``. The store cost 40% (36 against 21 ns for 113 ids)."""
     x0, x1 = xb[0], xb[1]
     best = -np.inf
     for c in range(m):
-        best = _fmax(best, h[r, c] - x0 * YM[0, c] - x1 * YM[1, c])
+        best = _fmax(best, h[r, c] - x0 * ysum[0, c] - x1 * ysum[1, c])
     return best
 
 
 @njit(cache=config.CACHE, fastmath=_SCAN_MATH)
-def _first1(h, r, YM, xb, m, best):
+def _first1(h, r, ysum, xb, m, best):
     """The first ``c < m`` whose value (computed as in ``_scan1max``) equals ``best``, else ``m``."""
     x0, x1 = xb[0], xb[1]
     first = m
     for c in range(m):
-        first = min(first, c if h[r, c] - x0 * YM[0, c] - x1 * YM[1, c] == best else m)
+        first = min(first, c if h[r, c] - x0 * ysum[0, c] - x1 * ysum[1, c] == best else m)
     return first
 
 
 @njit(cache=config.CACHE, fastmath=_SCAN_MATH)
-def _scan4z(h, YM, xb, m, buf):
+def _scan4z(h, ysum, xb, m, buf):
     """``_scan`` for four interleaved rows (``h[0:4]``) and rank 2 (padded), zeroing them."""
     x0, x1 = xb[0], xb[1]
     best = -np.inf
     for c in range(m):
-        v = ((h[0, c] + h[1, c]) + (h[2, c] + h[3, c])) - x0 * YM[0, c] - x1 * YM[1, c]
+        v = ((h[0, c] + h[1, c]) + (h[2, c] + h[3, c])) - x0 * ysum[0, c] - x1 * ysum[1, c]
         h[0, c] = 0.0
         h[1, c] = 0.0
         h[2, c] = 0.0
@@ -176,7 +206,7 @@ def _scan4z(h, YM, xb, m, buf):
 
 
 @njit(cache=config.CACHE, fastmath=_SCAN_MATH)
-def _scan_r(h, r, k, YM, xb, m, buf, clear):
+def _scan_r(h, r, k, ysum, xb, m, buf, clear):
     """``_scan`` for any rank and either row count."""
     R = xb.size
     best = -np.inf
@@ -185,7 +215,7 @@ def _scan_r(h, r, k, YM, xb, m, buf, clear):
         if k == 4:
             v = (h[r, c] + h[r + 1, c]) + (h[r + 2, c] + h[r + 3, c])
         for t in range(R):
-            v -= xb[t] * YM[t, c]
+            v -= xb[t] * ysum[t, c]
         buf[c] = v
         best = _fmax(best, v)
     if clear:
@@ -206,7 +236,7 @@ def _ratio(num, den):
 
 @njit(inline="always")
 def _ratio_ub(xb, rho, ymax):
-    """A bound on ``max_c −x0 Y0_c − x1 Y1_c`` over the non-empty modules for rank 2 with ``YM ≥ 0``, from
+    """A bound on ``max_c −x0 Y0_c − x1 Y1_c`` over the non-empty modules for rank 2 with ``ysum ≥ 0``, from
     ``rho[0] ≥ max_c Y1_c / Y0_c``, ``rho[1] ≥ max_c Y0_c / Y1_c`` and ``ymax``: for ``x0 ≥ 0 > x1`` the value is
     ``Y0_c (|x1| Y1_c/Y0_c − x0) ≤ ymax0 · max(0, |x1| rho0 − x0)`` (the other sign symmetric). Much tighter
     than the ``ymin``/``ymax`` bound for signed modularity, where ``x0 > 0 > x1`` and ``Y1_c ≈ Y0_c``."""
@@ -225,7 +255,7 @@ def _ratio_ub(xb, rho, ymax):
 
 
 @njit(cache=config.CACHE)
-def _outliers(YM, size, hi, outl, top, isout, rho):
+def _outliers(ysum, size, hi, outl, top, isout, rho):
     """The ratio bound's outliers: ``outl`` gets the (at most ``outl.size``) non-empty modules with the
     largest ``Y1_c / Y0_c`` (flagged in ``isout``), which the neighbours path evaluates exactly; ``rho[0]``
     becomes the largest ratio of the others, ``rho[1]`` the largest ``Y0_c / Y1_c`` of all. One module with
@@ -240,8 +270,8 @@ def _outliers(YM, size, hi, outl, top, isout, rho):
     for c in range(hi):
         if size[c] == 0:
             continue
-        rho[1] = max(rho[1], _ratio(YM[0, c], YM[1, c]))
-        r = _ratio(YM[1, c], YM[0, c])
+        rho[1] = max(rho[1], _ratio(ysum[0, c], ysum[1, c]))
+        r = _ratio(ysum[1, c], ysum[0, c])
         if nout == K:
             if r <= top[0]:
                 rho[0] = max(rho[0], r)
@@ -286,31 +316,31 @@ def _clear(h, m):
 
 
 @njit(cache=config.CACHE)
-def _compact(Mb, size, YM, hi, new):
-    """Renumber the non-empty ids below ``hi`` to ``0..C-1`` in id order (``size``, ``YM`` follow; ``new``
+def _compact(part, size, ysum, hi, new):
+    """Renumber the non-empty ids below ``hi`` to ``0..C-1`` in id order (``size``, ``ysum`` follow; ``new``
     is a workspace of at least ``hi`` entries); returns ``C``."""
     C = 0
     for c in range(hi):
         if size[c] > 0:
             new[c] = C
             size[C] = size[c]
-            for t in range(YM.shape[0]):
-                YM[t, C] = YM[t, c]
+            for t in range(ysum.shape[0]):
+                ysum[t, C] = ysum[t, c]
             C += 1
     size[C:hi] = 0
-    YM[:, C:hi] = 0.0
-    for u in range(Mb.size):
-        Mb[u] = new[Mb[u]]
+    ysum[:, C:hi] = 0.0
+    for u in range(part.size):
+        part[u] = new[part[u]]
     return C
 
 
 @njit(cache=config.CACHE)
-def _local_moving(G, X, Y, b, Mb, state, nonneg, diag, dense_ratio):
+def _local_moving(G, X, Y, b, part, state, nonneg, diag, dense_ratio):
     """BCT's local moving phase on ``B = A − Σ_t b_t X_t Y_tᵀ`` (``A`` = the graph ``G``, either form) from
-    the partition ``Mb`` (changed in place; ids end below the returned ``hi``). Dense mode is allowed while
+    the partition ``part`` (changed in place; ids end below the returned ``hi``). Dense mode is allowed while
     its ``N × C'`` matrix has at most ``dense_ratio`` × the stored entries (and ``_DENSE_MAX``).
 
-    Returns (dense, Hd, hi): when ``dense``, ``Hd[u, c] = A[u, c]`` for ``c < hi`` is exact for the final
+    Returns (dense, Hnm, hi): when ``dense``, ``Hnm[u, c] = A[u, c]`` for ``c < hi`` is exact for the final
     partition.
 
     This allocates the workspace; the sweeps run in ``_sweeps``, compiled without reference counting.
@@ -318,27 +348,27 @@ def _local_moving(G, X, Y, b, Mb, state, nonneg, diag, dense_ratio):
     n = _n(G)
     R = b.size
     nnz = _nnz(G)
-    hi = _renumber(Mb)
-    RP = 2 if R <= 2 else R  # YM and xb padded with zero rows to rank 2 (_scan)
-    YM = np.zeros((RP, n + 1))  # id n is never used: a scan of all n ids still has one empty id
+    hi = _renumber(part)
+    RP = 2 if R <= 2 else R  # ysum and xb padded with zero rows to rank 2 (_scan)
+    ysum = np.zeros((RP, n + 1))  # id n is never used: a scan of all n ids still has one empty id
     ypos = R == 2 and np.all(Y >= 0)  # the ratio bound applies (signed undirected: Y = k⁺, k⁻)
     hmax = max(0, min(n * n, _DENSE_MAX, int(dense_ratio * nnz)))  # the largest dense matrix allowed
-    Hbuf = np.empty(hmax)
-    work = np.empty(_dense_work(G, min(n, hmax // max(n, 1))))  # dense mode has n·cap ≤ hmax, hi ≤ cap
-    dense, cap, hi = _sweeps(G, X, Y, b, Mb, state, nonneg, diag, dense_ratio, hi, YM, np.zeros(n, np.int64),
-                             np.zeros((4, n + 1)), np.zeros((1, n + 1)), np.empty(n + 1),
-                             np.empty(2 * n + 1, np.int64), np.zeros(RP), np.arange(n), np.zeros(n, np.bool_),
-                             np.empty(R), np.empty(R), np.zeros(2), ypos, np.empty(n + 1, np.int64), Hbuf,
-                             np.zeros(_OUTLIERS, np.int64), np.empty(_OUTLIERS), np.zeros(n + 1, np.bool_), work)
+    ws = Workspace(ysum=ysum, size=np.zeros(n, np.int64), scat4=np.zeros((4, n + 1)), scat1=np.zeros((1, n + 1)),
+                   values=np.empty(n + 1), free=np.empty(2 * n + 1, np.int64), xb=np.zeros(RP), perm=np.arange(n),
+                   built=np.zeros(n, np.bool_), ymin=np.empty(R), ymax=np.empty(R), rho=np.zeros(2),
+                   new=np.empty(n + 1, np.int64), Hbuf=np.empty(hmax), outl=np.zeros(_OUTLIERS, np.int64),
+                   top=np.empty(_OUTLIERS), isout=np.zeros(n + 1, np.bool_),
+                   work=np.empty(_dense_work(G, min(n, hmax // max(n, 1)))))  # dense: n·cap ≤ hmax, hi ≤ cap
+    dense, cap, hi = _sweeps(G, X, Y, b, part, state, nonneg, diag, dense_ratio, hi, ypos, ws)
+    Hbuf = ws.Hbuf
     if dense:
         return True, Hbuf[:n * cap].reshape((n, cap)), hi
     return False, np.zeros((0, 0)), hi
 
 
 @njit(cache=config.CACHE, _nrt=False)
-def _sweeps(G, X, Y, b, Mb, state, nonneg, diag, dense_ratio, hi, YM, size, acc4, acc1, buf, free, xb, perm,
-            built, ymin, ymax, rho, ypos, new, Hbuf, outl, top, isout, work):
-    """The sweeps of ``_local_moving`` (its workspace passed in; returns (dense, cap, hi)).
+def _sweeps(G, X, Y, b, part, state, nonneg, diag, dense_ratio, hi, ypos, ws):
+    """The sweeps of ``_local_moving`` (its ``Workspace`` passed in as ``ws``; returns (dense, cap, hi)).
 
     Compiled with ``_nrt=False``: no array is allocated here, so no reference count is needed, and without
     them the atomic incref/decref pairs of every array view and tuple item (20% of a run) are gone.
@@ -347,22 +377,25 @@ def _sweeps(G, X, Y, b, Mb, state, nonneg, diag, dense_ratio, hi, YM, size, acc4
     ``_dense_rows`` through ``work``: 81 against 210 µs row by row on 784-100-100-10), else one by one
     (zeroed first) during the first dense sweep.
     """
+    ysum, size, scat4, scat1, buf, free, xb = ws.ysum, ws.size, ws.scat4, ws.scat1, ws.values, ws.free, ws.xb
+    perm, built, ymin, ymax, rho, new, Hbuf = ws.perm, ws.built, ws.ymin, ws.ymax, ws.rho, ws.new, ws.Hbuf
+    outl, top, isout, work = ws.outl, ws.top, ws.isout, ws.work
     n = _n(G)
     R = b.size
     nnz = _nnz(G)
     for u in range(n):
-        size[Mb[u]] += 1
+        size[part[u]] += 1
         for t in range(R):
-            YM[t, Mb[u]] += Y[t, u]
+            ysum[t, part[u]] += Y[t, u]
     nact = hi
     dense = False
-    Hd = Hbuf[:0].reshape((0, 0))
+    Hnm = Hbuf[:0].reshape((0, 0))
     cap = n
     moved = n
     for sweep in range(_MAX_SWEEPS):
         if not dense:
             if nact < hi:
-                hi = _compact(Mb, size, YM, hi, new)
+                hi = _compact(part, size, ysum, hi, new)
             cap = min(n, nact + 8 + nact // 4)
             small = n * cap <= _DENSE_CACHE  # its updates stay in cache, however many nodes move
             # from the first sweep too when the rows cost no more than the graph (an aggregated level is
@@ -371,8 +404,8 @@ def _sweeps(G, X, Y, b, Mb, state, nonneg, diag, dense_ratio, hi, YM, size, acc4
             if (sweep > 0 or first) and (small or moved * _DENSE_MOVES <= n):
                 if n * cap <= min(_DENSE_MAX, dense_ratio * nnz):
                     dense = True
-                    Hd = Hbuf[:n * cap].reshape((n, cap))
-                    built[:] = _dense_rows(G, Mb, Hd, hi, work)  # else built one by one below
+                    Hnm = Hbuf[:n * cap].reshape((n, cap))
+                    built[:] = _dense_rows(G, part, Hnm, hi, work)  # else built one by one below
             if not dense:
                 cap = n
         nfree = 0
@@ -385,9 +418,9 @@ def _sweeps(G, X, Y, b, Mb, state, nonneg, diag, dense_ratio, hi, YM, size, acc4
             ymax[t] = -np.inf
             for c in range(hi):
                 if size[c] > 0:
-                    ymin[t] = min(ymin[t], YM[t, c])
-                    ymax[t] = max(ymax[t], YM[t, c])
-        nout = _outliers(YM, size, hi, outl, top, isout, rho) if ypos else 0
+                    ymin[t] = min(ymin[t], ysum[t, c])
+                    ymax[t] = max(ymax[t], ysum[t, c])
+        nout = _outliers(ysum, size, hi, outl, top, isout, rho) if ypos else 0
         moved = 0
         _shuffle(perm, state)
         for k in range(n):
@@ -399,76 +432,76 @@ def _sweeps(G, X, Y, b, Mb, state, nonneg, diag, dense_ratio, hi, YM, size, acc4
                         _prefetch(Hbuf, nxt * cap + c)
                 if not dense or not built[nxt]:
                     _prefetch_row(G, nxt)
-            a = Mb[u]
+            a = part[u]
             deg = _deg(G, u)
-            buu = diag[u]
+            b_uu = diag[u]
             for t in range(R):
                 xb[t] = b[t] * X[t, u]
-                buu -= xb[t] * Y[t, u]
+                b_uu -= xb[t] * Y[t, u]
             if dense:
                 if not built[u]:  # CSR: the first dense sweep builds the rows (moves wrote into unbuilt ones)
                     for c in range(cap):
-                        Hd[u, c] = 0.0
+                        Hnm[u, c] = 0.0
                     if hi > _CHUNK:  # many modules, few repeats: straight into the row
-                        _scatter(G, Mb, u, Hd, u, 1)
+                        _scatter(G, part, u, Hnm, u, 1)
                     else:  # few modules: four interleaved rows, then folded
-                        _scatter(G, Mb, u, acc4, 0, 4)
+                        _scatter(G, part, u, scat4, 0, 4)
                         for c in range(hi):
-                            Hd[u, c] = _rows(acc4, c)
-                        _clear(acc4, hi)
+                            Hnm[u, c] = _rows(scat4, c)
+                        _clear(scat4, hi)
                     built[u] = True
-                keep = Hd[u, a]
-                hua = keep - _null(xb, YM, a, R)
-                Hd[u, a] = -np.inf
+                keep = Hnm[u, a]
+                h_own = keep - _null(xb, ysum, a, R)
+                Hnm[u, a] = -np.inf
                 m = min(hi + 1, cap)
                 bestc = m
-                if YM.shape[0] == 2:  # few nodes move: the max alone, then the first module reaching it
-                    v = _scan1max(Hd, u, YM, xb, m)
-                    best = v - hua + buu
-                    bestc = _first1(Hd, u, YM, xb, m, v) if best > _TOL else a
+                if ysum.shape[0] == 2:  # few nodes move: the max alone, then the first module reaching it
+                    v = _scan1max(Hnm, u, ysum, xb, m)
+                    best = v - h_own + b_uu
+                    bestc = _first1(Hnm, u, ysum, xb, m, v) if best > _TOL else a
                 if bestc == m:  # rank > 2 (or a value computed twice that differed: not seen)
-                    v = _scan(Hd, u, 1, YM, xb, m, buf, False)
-                    best = v - hua + buu
+                    v = _scan(Hnm, u, 1, ysum, xb, m, buf, False)
+                    best = v - h_own + b_uu
                     bestc = _first(buf, m, v) if best > _TOL else a
-                Hd[u, a] = keep
+                Hnm[u, a] = keep
             elif hi < _SCAN_PER_EDGE * deg:
                 # four interleaved rows only when neighbours share modules (a one-row scan is cheaper)
-                acc, nrow = (acc4, 4) if hi <= _ONE_ROW and deg >= hi else (acc1, 1)
-                _scatter(G, Mb, u, acc, 0, nrow)
-                hua = _rows(acc, a) - _null(xb, YM, a, R)
+                acc, nrow = (scat4, 4) if hi <= _ONE_ROW and deg >= hi else (scat1, 1)
+                _scatter(G, part, u, acc, 0, nrow)
+                h_own = _rows(acc, a) - _null(xb, ysum, a, R)
                 acc[0, a] = -np.inf
-                v = _scan(acc, 0, nrow, YM, xb, hi + 1, buf, True)
-                best = v - hua + buu
+                v = _scan(acc, 0, nrow, ysum, xb, hi + 1, buf, True)
+                best = v - h_own + b_uu
                 bestc = _first(buf, hi + 1, v) if best > _TOL else a
             else:
-                _scatter(G, Mb, u, acc1, 0, 1)
-                hua = acc1[0, a] - _null(xb, YM, a, R)
+                _scatter(G, part, u, scat1, 0, 1)
+                h_own = scat1[0, a] - _null(xb, ysum, a, R)
                 ub = 0.0  # bounds the best non-neighbour module's value (ymin/ymax over the modules)
                 for t in range(R):
                     ub -= xb[t] * (ymin[t] if xb[t] >= 0 else ymax[t])
                 if ypos:
                     ub = min(ub, _ratio_ub(xb, rho, ymax))
-                if not nonneg and ub - hua + buu > _TOL:  # a non-neighbour module could give a move
-                    acc1[0, a] = -np.inf
-                    v = _scan(acc1, 0, 1, YM, xb, hi + 1, buf, True)
-                    best = v - hua + buu
+                if not nonneg and ub - h_own + b_uu > _TOL:  # a non-neighbour module could give a move
+                    scat1[0, a] = -np.inf
+                    v = _scan(scat1, 0, 1, ysum, xb, hi + 1, buf, True)
+                    best = v - h_own + b_uu
                     bestc = _first(buf, hi + 1, v) if best > _TOL else a
                 else:  # only the neighbours' modules (an empty one, "alone", dominates the others)
-                    acc1[0, a] = np.nan
-                    v, bestc = _nb_best(G, Mb, u, acc1, YM, xb)
+                    scat1[0, a] = np.nan
+                    v, bestc = _nb_best(G, part, u, scat1, ysum, xb)
                     for q in range(nout):  # the ratio bound's outliers (a module read already is NaN)
                         o = outl[q]
                         if size[o] > 0:
-                            vo = acc1[0, o] - _null(xb, YM, o, R)
+                            vo = scat1[0, o] - _null(xb, ysum, o, R)
                             if vo > v:
                                 v = vo
                                 bestc = o
-                    best = v - hua + buu
+                    best = v - h_own + b_uu
                     if bestc < 0:
                         bestc = a
-                    _nb_zero(G, Mb, u, acc1)
-                    acc1[0, a] = 0.0
-            alone = buu - hua
+                    _nb_zero(G, part, u, scat1)
+                    scat1[0, a] = 0.0
+            alone = b_uu - h_own
             if alone > best:
                 best = alone
                 bestc = -1
@@ -486,91 +519,91 @@ def _sweeps(G, X, Y, b, Mb, state, nonneg, diag, dense_ratio, hi, YM, size, acc4
                             c = hi
                     if c >= hi:
                         hi = c + 1
-                    if dense and c >= cap:  # more modules than Hd holds: sparse sweeps for this level
+                    if dense and c >= cap:  # more modules than Hnm holds: sparse sweeps for this level
                         dense = False
                     nact += 1
                 size[c] += 1
                 size[a] -= 1
                 for t in range(R):
-                    YM[t, c] += Y[t, u]
-                    YM[t, a] -= Y[t, u]
-                    ymax[t] = max(ymax[t], YM[t, c])
-                    ymin[t] = min(ymin[t], YM[t, c])
+                    ysum[t, c] += Y[t, u]
+                    ysum[t, a] -= Y[t, u]
+                    ymax[t] = max(ymax[t], ysum[t, c])
+                    ymin[t] = min(ymin[t], ysum[t, c])
                     if size[a] > 0:
-                        ymin[t] = min(ymin[t], YM[t, a])
-                        ymax[t] = max(ymax[t], YM[t, a])
+                        ymin[t] = min(ymin[t], ysum[t, a])
+                        ymax[t] = max(ymax[t], ysum[t, a])
                 if ypos:  # (an outlier is evaluated exactly: its ratio does not enter the bound)
                     if not isout[c]:
-                        rho[0] = max(rho[0], _ratio(YM[1, c], YM[0, c]))
-                    rho[1] = max(rho[1], _ratio(YM[0, c], YM[1, c]))
+                        rho[0] = max(rho[0], _ratio(ysum[1, c], ysum[0, c]))
+                    rho[1] = max(rho[1], _ratio(ysum[0, c], ysum[1, c]))
                     if size[a] > 0:
                         if not isout[a]:
-                            rho[0] = max(rho[0], _ratio(YM[1, a], YM[0, a]))
-                        rho[1] = max(rho[1], _ratio(YM[0, a], YM[1, a]))
-                Mb[u] = c
+                            rho[0] = max(rho[0], _ratio(ysum[1, a], ysum[0, a]))
+                        rho[1] = max(rho[1], _ratio(ysum[0, a], ysum[1, a]))
+                part[u] = c
                 if dense:
-                    _move_rows(G, u, Hd, a, c)
+                    _move_rows(G, u, Hnm, a, c)
                 if size[a] == 0:
                     nact -= 1
                     for t in range(R):
-                        YM[t, a] = 0.0
+                        ysum[t, a] = 0.0
                     free[nfree] = a
                     nfree += 1
                     if dense:  # an empty module's column is exactly 0 (drop the rounding residue)
                         for v in range(n):
-                            Hd[v, a] = 0.0
+                            Hnm[v, a] = 0.0
                     elif 4 * nact < 3 * hi and hi > _CHUNK:  # compact mid-sweep: the scans shrink with the ids
-                        hi = _compact(Mb, size, YM, hi, new)
+                        hi = _compact(part, size, ysum, hi, new)
                         nfree = 0
                         if ypos:  # new ids: the outliers again (the bound is exact again too)
-                            nout = _outliers(YM, size, hi, outl, top, isout, rho)
+                            nout = _outliers(ysum, size, hi, outl, top, isout, rho)
         if moved == 0:
             break
     return dense, cap, hi
 
 
 @njit(cache=config.CACHE)
-def _renumber(Mb):
+def _renumber(part):
     """Relabel in place to 0..C-1 in order of first appearance; returns C."""
-    n = Mb.size
+    n = part.size
     new = np.full(n, -1, np.int64)
     C = 0
     for u in range(n):
-        m = Mb[u]
+        m = part[u]
         if new[m] < 0:
             new[m] = C
             C += 1
-        Mb[u] = new[m]
+        part[u] = new[m]
     return C
 
 
 @njit(cache=config.CACHE)
-def _module_sums(X, Y, Mb, C):
-    """``XM = X Eᵀ``, ``YM = Y Eᵀ``: the null vectors summed per module, shape (R, C) each."""
+def _module_sums(X, Y, part, C):
+    """``XM = X Eᵀ``, ``ysum = Y Eᵀ``: the null vectors summed per module, shape (R, C) each."""
     R = X.shape[0]
     XM = np.zeros((R, C))
-    YM = np.zeros((R, C))
-    for u in range(Mb.size):
+    ysum = np.zeros((R, C))
+    for u in range(part.size):
         for t in range(R):
-            XM[t, Mb[u]] += X[t, u]
-            YM[t, Mb[u]] += Y[t, u]
-    return XM, YM
+            XM[t, part[u]] += X[t, u]
+            ysum[t, part[u]] += Y[t, u]
+    return XM, ysum
 
 
 @njit(cache=config.CACHE)
-def _aggregate(G, X, Y, Mb, C):
+def _aggregate(G, X, Y, part, C):
     """The next level's CSR ``EᵀAE`` (self-loops included) and null vectors, in ``O(E)``."""
     n = _n(G)
     start = np.zeros(C + 1, np.int64)  # members of each module, grouped (counting sort)
     for u in range(n):
-        start[Mb[u] + 1] += 1
+        start[part[u] + 1] += 1
     for c in range(C):
         start[c + 1] += start[c]
     fill = start[:-1].copy()
     members = np.empty(n, np.int64)
     for u in range(n):
-        members[fill[Mb[u]]] = u
-        fill[Mb[u]] += 1
+        members[fill[part[u]]] = u
+        fill[part[u]] += 1
     cap = min(_nnz(G), C * C)
     nip = np.zeros(C + 1, np.int64)
     nix = np.empty(cap, np.int32)
@@ -582,7 +615,7 @@ def _aggregate(G, X, Y, Mb, C):
     for c in range(C):
         nt = 0
         for q in range(start[c], start[c + 1]):
-            nt += _touched(G, Mb, members[q], acc, mark, touched[nt:])
+            nt += _touched(G, part, members[q], acc, mark, touched[nt:])
         for q in range(nt):
             d = touched[q]
             mark[d] = False
@@ -591,27 +624,27 @@ def _aggregate(G, X, Y, Mb, C):
             acc[0, d] = 0.0
             nnz += 1
         nip[c + 1] = nnz
-    XM, YM = _module_sums(X, Y, Mb, C)
-    return nip, nix[:nnz].copy(), ndv[:nnz].copy(), XM, YM
+    XM, ysum = _module_sums(X, Y, part, C)
+    return nip, nix[:nnz].copy(), ndv[:nnz].copy(), XM, ysum
 
 
 @njit(cache=config.CACHE)
-def _aggregate_dense(Hd, hi, old, Mb, C, X, Y):
+def _aggregate_dense(Hnm, hi, old, part, C, X, Y):
     """``_aggregate`` from the dense node × module sums of the last sweep, ``O(N·C)`` instead of ``O(E)``:
-    ``A'[c, d] = Σ_{u∈c} Hd[u, d]``. ``old`` holds the module ids before renumbering (below ``hi``), ``Mb``
+    ``A'[c, d] = Σ_{u∈c} Hnm[u, d]``. ``old`` holds the module ids before renumbering (below ``hi``), ``part``
     after. The rows are summed in the old ids (each sum takes its terms in node order), then gathered into
     the new ids and symmetrised; unsigned indices let both loops vectorise (60 -> 35 µs for 994 nodes × 120
     modules)."""
-    n = Mb.size
+    n = part.size
     vid = np.empty(C, np.int64)  # the old id of every new one
     for u in range(n):
-        vid[Mb[u]] = old[u]
+        vid[part[u]] = old[u]
     Ao = np.zeros((hi, hi))
     uhi, uC = np.uint64(hi), np.uint64(C)
     for u in range(np.uint64(n)):
         a = np.uint64(old[u])
         for d in range(uhi):
-            Ao[a, d] += Hd[u, d]
+            Ao[a, d] += Hnm[u, d]
     P = np.empty((C, C))
     for c in range(uC):
         r = np.uint64(vid[c])
@@ -624,50 +657,50 @@ def _aggregate_dense(Hd, hi, old, Mb, C, X, Y):
         for d in range(uC):
             nix[c * uC + d] = d
             ndv[c * uC + d] = 0.5 * (P[c, d] + P[d, c])
-    XM, YM = _module_sums(X, Y, Mb, C)
-    return nip, nix, ndv, XM, YM
+    XM, ysum = _module_sums(X, Y, part, C)
+    return nip, nix, ndv, XM, ysum
 
 
 @njit(cache=config.CACHE)
-def _quality(G, X, Y, b, Mb):
-    """``Σ_ij B_ij δ(c_i, c_j)`` of the partition ``Mb`` (ids below n)."""
+def _quality(G, X, Y, b, part):
+    """``Σ_ij B_ij δ(c_i, c_j)`` of the partition ``part`` (ids below n)."""
     n = _n(G)
     q = 0.0
     acc = np.zeros((1, n))
     mark = np.zeros(n, np.bool_)
     touched = np.empty(n, np.int64)
     for u in range(n):
-        nt = _touched(G, Mb, u, acc, mark, touched)
-        q += acc[0, Mb[u]]
+        nt = _touched(G, part, u, acc, mark, touched)
+        q += acc[0, part[u]]
         for k in range(nt):
             acc[0, touched[k]] = 0.0
             mark[touched[k]] = False
-    XM, YM = _module_sums(X, Y, Mb, n)
+    XM, ysum = _module_sums(X, Y, part, n)
     for c in range(n):
         for t in range(b.size):
-            q -= b[t] * XM[t, c] * YM[t, c]
+            q -= b[t] * XM[t, c] * ysum[t, c]
     return q
 
 
 @njit(cache=config.CACHE)
-def _level(G, X, Y, b, Mb, state, nonneg, dense_ratio):
-    """One Louvain level: local moving from ``Mb`` (renumbered in place to the ``C`` modules found), then
+def _level(G, X, Y, b, part, state, nonneg, dense_ratio):
+    """One Louvain level: local moving from ``part`` (renumbered in place to the ``C`` modules found), then
     aggregation. Returns the next level's ``(indptr, indices, data, X, Y)`` and its Q (its singletons')."""
-    dense, Hd, hi = _local_moving(G, X, Y, b, Mb, state, nonneg, _diag(G), dense_ratio)
-    old = Mb.copy()
-    C = _renumber(Mb)
+    dense, Hnm, hi = _local_moving(G, X, Y, b, part, state, nonneg, _diag(G), dense_ratio)
+    old = part.copy()
+    C = _renumber(part)
     if dense and C * C < _nnz(G):
-        ip, ix, dv, XM, YM = _aggregate_dense(Hd, hi, old, Mb, C, X, Y)
+        ip, ix, dv, XM, ysum = _aggregate_dense(Hnm, hi, old, part, C, X, Y)
     else:
-        ip, ix, dv, XM, YM = _aggregate(G, X, Y, Mb, C)
+        ip, ix, dv, XM, ysum = _aggregate(G, X, Y, part, C)
     q = 0.0
     for c in range(C):
         for p in range(ip[c], ip[c + 1]):
             if ix[p] == c:
                 q += dv[p]
         for t in range(b.size):
-            q -= b[t] * XM[t, c] * YM[t, c]
-    return ip, ix, dv, XM, YM, q
+            q -= b[t] * XM[t, c] * ysum[t, c]
+    return ip, ix, dv, XM, ysum, q
 
 
 @njit(cache=config.CACHE)
@@ -689,10 +722,10 @@ def _louvain_one(G, X, Y, b, init, state, nonneg, labels, dense_ratio):
         q0 = _quality(G, X, Y, b, ci)
     ip, ix, dv, Xl, Yl, q = _level(G, X, Y, b, ci, state, nonneg, dense_ratio)
     while q - q0 > _TOL:
-        Mb = np.arange(ip.size - 1)
-        ip2, ix2, dv2, Xl, Yl, q2 = _level((ip, ix, dv), Xl, Yl, b, Mb, state, nonneg, dense_ratio)
+        part = np.arange(ip.size - 1)
+        ip2, ix2, dv2, Xl, Yl, q2 = _level(CSRGraph(ip, ix, dv), Xl, Yl, b, part, state, nonneg, dense_ratio)
         for u in range(n0):
-            ci[u] = Mb[ci[u]]
+            ci[u] = part[ci[u]]
         ip, ix, dv = ip2, ix2, dv2
         q0 = q
         q = q2
@@ -710,14 +743,14 @@ def _louvain_serial(G, X, Y, b, init, states, nonneg, labels_out, q_out, dense_r
 
 def louvain_runs(graph, X, Y, b, init, states, labels_out, q_out):
     """Independent Louvain runs, spread over ``numba.get_num_threads()`` threads (contiguous chunks of runs;
-    the kernel releases the GIL). A parfor cannot take the blocks form's tuples of arrays, hence threads.
+    the kernel releases the GIL). A parfor cannot take the blocks form's tuple of arrays, hence threads.
 
     Parameters
     ----------
-    graph : tuple
+    graph : CSRGraph or BlocksGraph
         ``A``, already normalised (e.g. ``w⁺/s0 − w⁻/(s0+s1)`` for negative_asym), in one of the two forms of
-        ``louvain_graph``: ``(indptr, indices, data)`` (symmetric CSR, shapes (n+1,), (nnz,), (nnz,); int64,
-        int32, float64) or ``(down, up, boff, off, layer, th, coef)`` (the weight blocks).
+        ``louvain_graph``: ``CSRGraph(indptr, indices, data)`` (symmetric CSR, shapes (n+1,), (nnz,), (nnz,);
+        int64, int32, float64) or ``BlocksGraph(down, up, boff, off, layer, th, coef)`` (the weight blocks).
     X, Y : arrays, shape (R, n), float64
         Null-model vectors: ``B = A − Σ_t b_t X_t Y_tᵀ`` (the set of terms is symmetric as a whole).
     b : array, shape (R,), float64

@@ -4,9 +4,9 @@
 (``_n``, ``_nnz``, ``_deg``, ``_scatter``, ``_touched``, ``_move_rows``, ``_diag``: Numba overloads, so a
 sweep compiles once per form):
 
-* **CSR** ``(indptr, indices, data)``: int64, int32, float64; every undirected edge in both rows, self-loops
-  once. Aggregated levels, and level 0 when thresholding left a block sparse.
-* **blocks** ``(down, up, boff, off, layer, th, coef)`` (``up`` built by ``level0_pass``): the weight blocks
+* **CSR** ``CSRGraph(indptr, indices, data)``: int64, int32, float64; every undirected edge in both rows,
+  self-loops once. Aggregated levels, and level 0 when thresholding left a block sparse.
+* **blocks** ``BlocksGraph(down, up, boff, off, layer, th, coef)`` (``up`` built by ``level0_pass``): the weight blocks
   themselves, copied once, so level 0 costs no edge list. ``down`` is every ``W_l`` (n_l, n_{l+1})
   flattened in C order and concatenated, ``up`` every C-order transpose ``W_lᵀ`` the same way, both of the
   graph's float dtype; block ``l`` occupies ``[boff[l], boff[l+1])`` of both (flat arrays rather than lists
@@ -14,10 +14,15 @@ sweep compiles once per form):
   lookup). ``off`` (L+2,) the
   layer offsets, ``layer`` (N,) every node's layer, ``th`` (L,) the thresholds, ``coef`` =
   ``(a⁺, b⁺, a⁻, b⁻)``: an entry ``w`` with ``|w| > th`` has value ``a⁺w + b⁺`` if ``w > 0`` else
-  ``a⁻w + b⁻`` (sign mode, binary and the directed ½ folded in, see ``edge_coefs``); dropped entries read
+  ``a⁻w + b⁻`` (sign mode, binary and the directed ½ folded in, see ``edge_rule``); dropped entries read
   as 0. Node ``u`` of layer ``l`` has the neighbour segments ``W_l[u − off[l]]`` (ids from ``off[l+1]``)
   and ``W_{l−1}ᵀ[u − off[l]]`` (ids from ``off[l−1]``): ``_down_seg`` and ``_up_seg``.
+
+Both forms are named tuples, which Numba compiles as tuples (no cost) and tells apart by their class
+(``_is_csr``).
 """
+from collections import namedtuple
+
 import numpy as np
 from llvmlite import ir
 from numba import njit
@@ -28,28 +33,49 @@ from .. import config
 
 CPU_ONLY = "the level-0 graph of Louvain, which runs on the CPU (issue 4; spec §10)"
 
+#: A symmetric CSR matrix (module docstring).
+CSRGraph = namedtuple("CSRGraph", ["indptr", "indices", "data"])
+#: The weight blocks read in place (module docstring).
+BlocksGraph = namedtuple("BlocksGraph", ["down", "up", "boff", "off", "layer", "th", "coef"])
+
+#: How a weight becomes an entry of ``A`` (``edge_rule``): its sign kept, its magnitude, or the weight as is.
+SIGN_MODES = ("signed", "abs", "as_is")
+
+
+def edge_rule(pos, neg, sign="signed", binary=False, half=False):
+    """The coefficients ``(a⁺, b⁺, a⁻, b⁻)`` that make a kept weight ``w`` the entry ``a⁺w + b⁺`` (``w > 0``)
+    or ``a⁻w + b⁻`` (``w < 0``) of ``A``: branch-free in the weight, so the fills and sweeps vectorise.
+
+    Parameters
+    ----------
+    pos, neg : float
+        Coefficients of the positive and the negative weights (``neg`` is used by ``sign="signed"`` only).
+    sign : {"signed", "abs", "as_is"}
+        ``pos·w`` / ``neg·w`` by sign, ``pos·|w|``, or ``pos·w`` whatever the sign.
+    binary : bool
+        Every kept weight counts as ±1.
+    half : bool
+        Halve every entry (the directed view's ``A = (W + Wᵀ)/2``; ½ scales exactly).
+
+    Returns
+    -------
+    tuple of 4 floats
+        A tuple, not an array: Numba keeps its values in registers (an array's would be loads that the
+        sweeps' stores may alias: measured 8-12% slower on 784-500-500-2000).
+    """
+    if sign not in SIGN_MODES:
+        raise ValueError(f"sign must be one of {SIGN_MODES}, got {sign!r}")
+    ap, an = {"signed": (pos, neg), "abs": (pos, -pos), "as_is": (pos, pos)}[sign]
+    bp, bn = 0.0, 0.0
+    if binary:  # w·0 + (±1)·a: one of a, b is 0, so each entry is the same to the bit as a·sign(w)
+        ap, an, bp, bn = 0.0, 0.0, ap, -an
+    f = 0.5 if half else 1.0
+    return (float(f * ap), float(f * bp), float(f * an), float(f * bn))
+
 
 # ------------------------------------------------------------------------------------------ builders
-@njit(inline="always")
-def _edge_value(w, th, c0, c1, code):
-    """Louvain weight of one block entry: 0 if not kept. code = mode (0 signed, 1 |w|, 2 as is) + 4·binary
-    + 8·half (directed view: A = (W + Wᵀ)/2)."""
-    if not (w > th or w < -th):
-        return 0.0
-    if code & 4:
-        w = 1.0 if w > 0 else -1.0
-    m = code & 3
-    if m == 0:
-        v = c0 * w if w > 0 else c1 * w
-    elif m == 1:
-        v = c0 * abs(w)
-    else:
-        v = c0 * w
-    return 0.5 * v if code & 8 else v
-
-
 @njit(cache=config.CACHE)
-def block_edge_counts(W, th, c0, c1, code, row_cnt, col_cnt):
+def block_edge_counts(W, th, coef, row_cnt, col_cnt):
     """Number of non-zero Louvain entries per row and per column of one block (adds to the counts).
 
     Serial on purpose: one memory-bound pass, and a parallel region costs 10–20 ms on a loaded machine.
@@ -57,33 +83,35 @@ def block_edge_counts(W, th, c0, c1, code, row_cnt, col_cnt):
     Parameters
     ----------
     W : array, shape (n_s, n_t)
-    th, c0, c1 : float
-        Threshold and the coefficients of the positive and negative weights.
-    code : int
-        Mode bits (see ``_edge_value``).
+    th : float
+        Threshold: an entry is kept when ``|w| > th``.
+    coef : tuple of 4 floats
+        ``edge_rule``'s coefficients.
     row_cnt : array, shape (n_s,), int64, incremented
     col_cnt : array, shape (n_t,), int64, incremented
     """
     ns, nt = W.shape
+    ap, bp, an, bn = coef[0], coef[1], coef[2], coef[3]
     for i in range(ns):
         k = 0
         for j in range(nt):
-            if _edge_value(np.float64(W[i, j]), th, c0, c1, code) != 0.0:
+            if _bv(np.float64(W[i, j]), th, ap, bp, an, bn) != 0.0:
                 k += 1
                 col_cnt[j] += 1
         row_cnt[i] += k
 
 
 @njit(cache=config.CACHE)
-def block_csr_fill(W, th, c0, c1, code, o_src, o_dst, pos, indices, data):
-    """Write one block's entries into the symmetric CSR: row ``o_src+i`` gets ``o_dst+j`` and vice versa
-    (serial, as ``block_edge_counts``).
+def block_csr_fill(W, th, coef, o_src, o_dst, pos, indices, data):
+    """Write one block's non-zero entries into the symmetric CSR: row ``o_src+i`` gets ``o_dst+j`` and vice
+    versa (serial, as ``block_edge_counts``).
 
     Parameters
     ----------
     W : array, shape (n_s, n_t)
-    th, c0, c1 : float
-    code : int
+    th : float
+    coef : tuple of 4 floats
+        ``edge_rule``'s coefficients.
     o_src, o_dst : int
         Global ids of the block's first source and first target node.
     pos : array, shape (N,), int64
@@ -92,10 +120,11 @@ def block_csr_fill(W, th, c0, c1, code, o_src, o_dst, pos, indices, data):
     data : array, shape (nnz,), float64
     """
     ns, nt = W.shape
+    ap, bp, an, bn = coef[0], coef[1], coef[2], coef[3]
     for i in range(ns):
         p = pos[o_src + i]
         for j in range(nt):
-            v = _edge_value(np.float64(W[i, j]), th, c0, c1, code)
+            v = _bv(np.float64(W[i, j]), th, ap, bp, an, bn)
             if v != 0.0:
                 indices[p] = o_dst + j
                 data[p] = v
@@ -105,7 +134,6 @@ def block_csr_fill(W, th, c0, c1, code, o_src, o_dst, pos, indices, data):
                 data[q] = v
                 pos[o_dst + j] = q + 1
         pos[o_src + i] = p
-
 
 
 @njit(cache=config.CACHE, fastmath=config.FASTMATH)
@@ -154,43 +182,9 @@ def block_channel_sums(W, th, binary, rows, cols):
             cols[k, j] += acc[k, j]
 
 
-@njit(cache=config.CACHE)
-def edge_coefs(c0, c1, code):
-    """``_edge_value`` as ``a_p·w + b_p`` (w > 0) or ``a_n·w + b_n`` (w < 0): branch-free in the weight, so
-    the dense fill vectorises (exactly the same values: one of a, b is 0, and 0.5 scales exactly).
-
-    Parameters
-    ----------
-    c0, c1 : float
-        Coefficients of the positive and negative weights.
-    code : int
-        Mode bits (see ``_edge_value``).
-
-    Returns
-    -------
-    (a_p, b_p, a_n, b_n) : floats
-    """
-    m = code & 3
-    binary = code & 4
-    if m == 0:
-        ap, an = c0, c1
-    elif m == 1:
-        ap, an = c0, -c0
-    else:
-        ap, an = c0, c0
-    if binary:
-        bp, bn = ap, -an
-        ap, an = 0.0, 0.0
-    else:
-        bp, bn = 0.0, 0.0
-    if code & 8:
-        ap, an, bp, bn = 0.5 * ap, 0.5 * an, 0.5 * bp, 0.5 * bn
-    return ap, bp, an, bn
-
-
 @njit(inline="always")
 def _bv(x, th, ap, bp, an, bn):
-    """The value of a block entry ``x`` (float64) under ``edge_coefs``: 0 unless ``|x| > th``."""
+    """The value of a block entry ``x`` (float64) under ``edge_rule``: 0 unless ``|x| > th``."""
     pos = x > 0
     v = (ap if pos else an) * x + (bp if pos else bn)  # selects, not branches: signs are unpredictable
     return v if (x > th) | (x < -th) else 0.0
@@ -206,14 +200,14 @@ def _dense_row(w, th, ap, bp, an, bn, o, ind, d):
 
 
 @njit(cache=config.CACHE)
-def block_csr_fill_dense(W, th, c0, c1, code, o_src, o_dst, pos, indices, data):
+def block_csr_fill_dense(W, th, coef, o_src, o_dst, pos, indices, data):
     """``block_csr_fill`` (same parameters) for a block stored densely: every entry is written, dropped ones
     as explicit zeros (they add nothing to any sum), so positions are known and the transposed half is a
     tiled transpose followed by a contiguous copy. Source row ``i`` starts at ``pos[o_src+i]``, target row
     ``j`` at ``pos[o_dst+j]``; both are advanced by the block's width.
     """
     ns, nt = W.shape
-    ap, bp, an, bn = edge_coefs(c0, c1, code)
+    ap, bp, an, bn = coef[0], coef[1], coef[2], coef[3]
     for i in range(ns):
         p = pos[o_src + i]
         _dense_row(W[i], th, ap, bp, an, bn, o_dst, indices[p:p + nt], data[p:p + nt])
@@ -306,7 +300,12 @@ def level0_pass(down, off, th, sums, out, inn, min_fill):
 
 # ------------------------------------------------------------------------------- access (both forms)
 def _is_csr(G):
-    return len(G) == 3
+    """At compile time: whether the Numba type ``G`` is a ``CSRGraph`` (else a ``BlocksGraph``)."""
+    if getattr(G, "instance_class", None) is CSRGraph:
+        return True
+    if getattr(G, "instance_class", None) is BlocksGraph:
+        return False
+    raise TypeError(f"a Louvain graph is a CSRGraph or a BlocksGraph, got {G}")
 
 
 # The per-entry loops below take a flat buffer plus a start and a length instead of a slice, and index
@@ -314,18 +313,18 @@ def _is_csr(G):
 # Numba cannot prune in these loops (13% of a run); a signed index costs a wrap-around test per access.
 @njit(inline="always")
 def _down_seg(G, l, i):
-    """Blocks form: row ``i`` of ``W_l`` (the neighbours in layer ``l+1``) is ``G[0][s:s+nt]``: (s, nt)."""
-    off = G[3]
+    """Blocks form: row ``i`` of ``W_l`` (the neighbours in layer ``l+1``) is ``G.down[s:s+nt]``: (s, nt)."""
+    off = G.off
     nt = off[l + 2] - off[l + 1]
-    return np.uint64(G[2][l] + i * nt), np.uint64(nt)
+    return np.uint64(G.boff[l] + i * nt), np.uint64(nt)
 
 
 @njit(inline="always")
 def _up_seg(G, l, i):
-    """Blocks form: row ``i`` of ``W_lᵀ`` (the neighbours in layer ``l``) is ``G[1][s:s+ns]``: (s, ns)."""
-    off = G[3]
+    """Blocks form: row ``i`` of ``W_lᵀ`` (the neighbours in layer ``l``) is ``G.up[s:s+ns]``: (s, ns)."""
+    off = G.off
     ns = off[l + 1] - off[l]
-    return np.uint64(G[2][l] + i * ns), np.uint64(ns)
+    return np.uint64(G.boff[l] + i * ns), np.uint64(ns)
 
 
 def _n(G):
@@ -340,28 +339,28 @@ def _deg(G, u):
     """Stored entries of node ``u``'s row."""
 
 
-def _scatter(G, Mb, u, h, r, k):
-    """``h[r + q, Mb[v]] += A[u, v]`` over u's row, ``q = p mod 4`` when ``k = 4`` rows (four short dependency
+def _scatter(G, part, u, h, r, k):
+    """``h[r + q, part[v]] += A[u, v]`` over u's row, ``q = p mod 4`` when ``k = 4`` rows (four short dependency
     chains instead of one long one when neighbours share modules), else ``q = 0`` (``k = 1``)."""
 
 
-def _touched(G, Mb, u, h, mark, touched):
+def _touched(G, part, u, h, mark, touched):
     """``_scatter`` into one row ``h[0]``, and the modules met listed in ``touched`` (and marked); returns
     their number."""
 
 
-def _nb_best(G, Mb, u, h, YM, xb):
-    """``max v[c] = h[0, c] − Σ_t xb_t YM[t, c]`` over the modules of u's neighbours, and its module, after
+def _nb_best(G, part, u, h, ysum, xb):
+    """``max v[c] = h[0, c] − Σ_t xb_t ysum[t, c]`` over the modules of u's neighbours, and its module, after
     a scatter into ``h[0]``: each module is read once and its entry set to NaN, so repeats (and a module set
     to NaN beforehand) drop out of the comparison without a branch on marks. Returns (value, module)."""
 
 
-def _nb_zero(G, Mb, u, h):
+def _nb_zero(G, part, u, h):
     """``h[0, c] = 0`` for the modules of u's neighbours (after ``_scatter`` / ``_nb_best``)."""
 
 
-def _move_rows(G, u, Hd, a, c):
-    """Node ``u`` moved from module ``a`` to ``c``: ``Hd[v, a] −= A[u, v]``, ``Hd[v, c] += A[u, v]``."""
+def _move_rows(G, u, Hnm, a, c):
+    """Node ``u`` moved from module ``a`` to ``c``: ``Hnm[v, a] −= A[u, v]``, ``Hnm[v, c] += A[u, v]``."""
 
 
 def _prefetch_row(G, u):
@@ -372,8 +371,8 @@ def _diag(G):
     """Self-loop weights ``A[u, u]``, shape (n,)."""
 
 
-def _dense_rows(G, Mb, Hd, hi, work):
-    """All the dense rows at once: ``Hd[u, c] = A[u, c]`` for ``c < hi``, 0 up to ``Hd.shape[1]``; returns
+def _dense_rows(G, part, Hnm, hi, work):
+    """All the dense rows at once: ``Hnm[u, c] = A[u, c]`` for ``c < hi``, 0 up to ``Hnm.shape[1]``; returns
     True. Blocks form only (the CSR form returns False: its rows are built one by one, ``_scatter``)."""
 
 
@@ -384,28 +383,28 @@ def _dense_work(G, k):
 @overload(_n, inline="always")
 def _ov_n(G):
     if _is_csr(G):
-        return lambda G: G[0].size - 1
-    return lambda G: G[3][-1]
+        return lambda G: G.indptr.size - 1
+    return lambda G: G.off[-1]
 
 
 @overload(_nnz, inline="always")
 def _ov_nnz(G):
     if _is_csr(G):
-        return lambda G: G[0][-1]
+        return lambda G: G.indptr[-1]
 
-    return lambda G: 2 * G[0].size
+    return lambda G: 2 * G.down.size
 
 
 @overload(_deg, inline="always")
 def _ov_deg(G, u):
     if _is_csr(G):
-        return lambda G, u: G[0][u + 1] - G[0][u]
+        return lambda G, u: G.indptr[u + 1] - G.indptr[u]
 
     def impl(G, u):
-        off = G[3]
-        l = G[4][u]
+        off = G.off
+        l = G.layer[u]
         d = 0
-        if l < G[2].size - 1:
+        if l < G.boff.size - 1:
             d += off[l + 2] - off[l + 1]
         if l > 0:
             d += off[l] - off[l - 1]
@@ -421,7 +420,7 @@ def _pv(x, th, ap, bp, an, bn):
 
 
 @njit(inline="always")
-def _seg_rows(w, s, nt, o, th, cf, Mb, h, r, k, val):
+def _seg_rows(w, s, nt, o, th, cf, part, h, r, k, val):
     """``_scatter`` over one block segment ``w[s:s+nt]`` (targets ``o, o+1, ...``), values by ``val``
     (``_bv``/``_pv``)."""
     ap, bp, an, bn = cf[0], cf[1], cf[2], cf[3]
@@ -431,60 +430,60 @@ def _seg_rows(w, s, nt, o, th, cf, Mb, h, r, k, val):
     if k == 4:
         for q in range(nt // four):
             j = four * q
-            h[r, np.uint64(Mb[o + j])] += val(np.float64(w[s + j]), th, ap, bp, an, bn)
-            h[r + one, np.uint64(Mb[o + j + one])] += val(np.float64(w[s + j + one]), th, ap, bp, an, bn)
-            h[r + two, np.uint64(Mb[o + j + two])] += val(np.float64(w[s + j + two]), th, ap, bp, an, bn)
-            h[r + three, np.uint64(Mb[o + j + three])] += val(np.float64(w[s + j + three]), th, ap, bp, an, bn)
+            h[r, np.uint64(part[o + j])] += val(np.float64(w[s + j]), th, ap, bp, an, bn)
+            h[r + one, np.uint64(part[o + j + one])] += val(np.float64(w[s + j + one]), th, ap, bp, an, bn)
+            h[r + two, np.uint64(part[o + j + two])] += val(np.float64(w[s + j + two]), th, ap, bp, an, bn)
+            h[r + three, np.uint64(part[o + j + three])] += val(np.float64(w[s + j + three]), th, ap, bp, an, bn)
         j = nt - nt % four
     for j in range(j, nt):
-        h[r, np.uint64(Mb[o + j])] += val(np.float64(w[s + j]), th, ap, bp, an, bn)
+        h[r, np.uint64(part[o + j])] += val(np.float64(w[s + j]), th, ap, bp, an, bn)
 
 
 @njit(inline="always")
-def _seg_scatter(w, s, nt, o, th, cf, Mb, h, r, k):
+def _seg_scatter(w, s, nt, o, th, cf, part, h, r, k):
     if th <= 0 and cf[1] == 0 and cf[3] == 0:  # the common unthresholded case: a cheaper value
-        _seg_rows(w, s, nt, o, th, cf, Mb, h, r, k, _pv)
+        _seg_rows(w, s, nt, o, th, cf, part, h, r, k, _pv)
     else:
-        _seg_rows(w, s, nt, o, th, cf, Mb, h, r, k, _bv)
+        _seg_rows(w, s, nt, o, th, cf, part, h, r, k, _bv)
 
 
 @overload(_scatter)
-def _ov_scatter(G, Mb, u, h, r, k):
+def _ov_scatter(G, part, u, h, r, k):
     if _is_csr(G):
-        def impl(G, Mb, u, h, r, k):  # no views, unsigned indices (see _down_seg)
+        def impl(G, part, u, h, r, k):  # no views, unsigned indices (see _down_seg)
             ip, ix, dv = G
             p, end, r = np.uint64(ip[u]), np.uint64(ip[u + 1]), np.uint64(r)
             one, two, three, four = np.uint64(1), np.uint64(2), np.uint64(3), np.uint64(4)
             if k == 4:
                 for q in range((end - p) // four):
-                    h[r, np.uint64(Mb[np.uint64(ix[p])])] += dv[p]
-                    h[r + one, np.uint64(Mb[np.uint64(ix[p + one])])] += dv[p + one]
-                    h[r + two, np.uint64(Mb[np.uint64(ix[p + two])])] += dv[p + two]
-                    h[r + three, np.uint64(Mb[np.uint64(ix[p + three])])] += dv[p + three]
+                    h[r, np.uint64(part[np.uint64(ix[p])])] += dv[p]
+                    h[r + one, np.uint64(part[np.uint64(ix[p + one])])] += dv[p + one]
+                    h[r + two, np.uint64(part[np.uint64(ix[p + two])])] += dv[p + two]
+                    h[r + three, np.uint64(part[np.uint64(ix[p + three])])] += dv[p + three]
                     p += four
             for p in range(p, end):
-                h[r, np.uint64(Mb[np.uint64(ix[p])])] += dv[p]
+                h[r, np.uint64(part[np.uint64(ix[p])])] += dv[p]
         return impl
 
-    def impl(G, Mb, u, h, r, k):
-        off, layer, th, cf = G[3], G[4], G[5], G[6]
+    def impl(G, part, u, h, r, k):
+        off, layer, th, cf = G.off, G.layer, G.th, G.coef
         l = layer[u]
         i = u - off[l]
         if l > 0:  # the CSR's order: the layer below first
             s, nt = _up_seg(G, l - 1, i)
-            _seg_scatter(G[1], s, nt, off[l - 1], th[l - 1], cf, Mb, h, r, k)
-        if l < G[2].size - 1:
+            _seg_scatter(G.up, s, nt, off[l - 1], th[l - 1], cf, part, h, r, k)
+        if l < G.boff.size - 1:
             s, nt = _down_seg(G, l, i)
-            _seg_scatter(G[0], s, nt, off[l + 1], th[l], cf, Mb, h, r, k)
+            _seg_scatter(G.down, s, nt, off[l + 1], th[l], cf, part, h, r, k)
     return impl
 
 
 @njit(inline="always")
-def _seg_touched(w, s, ns, o, th, cf, Mb, h, mark, touched, nt):
+def _seg_touched(w, s, ns, o, th, cf, part, h, mark, touched, nt):
     ap, bp, an, bn = cf[0], cf[1], cf[2], cf[3]
     o = np.uint64(o)
     for j in range(ns):
-        c = Mb[o + j]
+        c = part[o + j]
         h[0, c] += _bv(np.float64(w[s + j]), th, ap, bp, an, bn)
         if not mark[c]:
             mark[c] = True
@@ -494,13 +493,13 @@ def _seg_touched(w, s, ns, o, th, cf, Mb, h, mark, touched, nt):
 
 
 @overload(_touched)
-def _ov_touched(G, Mb, u, h, mark, touched):
+def _ov_touched(G, part, u, h, mark, touched):
     if _is_csr(G):
-        def impl(G, Mb, u, h, mark, touched):
+        def impl(G, part, u, h, mark, touched):
             ip, ix, dv = G
             nt = 0
             for p in range(ip[u], ip[u + 1]):
-                c = Mb[ix[p]]
+                c = part[ix[p]]
                 h[0, c] += dv[p]
                 if not mark[c]:  # written out: an inlined helper returning nt made this loop 3x slower
                     mark[c] = True
@@ -509,128 +508,128 @@ def _ov_touched(G, Mb, u, h, mark, touched):
             return nt
         return impl
 
-    def impl(G, Mb, u, h, mark, touched):
-        off, layer, th, cf = G[3], G[4], G[5], G[6]
+    def impl(G, part, u, h, mark, touched):
+        off, layer, th, cf = G.off, G.layer, G.th, G.coef
         l = layer[u]
         i = u - off[l]
         nt = 0
         if l > 0:
             s, ns = _up_seg(G, l - 1, i)
-            nt = _seg_touched(G[1], s, ns, off[l - 1], th[l - 1], cf, Mb, h, mark, touched, nt)
-        if l < G[2].size - 1:
+            nt = _seg_touched(G.up, s, ns, off[l - 1], th[l - 1], cf, part, h, mark, touched, nt)
+        if l < G.boff.size - 1:
             s, ns = _down_seg(G, l, i)
-            nt = _seg_touched(G[0], s, ns, off[l + 1], th[l], cf, Mb, h, mark, touched, nt)
+            nt = _seg_touched(G.down, s, ns, off[l + 1], th[l], cf, part, h, mark, touched, nt)
         return nt
     return impl
 
 
 @njit(inline="always")
-def _null(xb, YM, c, R):
-    """``Σ_t xb_t YM[t, c]`` (the usual ranks written out)."""
+def _null(xb, ysum, c, R):
+    """``Σ_t xb_t ysum[t, c]`` (the usual ranks written out)."""
     if R == 2:
-        return xb[0] * YM[0, c] + xb[1] * YM[1, c]
+        return xb[0] * ysum[0, c] + xb[1] * ysum[1, c]
     if R == 1:
-        return xb[0] * YM[0, c]
+        return xb[0] * ysum[0, c]
     h = 0.0
     for t in range(R):
-        h += xb[t] * YM[t, c]
+        h += xb[t] * ysum[t, c]
     return h
 
 
 @njit(inline="always")
-def _nb_step(c, h, YM, xb, best, arg):
+def _nb_step(c, h, ysum, xb, best, arg):
     """A neighbour's module ``c`` against the best so far: its value is read once, then set to NaN, so
     that repeats (and modules marked beforehand) drop out of the comparison."""
     uc = np.uint64(c)
-    v = h[0, uc] - _null(xb, YM, uc, xb.size)
+    v = h[0, uc] - _null(xb, ysum, uc, xb.size)
     h[0, uc] = np.nan
     return (v, c) if v > best else (best, arg)
 
 
 @njit(inline="always")
-def _seg_best(o, nt, Mb, h, YM, xb, best, arg):
+def _seg_best(o, nt, part, h, ysum, xb, best, arg):
     o = np.uint64(o)
     for j in range(np.uint64(nt)):
-        best, arg = _nb_step(Mb[o + j], h, YM, xb, best, arg)
+        best, arg = _nb_step(part[o + j], h, ysum, xb, best, arg)
     return best, arg
 
 
 @overload(_nb_best)
-def _ov_nb_best(G, Mb, u, h, YM, xb):
+def _ov_nb_best(G, part, u, h, ysum, xb):
     if _is_csr(G):
-        def impl(G, Mb, u, h, YM, xb):
-            ip, ix = G[0], G[1]
+        def impl(G, part, u, h, ysum, xb):
+            ip, ix = G.indptr, G.indices
             best, arg = -np.inf, -1
             for p in range(ip[u], ip[u + 1]):
-                best, arg = _nb_step(Mb[ix[p]], h, YM, xb, best, arg)
+                best, arg = _nb_step(part[ix[p]], h, ysum, xb, best, arg)
             return best, arg
         return impl
 
-    def impl(G, Mb, u, h, YM, xb):
-        off, layer = G[3], G[4]
+    def impl(G, part, u, h, ysum, xb):
+        off, layer = G.off, G.layer
         l = layer[u]
         best, arg = -np.inf, -1
         if l > 0:
-            best, arg = _seg_best(off[l - 1], off[l] - off[l - 1], Mb, h, YM, xb, best, arg)
-        if l < G[2].size - 1:
-            best, arg = _seg_best(off[l + 1], off[l + 2] - off[l + 1], Mb, h, YM, xb, best, arg)
+            best, arg = _seg_best(off[l - 1], off[l] - off[l - 1], part, h, ysum, xb, best, arg)
+        if l < G.boff.size - 1:
+            best, arg = _seg_best(off[l + 1], off[l + 2] - off[l + 1], part, h, ysum, xb, best, arg)
         return best, arg
     return impl
 
 
 @overload(_nb_zero)
-def _ov_nb_zero(G, Mb, u, h):
+def _ov_nb_zero(G, part, u, h):
     if _is_csr(G):
-        def impl(G, Mb, u, h):
-            ip, ix = G[0], G[1]
+        def impl(G, part, u, h):
+            ip, ix = G.indptr, G.indices
             for p in range(ip[u], ip[u + 1]):
-                h[0, Mb[ix[p]]] = 0.0
+                h[0, part[ix[p]]] = 0.0
         return impl
 
-    def impl(G, Mb, u, h):
-        off, layer = G[3], G[4]
+    def impl(G, part, u, h):
+        off, layer = G.off, G.layer
         l = layer[u]
         if l > 0:
             for v in range(np.uint64(off[l - 1]), np.uint64(off[l])):
-                h[0, np.uint64(Mb[v])] = 0.0
-        if l < G[2].size - 1:
+                h[0, np.uint64(part[v])] = 0.0
+        if l < G.boff.size - 1:
             for v in range(np.uint64(off[l + 1]), np.uint64(off[l + 2])):
-                h[0, np.uint64(Mb[v])] = 0.0
+                h[0, np.uint64(part[v])] = 0.0
     return impl
 
 
 @njit(inline="always")
-def _seg_move(w, s, nt, o, th, cf, Hd, a, c):
+def _seg_move(w, s, nt, o, th, cf, Hnm, a, c):
     ap, bp, an, bn = cf[0], cf[1], cf[2], cf[3]
     ua, uc, o = np.uint64(a), np.uint64(c), np.uint64(o)
     for j in range(nt):
         v = _bv(np.float64(w[s + j]), th, ap, bp, an, bn)
-        Hd[o + j, ua] -= v
-        Hd[o + j, uc] += v
+        Hnm[o + j, ua] -= v
+        Hnm[o + j, uc] += v
 
 
 @overload(_move_rows)
-def _ov_move_rows(G, u, Hd, a, c):
+def _ov_move_rows(G, u, Hnm, a, c):
     if _is_csr(G):
-        def impl(G, u, Hd, a, c):
+        def impl(G, u, Hnm, a, c):
             ip, ix, dv = G
             ua, uc = np.uint64(a), np.uint64(c)
             for p in range(np.uint64(ip[u]), np.uint64(ip[u + 1])):
                 v = np.uint64(ix[p])
-                Hd[v, ua] -= dv[p]
-                Hd[v, uc] += dv[p]
+                Hnm[v, ua] -= dv[p]
+                Hnm[v, uc] += dv[p]
         return impl
 
-    def impl(G, u, Hd, a, c):
-        off, layer, th, cf = G[3], G[4], G[5], G[6]
+    def impl(G, u, Hnm, a, c):
+        off, layer, th, cf = G.off, G.layer, G.th, G.coef
         l = layer[u]
         i = u - off[l]
-        if l < G[2].size - 1:
+        if l < G.boff.size - 1:
             s, nt = _down_seg(G, l, i)
-            _seg_move(G[0], s, nt, off[l + 1], th[l], cf, Hd, a, c)
+            _seg_move(G.down, s, nt, off[l + 1], th[l], cf, Hnm, a, c)
         if l > 0:
             s, nt = _up_seg(G, l - 1, i)
-            _seg_move(G[1], s, nt, off[l - 1], th[l - 1], cf, Hd, a, c)
+            _seg_move(G.up, s, nt, off[l - 1], th[l - 1], cf, Hnm, a, c)
     return impl
 
 
@@ -661,17 +660,17 @@ def _ov_prefetch_row(G, u):
         return impl
 
     def impl(G, u):
-        off, layer = G[3], G[4]
+        off, layer = G.off, G.layer
         l = layer[u]
         i = u - off[l]
         if l > 0:
             s, nt = _up_seg(G, l - 1, i)
             for q in range(np.uint64(0), nt, np.uint64(16)):
-                _prefetch(G[1], s + q)
-        if l < G[2].size - 1:
+                _prefetch(G.up, s + q)
+        if l < G.boff.size - 1:
             s, nt = _down_seg(G, l, i)
             for q in range(np.uint64(0), nt, np.uint64(16)):
-                _prefetch(G[0], s + q)
+                _prefetch(G.down, s + q)
     return impl
 
 
@@ -690,45 +689,45 @@ def _add_rows(w, s, nl, val, th, cf, T, c):
 
 
 @njit(inline="always")
-def _tile_rows(G, Mb, Hd, hi, work, l, j0, nb, val):
+def _tile_rows(G, part, Hnm, hi, work, l, j0, nb, val):
     """``_dense_rows`` for the ``nb`` nodes ``j0 ..`` of layer ``l``, through the module-major tile ``T =
     work[:hi·nb]`` (hi, nb): the block below adds the tile's slice of each source's row (``down``) into its
     module's row of ``T``, the block above each target's (``up``), in the order ``_scatter`` adds them (so each
     sum is the same to the bit); then ``T`` is transposed into the rows, in strips of 8 modules."""
-    down, up, boff, off, th, cf = G[0], G[1], G[2], G[3], G[5], G[6]
+    down, up, boff, off, th, cf = G.down, G.up, G.boff, G.off, G.th, G.coef
     L = boff.size - 1
     nl = off[l + 1] - off[l]
     unb, uhi, o = np.uint64(nb), np.uint64(hi), np.uint64(off[l] + j0)
-    cap, eight = np.uint64(Hd.shape[1]), np.uint64(8)
+    cap, eight = np.uint64(Hnm.shape[1]), np.uint64(8)
     T = work[:hi * nb].reshape((hi, nb))
     for c in range(uhi):
         for j in range(unb):
             T[c, j] = 0.0
     if l > 0:
         for i in range(off[l] - off[l - 1]):
-            _add_rows(down, boff[l - 1] + i * nl + j0, nb, val, th[l - 1], cf, T, Mb[off[l - 1] + i])
+            _add_rows(down, boff[l - 1] + i * nl + j0, nb, val, th[l - 1], cf, T, part[off[l - 1] + i])
     if l < L:
         for v in range(off[l + 2] - off[l + 1]):
-            _add_rows(up, boff[l] + v * nl + j0, nb, val, th[l], cf, T, Mb[off[l + 1] + v])
+            _add_rows(up, boff[l] + v * nl + j0, nb, val, th[l], cf, T, part[off[l + 1] + v])
     top = uhi - uhi % eight
     for c0 in range(np.uint64(0), top, eight):
         for j in range(unb):
             for c in range(c0, c0 + eight):
-                Hd[o + j, c] = T[c, j]
+                Hnm[o + j, c] = T[c, j]
     for j in range(unb):
         for c in range(top, uhi):
-            Hd[o + j, c] = T[c, j]
+            Hnm[o + j, c] = T[c, j]
         for c in range(uhi, cap):
-            Hd[o + j, c] = 0.0
+            Hnm[o + j, c] = 0.0
 
 
 @overload(_dense_rows)
-def _ov_dense_rows(G, Mb, Hd, hi, work):
+def _ov_dense_rows(G, part, Hnm, hi, work):
     if _is_csr(G):
-        return lambda G, Mb, Hd, hi, work: False
+        return lambda G, part, Hnm, hi, work: False
 
-    def impl(G, Mb, Hd, hi, work):
-        off, th, cf = G[3], G[5], G[6]
+    def impl(G, part, Hnm, hi, work):
+        off, th, cf = G.off, G.th, G.coef
         plain = cf[1] == 0 and cf[3] == 0
         for l in range(th.size):
             plain = plain and th[l] <= 0
@@ -736,9 +735,9 @@ def _ov_dense_rows(G, Mb, Hd, hi, work):
             for j0 in range(0, off[l + 1] - off[l], _TILE):
                 nb = min(_TILE, off[l + 1] - off[l] - j0)
                 if plain:  # the common unthresholded case: a cheaper value (_seg_scatter)
-                    _tile_rows(G, Mb, Hd, hi, work, l, j0, nb, _pv)
+                    _tile_rows(G, part, Hnm, hi, work, l, j0, nb, _pv)
                 else:
-                    _tile_rows(G, Mb, Hd, hi, work, l, j0, nb, _bv)
+                    _tile_rows(G, part, Hnm, hi, work, l, j0, nb, _bv)
         return True
     return impl
 
@@ -768,5 +767,5 @@ def _ov_diag(G):
                             diag[u] += dv[p]
             return diag
         return impl
-    return lambda G: np.zeros(G[3][-1])  # a layered graph has no self-loops
+    return lambda G: np.zeros(G.off[-1])  # a layered graph has no self-loops
 
