@@ -58,7 +58,7 @@ def _dense_problem(dt, gamma=1.0):
     """Louvain input for BCT's default ``community_louvain(dt)`` (Newman Q of a non-negative symmetric matrix)."""
     import scipy.sparse as sp
 
-    from ..kernels.cpu.louvain_graph import CSRGraph
+    from ..kernels.cpu.louvain_graph import CSRGraph  # Louvain's kernels load on first use (0.1 s)
 
     s = float(dt.sum())
     k = dt.sum(axis=1)
