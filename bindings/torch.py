@@ -459,10 +459,6 @@ def model_entry(model, input_shape=None):
     return ws, bs, names, implicit
 
 
-def _host(a):
-    return a.get() if hasattr(a, "get") else np.asarray(a)
-
-
 class Recorder:
     """Save a model's weights into an epoch store from your own training loop.
 

@@ -58,7 +58,8 @@ def _dense_problem(dt, gamma=1.0):
     """Louvain input for BCT's default ``community_louvain(dt)`` (Newman Q of a non-negative symmetric matrix)."""
     import scipy.sparse as sp
 
-    from ..kernels.cpu.louvain_graph import CSRGraph  # Louvain's kernels load on first use (0.1 s)
+    # Louvain's kernels are loaded on first use (0.1 s), not by import deepcnt
+    from ..kernels.cpu.louvain_graph import CSRGraph
 
     s = float(dt.sum())
     k = dt.sum(axis=1)

@@ -271,7 +271,8 @@ def _epoch_pass(g, t):
     memo = _epoch_memo(g, t)
     if "pass" in memo:
         return memo
-    from ..kernels.cpu import louvain_graph as klg  # Louvain's kernels load on first use (0.1 s)
+    # Louvain's kernels are loaded on first use (0.1 s), not by import deepcnt
+    from ..kernels.cpu import louvain_graph as klg
 
     o, n = np.array(g.offsets, np.int64), g.n_nodes
     # Louvain runs on the CPU for every backend (kernels.cpu.louvain.CPU_ONLY): a GPU graph's blocks are
@@ -294,7 +295,8 @@ def _epoch_pass(g, t):
 def _level0_graph(g, t, coef):
     """The level-0 graph of epoch ``t`` (a ``BlocksGraph`` or a ``CSRGraph``, ``kernels.cpu.louvain_graph``)
     with the entries ``edge_rule``'s coefficients ``coef`` give."""
-    from ..kernels.cpu import louvain_graph as klg  # Louvain's kernels load on first use (0.1 s)
+    # Louvain's kernels are loaded on first use (0.1 s), not by import deepcnt
+    from ..kernels.cpu import louvain_graph as klg
 
     down, up, boff, o, layer, th, blocks_form = _epoch_pass(g, t)["pass"]
     if blocks_form:
@@ -331,7 +333,8 @@ def louvain_problem(g, t, gamma, mode, directed, binary):
     (``kernels.cpu.louvain_graph``). Memoised per epoch (``_epoch_memo``; graphs are immutable), so the next
     run on one graph starts at once.
     """
-    from ..kernels.cpu import louvain_graph as klg  # Louvain's kernels load on first use (0.1 s)
+    # Louvain's kernels are loaded on first use (0.1 s), not by import deepcnt
+    from ..kernels.cpu import louvain_graph as klg
 
     memo = _epoch_memo(g, t)
     key = ("graph", mode, bool(directed), bool(binary))
@@ -396,7 +399,8 @@ def louvain_runs(problem, runs, seed, init=None, stream=0):
 
     Returns labels (runs, n) int64 and Q (runs,).
     """
-    from ..kernels.cpu import louvain as klv  # Louvain's kernels load on first use (0.1 s)
+    # Louvain's kernels are loaded on first use (0.1 s), not by import deepcnt
+    from ..kernels.cpu import louvain as klv
 
     graph, X, Y, b = problem
     n = X.shape[1]

@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from .. import config
-from ..backend import get_backend
+from ..backend import get_backend, to_host
 from ..errors import InputError
 
 
@@ -112,7 +112,7 @@ def binary_information(Xb, y, device="cpu", miller_madow=False):
     Xb = _check_binary(_features(Xb, "Xb"))
     classes, codes = _labels(y, Xb.shape[0])
     n1y, ny = class_counts(Xb, codes, classes.size, device)
-    out = _host(_mi_kernel(n1y, ny, Xb.shape[0], device))
+    out = to_host(_mi_kernel(n1y, ny, Xb.shape[0], device))
     if miller_madow:
         out = out - miller_madow_bias(Xb.shape[0], classes.size)
     return out
@@ -129,9 +129,6 @@ def _check_binary(Xb):
         raise InputError("Xb must hold only 0 and 1: binarise first (binarize or pixel_information)")
     return Xb
 
-
-def _host(a):
-    return a.get() if hasattr(a, "get") else np.asarray(a)
 
 
 def binarize(X, theta):
@@ -206,12 +203,12 @@ def pixel_information(X, y, max_levels=256, device="cpu", miller_madow=False):
     ny = np.bincount(codes, minlength=C).astype(np.float64)
 
     xp = get_backend(device).xp
-    mi = _host(_mi_kernel(xp.asarray(n1y.reshape(P * V, C)), xp.asarray(ny), S, device)).reshape(P, V)
+    mi = to_host(_mi_kernel(xp.asarray(n1y.reshape(P * V, C)), xp.asarray(ny), S, device)).reshape(P, V)
     best = np.argmax(mi, axis=1)  # lowest maximiser (ties: first)
     rows = np.arange(P)
     ip = mi[rows, best]
     n1_best = n1y[rows, best]
-    idd = _host(_mi_kernel(xp.asarray(n1_best), xp.asarray(ny), S, device, "on_information"))
+    idd = to_host(_mi_kernel(xp.asarray(n1_best), xp.asarray(ny), S, device, "on_information"))
     threshold = vals[best]
     if miller_madow:
         ip = ip - miller_madow_bias(S, C)

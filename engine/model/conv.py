@@ -30,6 +30,7 @@ spatial positions of each input channel. The result is an ordinary dense :class:
 """
 import numpy as np
 
+from ..backend import to_host
 from ..errors import InputError
 from .blocks import ImplicitBlock
 from .graph import LayeredGraph
@@ -180,7 +181,7 @@ class ConvBlock(ImplicitBlock):
         Builds the E kept entries (one kernel offset at a time, no larger temporaries): for exports, tests and
         small layers only.
         """
-        K = _host(self.kernel[t]).astype(np.float64)
+        K = to_host(self.kernel[t]).astype(np.float64)
         (_, H, W), (C_out, Ho, Wo) = self.in_shape, self.out_shape
         _, cin_g, kh, kw = K.shape
         cout_g = C_out // self.groups
@@ -217,7 +218,7 @@ class ConvBlock(ImplicitBlock):
         values : array, shape (C_out·C_in/g·kh·kw,), float64
         counts : array, same shape, int64
         """
-        K = _host(self.kernel[t]).astype(np.float64)
+        K = to_host(self.kernel[t]).astype(np.float64)
         (_, H, W), (_, Ho, Wo) = self.in_shape, self.out_shape
         _, _, kh, kw = K.shape
         ny = [_n_valid(ky * self.dilation[0] - self.padding[0], self.stride[0], H, Ho) for ky in range(kh)]
@@ -239,9 +240,9 @@ class ConvBlock(ImplicitBlock):
 
     def to(self, backend):
         if backend.name == "gpu":
-            kernel = backend.xp.asarray(_host(self.kernel))
+            kernel = backend.xp.asarray(to_host(self.kernel))
         else:
-            kernel = _host(self.kernel)
+            kernel = to_host(self.kernel)
         return self._like(kernel, stacked=self.stacked)
 
     # ------------------------------------------------------------------ channel view
@@ -405,9 +406,6 @@ def _xp(a):
         return cupy
     return np
 
-
-def _host(a):
-    return a.get() if hasattr(a, "get") else np.asarray(a)
 
 
 # ---------------------------------------------------------------------------------------------- store specs

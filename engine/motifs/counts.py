@@ -11,6 +11,7 @@ from typing import Dict, Tuple
 import numpy as np
 
 from .. import config
+from ..backend import to_host
 from ..errors import InputError
 from ..model.graph import takes_graph
 from . import classes as mc
@@ -280,7 +281,7 @@ def _count_batch(codes, k, shapes, kern, xp):
 
     def put(shape, cols, l, val):
         arr = out.setdefault((shape, cols), np.zeros((T, L), dtype=np.int64))
-        arr[:, l] = np.rint(_to_np(val)).astype(np.int64)
+        arr[:, l] = np.rint(to_host(val)).astype(np.int64)
 
     for l in range(L):
         b = blocks[l]
@@ -346,9 +347,6 @@ def _count_batch(codes, k, shapes, kern, xp):
             out.setdefault((s, cols), np.zeros((T, L), dtype=np.int64))
     return out
 
-
-def _to_np(a):
-    return a.get() if hasattr(a, "get") else np.asarray(a)
 
 
 def count_codes(codes, k, shapes, kern, xp):

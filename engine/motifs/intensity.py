@@ -8,9 +8,9 @@ products run in float64 through ``xp.matmul`` (numpy BLAS or cuBLAS; never TF32)
 """
 import numpy as np
 
+from ..backend import to_host
 from ..model.graph import takes_graph
 from . import classes as mc
-from .counts import _to_np
 
 
 def _e2(p1, p2):
@@ -72,7 +72,7 @@ def motif_intensity(g, size=4, normalize=False):
     per = {s: np.zeros((T, L)) for s in shapes}
 
     def put(s, l, v):
-        per[s][:, l] = _to_np(v)
+        per[s][:, l] = to_host(v)
 
     mm = xp.matmul
     for l in range(L):

@@ -19,6 +19,7 @@ from typing import Dict, Tuple
 import numpy as np
 
 from .. import config
+from ..backend import to_host
 from ..errors import InputError
 from ..model.graph import takes_graph
 from . import classes as mc
@@ -142,7 +143,7 @@ def _draw_counts(codes_t, k, shapes, null, draws, seed, swaps_per_edge, kern, xp
         for l, c in enumerate(codes_t):
             d = xp.empty((R,) + tuple(c.shape), dtype=xp.int8)
             if null == "bernoulli":
-                cnt = np.bincount(np.asarray(_np(c)).ravel(), minlength=k + 1)[: k + 1]
+                cnt = np.bincount(np.asarray(to_host(c)).ravel(), minlength=k + 1)[: k + 1]
             for i in range(R):
                 sd = int(seeds[l, r0 + i])
                 if null == "permutation":
@@ -157,9 +158,6 @@ def _draw_counts(codes_t, k, shapes, null, draws, seed, swaps_per_edge, kern, xp
             out.setdefault(key, []).append(v.sum(axis=1))
     return {key: np.concatenate(v) for key, v in out.items()}
 
-
-def _np(a):
-    return a.get() if hasattr(a, "get") else np.asarray(a)
 
 
 @takes_graph
@@ -225,7 +223,7 @@ def motif_significance(g, null="permutation", draws=100, seed=0, size=4, signed=
         if null == "degree":
             exp_[t] = mean[t]
         else:
-            m = np.array([np.bincount(_np(c).ravel(), minlength=k + 1)[: k + 1] for c in codes_t], dtype=float)
+            m = np.array([np.bincount(to_host(c).ravel(), minlength=k + 1)[: k + 1] for c in codes_t], dtype=float)
             e = expected_counts(sizes, m, k, null, shapes)
             exp_[t] = [e[key] for key in keys]
         if concentrations:

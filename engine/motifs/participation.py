@@ -8,9 +8,9 @@ Products run in float64 through ``xp.matmul``; results are exact integers below 
 """
 import numpy as np
 
+from ..backend import to_host
 from ..model.graph import takes_graph
 from . import classes as mc
-from .counts import _to_np
 
 
 def _c2(x):
@@ -130,6 +130,6 @@ def motif_participation(g, size=4):
             add("chain4", l + 3, mv(tr(D), Cu))
     res = {}
     for s, v in out.items():
-        a = np.rint(_to_np(v)).astype(np.int64)
+        a = np.rint(to_host(v)).astype(np.int64)
         res[s] = a if g.stacked else a[0]
     return res
