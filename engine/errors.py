@@ -22,3 +22,10 @@ class UnknownMetricError(DeepcntError, KeyError):
 
 class StorageError(DeepcntError, OSError):
     """A file could not be written: a full disk, a read-only directory, no permission."""
+
+
+def check_choice(name, value, allowed):
+    """Raise one :class:`InputError` unless ``value`` is one of ``allowed``: "unknown NAME VALUE: use one of
+    ...". The one choice check of deepcnt's public functions."""
+    if value not in allowed:
+        raise InputError(f"unknown {name} {value!r}: use one of {', '.join(map(repr, allowed))}")

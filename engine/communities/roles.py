@@ -7,18 +7,13 @@ when given the asymmetric MLP matrix, as Shine's ``integration.m`` does).
 """
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, check_choice
 from ..model.graph import takes_graph
 from .modularity import check_labels
 
 _CHANNELS = {"positive": 2, "negative": 3, "binary": 4, "net": 5, "abs": 6}
 _DIRECTIONS = ("all", "out", "in")
 N_BINS = 101
-
-
-def _check(name, value, allowed):
-    if value not in allowed:
-        raise InputError(f"unknown {name} {value!r}: use one of {', '.join(map(repr, allowed))}")
 
 
 def node_module_strength(g, labels, weight="positive", direction="all"):
@@ -39,8 +34,8 @@ def node_module_strength(g, labels, weight="positive", direction="all"):
     kappa : array, shape (T, N, C), float64 (on the graph's device)
     lab : ndarray, shape (T, N), int64, modules ``0..C-1`` per epoch
     """
-    _check("weight", weight, tuple(_CHANNELS))
-    _check("direction", direction, _DIRECTIONS)
+    check_choice("weight", weight, tuple(_CHANNELS))
+    check_choice("direction", direction, _DIRECTIONS)
     lab, n_mod = check_labels(g, labels)
     be = g.backend
     xp = be.xp
@@ -91,7 +86,7 @@ def participation(g, labels, sign="positive", direction="all"):
     >>> participation(g, [0, 0, 0, 1, 0, 1]).round(6).tolist()
     [0.0, 0.197531, 0.0, 0.244898, 0.0, 0.0]
     """
-    _check("sign", sign, ("positive", "negative", "binary", "abs"))
+    check_choice("sign", sign, ("positive", "negative", "binary", "abs"))
     kappa, lab = node_module_strength(g, labels, sign, direction)
     xp = g.backend.xp
     out = xp.empty(lab.shape)

@@ -1,7 +1,7 @@
 """Average nearest-neighbour degree ``k_nn`` and Barrat's weighted version, by two mat-vecs per block (spec §2)."""
-from ..errors import InputError
+from ..errors import InputError, check_choice
 from ..model.graph import takes_graph
-from .strength import _check, block_pass, node_sums
+from .strength import block_pass, node_sums
 
 _ENDS = ("in", "out", "in+out")
 _WEIGHTS = ("abs", "positive", "negative")
@@ -62,14 +62,14 @@ def knn(g, weighted=False, weight="abs", source=None, target=None):
     """
     if not isinstance(weighted, bool):
         raise InputError(f"weighted must be True or False, got {weighted!r}")
-    _check("weight", weight, _WEIGHTS)
+    check_choice("weight", weight, _WEIGHTS)
     if source is None and target is None:
         source = target = "in+out"
     else:
         source = source or "out"
         target = target or "out"
-    _check("source", source, _ENDS)
-    _check("target", target, _ENDS)
+    check_choice("source", source, _ENDS)
+    check_choice("target", target, _ENDS)
     xp = g.backend.xp
     sums = node_sums(g)
     k_target = _degree_vec(sums, target)

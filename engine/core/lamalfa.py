@@ -1,6 +1,7 @@
 """La Malfa et al. (ICTAI 2021) Nodes Strength and Layers Fluctuation (spec §9), free from §1's sums."""
+from ..errors import check_choice
 from ..model.graph import takes_graph
-from .strength import _check, node_sums
+from .strength import node_sums
 
 _CONVENTIONS = ("cnt_dnns_code", "plain")
 
@@ -23,7 +24,7 @@ def nodes_strength(g, convention="cnt_dnns_code"):
     -------
     array, shape (N,) or (T, N), float64
     """
-    _check("convention", convention, _CONVENTIONS)
+    check_choice("convention", convention, _CONVENTIONS)
     xp = g.backend.xp
     s = node_sums(g)
     net = (s.in_sums[:, 2] - s.in_sums[:, 3]) + (s.out_sums[:, 2] - s.out_sums[:, 3])

@@ -3,7 +3,7 @@
 The in-variant of a layer-``l`` node is a column sum of block ``l-1``, its out-variant a row sum of block ``l``
 (0-based blocks); blocks that do not exist count as zero.
 """
-from ..errors import InputError
+from ..errors import check_choice
 from ..model.graph import takes_graph
 from ..model.sums import block_pass  # noqa: F401  (the family's other modules use it from here)
 from ..model.sums import node_sums as _node_sums
@@ -14,11 +14,6 @@ node_sums = takes_graph(_node_sums)
 _DIRECTIONS = ("all", "in", "out")
 _DEGREE_SIGNS = ("all", "positive", "negative")
 _STRENGTH_SIGNS = ("net", "positive", "negative", "abs")
-
-
-def _check(name, value, allowed):
-    if value not in allowed:
-        raise InputError(f"unknown {name} {value!r}: use one of {', '.join(map(repr, allowed))}")
 
 
 def _directed(sums, direction):
@@ -59,8 +54,8 @@ def degree(g, direction="all", sign="all"):
     >>> deepcnt.degree(g, sign="negative").tolist()
     [1, 0, 0, 1]
     """
-    _check("direction", direction, _DIRECTIONS)
-    _check("sign", sign, _DEGREE_SIGNS)
+    check_choice("direction", direction, _DIRECTIONS)
+    check_choice("sign", sign, _DEGREE_SIGNS)
     s = _directed(node_sums(g), direction)
     k = s[:, 0] + s[:, 1] if sign == "all" else s[:, 0 if sign == "positive" else 1]
     return _shape(g, g.backend.xp.rint(k).astype(g.backend.xp.int64))
@@ -92,8 +87,8 @@ def strength(g, direction="all", sign="net"):
     >>> deepcnt.strength(g).tolist()
     [-0.5, 2.25, 2.5, -0.75]
     """
-    _check("direction", direction, _DIRECTIONS)
-    _check("sign", sign, _STRENGTH_SIGNS)
+    check_choice("direction", direction, _DIRECTIONS)
+    check_choice("sign", sign, _STRENGTH_SIGNS)
     s = _directed(node_sums(g), direction)
     if sign == "net":
         v = s[:, 2] - s[:, 3]

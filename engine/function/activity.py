@@ -7,7 +7,7 @@ hand the same arrays to these functions.
 """
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, check_choice
 from ..model.graph import LayeredGraph
 
 ACTIVATIONS = ("sigmoid", "relu", "tanh", "linear", "softmax")
@@ -25,7 +25,7 @@ def _act(name, z):
     if name == "softmax":
         e = np.exp(z - z.max(axis=1, keepdims=True))
         return e / e.sum(axis=1, keepdims=True)
-    raise InputError(f"unknown activation {name!r}: use one of {ACTIVATIONS}")
+    check_choice("activation", name, ACTIVATIONS)
 
 
 def forward(g, X, activation="sigmoid", output_activation=None, epoch=None, use_biases=True):
@@ -53,8 +53,7 @@ def forward(g, X, activation="sigmoid", output_activation=None, epoch=None, use_
     if not isinstance(g, LayeredGraph):
         g = LayeredGraph.from_weights(g)
     for a in (activation, output_activation or activation):
-        if a not in ACTIVATIONS:
-            raise InputError(f"unknown activation {a!r}: use one of {ACTIVATIONS}")
+        check_choice("activation", a, ACTIVATIONS)
     if g.stacked:
         if epoch is None:
             raise InputError("g is an epoch stack: pass epoch= to choose the epoch of the forward pass")

@@ -249,7 +249,7 @@ def node_information(H, y, theta=0.5, device="cpu", miller_madow=False):
     return binary_information(binarize(H, theta), y, device, miller_madow)
 
 
-def shuffle_null(Xb, y, n_shuffles=100, seed=None, quantile=0.95):
+def shuffle_null(Xb, y, n_shuffles=100, seed=0, quantile=0.95):
     """Label-shuffle null of the binary MI: mean and upper quantile over ``n_shuffles`` permutations of ``y``.
 
     All shuffles share one GEMM per chunk of items: ``X_bᵀ [Y_1^{(1)} … Y_1^{(R)}]``.

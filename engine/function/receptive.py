@@ -7,7 +7,7 @@ stack), reshaped to images with ``as_images``.
 """
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, check_choice
 from ..model.graph import LayeredGraph
 
 #: Modes of :func:`rf_distributions` (``split`` is handled by the EMD functions as pos + neg).
@@ -141,7 +141,7 @@ def rf_distributions(rf, mode="pos", levels=255):
     elif mode == "pebbles":
         m = grey_levels(rf, levels)
     else:
-        raise InputError(f"unknown mode {mode!r}: use one of {', '.join(map(repr, DIST_MODES + ('split',)))}")
+        check_choice("mode", mode, DIST_MODES + ("split",))
     mass = m.sum(axis=1)
     empty = np.flatnonzero(~(mass > 0))
     if empty.size:

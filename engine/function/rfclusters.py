@@ -12,7 +12,7 @@ import numpy as np
 
 from ..core.knn import knn
 from ..core.strength import degree, strength
-from ..errors import InputError
+from ..errors import InputError, check_choice
 from ..model.graph import takes_graph
 from .receptive import dead_units, receptive_fields
 from .stats import pearson_permutation
@@ -75,8 +75,7 @@ def cluster_receptive_fields(D, method="testolin", n_clusters=20, linkage_method
         raise InputError("D holds NaN or infinite values")
     if not np.allclose(D, D.T, rtol=1e-9, atol=1e-12) or (D < 0).any():
         raise InputError("D must be symmetric and non-negative")
-    if method not in METHODS:
-        raise InputError(f"unknown method {method!r}: use one of {METHODS}")
+    check_choice("method", method, METHODS)
     if not isinstance(n_clusters, (int, np.integer)) or n_clusters < 1:
         raise InputError(f"n_clusters must be a positive integer, got {n_clusters!r}")
     if method == "testolin":
@@ -106,7 +105,7 @@ def _node_metrics(g, layer, epoch, weighted_knn):
 
 
 @takes_graph
-def cluster_statistics(g, layer, labels, epoch=None, min_size=10, weighted_knn=False, n_permutations=0, seed=None):
+def cluster_statistics(g, layer, labels, epoch=None, min_size=10, weighted_knn=False, n_permutations=0, seed=0):
     """Per-cluster topology of a layer's units and Pearson correlations across clusters (spec §15).
 
     For every cluster ``c`` of units of ``layer`` with at least ``min_size`` members and every statistic

@@ -38,7 +38,7 @@ def permutation_indices(rng, n, size):
     return rng.permuted(np.broadcast_to(np.arange(n), (size, n)), axis=1)
 
 
-def pearson_permutation(x, y, n_permutations=None, seed=None, alternative="two-sided", return_null=False):
+def pearson_permutation(x, y, n_permutations=None, seed=0, alternative="two-sided", return_null=False):
     """Pearson ``r`` of two series and its permutation p-value.
 
     .. math:: r = \\frac{\\sum_i (x_i-\\bar x)(y_i-\\bar y)}{\\lVert x-\\bar x\\rVert\\,\\lVert y-\\bar y\\rVert},
@@ -48,7 +48,7 @@ def pearson_permutation(x, y, n_permutations=None, seed=None, alternative="two-s
     ----------
     x, y : array, shape (n,), any two per-node or per-epoch series
     n_permutations : int, default ``config.N_PERMUTATIONS`` (10,000)
-    seed : int or numpy Generator
+    seed : int or numpy Generator, default 0 (every deepcnt function draws from seed 0 unless told otherwise)
     alternative : {"two-sided", "greater", "less"}
     return_null : bool, also return the null distribution
 

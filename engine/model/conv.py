@@ -31,7 +31,7 @@ spatial positions of each input channel. The result is an ordinary dense :class:
 import numpy as np
 
 from ..backend import to_host
-from ..errors import InputError
+from ..errors import InputError, check_choice
 from .blocks import ImplicitBlock
 from .graph import LayeredGraph
 
@@ -351,8 +351,7 @@ def channel_graph(g, reduce="sum"):
             raise InputError("channel_graph needs a LayeredGraph: use deepcnt.bindings.torch_conv.channel_graph"
                              "(model, input_shape) for a torch module")
         raise InputError(f"channel_graph needs a LayeredGraph, got {type(g).__name__}")
-    if reduce not in _REDUCE:
-        raise InputError(f"unknown reduce {reduce!r}: use one of {', '.join(map(repr, _REDUCE))}")
+    check_choice("reduce", reduce, _REDUCE)
     xp = g.backend.xp
     shapes = layer_shapes(g)
     blocks, biases = [], []

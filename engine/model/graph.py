@@ -12,7 +12,7 @@ from functools import cached_property
 import numpy as np
 
 from ..backend import backend_of, get_backend, is_torch_tensor
-from ..errors import InputError
+from ..errors import InputError, check_choice
 from . import export
 from .blocks import ImplicitBlock
 from .sums import node_sums
@@ -332,8 +332,7 @@ class LayeredGraph:
             Proportional thresholds are computed per epoch; ties at the cut are dropped, so at most
             ``round(ρ·E)`` edges are kept.
         """
-        if mode not in _THRESHOLD_MODES:
-            raise InputError(f"unknown threshold mode {mode!r}: use one of {', '.join(_THRESHOLD_MODES)}")
+        check_choice("threshold mode", mode, _THRESHOLD_MODES)
         L, T = self.theta.shape
         if mode == "abs":
             th = np.asarray(theta, dtype=float)

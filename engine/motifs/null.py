@@ -20,7 +20,7 @@ import numpy as np
 
 from .. import config
 from ..backend import to_host
-from ..errors import InputError
+from ..errors import InputError, check_choice
 from ..model.graph import takes_graph
 from . import classes as mc
 from .counts import _package, count_codes, edge_code_blocks
@@ -191,8 +191,7 @@ def motif_significance(g, null="permutation", draws=100, seed=0, size=4, signed=
     InputError
         Unknown null, fewer than 2 draws, and every error of ``motifs``.
     """
-    if null not in NULLS:
-        raise InputError(f"unknown null model {null!r}: use one of {', '.join(NULLS)}")
+    check_choice("null model", null, NULLS)
     if not isinstance(draws, (int, np.integer)) or draws < 2:
         raise InputError(f"draws must be an integer >= 2 (the spread needs two draws), got {draws!r}")
     if not isinstance(swaps_per_edge, (int, np.integer)) or swaps_per_edge < 1:
