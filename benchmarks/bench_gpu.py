@@ -213,24 +213,10 @@ def test_cd1_gpu(benchmark, record):
 
 
 def test_cd1_bmm_floor(benchmark, record):
+    from floors import cd1_bmm_floor
+
     torch, dev = _torch_device()
-    g = torch.Generator(device=dev).manual_seed(0)
-    E, nv, nh, b = RBM_E, 784, 500, RBM_BATCH
-    W = torch.randn(E, nv, nh, generator=g, device=dev) * 0.1
-    v0 = torch.rand(E, b, nv, generator=g, device=dev)
-    h0 = torch.rand(E, b, nh, generator=g, device=dev)
-    out_h, out_v, out_w = (torch.empty(E, b, nh, device=dev), torch.empty(E, b, nv, device=dev),
-                           torch.empty(E, nv, nh, device=dev))
-
-    def gemms():
-        for _ in range(RBM_ITEMS // b):
-            torch.bmm(v0, W, out=out_h)
-            torch.bmm(h0, W.transpose(1, 2), out=out_v)
-            torch.bmm(out_v, W, out=out_h)
-            torch.bmm(v0.transpose(1, 2), h0, out=out_w)
-            torch.bmm(out_v.transpose(1, 2), out_h, out=out_w)
-        _sync(torch, dev)
-
+    gemms = cd1_bmm_floor(torch, RBM_E, 784, 500, RBM_BATCH, RBM_ITEMS, dev)
     benchmark.pedantic(gemms, rounds=ROUNDS, iterations=1, warmup_rounds=1)
     record(CD1, "floor: the five bmm per minibatch", benchmark)
 

@@ -21,6 +21,7 @@ torch = pytest.importorskip("torch")
 torch.set_num_threads(1)
 
 from deepcnt.bindings.train_mlp import BatchedMLP  # noqa: E402
+from floors import cd1_bmm_floor  # noqa: E402
 from deepcnt.bindings.train_rbm import BatchedDBN  # noqa: E402
 from deepcnt.runs.store import EpochStore  # noqa: E402
 
@@ -53,22 +54,7 @@ def test_cd1_epoch_deepcnt(benchmark, record, binary_data, layer, nv, nh):
 
 @pytest.mark.parametrize("layer,nv,nh", LAYERS, ids=[f"{a}-{b}" for _, a, b in LAYERS])
 def test_cd1_epoch_gemm_floor(benchmark, record, layer, nv, nh):
-    g = torch.Generator().manual_seed(0)
-    W = torch.randn(1, nv, nh, generator=g) * 0.1
-    v0 = torch.rand(1, BATCH, nv, generator=g)
-    h0 = torch.rand(1, BATCH, nh, generator=g)
-    out_h = torch.empty(1, BATCH, nh)
-    out_v = torch.empty(1, BATCH, nv)
-    out_w = torch.empty(1, nv, nh)
-
-    def gemms():
-        for _ in range(N_ITEMS // BATCH):
-            torch.bmm(v0, W, out=out_h)
-            torch.bmm(h0, W.transpose(1, 2), out=out_v)
-            torch.bmm(out_v, W, out=out_h)
-            torch.bmm(v0.transpose(1, 2), h0, out=out_w)
-            torch.bmm(out_v.transpose(1, 2), out_h, out=out_w)
-
+    gemms = cd1_bmm_floor(torch, 1, nv, nh, BATCH, N_ITEMS)
     benchmark.pedantic(gemms, rounds=3, iterations=1, warmup_rounds=1)
     record(f"CD-1 epoch, layer {nv}-{nh}, {N_ITEMS} items", "GEMM floor, bmm into buffers", benchmark)
 
