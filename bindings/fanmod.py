@@ -3,7 +3,7 @@
 FANMOD (Wernicke & Rasche 2006) takes ``source target colour`` lines and writes, per subgraph class, an ID,
 the adjacency matrix (row ``u``, column ``v`` holds the colour of the edge ``u→v``, 0 = none), the
 concentration in the original network (``%`` of all connected k-subgraphs) and the statistics of its random
-networks. This is how a FANMOD-based study (Zambra et al. 2020, spec §4.7) is reproduced with :func:`motifs`.
+networks. This is how a FANMOD-based study (Zambra et al. 2020) is reproduced with :func:`motifs`.
 """
 import itertools
 import re

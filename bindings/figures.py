@@ -1,6 +1,6 @@
 """The report's figures: one function per PNG, each returning the path it wrote (None where its data is absent).
 
-Conventions every figure keeps (issue 17): both axes labelled; no colour used twice within a plot
+Conventions every figure keeps: both axes labelled; no colour used twice within a plot
 (:func:`distinct_styles`); layers are categories, shown in a legend under the model's layer names; an ensemble is
 drawn as its mean with a min–max band and the number of members stated (:func:`ensemble_band`), and a figure
 that can only show one member (a distribution, a receptive field) says which one.
@@ -531,7 +531,7 @@ def fig_receptive_fields(store, out, n_show=64, member=0):
 
 def fig_rf_clusters(store, out, threshold=0.1, member=0, progress=None):
     """Testolin's receptive-field clustering of layer 1 at the last epoch: the dendrogram (cut at 20
-    clusters) and each cluster's mean receptive field. Exact EMD over all cores (spec §7, §15); ``progress``:
+    clusters) and each cluster's mean receptive field. Exact EMD over all cores; ``progress``:
     ``progress(done, total)`` over the EMD pairs."""
     import deepcnt
     from scipy.cluster.hierarchy import dendrogram

@@ -1,7 +1,7 @@
 """RBMs trained with CD-1 and DBNs trained greedily, as one batched tensor program over ``E`` members.
 
 One CD-1 step on a minibatch ``v_0`` of ``B`` items (Hinton, *A practical guide to training RBMs*, 2010, and
-``rbm.m`` of Hinton & Salakhutdinov 2006, which Testolin et al. used; spec §15):
+``rbm.m`` of Hinton & Salakhutdinov 2006, which Testolin et al. used):
 
 .. math::
 

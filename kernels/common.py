@@ -16,7 +16,7 @@ import math
 
 
 def add_sign_channels(w, th, x, a_pos, a_neg, w_pos, w_neg):
-    """Add a weight's contributions, times ``x``, to the four sign-channel sums (A⁺, A⁻, W⁺, W⁻), spec §0–1.
+    """Add a weight's contributions, times ``x``, to the four sign-channel sums (A⁺, A⁻, W⁺, W⁻).
 
     .. math:: (a^+, a^-, w^+, w^-) \\mathrel{+}= x\\,(1[w>θ],\\ 1[w<-θ],\\ w\\,1[w>θ],\\ -w\\,1[w<-θ])
 
@@ -48,7 +48,7 @@ def unravel3(e, n1, n2):
 
 
 def channel_weight(w, th, channel):
-    """A weight's value in one channel of the community kernels (``kernels/*/communities.py``, spec §5–6).
+    """A weight's value in one channel of the community kernels (``kernels/*/communities.py``).
 
     ``channel``: ``0`` A⁺, ``1`` A⁻, ``2`` W⁺, ``3`` W⁻ (magnitude), ``4`` A, ``5`` W (signed), ``6`` |W|;
     0 for a dropped weight (``|w| ≤ θ``).
@@ -71,7 +71,7 @@ def channel_weight(w, th, channel):
 
 
 def edge_code(w, th, signed):
-    """Colour code of a slot (spec §4): ``0`` no edge, ``1`` kept edge (``+`` when signed), ``2`` kept ``−``."""
+    """Colour code of a slot: ``0`` no edge, ``1`` kept edge (``+`` when signed), ``2`` kept ``−``."""
     if w > th:
         return 1
     if w < -th:
@@ -80,7 +80,7 @@ def edge_code(w, th, signed):
 
 
 def try_swap(o, src, dst, col, e1, e2):
-    """One attempted colour-preserving swap of edges ``e1``, ``e2`` in the code matrix ``o`` (null N3, spec §4.5).
+    """One attempted colour-preserving swap of edges ``e1``, ``e2`` in the code matrix ``o`` (null N3).
 
     Edges ``a→b`` and ``d→e`` of one colour become ``a→e`` and ``d→b`` when those slots are free and the four
     nodes are distinct; ``o``, ``dst`` are updated in place (``src`` and ``col`` never change).
@@ -103,7 +103,7 @@ def try_swap(o, src, dst, col, e1, e2):
 
 
 def binary_mi_row(n1y, ny, S, p):
-    """Plug-in MI in bits of binary feature ``p`` and the class, from its counts ``n1y[p]`` (spec §8).
+    """Plug-in MI in bits of binary feature ``p`` and the class, from its counts ``n1y[p]``.
 
     .. math:: I = \\sum_{x\\in\\{0,1\\}}\\sum_y \\frac{n_{xy}}{S}\\log_2\\frac{n_{xy}\\,S}{n_x\\,n_y},\\qquad
               n_{0y} = n_y - n_{1y}
@@ -125,7 +125,7 @@ def binary_mi_row(n1y, ny, S, p):
 
 
 def on_information_row(n1y, ny, S, p):
-    """Pointwise MI of feature ``p`` averaged over the items where it is on (Shine et al.'s ID), in bits (§8).
+    """Pointwise MI of feature ``p`` averaged over the items where it is on (Shine et al.'s ID), in bits.
 
     .. math:: I_D = \\sum_y \\frac{n_{1y}}{n_1}\\log_2\\frac{n_{1y} S}{n_1 n_y}\\quad(0 \\text{ when } n_1 = 0)
     """
@@ -144,7 +144,7 @@ def on_information_row(n1y, ny, S, p):
 
 
 def participation(kappa, t, i):
-    """Guimerà–Amaral participation coefficient of node ``i`` at epoch ``t`` from ``κ[t, i, :]`` (spec §6).
+    """Guimerà–Amaral participation coefficient of node ``i`` at epoch ``t`` from ``κ[t, i, :]``.
 
     .. math:: P_i = 1 - \\sum_c \\Big(\\frac{\\kappa_{ic}}{\\kappa_i}\\Big)^2\\quad(0 \\text{ when } \\kappa_i = 0)
     """
@@ -158,7 +158,7 @@ def participation(kappa, t, i):
 
 
 def module_zscore(x, mean, ss, n, ddof):
-    """z-score of ``x`` in a module of ``n`` nodes with mean ``mean`` and sum of squared deviations ``ss`` (§6).
+    """z-score of ``x`` in a module of ``n`` nodes with mean ``mean`` and sum of squared deviations ``ss``.
 
     .. math:: z = \\frac{x - \\mathrm{mean}}{\\sqrt{ss / (n - \\mathrm{ddof})}}
 

@@ -23,8 +23,8 @@ PARALLEL_MIN_ELEMENTS = 1 << 17
 THREADS_PER_BLOCK = int(os.environ.get("DEEPCNT_TPB", "8" if _SIMULATOR else "128"))
 #: Threads per block of the row-reduction kernels (a power of two).
 REDUCE_THREADS = 4 if _SIMULATOR else 64
-# ---- transport / information / statistics (issue 5, spec §7, §8, §15)
-#: POT ``emd2`` iteration cap (its default 100000 is too low for 784-bin supports, spec §7).
+# ---- transport / information / statistics
+#: POT ``emd2`` iteration cap (its default 100000 is too low for 784-bin supports).
 EMD_NUM_ITERMAX = 1_000_000
 #: Pairs per task of the exact-EMD process pool.
 EMD_CHUNK = 64
@@ -38,7 +38,7 @@ SINKHORN_CHUNK = 2048
 #: Shuffles of the permutation tests (Shine et al.: 10,000) and shuffles per vectorised batch.
 N_PERMUTATIONS = 10_000
 PERMUTATION_BATCH = 1000
-#: Motif kernels (issue 7): below these sizes a kernel runs on one thread (Numba and BLAS). Waking threads
+#: Motif kernels: below these sizes a kernel runs on one thread (Numba and BLAS). Waking threads
 #: costs milliseconds on a loaded machine, far more than the work of a small block.
 MOTIF_SERIAL_ELEMENTS = 1 << 21
 MOTIF_SERIAL_MACS = 1 << 27

@@ -1,4 +1,4 @@
-"""Consensus clustering (Lancichinetti & Fortunato 2012) with MATLAB BCT ``consensus_und`` semantics (spec §5.5).
+"""Consensus clustering (Lancichinetti & Fortunato 2012) with MATLAB BCT ``consensus_und`` semantics.
 
 ``consensus(g)`` runs Louvain ``runs`` times per epoch (spread over the cores: one run per Numba prange
 iteration), builds the agreement matrix and hands it to :func:`consensus_und`. MATLAB behaviour where bctpy
@@ -120,7 +120,7 @@ def consensus_und(D, tau, reps=10, seed=0):
 @takes_graph
 def consensus(g, runs=500, tau=0.1, reps=10, seed=0, gamma=1.0, negative="asym", directed=False, binary=False,
               across_epochs=False):
-    """Consensus partition of ``runs`` Louvain runs per epoch (Shine et al.: 500 runs, spec §5.5).
+    """Consensus partition of ``runs`` Louvain runs per epoch (Shine et al.: 500 runs).
 
     Parameters
     ----------

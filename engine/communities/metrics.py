@@ -1,4 +1,4 @@
-"""Registry entries of the community family: Q per epoch, module / P / z per node (spec §5, §6).
+"""Registry entries of the community family: Q per epoch, module / P / z per node.
 
 Both entries share one partition per graph and options (memoised in ``g._cache``): a single Louvain run
 (``runs=1``, the default: cheap) or the consensus of ``runs`` runs (Shine et al.: ``runs=500``).

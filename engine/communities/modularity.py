@@ -1,4 +1,4 @@
-"""Signed modularity of a partition and Louvain, on the block structure (spec §5.1–§5.3).
+"""Signed modularity of a partition and Louvain, on the block structure.
 
 Negative-weight modes (``negative=``), each a faithful copy of a BCT objective:
 
@@ -151,7 +151,7 @@ def _within(g, lab, binary):
 
 @takes_graph
 def modularity(g, labels, gamma=1.0, negative="asym", directed=False, binary=False):
-    """Q of a given partition, in O(E + N) from block segment sums (spec §5.1, §5.2).
+    """Q of a given partition, in O(E + N) from block segment sums.
 
     .. math::
         Q = c_0 \\sum_{ij} B^{+}_{ij}\\delta_{ij} - c_1 \\sum_{ij} B^{-}_{ij}\\delta_{ij},\\qquad
@@ -328,7 +328,7 @@ def _level0_graph(g, t, coef):
 def louvain_problem(g, t, gamma, mode, directed, binary):
     """The level-0 Louvain input of epoch ``t``: the graph ``A`` and the low-rank null terms.
 
-    Returns ``(graph, X, Y, b)`` with ``B = A − Σ_r b_r X_r Y_rᵀ`` (spec §5.3), normalised so that
+    Returns ``(graph, X, Y, b)`` with ``B = A − Σ_r b_r X_r Y_rᵀ``, normalised so that
     ``Σ_ij B_ij δ_ij`` is Q itself; ``graph`` is a ``CSRGraph`` or a ``BlocksGraph``
     (``kernels.cpu.louvain_graph``). Memoised per epoch (``_epoch_memo``; graphs are immutable), so the next
     run on one graph starts at once.
@@ -417,7 +417,7 @@ def louvain_runs(problem, runs, seed, init=None, stream=0):
 
 @takes_graph
 def louvain(g, gamma=1.0, negative="asym", seed=0, init=None, directed=False, binary=False):
-    """Louvain community detection (Blondel et al. 2008) in BCT ``community_louvain`` form (spec §5.3).
+    """Louvain community detection (Blondel et al. 2008) in BCT ``community_louvain`` form.
 
     Maximises the Q of :func:`modularity` with BCT's move rule ``dQ(u→c) = H[u,c] − H[u,a] + B_uu`` on the
     low-rank modularity matrix ``B = A − Σ_r b_r X_r Y_rᵀ`` (never N×N): random node order from ``seed``,

@@ -1,4 +1,4 @@
-"""Participation coefficient, within-module degree z-score, Shine's cartography and Guimerà–Amaral roles (spec §6).
+"""Participation coefficient, within-module degree z-score, Shine's cartography and Guimerà–Amaral roles.
 
 Everything comes from the node-to-module sums ``κ_ic`` of one weight channel, built in one scatter pass per
 block (O(E)), then O(N·C). Views: ``direction="all"`` is the undirected view (``W + Wᵀ``, BCT flag 0 on the
@@ -17,7 +17,7 @@ N_BINS = 101
 
 
 def node_module_strength(g, labels, weight="positive", direction="all"):
-    """The node-to-module sums κ of one weight channel (spec §6, block form).
+    """The node-to-module sums κ of one weight channel (block form).
 
     .. math:: \\kappa_{ic} = \\sum_{j \\in c} w_{ij}
 
@@ -60,7 +60,7 @@ def node_module_strength(g, labels, weight="positive", direction="all"):
 
 @takes_graph
 def participation(g, labels, sign="positive", direction="all"):
-    """Participation coefficient of every node (Guimerà & Amaral 2005; BCT, spec §6).
+    """Participation coefficient of every node (Guimerà & Amaral 2005; BCT).
 
     .. math:: P_i = 1 - \\sum_c \\Big(\\frac{\\kappa_{ic}}{\\kappa_i}\\Big)^2
 
@@ -96,7 +96,7 @@ def participation(g, labels, sign="positive", direction="all"):
 
 @takes_graph
 def module_zscore(g, labels, ddof=1, weight="net", direction="all"):
-    """Within-module degree z-score (Guimerà & Amaral 2005; BCT ``module_degree_zscore``, spec §6).
+    """Within-module degree z-score (Guimerà & Amaral 2005; BCT ``module_degree_zscore``).
 
     .. math:: z_i = \\frac{\\kappa_{i c_i} - \\langle \\kappa_{j c_j} \\rangle_{j \\in c_i}}{\\sigma_{c_i}}
 
@@ -130,7 +130,7 @@ def _round_half_away(x):
 
 
 def cartography(P, z):
-    """Shine et al.'s cartographic profile: the joint histogram of (P, z) on 101 × 101 bins (spec §6).
+    """Shine et al.'s cartographic profile: the joint histogram of (P, z) on 101 × 101 bins.
 
     x-bins ``0:0.01:1``, y-bins ``5:−0.1:−5``; a value goes to the nearest bin (MATLAB ``round``: half away
     from zero), clamped to the edge bins:
@@ -162,7 +162,7 @@ def cartography(P, z):
     return hc if P.ndim == 2 else hc[0]
 
 
-#: Guimerà–Amaral thresholds (spec §6, from memory: [unverified]); every one is a parameter of ``node_roles``.
+#: Guimerà–Amaral thresholds (from memory: [unverified]); every one is a parameter of ``node_roles``.
 #: Hubs have ``z >= HUB_Z``; ``NONHUB_P`` and ``HUB_P`` are the participation boundaries of the two rows.
 HUB_Z = 2.5
 NONHUB_P = (0.05, 0.62, 0.80)
@@ -172,7 +172,7 @@ ROLE_NAMES = ("R1 ultra-peripheral", "R2 peripheral", "R3 non-hub connector", "R
 
 
 def node_roles(P, z, hub_z=HUB_Z, nonhub_p=NONHUB_P, hub_p=HUB_P):
-    """Guimerà–Amaral node roles R1–R7 from (P, z) (spec §6; thresholds marked unverified there).
+    """Guimerà–Amaral node roles R1–R7 from (P, z); the thresholds are parameters (defaults quoted from memory).
 
     Hubs are ``z ≥ hub_z``. Non-hubs: R1 ``P ≤ 0.05``, R2 ``≤ 0.62``, R3 ``≤ 0.80``, R4 above.
     Hubs: R5 ``P ≤ 0.30``, R6 ``≤ 0.75``, R7 above.

@@ -1,5 +1,5 @@
 """Activity of the network on a dataset: a numpy forward pass for MLP blocks, and PCA of the activity per epoch and
-concatenated over epochs, with within- and between-category distances in the top-3 space (spec §15, Shine et al.).
+concatenated over epochs, with within- and between-category distances in the top-3 space (Shine et al.).
 
 Activations are arrays ``(S, n_l)`` (items × nodes). The forward pass here covers MLP blocks (weights as
 LayeredGraph blocks, ``(n_in, n_out)``); models with other layers go through the torch binding's forward pass and
@@ -189,7 +189,7 @@ def _epoch_arrays(acts):
 
 
 def activity_pca(acts, labels=None, n_components=10, n_dims=3, within="centroid"):
-    """Shine et al.'s PCA of activity: per epoch and concatenated over epochs (spec §15).
+    """Shine et al.'s PCA of activity: per epoch and concatenated over epochs.
 
     Per epoch ``t`` the activity ``A_t`` (items × nodes, e.g. input, HL1 and HL2 side by side) is standardised
     and its PCA gives the variance explained by the top components. Concatenated: the rows of all epochs are

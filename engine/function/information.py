@@ -1,4 +1,4 @@
-"""Mutual information of binarised pixels and nodes with the class label, in bits (spec §8, §15).
+"""Mutual information of binarised pixels and nodes with the class label, in bits.
 
 Shine et al.: IP = MI(pixel, class) with each pixel binarised at the threshold that maximises that MI; ID = the
 pointwise MI ``log2 p(class|pixel)/p(class)`` averaged over the items where the pixel is on; IH = MI(node,
@@ -82,7 +82,7 @@ def _mi_kernel(n1y, ny, S, device, which="binary_mi"):
 
 
 def miller_madow_bias(S, n_classes, n_x=2):
-    """Miller–Madow first-order bias of the plug-in MI, in bits: ``(|X|−1)(|Y|−1)/(2 S ln 2)`` (spec §8)."""
+    """Miller–Madow first-order bias of the plug-in MI, in bits: ``(|X|−1)(|Y|−1)/(2 S ln 2)``."""
     return (n_x - 1) * (n_classes - 1) / (2.0 * S * math.log(2.0))
 
 

@@ -1,4 +1,4 @@
-"""Receptive fields of hidden units, their conversion to probability distributions, and dead units (spec §7, §15).
+"""Receptive fields of hidden units, their conversion to probability distributions, and dead units.
 
 The receptive field (RF) of unit ``j`` of layer 1 is column ``j`` of ``W_1``; a deeper unit's RF is the linear
 projection ``(W_1 W_2 … W_l)[:, j]`` (Testolin et al.: "h2 unit l = Σ_j w1_ij w2_jl", no non-linearity). Every
@@ -25,7 +25,7 @@ def _blocks_of(g_or_weights):
 
 
 def receptive_fields(g, layer=1, epoch=None):
-    """Receptive fields of the units of ``layer`` on the input layer, one row per unit (spec §7, §15).
+    """Receptive fields of the units of ``layer`` on the input layer, one row per unit.
 
     .. math:: \\mathrm{RF}_l = (W_1 W_2 \\cdots W_l)^{\\mathsf T}, \\qquad \\mathrm{RF}_l[j, p] =
               \\sum_{i_1, \\dots} W_1[p, i_1] W_2[i_1, i_2] \\cdots W_l[i_{l-1}, j]
@@ -101,7 +101,7 @@ def grey_levels(rf, levels=None):
 
 
 def rf_distributions(rf, mode="pos", levels=255):
-    """Turn signed fields into probability distributions over pixels (rows sum to 1), spec §7.
+    """Turn signed fields into probability distributions over pixels (rows sum to 1).
 
     .. math:: p_j = \\frac{m(\\mathrm{RF}_j)}{\\sum_p m(\\mathrm{RF}_j)_p}, \\quad
               m \\in \\{\\mathrm{RF}^+,\\ \\mathrm{RF}^-,\\ |\\mathrm{RF}|,\\ \\mathrm{RF} - \\min\\mathrm{RF},\\
@@ -153,7 +153,7 @@ def rf_distributions(rf, mode="pos", levels=255):
 
 
 def dead_units(rf, rtol=1e-6, atol=1e-12):
-    """Groups of units with identical receptive fields (Testolin's "dead units" of the last layer, spec §15).
+    """Groups of units with identical receptive fields (Testolin's "dead units" of the last layer).
 
     Two fields are identical when ``|a - b| <= atol + rtol·max|RF|`` pixel-wise. Fields are rounded to that
     tolerance and grouped by hashing, so the cost is O(n·n_pixels), not O(n²).

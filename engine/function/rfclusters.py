@@ -1,4 +1,4 @@
-"""Clustering of receptive fields by their EMD matrix, and the topology of each cluster (spec §7, §15).
+"""Clustering of receptive fields by their EMD matrix, and the topology of each cluster.
 
 Testolin et al.: "hierarchical clustering ... based on the Euclidean distances between all rows" of the EMD
 matrix, optimal leaf order, dendrogram cut at 20 leaves; then, per cluster (a functional sub-graph), the mean,
@@ -41,7 +41,7 @@ class RFClustering:
 
 
 def cluster_receptive_fields(D, method="testolin", n_clusters=20, linkage_method="average"):
-    """Hierarchical clustering of units from their EMD matrix (spec §7).
+    """Hierarchical clustering of units from their EMD matrix.
 
     .. math:: d^{\\mathrm{testolin}}_{ij} = \\lVert D_{i\\cdot} - D_{j\\cdot} \\rVert_2, \\qquad
               d^{\\mathrm{linkage}}_{ij} = D_{ij}
@@ -106,7 +106,7 @@ def _node_metrics(g, layer, epoch, weighted_knn):
 
 @takes_graph
 def cluster_statistics(g, layer, labels, epoch=None, min_size=10, weighted_knn=False, n_permutations=0, seed=0):
-    """Per-cluster topology of a layer's units and Pearson correlations across clusters (spec §15).
+    """Per-cluster topology of a layer's units and Pearson correlations across clusters.
 
     For every cluster ``c`` of units of ``layer`` with at least ``min_size`` members and every statistic
     ``x ∈ {k, k⁺, k⁻, k_nn, s}`` (computed on the whole graph ``g``, with its threshold):
@@ -172,7 +172,7 @@ def cluster_statistics(g, layer, labels, epoch=None, min_size=10, weighted_knn=F
 def receptive_field_clusters(g, layer, shape, epoch=None, mode="pebbles", method="testolin", n_clusters=20,
                              emd="exact", min_size=10, n_jobs=None, progress=None, **options):
     """Testolin's whole analysis for one layer and epoch: receptive fields → EMD matrix → clusters → per-cluster
-    topology (spec §7, §15).
+    topology.
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""Pearson correlation with a permutation p-value, vectorised (Shine et al.: 10,000 shuffles; spec §15).
+"""Pearson correlation with a permutation p-value, vectorised (Shine et al.: 10,000 shuffles).
 
 The null distribution is built in batches as one product ``Z_y[perm] @ z_x / n`` per batch of permutations,
 not a Python loop. The p-value follows scipy's ``permutation_test`` exactly (its tie tolerance, ``+1`` for

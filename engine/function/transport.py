@@ -1,4 +1,4 @@
-"""Earth mover's distance between receptive fields: exact (POT, over a process pool) and batched Sinkhorn (spec §7).
+"""Earth mover's distance between receptive fields: exact (POT, over a process pool) and batched Sinkhorn.
 
 Only the upper triangle of the symmetric EMD matrix is computed. Distributions are rows ``(n, d)`` over a
 shared support of ``d`` points (pixel coordinates on the integer grid, row-major), with the Euclidean ground
@@ -177,7 +177,7 @@ def _fill(n, pairs, vals):
 
 
 def emd_matrix(P, M, method="exact", n_jobs=None, progress=None, **sinkhorn_options):
-    """Symmetric EMD matrix between the rows of ``P`` (only the upper triangle is computed), spec §7.
+    """Symmetric EMD matrix between the rows of ``P`` (only the upper triangle is computed).
 
     Parameters
     ----------
@@ -339,7 +339,7 @@ def validate_against_exact(P, M, D, n_pairs=200, seed=0, n_jobs=None):
 
 def rf_emd_matrix(rf, shape, mode="pos", method="exact", levels=255, n_jobs=None, progress=None,
                   **sinkhorn_options):
-    """EMD matrix between receptive fields (rows of ``rf``), spec §7: ``rf_distributions`` then
+    """EMD matrix between receptive fields (rows of ``rf``): ``rf_distributions`` then
     :func:`emd_matrix`; ``mode="split"`` is ``EMD(pos) + EMD(neg)``.
 
     Parameters

@@ -1,4 +1,4 @@
-"""The motif classes of layered feed-forward graphs and their canonical coloured names (spec §4.2–4.3).
+"""The motif classes of layered feed-forward graphs and their canonical coloured names.
 
 Only 3 three-node and 10 four-node connected classes can occur in a graph whose edges all go from layer
 ``l`` to ``l+1``. Each shape is described by its **edge slots** in a fixed, documented order, the block each

@@ -1,4 +1,4 @@
-"""Edge colour schemes for coloured motif counts: the 3-colour scheme of Zambra, Maritan & Testolin (spec §4.7).
+"""Edge colour schemes for coloured motif counts: the 3-colour scheme of Zambra, Maritan & Testolin.
 
 A Gaussian is fitted to the weights pooled over every block (and every graph / epoch given, as the authors
 pooled the initial and trained models of one initialisation scheme). The "negligible" weights, where the fitted

@@ -1,9 +1,9 @@
-"""Exact motif counts of layered graphs: every class, signed and coloured, per block and per epoch (spec §4).
+"""Exact motif counts of layered graphs: every class, signed and coloured, per block and per epoch.
 
 A connected 3- or 4-node subgraph of a layered DAG is one of 13 shapes (:mod:`deepcnt.motifs.classes`), and every
 count is a closed form in degree vectors and block products: colour masks ``B_c``, their Gram matrices
 ``G_{xy} = B_x B_yᵀ`` (bi-fan, N) and path products ``P_{ab} = B^a_l B^b_{l+1}`` (diamond, branches). Induced
-counts of N and the branches follow by inclusion–exclusion against the bi-fans and diamonds (spec §4.2–4.3).
+counts of N and the branches follow by inclusion–exclusion against the bi-fans and diamonds.
 """
 from dataclasses import dataclass, field
 from typing import Dict, Tuple
@@ -91,7 +91,7 @@ class MotifCounts:
 
 # ---------------------------------------------------------------------------------------------- inputs
 def edge_code_blocks(g, signed=False, colors=None, n_colors=None):
-    """Colour code of every slot of every block: 0 = no edge, 1..k = colour (spec §4.3).
+    """Colour code of every slot of every block: 0 = no edge, 1..k = colour.
 
     ``n_colors`` fixes ``k`` for explicit colours (default: the largest colour present).
 
@@ -104,7 +104,6 @@ def edge_code_blocks(g, signed=False, colors=None, n_colors=None):
     be = g.backend
     xp = be.xp
     kern = be.kernel("motifs")
-    T = g.blocks[0].shape[0]
     if colors is None and n_colors is not None:
         raise InputError("n_colors goes with colors=: signed counts have 2 colours, uncoloured counts 1")
     if colors is not None:
@@ -369,7 +368,7 @@ def count_codes(codes, k, shapes, kern, xp):
 
 @takes_graph
 def motifs(g, size=4, signed=False, colors=None, n_colors=None, per_block=True):
-    """Exact counts of every connected induced motif class of a layered graph (spec §4.2–4.3).
+    """Exact counts of every connected induced motif class of a layered graph.
 
     .. math::
         \\mathrm{bifan}_l = \\tfrac14\\big[\\lVert A_l^\\top A_l\\rVert_F^2 - \\textstyle\\sum_i r_i^2

@@ -1,8 +1,8 @@
-"""The motif classes that need only degree vectors (spec §4.2): chain3, fan-out/in, stars, Ys and chain4.
+"""The motif classes that need only degree vectors: chain3, fan-out/in, stars, Ys and chain4.
 
 These eight of the 13 layered shapes are closed forms in the (signed) in/out degree vectors of each layer plus,
 for chain4, one masked mat-vec per block, so they run on any block the fused pass runs on — dense blocks and
-implicit convolution blocks alike (issue 8), without ever building edges. The Gram/path shapes (bi-fan, N,
+implicit convolution blocks alike, without ever building edges. The Gram/path shapes (bi-fan, N,
 diamond, branches) need explicit edges: :func:`deepcnt.motifs.counts.motifs` on dense graphs, or the channel view.
 
 .. math::

@@ -1,9 +1,9 @@
-"""Onnela weighted motif intensity totals of every layered motif class (spec §4.4, Onnela et al. 2005).
+"""Onnela weighted motif intensity totals of every layered motif class (Onnela et al. 2005).
 
 The intensity of one motif instance ``g`` with edges ``e`` is the geometric mean of its edge magnitudes,
 ``I(g) = (Π_e |w_e|)^{1/|g|}``. Summed over the instances of a class it is the same closed form as the count
 with ``X = |W|^{1/|g|}`` in place of the mask (element-wise, then products and power sums); the induced
-classes (N, branches) subtract the instances whose missing slot is an edge, as for the counts (§4.2). All
+classes (N, branches) subtract the instances whose missing slot is an edge, as for the counts. All
 products run in float64 through ``xp.matmul`` (numpy BLAS or cuBLAS; never TF32).
 """
 import numpy as np

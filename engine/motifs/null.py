@@ -1,4 +1,4 @@
-"""Motif significance under layered null models: exact expectations, Monte Carlo spread, z, p, profile (spec §4.5).
+"""Motif significance under layered null models: exact expectations, Monte Carlo spread, z, p, profile.
 
 Nulls (each block randomised independently, so the layer structure is kept):
 
@@ -163,7 +163,7 @@ def _draw_counts(codes_t, k, shapes, null, draws, seed, swaps_per_edge, kern, xp
 @takes_graph
 def motif_significance(g, null="permutation", draws=100, seed=0, size=4, signed=False, colors=None,
                        n_colors=None, swaps_per_edge=3, concentrations=False):
-    """z-scores, empirical p-values and the significance profile of every motif class (spec §4.1, §4.5).
+    """z-scores, empirical p-values and the significance profile of every motif class.
 
     .. math:: Z = \\frac{N_{real} - E_{null}[N]}{σ_{MC}}, \\qquad SP_i = Z_i / \\sqrt{\\textstyle\\sum_j Z_j^2},
               \\qquad p = \\frac{\\#\\{N_{rand} \\ge N_{real}\\}}{R}
@@ -262,7 +262,7 @@ def motif_significance(g, null="permutation", draws=100, seed=0, size=4, signed=
 
 
 def most_significant(sig, epoch=None):
-    """Zambra et al.'s "most significant motif" per shape: the colour class with the largest z (spec §4.7).
+    """Zambra et al.'s "most significant motif" per shape: the colour class with the largest z.
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""Per-node motif participation: how many instances of each uncoloured class every node belongs to (spec §4.2).
+"""Per-node motif participation: how many instances of each uncoloured class every node belongs to.
 
 Each shape's count splits by the role a node plays; every role has a closed form in degree vectors, GEMVs and
 the block products already used for the counts, e.g. chains through ``j``: ``kin_j kout_j``; bi-fans of

@@ -1,8 +1,8 @@
 """The fused pass over one weight block: masks, sign split and two mat-vecs, reading each weight once.
 
 For a block ``W`` (``T`` epochs of ``n_s × n_t``) and threshold ``θ_t`` the four channels are
-``A⁺ = 1[W > θ]``, ``A⁻ = 1[W < −θ]``, ``W⁺ = W·A⁺`` and ``W⁻ = −W·A⁻`` (spec §0, §1). With ``x = 1`` the pass
-gives every degree and strength variant; with ``x = k`` the numerators of k_nn (spec §2).
+``A⁺ = 1[W > θ]``, ``A⁻ = 1[W < −θ]``, ``W⁺ = W·A⁺`` and ``W⁻ = −W·A⁻``. With ``x = 1`` the pass
+gives every degree and strength variant; with ``x = k`` the numerators of k_nn.
 """
 import numba
 import numpy as np

@@ -1,4 +1,4 @@
-"""Block kernels of the community family: within-module sums, node-to-module sums, agreement (spec §5.2, §5.5, §6).
+"""Block kernels of the community family: within-module sums, node-to-module sums, agreement.
 
 Every kernel reads each weight block once, builds the mask ``|w| > θ`` on the fly and scatters into
 module-indexed accumulators, so Q, P and z of a partition cost O(E + N·C), never N×N.
@@ -20,7 +20,7 @@ def within_sums(W, theta, lab_src, lab_dst, out):
 
     .. math:: \\mathrm{out}[t,c] = \\sum_{i,j} B_c[t,i,j]\\,\\delta(\\ell^{src}_{t,i}, \\ell^{dst}_{t,j})
 
-    with ``B = (A⁺, A⁻, W⁺, W⁻)``: the within-module weight ``Σ_c e_c`` of one block (spec §5.2).
+    with ``B = (A⁺, A⁻, W⁺, W⁻)``: the within-module weight ``Σ_c e_c`` of one block.
     Serial: one memory-bound pass (parallel regions cost more than they save on a shared 2-core machine).
 
     Parameters
@@ -55,7 +55,7 @@ def _within_sums(W, theta, lab_src, lab_dst, out):
 
 
 def node_module_sums(W, theta, channel, lab_src, lab_dst, row_out, col_out):
-    """Node-to-module sums of one weight channel over one block: the κ_ic of spec §6.
+    """Node-to-module sums of one weight channel over one block: κ_ic
 
     .. math:: \\mathrm{row}[t,i,c] = \\sum_j B[t,i,j]\\,[\\ell^{dst}_{t,j}=c], \\qquad
               \\mathrm{col}[t,j,c] = \\sum_i B[t,i,j]\\,[\\ell^{src}_{t,i}=c]
@@ -90,7 +90,7 @@ def _node_module_sums(W, theta, channel, lab_src, lab_dst, row_out, col_out):
 
 
 def agreement(labels, out):
-    """Agreement counts of a set of partitions: how many partitions put ``i`` and ``j`` together (spec §5.5).
+    """Agreement counts of a set of partitions: how many partitions put ``i`` and ``j`` together.
 
     .. math:: D_{ij} = \\sum_r [c^{(r)}_i = c^{(r)}_j],\\quad D_{ii} = 0
 

@@ -1,4 +1,4 @@
-"""The fused masked sign-channel mat-vecs of a 2-D convolution seen as a bipartite graph (issue 8).
+"""The fused masked sign-channel mat-vecs of a 2-D convolution seen as a bipartite graph.
 
 A convolution from input units ``(c_in, y, x)`` to output units ``(c_out, oy, ox)`` has one edge per
 (output position, kernel entry) whose input position falls inside the image (zero padding adds no edge); the

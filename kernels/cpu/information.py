@@ -1,4 +1,4 @@
-"""Mutual information of binary features with a class label, from contingency counts (spec §8): CPU twin.
+"""Mutual information of binary features with a class label, from contingency counts: CPU twin.
 
 The counts come from one GEMM in the engine (``n_{p,1,y} = X_bᵀ Y_1``); these kernels do the elementwise part,
 one feature per iteration of a parallel loop.

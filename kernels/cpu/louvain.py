@@ -1,4 +1,4 @@
-"""Louvain in BCT ``community_louvain`` form on a sparse graph plus a low-rank null model (spec §5.3).
+"""Louvain in BCT ``community_louvain`` form on a sparse graph plus a low-rank null model.
 
 The modularity matrix is never stored. It is held as
 
@@ -76,7 +76,7 @@ _OUTLIERS = 16
 _SCAN_MATH = {"nnan", "nsz", "contract"}
 
 CPU_ONLY = ("Louvain's local moving is a chain of dependent moves; a GPU version (parallel moves with conflict "
-            "resolution) would not follow BCT's move rule, so it runs on the CPU for every backend (spec §10)")
+            "resolution) would not follow BCT's move rule, so it runs on the CPU for every backend")
 
 #: The sweeps' workspace: ``_local_moving`` allocates it, ``_sweeps`` (compiled without reference counting)
 #: only reads and writes it. A named tuple compiles as a tuple: its fields cost nothing to read.

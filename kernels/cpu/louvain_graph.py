@@ -1,6 +1,6 @@
 """The level-0 Louvain graph: its two forms, their builders, and the access functions the sweeps use.
 
-``A`` (symmetric, spec §5.3) is held in one of two forms, both read through the same functions
+``A`` (symmetric) is held in one of two forms, both read through the same functions
 (``_n``, ``_nnz``, ``_deg``, ``_scatter``, ``_touched``, ``_move_rows``, ``_diag``: Numba overloads, so a
 sweep compiles once per form):
 
@@ -31,7 +31,7 @@ from numba.extending import intrinsic, overload
 
 from .. import config
 
-CPU_ONLY = "the level-0 graph of Louvain, which runs on the CPU (issue 4; spec §10)"
+CPU_ONLY = "the level-0 graph of Louvain, which runs on the CPU"
 
 #: A symmetric CSR matrix (module docstring).
 CSRGraph = namedtuple("CSRGraph", ["indptr", "indices", "data"])

@@ -1,8 +1,9 @@
-"""Motif kernels (spec §4): edge colour codes, colour masks, the Gram / path GEMMs, pair moments, null draws.
+"""Motif kernels: edge colour codes, colour masks, the Gram / path GEMMs, pair moments, null draws.
 
 Every motif count of a layered graph is a reduction of degree vectors plus the entries of a few block products
-(spec §4.2–4.3); these kernels compute those products. GEMMs go to BLAS through ``numpy.matmul`` (binary
-float32 masks: every partial sum is an integer below 2^24, so the products are exact); element work is Numba.
+(docs/metrics/motifs.rst gives the formulas); these kernels compute those products. GEMMs go to BLAS through
+``numpy.matmul`` (binary float32 masks: every partial sum is an integer below 2^24, so the products are exact);
+element work is Numba.
 Colour code ``0`` is "no edge", ``1..k`` the edge colours.
 """
 import contextlib
@@ -249,7 +250,7 @@ def _permute_codes(flat, seeds, out):
 
 
 def permute_codes(codes, seed, out):
-    """Null N1: every draw an independent uniform permutation of the block's slots (spec §4.5).
+    """Null N1: every draw an independent uniform permutation of the block's slots.
 
     Parameters
     ----------
@@ -309,7 +310,7 @@ def swap_codes(codes, swaps_per_edge, seed, out):
     """Null N3: degree- and colour-preserving edge swaps inside one block, one chain per draw.
 
     A swap takes two edges of one colour ``a→b``, ``d→e`` and rewires them to ``a→e``, ``d→b`` when both are
-    free; every node keeps its in- and out-degree of every colour (spec §4.5 N3).
+    free; every node keeps its in- and out-degree of every colour.
 
     Parameters
     ----------

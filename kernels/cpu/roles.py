@@ -1,4 +1,4 @@
-"""Node roles from node-to-module sums κ: participation coefficient and within-module z-score (spec §6).
+"""Node roles from node-to-module sums κ: participation coefficient and within-module z-score.
 
 Both take ``κ`` of shape (T, N, C) (``κ[t,i,c]`` = weight of node ``i`` into module ``c`` at epoch ``t``, from
 ``communities.node_module_sums``) and cost O(N·C).

@@ -1,4 +1,4 @@
-"""Batched Sinkhorn over many pairs of distributions on one shared support (spec §7): CPU twin.
+"""Batched Sinkhorn over many pairs of distributions on one shared support: CPU twin.
 
 Pairs are rows: ``a``, ``b`` are ``(P, d)``. The two products per iteration are GEMMs (numpy → BLAS); the
 potential updates between them (a row max, ``exp``, ``log``) are fused Numba passes over contiguous rows. The

@@ -79,7 +79,7 @@ def _cols_kernel(W, theta, channel, lab_src, col_out):
 
 
 def node_module_sums(W, theta, channel, lab_src, lab_dst, row_out, col_out):
-    """Node-to-module sums of one weight channel over one block (κ_ic, spec §6).
+    """Node-to-module sums of one weight channel over one block (κ_ic).
 
     Same contract as ``deepcnt.kernels.cpu.communities.node_module_sums``: one thread per row (per column)
     owns its output row, so no atomics are needed.
@@ -121,7 +121,7 @@ def _agreement_kernel(labels, out):
 
 
 def agreement(labels, out):
-    """Agreement counts of a set of partitions (spec §5.5); ``D_ii = 0``.
+    """Agreement counts of a set of partitions; ``D_ii = 0``.
 
     Same contract as ``deepcnt.kernels.cpu.communities.agreement``.
 

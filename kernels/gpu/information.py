@@ -1,4 +1,4 @@
-"""Mutual information from contingency counts (spec §8): GPU twin (numba.cuda, one thread per feature).
+"""Mutual information from contingency counts: GPU twin (numba.cuda, one thread per feature).
 
 Accepts CuPy arrays on a device and numpy arrays under the CUDA simulator.
 """

@@ -1,8 +1,8 @@
-"""GPU twin of ``kernels.cpu.motifs`` (spec §4): numba.cuda for the element kernels, CuPy (cuBLAS) for the GEMMs.
+"""GPU twin of ``kernels.cpu.motifs``: numba.cuda for the element kernels, CuPy (cuBLAS) for the GEMMs.
 
 Same names and signatures as the CPU module. CuPy arrays on a device; numpy arrays under the CUDA simulator,
 where the GEMMs fall back to ``numpy.matmul`` (the array module follows the inputs). Binary masks are float32
-0/1, so the products are exact even with TF32 (spec §4.6); moments are float64.
+0/1, so the products are exact even with TF32; moments are float64.
 """
 import math
 
@@ -146,7 +146,7 @@ def block_moments(M, k, exclude_diag, S_out, s_out):
 
 
 def permute_codes(codes, seed, out):
-    """Null N1: every draw an independent uniform permutation of the block's slots (spec §4.5).
+    """Null N1: every draw an independent uniform permutation of the block's slots.
 
     On the device each draw sorts random keys (``argsort``), all draws in one call.
 
@@ -197,7 +197,7 @@ def swap_codes(codes, swaps_per_edge, seed, out):
     """Null N3: degree- and colour-preserving edge swaps inside one block, one chain (thread) per draw.
 
     A swap takes two edges of one colour ``a→b``, ``d→e`` and rewires them to ``a→e``, ``d→b`` when both are
-    free; every node keeps its in- and out-degree of every colour (spec §4.5 N3).
+    free; every node keeps its in- and out-degree of every colour.
 
     Parameters
     ----------

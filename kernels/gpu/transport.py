@@ -1,4 +1,4 @@
-"""Batched Sinkhorn over many pairs (spec §7): GPU twin, written against ``xp`` (CuPy on a device; numpy under
+"""Batched Sinkhorn over many pairs: GPU twin, written against ``xp`` (CuPy on a device; numpy under
 the CUDA simulator, which is how it is tested without a GPU). The GEMMs go to cuBLAS through ``xp.matmul``;
 the potential updates are CuPy elementwise expressions. Same log-domain, per-pair-shift scheme as the CPU twin.
 """
