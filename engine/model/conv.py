@@ -352,6 +352,7 @@ def channel_graph(g, reduce="sum"):
                              "(model, input_shape) for a torch module")
         raise InputError(f"channel_graph needs a LayeredGraph, got {type(g).__name__}")
     check_choice("reduce", reduce, _REDUCE)
+    g.require_chain("channel_graph")
     xp = g.backend.xp
     shapes = layer_shapes(g)
     blocks, biases = [], []
@@ -422,6 +423,9 @@ def block_spec(block):
         return {"kind": "conv", "in_shape": list(block.in_shape), "kernel_shape": [int(k) for k in block.kernel.shape[1:]],
                 "stride": list(block.stride), "padding": list(block.padding), "dilation": list(block.dilation),
                 "groups": int(block.groups)}
+    if isinstance(block, ImplicitBlock):
+        raise InputError(f"the epoch store does not yet hold {type(block).__name__} blocks: only dense, "
+                         "convolution and pooling blocks")
     return None
 
 
