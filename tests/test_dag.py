@@ -365,3 +365,25 @@ def test_dag_cpu_vs_gpu_simulator(T):
         np.testing.assert_allclose(gg.to_scipy(epoch=e).toarray(), g.to_scipy(epoch=e).toarray())
     back = gg.to("cpu")
     np.testing.assert_allclose(deepcnt.strength(back), deepcnt.strength(g))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_to_sparse_keeps_every_metric(seed):
+    rng = np.random.default_rng(200 + seed)
+    sizes, blocks, ref, biases = random_dag(rng, T=[None, 2][seed % 2])
+    g = LayeredGraph.from_blocks(sizes, blocks, biases=biases).threshold(0.6)
+    s = g.to_sparse()
+    for b, d, th in zip(s.blocks, g.blocks, g.theta):
+        if isinstance(d, np.ndarray):  # each dense block becomes CSR of its kept edges, and only those
+            assert isinstance(b, SparseBlock)
+            assert b.nnz.tolist() == [int((np.abs(d[t]) > th[t]).sum()) for t in range(d.shape[0])]
+        else:
+            assert b is d
+    for name in ("degree", "strength", "knn", "lamalfa_strength", "layers_fluctuation"):
+        a, b = deepcnt.get_metric(name).compute(g), deepcnt.get_metric(name).compute(s)
+        for col in a:
+            np.testing.assert_allclose(b[col], a[col], rtol=1e-12, atol=1e-12, err_msg=col)
+    kept = g.to_sparse(max_density=0.0)  # only blocks left empty by the threshold are converted
+    for b, d, th in zip(kept.blocks, g.blocks, g.theta):
+        if isinstance(d, np.ndarray) and (np.abs(d) > th[:, None, None]).any():
+            assert b is d
