@@ -387,3 +387,22 @@ def test_to_sparse_keeps_every_metric(seed):
     for b, d, th in zip(kept.blocks, g.blocks, g.theta):
         if isinstance(d, np.ndarray) and (np.abs(d) > th[:, None, None]).any():
             assert b is d
+
+
+def test_chain_of_sparse_blocks_refuses_edge_metrics_with_a_hint():
+    g = LayeredGraph.from_weights([SparseBlock(np.eye(3)), np.ones((3, 2))])
+    assert g.is_chain and g.n_edges == 9
+    with pytest.raises(deepcnt.InputError, match="motifs needs explicit edges but block 0 is an implicit "
+                                                 "SparseBlock: degree, strength, knn"):
+        deepcnt.motifs(g, size=3)
+
+
+def test_igraph_export_of_a_dag():
+    ig = pytest.importorskip("igraph")
+    g = LayeredGraph.from_blocks([2, 3, 2], {(0, 1): np.ones((2, 3)), (0, 2): DiagonalBlock([2.0, -1.0]),
+                                             (1, 2): sp.csr_matrix(np.array([[1.0, 0], [0, 0], [0, -3.0]]))})
+    G = g.to_igraph()
+    assert isinstance(G, ig.Graph) and G.ecount() == g.n_edges == 10
+    ones = [((i, j), 1.0) for i in (0, 1) for j in (2, 3, 4)]
+    assert sorted(zip(G.get_edgelist(), G.es["weight"])) == sorted(
+        ones + [((0, 5), 2.0), ((1, 6), -1.0), ((2, 5), 1.0), ((4, 6), -3.0)])
