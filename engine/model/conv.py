@@ -33,6 +33,7 @@ import numpy as np
 from ..backend import to_host
 from ..errors import InputError, check_choice
 from .blocks import ImplicitBlock
+from .blocks import array_module as _xp
 from .graph import LayeredGraph
 
 _REDUCE = ("sum", "abs", "norm")
@@ -398,13 +399,6 @@ def _n_valid(off, s, n_in, n_out):
     lo, hi = _range_valid(off, s, n_in, n_out)
     return hi - lo
 
-
-def _xp(a):
-    if type(a).__module__.split(".")[0] == "cupy":
-        import cupy
-
-        return cupy
-    return np
 
 
 

@@ -9,20 +9,10 @@ elementwise operations (numpy or CuPy): there is nothing a kernel would add.
 """
 import numpy as np
 
+from ..backend import to_host
 from ..errors import InputError
 from .blocks import ImplicitBlock
-
-
-def _xp(a):
-    if type(a).__module__.split(".")[0] == "cupy":
-        import cupy
-
-        return cupy
-    return np
-
-
-def _host(a):
-    return a.get() if hasattr(a, "get") else np.asarray(a)
+from .blocks import array_module as _xp
 
 
 def diagonal_matvec(d, theta, x_row, x_col, row_out, col_out):
@@ -106,7 +96,7 @@ class DiagonalBlock(ImplicitBlock):
         diagonal_matvec(self.d, theta, x_row, x_col, row_out, col_out)
 
     def edges(self, t, theta):
-        d = _host(self.d[t]).astype(np.float64)
+        d = to_host(self.d[t]).astype(np.float64)
         k = np.nonzero(np.abs(d) > theta)[0]
         return k, k, d[k]
 
@@ -121,7 +111,7 @@ class DiagonalBlock(ImplicitBlock):
         return first._like(_xp(first.d).concatenate([b.d for b in blocks]), stacked=True)
 
     def to(self, backend):
-        d = backend.xp.asarray(_host(self.d)) if backend.name == "gpu" else _host(self.d)
+        d = backend.xp.asarray(to_host(self.d)) if backend.name == "gpu" else to_host(self.d)
         return self._like(d, stacked=self.stacked)
 
 

@@ -7,9 +7,10 @@ epochs, so each epoch keeps its own set of entries. A stored entry is an edge wh
 """
 import numpy as np
 
+from ..backend import to_host
 from ..errors import InputError
 from .blocks import ImplicitBlock
-from .diagonal import _host, _xp
+from .blocks import array_module as _xp
 
 
 def _csr_of(m, what):
@@ -19,7 +20,7 @@ def _csr_of(m, what):
     if sp.issparse(m):
         m = sp.csr_matrix(m, copy=True)
     else:
-        a = _host(m) if hasattr(m, "dtype") else np.asarray(m)
+        a = to_host(m) if hasattr(m, "dtype") else np.asarray(m)
         if a.ndim != 2:
             raise InputError(f"{what} has shape {tuple(a.shape)}: expected a 2-D matrix (n_in, n_out)")
         m = sp.csr_matrix(a)
@@ -96,14 +97,14 @@ class SparseBlock(ImplicitBlock):
     @property
     def nnz(self):
         """Stored entries of every epoch, shape (T,)."""
-        p = _host(self.indptr)
+        p = to_host(self.indptr)
         return p[:, -1] - p[:, 0]
 
     def __repr__(self):
         return f"SparseBlock(shape={self.shape[1:]}, epochs={self.shape[0]}, nnz={self.nnz.tolist()})"
 
     def _epoch(self, t):
-        p = _host(self.indptr[t])
+        p = to_host(self.indptr[t])
         r0, r1 = int(p[0]), int(p[-1])
         return p - r0, r0, r1
 
@@ -114,15 +115,15 @@ class SparseBlock(ImplicitBlock):
 
     def edges(self, t, theta):
         p, r0, r1 = self._epoch(t)
-        v = _host(self.data[r0:r1]).astype(np.float64)
+        v = to_host(self.data[r0:r1]).astype(np.float64)
         rows = np.repeat(np.arange(self.shape[1], dtype=np.int64), np.diff(p))
-        cols = _host(self.indices[r0:r1]).astype(np.int64)
+        cols = to_host(self.indices[r0:r1]).astype(np.int64)
         keep = np.abs(v) > theta
         return rows[keep], cols[keep], v[keep]
 
     def weight_counts(self, t):
         _, r0, r1 = self._epoch(t)
-        v = _host(self.data[r0:r1]).astype(np.float64)
+        v = to_host(self.data[r0:r1]).astype(np.float64)
         return v, np.ones(v.size, dtype=np.int64)
 
     def take(self, t):
@@ -146,6 +147,6 @@ class SparseBlock(ImplicitBlock):
                                xp.concatenate([b.data for b in blocks]), first.shape[2], stacked=True)
 
     def to(self, backend):
-        move = (lambda a: backend.xp.asarray(_host(a))) if backend.name == "gpu" else _host
+        move = (lambda a: backend.xp.asarray(to_host(a))) if backend.name == "gpu" else to_host
         return SparseBlock.from_arrays(move(self.indptr), move(self.indices), move(self.data), self.shape[2],
                                        self.stacked)
