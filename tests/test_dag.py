@@ -406,3 +406,11 @@ def test_igraph_export_of_a_dag():
     ones = [((i, j), 1.0) for i in (0, 1) for j in (2, 3, 4)]
     assert sorted(zip(G.get_edgelist(), G.es["weight"])) == sorted(
         ones + [((0, 5), 2.0), ((1, 6), -1.0), ((2, 5), 1.0), ((4, 6), -3.0)])
+
+
+def test_strength_histograms_of_a_dag():
+    g = LayeredGraph.from_blocks([2, 3, 2], {(0, 1): np.ones((2, 3)), (0, 2): "identity", (1, 2): np.ones((3, 2))})
+    counts, edges = deepcnt.strength_histograms(g, bins=4, value_range=(0, 8))
+    s = deepcnt.strength(g)  # inputs 3 + 1, hidden 2 + 2, outputs 3 + 1
+    assert s.tolist() == [4.0] * 7
+    assert [c.sum() for c in counts] == [2, 3, 2] and counts[0][0].tolist() == [0, 0, 2, 0]

@@ -78,16 +78,21 @@ def get_backend_np(a):
 class LayeredGraph:
     """A layered (k-partite) directed weighted graph: layers ``0..L`` and weight blocks between them.
 
-    Build it with :meth:`from_weights`. Node ids are global and in layer order; every per-node metric is one
-    array of length ``N`` (shape ``(T, N)`` for an epoch stack) in that order, split by :meth:`layer_slice`.
+    Build a chain with :meth:`from_weights`, a block DAG (skip blocks) with :meth:`from_blocks`. Node ids are
+    global and in layer order; every per-node metric is one array of length ``N`` (shape ``(T, N)`` for an epoch
+    stack) in that order, split by :meth:`layer_slice`.
 
     Attributes
     ----------
-    blocks : tuple of arrays, shape (T, n_l, n_{l+1})
-        The weight blocks, always held as stacks (``T = 1`` for a single network).
+    sizes : tuple of int, ``(n_0, ..., n_L)``
+    pairs : tuple of (int, int)
+        The layer pair ``(i, j)`` of each block, sorted; ``(0, 1), ..., (L-1, L)`` for a chain.
+    blocks : tuple of arrays, shape (T, n_i, n_j), or :class:`ImplicitBlock`
+        The weight blocks, in the order of ``pairs``, always held as stacks (``T = 1`` for a single network).
     biases : tuple of arrays, shape (T, n_{l+1}), or None
+        ``biases[l]`` belongs to layer ``l + 1``.
     layer_names : tuple of str
-    theta : ndarray, shape (L, T)
+    theta : ndarray, shape (n_blocks, T)
         The threshold of each block and epoch: an edge is ``|w| > θ`` (``θ = 0``: every non-zero weight).
     rule : dict
         How ``theta`` was made (recorded in output metadata).
@@ -487,7 +492,7 @@ class LayeredGraph:
         Parameters
         ----------
         theta : float or sequence of float
-            ``mode="abs"``: ``θ ≥ 0``, one value or one per block. ``mode="proportional"``: the fraction
+            ``mode="abs"``: ``θ ≥ 0``, one value or one per block (in the order of :attr:`pairs`). ``mode="proportional"``: the fraction
             ``ρ ∈ (0, 1]`` of edges to keep, the largest by ``|w|``.
         mode : {"abs", "proportional"}
         per_block : bool
