@@ -414,3 +414,25 @@ def test_strength_histograms_of_a_dag():
     s = deepcnt.strength(g)  # inputs 3 + 1, hidden 2 + 2, outputs 3 + 1
     assert s.tolist() == [4.0] * 7
     assert [c.sum() for c in counts] == [2, 3, 2] and counts[0][0].tolist() == [0, 0, 2, 0]
+
+
+def test_residual_conv_unit_against_explicit_graph():
+    """x -> conv -> BN scale (diagonal, per channel) -> conv -> y, plus the identity skip x -> y (a BasicBlock)."""
+    torch = pytest.importorskip("torch")
+    from naive_conv import layer_dense
+
+    from deepcnt import ConvBlock
+
+    torch.manual_seed(0)
+    shape = (2, 4, 3)
+    c1, c2 = (torch.nn.Conv2d(2, 2, 3, padding=1, bias=False) for _ in range(2))
+    gamma = np.array([1.5, -0.5])
+    n = int(np.prod(shape))
+    blocks = {(0, 1): ConvBlock(c1.weight.detach().numpy(), shape, padding=1),
+              (1, 2): DiagonalBlock(np.repeat(gamma, 12)),
+              (2, 3): ConvBlock(c2.weight.detach().numpy(), shape, padding=1),
+              (0, 3): "identity"}
+    g = LayeredGraph.from_blocks([n] * 4, blocks).threshold(0.1)
+    D1, D2 = layer_dense(c1, shape)[0], layer_dense(c2, shape)[0]
+    ref = {(0, 1): D1[None], (1, 2): np.diag(np.repeat(gamma, 12))[None], (2, 3): D2[None], (0, 3): np.eye(n)[None]}
+    _check_epoch(g, [n] * 4, ref, {}, 0, np.full(4, 0.1))
