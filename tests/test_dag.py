@@ -346,7 +346,8 @@ def test_csr_kernel_twins_against_dense(monkeypatch, parallel_min):
 def test_dag_cpu_vs_gpu_simulator(T):
     rng = np.random.default_rng(21)
     sizes = [3, 3, 4, 3]
-    blocks = {(0, 1): DiagonalBlock(_weights(rng, (T or 1, 3), 1.0, "mixed", np.float32)[0 if T is None else slice(None)]),
+    d = _weights(rng, (T or 1, 3), 1.0, "mixed", np.float32)
+    blocks = {(0, 1): DiagonalBlock(d if T else d[0]),
               (1, 2): SparseBlock([_weights(rng, (3, 4), 0.6, "mixed", np.float64) for _ in range(T or 1)])
               if T else sp.csr_matrix(_weights(rng, (3, 4), 0.6, "mixed", np.float64)),
               (2, 3): _weights(rng, (T, 4, 3) if T else (4, 3), 1.0, "mixed", np.float64),

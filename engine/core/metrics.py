@@ -36,7 +36,8 @@ def _lamalfa_strength_columns(g):
     return {"lamalfa_strength": nodes_strength(g)}
 
 
-@register("layers_fluctuation", "layer", ["layers_fluctuation"], "La Malfa layers fluctuation (std, ddof=0)", skips=True)
+@register("layers_fluctuation", "layer", ["layers_fluctuation"], "La Malfa layers fluctuation (std, ddof=0)",
+          skips=True)
 def _fluctuation_columns(g):
     return {"layers_fluctuation": layers_fluctuation(g)}
 

@@ -1,5 +1,5 @@
-"""The model: a network's layers and weight blocks (dense, sparse, or implicit like a convolution, an identity skip), thresholds, devices,
-exports. Imports no metric: every family builds on it."""
+"""The model: a network's layers and weight blocks (dense, sparse, or implicit: a convolution, an identity skip, a
+diagonal), thresholds, devices, exports. Imports no metric: every family builds on it."""
 from .blocks import ImplicitBlock
 from .conv import ConvBlock, PoolBlock, channel_graph
 from .diagonal import DiagonalBlock, IdentityBlock

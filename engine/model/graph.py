@@ -4,8 +4,8 @@ The N×N adjacency is never built. The common case is a chain: block ``l`` (``we
 weights from layer ``l`` to layer ``l+1`` with shape ``(n_l, n_{l+1})``. In general the graph is a DAG of node
 sets (layers ``0..L`` in a topological order) with one block on any pair ``i < j`` (a skip or residual block
 when ``j > i + 1``): ``g.pairs[b]`` is the pair of block ``b``. An epoch stack holds ``T`` of each block as
-``(T, n_i, n_j)`` so the kernels process ``T`` epochs in one call. A threshold is kept as a rule (one ``θ`` per block and epoch, an edge
-is ``|w| > θ`` with its sign); masks are built on the fly inside the kernels.
+``(T, n_i, n_j)`` so the kernels process ``T`` epochs in one call. A threshold is kept as a rule (one ``θ`` per
+block and epoch, an edge is ``|w| > θ`` with its sign); masks are built on the fly inside the kernels.
 """
 import functools
 import itertools
@@ -17,6 +17,8 @@ from ..backend import backend_of, get_backend, is_torch_tensor
 from ..errors import InputError, check_choice
 from . import export
 from .blocks import ImplicitBlock
+from .diagonal import IdentityBlock
+from .sparse import SparseBlock
 from .sums import node_sums
 
 _THRESHOLD_MODES = ("abs", "proportional")
@@ -232,9 +234,6 @@ class LayeredGraph:
         >>> g.pairs, g.n_edges
         (((0, 1), (0, 2), (1, 2)), 27)
         """
-        from .diagonal import IdentityBlock
-        from .sparse import SparseBlock
-
         try:
             sizes = tuple(int(n) for n in sizes)
         except (TypeError, ValueError):
@@ -492,7 +491,8 @@ class LayeredGraph:
         Parameters
         ----------
         theta : float or sequence of float
-            ``mode="abs"``: ``θ ≥ 0``, one value or one per block (in the order of :attr:`pairs`). ``mode="proportional"``: the fraction
+            ``mode="abs"``: ``θ ≥ 0``, one value or one per block (in the order of :attr:`pairs`).
+            ``mode="proportional"``: the fraction
             ``ρ ∈ (0, 1]`` of edges to keep, the largest by ``|w|``.
         mode : {"abs", "proportional"}
         per_block : bool
@@ -575,8 +575,6 @@ class LayeredGraph:
         ([2], True)
         """
         import scipy.sparse as sp
-
-        from .sparse import SparseBlock
 
         blocks = []
         for l, b in enumerate(self.blocks):
