@@ -437,3 +437,17 @@ def test_residual_conv_unit_against_explicit_graph():
     D1, D2 = layer_dense(c1, shape)[0], layer_dense(c2, shape)[0]
     ref = {(0, 1): D1[None], (1, 2): np.diag(np.repeat(gamma, 12))[None], (2, 3): D2[None], (0, 3): np.eye(n)[None]}
     _check_epoch(g, [n] * 4, ref, {}, 0, np.full(4, 0.1))
+
+
+def test_per_channel_diagonal_and_dense_stack_to_sparse():
+    d = DiagonalBlock.per_channel(np.array([[1.0, -2.0], [0.5, 0.0]]), (2, 2, 1))
+    assert d.stacked and d.d.tolist() == [[1.0, 1.0, -2.0, -2.0], [0.5, 0.5, 0.0, 0.0]]
+    with pytest.raises(deepcnt.InputError, match="the units have 3 channels"):
+        DiagonalBlock.per_channel(np.ones(2), (3, 1, 1))
+    W = np.array([[[0.0, 1.0], [2.0, 0.0]], [[3.0, 0.0], [0.0, 0.0]]])
+    b = SparseBlock(W)
+    assert b.stacked and b.nnz.tolist() == [2, 1]
+    g = LayeredGraph.from_blocks([2, 2, 4], {(0, 1): b, (1, 2): np.ones((2, 2, 4)), (0, 2): np.ones((2, 2, 4))})
+    assert g.n_edges.tolist() == [2 + 8 + 8, 1 + 8 + 8]
+    h = LayeredGraph.from_blocks([4, 4], {(0, 1): d})
+    np.testing.assert_array_equal(deepcnt.strength(h, "out"), [[1, 1, -2, -2, 0, 0, 0, 0], [0.5, 0.5, 0, 0, 0, 0, 0, 0]])

@@ -81,6 +81,30 @@ class DiagonalBlock(ImplicitBlock):
         self.shape = (int(d.shape[0]), int(d.shape[1]), int(d.shape[1]))
         self.dtype = d.dtype
 
+    @classmethod
+    def per_channel(cls, scale, shape):
+        """The diagonal of a per-channel scale over units ``(C, H, W)`` (C-order, as a convolution's units):
+        ``d[c·H·W + y·W + x] = scale[c]``, e.g. a ``BatchNorm2d``'s ``γ_c/√(σ²_c+ε)`` kept as its own block.
+
+        Parameters
+        ----------
+        scale : array, shape (C,) or an epoch stack (T, C)
+        shape : (C, H, W)
+
+        Examples
+        --------
+        >>> DiagonalBlock.per_channel([2.0, -1.0], (2, 1, 3)).d.tolist()
+        [[2.0, 2.0, 2.0, -1.0, -1.0, -1.0]]
+        """
+        s = scale if hasattr(scale, "dtype") else np.asarray(scale)
+        try:
+            C, H, W = (int(v) for v in shape)
+        except (TypeError, ValueError):
+            raise InputError(f"shape must be (C, H, W), got {shape!r}") from None
+        if s.ndim not in (1, 2) or s.shape[-1] != C:
+            raise InputError(f"a per-channel scale has shape {tuple(s.shape)} but the units have {C} channels")
+        return cls(_xp(s).repeat(s, H * W, axis=-1))
+
     @property
     def array(self):
         """The diagonal (tells which device the block lives on)."""

@@ -38,7 +38,7 @@ class SparseBlock(ImplicitBlock):
 
     Parameters
     ----------
-    matrices : scipy.sparse matrix or 2-D array, or a sequence of them (an epoch stack)
+    matrices : scipy.sparse matrix or 2-D array, or a sequence of them or a 3-D array (an epoch stack)
         ``m[a, b]`` is the weight from node ``a`` of the source layer to node ``b`` of the target layer
         (PyTorch's ``Linear.weight`` is the transpose). Duplicates are summed, stored zeros dropped.
 
@@ -53,6 +53,8 @@ class SparseBlock(ImplicitBlock):
     kind = "sparse"
 
     def __init__(self, matrices):
+        if getattr(matrices, "ndim", 0) == 3 and hasattr(matrices, "dtype"):  # a dense epoch stack
+            matrices = list(matrices)
         one = not isinstance(matrices, (list, tuple))
         mats = [_csr_of(m, "a sparse block" if one else f"epoch {t} of a sparse block")
                 for t, m in enumerate([matrices] if one else matrices)]
