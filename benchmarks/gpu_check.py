@@ -33,7 +33,7 @@ SITE = Path(tempfile.gettempdir()) / "deepcnt-gpu-check-site"
 #: The test files that exercise a GPU code path (the rest never touch a device: they run in ``make test``).
 GPU_TESTS = ["tests/test_twins.py", "tests/test_motif_twins.py", "tests/test_conv.py", "tests/test_pipeline.py",
              "tests/test_communities.py", "tests/test_roles.py", "tests/test_transport.py",
-             "tests/test_information.py", "tests/test_consensus.py", "tests/test_graph.py",
+             "tests/test_information.py", "tests/test_consensus.py", "tests/test_graph.py", "tests/test_dag.py",
              "tests/test_motif_intensity.py", "tests/test_motif_null.py", "tests/test_motif_participation.py",
              "tests/test_torch_binding.py"]
 #: (group prefix, case, reference case, goal): the ratios the issue asks for. ``goal`` bounds case/reference.

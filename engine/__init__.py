@@ -49,7 +49,15 @@ from .function.transport import (
                                  sinkhorn_pairs,
                                  validate_against_exact,
 )
-from .model import ConvBlock, LayeredGraph, PoolBlock, channel_graph
+from .model import (
+                                 ConvBlock,
+                                 DiagonalBlock,
+                                 IdentityBlock,
+                                 LayeredGraph,
+                                 PoolBlock,
+                                 SparseBlock,
+                                 channel_graph,
+)
 from .motifs.colors import zambra_bins, zambra_colors
 from .motifs.counts import MotifCounts, motifs
 from .motifs.degree import degree_motifs
@@ -62,7 +70,8 @@ from .runs import Analysis, EpochStore, analyze
 __version__ = "0.1.0"
 
 __all__ = [
-    "Analysis", "Backend", "ConvBlock", "DeepcntError", "DeviceError", "EpochStore", "InputError", "LayeredGraph",
+    "Analysis", "Backend", "ConvBlock", "DeepcntError", "DeviceError", "DiagonalBlock", "EpochStore",
+    "IdentityBlock", "InputError", "LayeredGraph", "SparseBlock",
     "MotifCounts", "MotifSignificance", "PoolBlock", "REGISTRY", "UnknownMetricError", "activity_pca", "agreement",
     "analyze", "binary_information", "cartography", "channel_graph", "cluster_receptive_fields",
     "cluster_statistics", "config", "consensus", "consensus_partitions", "consensus_und", "dead_units", "degree",

@@ -32,6 +32,8 @@ class Metric:
     needs_edges : bool
         Needs explicit edges (GEMMs, Louvain): left out of the default set for graphs with implicit
         (convolution) blocks, where it would raise.
+    skips : bool
+        Defined on block DAGs (skip blocks); otherwise such a graph is one clear error.
     """
 
     name: str
@@ -41,20 +43,22 @@ class Metric:
     description: str = ""
     default: bool = True
     needs_edges: bool = False
+    skips: bool = False
 
 
 REGISTRY = {}
 
 
-def register(name, kind, columns, description="", default=True, needs_edges=False):
-    """Decorator: register ``compute(g) -> {column: array}`` under ``name``."""
+def register(name, kind, columns, description="", default=True, needs_edges=False, skips=False):
+    """Decorator: register ``compute(g) -> {column: array}`` under ``name`` (``skips=True``: it is defined on
+    block DAGs with skip blocks; otherwise such a graph is refused with one :class:`InputError`)."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}")
 
     def deco(func):
-        checked = takes_graph(func)  # given anything but a graph: one line that says what it expects
+        checked = takes_graph(func, skips=skips)  # given anything but a graph: one line that says what it expects
         checked.__name__ = f"metric {name!r}"
-        REGISTRY[name] = Metric(name, kind, tuple(columns), checked, description, default, needs_edges)
+        REGISTRY[name] = Metric(name, kind, tuple(columns), checked, description, default, needs_edges, skips)
         return func
 
     return deco

@@ -74,7 +74,7 @@ def weight_histograms(g, bins=50, value_range=None, kept_only=False):
     return counts, edges
 
 
-@takes_graph
+@takes_graph(skips=True)
 def strength_histograms(g, bins=50, value_range=None, direction="all", sign="net"):
     """Histogram of node strengths (``deepcnt.strength``) of every layer and epoch (Testolin Fig. 5).
 

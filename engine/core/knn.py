@@ -26,7 +26,7 @@ def _channel(s, weighted, weight):
     return s[:, 2 if weight == "positive" else 3]
 
 
-@takes_graph
+@takes_graph(skips=True)
 def knn(g, weighted=False, weight="abs", source=None, target=None):
     """Average nearest-neighbour degree of every node; Barrat et al. (2004) for ``weighted=True``.
 
@@ -34,7 +34,9 @@ def knn(g, weighted=False, weight="abs", source=None, target=None):
               k^{w}_{nn,i} = \\frac{1}{s_i}\\sum_j w_{ij} k_j
 
     The neighbour degrees ``k_j`` are unweighted, exactly as networkx ``average_neighbor_degree``. In block
-    form a layer-``l`` node gets ``(A_{l+1} k_{l+1} + A_lᵀ k_{l-1}) / k_l``: two mat-vecs per block, O(E).
+    form a layer-``l`` node of a chain gets ``(A_{l+1} k_{l+1} + A_lᵀ k_{l-1}) / k_l``: two mat-vecs per block,
+    O(E). On a block DAG the neighbours are those of every block into or out of the node's layer, skips
+    included (an identity skip makes unit ``k`` a neighbour of unit ``k`` of the other layer).
 
     Parameters
     ----------

@@ -6,7 +6,7 @@ from .strength import node_sums
 _CONVENTIONS = ("cnt_dnns_code", "plain")
 
 
-@takes_graph
+@takes_graph(skips=True)
 def nodes_strength(g, convention="cnt_dnns_code"):
     """La Malfa's signed node strength, in node order.
 
@@ -19,6 +19,12 @@ def nodes_strength(g, convention="cnt_dnns_code"):
         ``cnt_dnns_code`` (the authors' code, EmanueleLM/CNT-DNNs): input layer ``rowsum(W_1) + 1``,
         hidden ``rowsum(W_{l+1}) + colsum(W_l) + b_l``, output ``colsum(W_L) + 1 + b_L`` (missing biases
         count as 0). ``plain``: ``in + out``, no bias, no ``+1``.
+
+    On a block DAG (skip blocks) "in" and "out" sum over every block into and out of the node: a skip is
+    edges like any other, so an identity skip adds 1 to the out-strength of unit ``k`` of its source layer and
+    1 to the in-strength of unit ``k`` of its target layer (a diagonal block adds ``d_k``). The ``+1`` of the
+    code convention goes to layer 0 (the input) and layer ``L`` (the last layer in the topological order,
+    the output), the biases to layers ``1..L`` as given.
 
     Returns
     -------
@@ -39,7 +45,7 @@ def nodes_strength(g, convention="cnt_dnns_code"):
     return net if g.stacked else net[0]
 
 
-@takes_graph
+@takes_graph(skips=True)
 def layers_fluctuation(g, convention="cnt_dnns_code"):
     """La Malfa's Layers Fluctuation: the standard deviation (``ddof = 0``) of nodes strength per layer.
 

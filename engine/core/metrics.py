@@ -7,7 +7,7 @@ from .strength import degree, strength
 
 
 @register("degree", "node", ["degree", "degree_in", "degree_out", "degree_pos", "degree_neg"],
-          "undirected, in, out, positive and negative degree of the kept edges")
+          "undirected, in, out, positive and negative degree of the kept edges", skips=True)
 def _degree_columns(g):
     return {
         "degree": degree(g), "degree_in": degree(g, "in"), "degree_out": degree(g, "out"),
@@ -17,7 +17,7 @@ def _degree_columns(g):
 
 @register("strength", "node",
           ["strength", "strength_in", "strength_out", "strength_pos", "strength_neg", "strength_abs"],
-          "net, in, out, positive, negative (magnitude) and absolute strength")
+          "net, in, out, positive, negative (magnitude) and absolute strength", skips=True)
 def _strength_columns(g):
     return {
         "strength": strength(g), "strength_in": strength(g, "in"), "strength_out": strength(g, "out"),
@@ -26,17 +26,18 @@ def _strength_columns(g):
     }
 
 
-@register("knn", "node", ["knn", "knn_w_abs"], "binary and Barrat (|w|) average nearest-neighbour degree")
+@register("knn", "node", ["knn", "knn_w_abs"], "binary and Barrat (|w|) average nearest-neighbour degree", skips=True)
 def _knn_columns(g):
     return {"knn": knn(g), "knn_w_abs": knn(g, weighted=True, weight="abs")}
 
 
-@register("lamalfa_strength", "node", ["lamalfa_strength"], "La Malfa nodes strength (code convention)")
+@register("lamalfa_strength", "node", ["lamalfa_strength"], "La Malfa nodes strength (code convention)", skips=True)
 def _lamalfa_strength_columns(g):
     return {"lamalfa_strength": nodes_strength(g)}
 
 
-@register("layers_fluctuation", "layer", ["layers_fluctuation"], "La Malfa layers fluctuation (std, ddof=0)")
+@register("layers_fluctuation", "layer", ["layers_fluctuation"], "La Malfa layers fluctuation (std, ddof=0)",
+          skips=True)
 def _fluctuation_columns(g):
     return {"layers_fluctuation": layers_fluctuation(g)}
 

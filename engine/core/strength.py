@@ -1,7 +1,8 @@
 """Degree and strength: every direction and sign variant from one fused pass per block.
 
-The in-variant of a layer-``l`` node is a column sum of block ``l-1``, its out-variant a row sum of block ``l``
-(0-based blocks); blocks that do not exist count as zero.
+The in-variant of a node sums the columns of every block into its layer, its out-variant the rows of every
+block out of it (a chain: column sums of block ``l-1``, row sums of block ``l``); skip blocks count like any
+other (spec §16).
 """
 from ..errors import check_choice
 from ..model.graph import takes_graph
@@ -9,7 +10,7 @@ from ..model.sums import block_pass  # noqa: F401  (the family's other modules u
 from ..model.sums import node_sums as _node_sums
 
 #: The per-node channel sums of the kept edges (``deepcnt.model.sums.node_sums``), for the public API.
-node_sums = takes_graph(_node_sums)
+node_sums = takes_graph(_node_sums, skips=True)
 
 _DIRECTIONS = ("all", "in", "out")
 _DEGREE_SIGNS = ("all", "positive", "negative")
@@ -28,7 +29,7 @@ def _shape(g, a):
     return a if g.stacked else a[0]
 
 
-@takes_graph
+@takes_graph(skips=True)
 def degree(g, direction="all", sign="all"):
     """Degree of every node: the number of kept edges (``|w| > θ``).
 
@@ -61,7 +62,7 @@ def degree(g, direction="all", sign="all"):
     return _shape(g, g.backend.xp.rint(k).astype(g.backend.xp.int64))
 
 
-@takes_graph
+@takes_graph(skips=True)
 def strength(g, direction="all", sign="net"):
     """Strength of every node: the sum of its kept edges' weights (spec §1).
 

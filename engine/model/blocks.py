@@ -2,6 +2,15 @@
 import numpy as np
 
 
+def array_module(a):
+    """``numpy`` or ``cupy``: the array module of ``a`` (CuPy is imported only for a CuPy array)."""
+    if type(a).__module__.split(".")[0] == "cupy":
+        import cupy
+
+        return cupy
+    return np
+
+
 class ImplicitBlock:
     """A weight block that is not held as a dense array (e.g. a convolution: its kernel plus geometry).
 

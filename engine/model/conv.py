@@ -33,6 +33,7 @@ import numpy as np
 from ..backend import to_host
 from ..errors import InputError, check_choice
 from .blocks import ImplicitBlock
+from .blocks import array_module as _xp
 from .graph import LayeredGraph
 
 _REDUCE = ("sum", "abs", "norm")
@@ -352,6 +353,7 @@ def channel_graph(g, reduce="sum"):
                              "(model, input_shape) for a torch module")
         raise InputError(f"channel_graph needs a LayeredGraph, got {type(g).__name__}")
     check_choice("reduce", reduce, _REDUCE)
+    g.require_chain("channel_graph")
     xp = g.backend.xp
     shapes = layer_shapes(g)
     blocks, biases = [], []
@@ -398,13 +400,6 @@ def _n_valid(off, s, n_in, n_out):
     return hi - lo
 
 
-def _xp(a):
-    if type(a).__module__.split(".")[0] == "cupy":
-        import cupy
-
-        return cupy
-    return np
-
 
 
 # ---------------------------------------------------------------------------------------------- store specs
@@ -422,6 +417,9 @@ def block_spec(block):
         return {"kind": "conv", "in_shape": list(block.in_shape), "kernel_shape": [int(k) for k in block.kernel.shape[1:]],
                 "stride": list(block.stride), "padding": list(block.padding), "dilation": list(block.dilation),
                 "groups": int(block.groups)}
+    if isinstance(block, ImplicitBlock):
+        raise InputError(f"the epoch store does not yet hold {type(block).__name__} blocks: only dense, "
+                         "convolution and pooling blocks")
     return None
 
 

@@ -1,9 +1,11 @@
-"""``LayeredGraph``: a k-partite directed weighted graph held as its chain of weight blocks (spec §0).
+"""``LayeredGraph``: a layered directed weighted graph held as its weight blocks (spec §0, §16).
 
-The N×N adjacency is never built. Block ``l`` (``weights[l]``, 0-based) holds the weights from layer ``l`` to
-layer ``l+1`` with shape ``(n_l, n_{l+1})``; an epoch stack holds ``T`` of them as ``(T, n_l, n_{l+1})`` so the
-kernels process ``T`` epochs in one call. A threshold is kept as a rule (one ``θ`` per block and epoch, an edge
-is ``|w| > θ`` with its sign); masks are built on the fly inside the kernels.
+The N×N adjacency is never built. The common case is a chain: block ``l`` (``weights[l]``, 0-based) holds the
+weights from layer ``l`` to layer ``l+1`` with shape ``(n_l, n_{l+1})``. In general the graph is a DAG of node
+sets (layers ``0..L`` in a topological order) with one block on any pair ``i < j`` (a skip or residual block
+when ``j > i + 1``): ``g.pairs[b]`` is the pair of block ``b``. An epoch stack holds ``T`` of each block as
+``(T, n_i, n_j)`` so the kernels process ``T`` epochs in one call. A threshold is kept as a rule (one ``θ`` per
+block and epoch, an edge is ``|w| > θ`` with its sign); masks are built on the fly inside the kernels.
 """
 import functools
 import itertools
@@ -15,14 +17,17 @@ from ..backend import backend_of, get_backend, is_torch_tensor
 from ..errors import InputError, check_choice
 from . import export
 from .blocks import ImplicitBlock
+from .diagonal import IdentityBlock
+from .sparse import SparseBlock
 from .sums import node_sums
 
 _THRESHOLD_MODES = ("abs", "proportional")
 
 
-def _as_block(w, l, xp):
-    """Validate one weight block and return it C-contiguous as float32/float64."""
-    name = f"weights[{l}]"
+def _as_block(w, l, xp, named=False):
+    """Validate one weight block and return it C-contiguous as float32/float64 (``l``: its index, or its
+    name with ``named=True``)."""
+    name = l if named else f"weights[{l}]"
     if isinstance(w, ImplicitBlock):
         return w  # validated by its own constructor
     if is_torch_tensor(w):
@@ -75,23 +80,33 @@ def get_backend_np(a):
 class LayeredGraph:
     """A layered (k-partite) directed weighted graph: layers ``0..L`` and weight blocks between them.
 
-    Build it with :meth:`from_weights`. Node ids are global and in layer order; every per-node metric is one
-    array of length ``N`` (shape ``(T, N)`` for an epoch stack) in that order, split by :meth:`layer_slice`.
+    Build a chain with :meth:`from_weights`, a block DAG (skip blocks) with :meth:`from_blocks`. Node ids are
+    global and in layer order; every per-node metric is one array of length ``N`` (shape ``(T, N)`` for an epoch
+    stack) in that order, split by :meth:`layer_slice`.
 
     Attributes
     ----------
-    blocks : tuple of arrays, shape (T, n_l, n_{l+1})
-        The weight blocks, always held as stacks (``T = 1`` for a single network).
+    sizes : tuple of int, ``(n_0, ..., n_L)``
+    pairs : tuple of (int, int)
+        The layer pair ``(i, j)`` of each block, sorted; ``(0, 1), ..., (L-1, L)`` for a chain.
+    blocks : tuple of arrays, shape (T, n_i, n_j), or :class:`ImplicitBlock`
+        The weight blocks, in the order of ``pairs``, always held as stacks (``T = 1`` for a single network).
     biases : tuple of arrays, shape (T, n_{l+1}), or None
+        ``biases[l]`` belongs to layer ``l + 1``.
     layer_names : tuple of str
-    theta : ndarray, shape (L, T)
+    theta : ndarray, shape (n_blocks, T)
         The threshold of each block and epoch: an edge is ``|w| > θ`` (``θ = 0``: every non-zero weight).
     rule : dict
         How ``theta`` was made (recorded in output metadata).
     """
 
-    def __init__(self, blocks, biases, layer_names, theta, rule, stacked, backend):
+    def __init__(self, blocks, biases, layer_names, theta, rule, stacked, backend, pairs=None, sizes=None):
         self.blocks = tuple(blocks)
+        if pairs is None:  # a chain
+            pairs = tuple((l, l + 1) for l in range(len(self.blocks)))
+            sizes = (int(self.blocks[0].shape[1]),) + tuple(int(b.shape[2]) for b in self.blocks)
+        self.pairs = tuple((int(i), int(j)) for i, j in pairs)
+        self.sizes = tuple(int(n) for n in sizes)
         self.biases = None if biases is None else tuple(biases)
         self.layer_names = tuple(layer_names)
         self.theta = theta
@@ -171,26 +186,140 @@ class LayeredGraph:
                     f"biases has {len(biases)} entries for {len(blocks)} blocks: give one bias vector per block "
                     "(the biases of the layer it feeds)"
                 )
-            bias_blocks = []
-            for l, b in enumerate(biases):
-                n = sizes[l + 1]
-                if b is None:
-                    bias_blocks.append(xp.zeros((T, n)))
-                    continue
-                b = xp.asarray(b, dtype=xp.float64)
-                given = tuple(b.shape)
-                if b.ndim == 1:
-                    b = xp.broadcast_to(b, (T, b.shape[0]))
-                if b.ndim != 2 or b.shape != (T, n):
-                    raise InputError(
-                        f"biases[{l}] has shape {given} but layer {l + 1} has {n} nodes"
-                        + (f" and the stack has {T} epochs" if stacked else "")
-                    )
-                if not bool(xp.isfinite(b).all()):
-                    raise InputError(f"biases[{l}] holds NaN or infinite values")
-                bias_blocks.append(xp.ascontiguousarray(b))
+            bias_blocks = _bias_stacks(biases, sizes, T, stacked, xp)
         theta = np.zeros((len(blocks), T))
         return cls(blocks, bias_blocks, layer_names, theta, {"mode": "none", "theta": 0.0}, stacked, backend)
+
+    @classmethod
+    def from_blocks(cls, sizes, blocks, biases=None, layer_names=None):
+        """Build a block DAG: layers of the given sizes and one weight block on any pair of layers ``i < j``.
+
+        A chain (pairs ``(l, l+1)`` only) is the graph :meth:`from_weights` builds; a block on ``(i, j)`` with
+        ``j > i + 1`` is a skip (a residual connection, a projection shortcut, a concatenation's branch). The
+        layers are numbered in a topological order (every block goes forward), there are no edges inside a
+        layer, and at most one block joins a pair (sum two maps on one pair before building the graph).
+
+        Parameters
+        ----------
+        sizes : sequence of int
+            ``(n_0, ..., n_L)``, every ``n_l >= 1``.
+        blocks : dict {(i, j): block}
+            ``0 <= i < j <= L``. A block is a dense array of shape (n_i, n_j) or an epoch stack (T, n_i, n_j)
+            (``block[a, b]`` is the weight from node ``a`` of layer ``i`` to node ``b`` of layer ``j``), an
+            :class:`ImplicitBlock` (``IdentityBlock``, ``DiagonalBlock``, ``SparseBlock``, ``ConvBlock``, ...),
+            a ``scipy.sparse`` matrix (held as a ``SparseBlock``) or the string ``"identity"`` (an
+            ``IdentityBlock``: the weight-1 skip ``k -> k``, needs ``n_i == n_j``). All on one device; all
+            single networks or all epoch stacks of one length (an identity joins a stack of any length).
+            Blocks are kept in the order of their pairs (``g.pairs``), which is the order of a per-block
+            threshold.
+        biases : sequence or dict, optional
+            The biases of layers ``1..L``: a sequence of ``L`` arrays (``None`` for none), or a dict
+            ``{layer: array}``; each shape (n_l,) or (T, n_l). Only the La Malfa metrics use them.
+        layer_names : sequence of str, optional
+            ``L+1`` names; default ``"L0" .. "L{L}"``.
+
+        Raises
+        ------
+        InputError
+            Bad sizes; a pair that is not ``0 <= i < j <= L``; a block whose shape is not ``(n_i, n_j)``; a
+            block that is not 2-D/3-D, not numeric, holds NaN or inf; mixed devices, forms or stack lengths;
+            biases or names of the wrong length.
+
+        Examples
+        --------
+        A residual unit ``x -> h -> y`` with the skip ``x -> y``:
+
+        >>> W1, W2 = np.ones((3, 4)), np.ones((4, 3))
+        >>> g = LayeredGraph.from_blocks([3, 4, 3], {(0, 1): W1, (1, 2): W2, (0, 2): "identity"})
+        >>> g.pairs, g.n_edges
+        (((0, 1), (0, 2), (1, 2)), 27)
+        """
+        try:
+            sizes = tuple(int(n) for n in sizes)
+        except (TypeError, ValueError):
+            raise InputError(f"sizes must be a sequence of layer sizes (ints), got {sizes!r}") from None
+        if len(sizes) < 2:
+            raise InputError(f"sizes {sizes} has fewer than 2 layers: a graph needs at least one block")
+        for l, n in enumerate(sizes):
+            if n < 1:
+                raise InputError(f"layer {l} has {n} nodes: every layer needs at least one node")
+        if not isinstance(blocks, dict):
+            raise InputError("blocks must be a dict {(i, j): block} of the weight blocks between layers i < j")
+        if not blocks:
+            raise InputError("blocks is empty: a layered graph needs at least one weight block")
+        L = len(sizes) - 1
+        items = []
+        for key, w in blocks.items():
+            try:
+                i, j = (int(v) for v in key)
+            except (TypeError, ValueError):
+                raise InputError(f"block key {key!r} is not a pair of layers (i, j)") from None
+            if not 0 <= i < j <= L:
+                raise InputError(
+                    f"block {key!r} does not go forward between layers 0..{L}: a block joins layers i < j "
+                    "(number the layers in a topological order)"
+                )
+            items.append(((i, j), w))
+        items.sort(key=lambda kw: kw[0])
+        if len({p for p, _ in items}) != len(items):
+            raise InputError("two blocks join the same pair of layers: sum them into one block")
+        for n, ((i, j), w) in enumerate(items):
+            if isinstance(w, str):
+                if w != "identity":
+                    raise InputError(f"block {(i, j)} is the string {w!r}: the only named block is 'identity'")
+                w = IdentityBlock(sizes[i])
+            elif type(w).__module__.split(".")[0] == "scipy":
+                w = SparseBlock(w)
+            items[n] = ((i, j), w)
+        pairs = [p for p, _ in items]
+        weights = [w for _, w in items]
+        names = [f"blocks[{p}]" for p in pairs]
+        free = [isinstance(w, IdentityBlock) for w in weights]  # no weights of its own: joins any device/stack
+        probe = [getattr(w, "array", w) if isinstance(w, ImplicitBlock) else w
+                 for w, f in zip(weights, free) if not f]
+        kinds = {type(w).__module__.split(".")[0] == "cupy" for w in probe}
+        if len(kinds) > 1:
+            raise InputError("blocks mix CuPy and host arrays: put every block on one device")
+        backend = backend_of(probe[0]) if probe else backend_of(np.zeros(0))
+        xp = backend.xp
+        weights = [w if f else _as_block(w, name, xp, named=True) for w, f, name in zip(weights, free, names)]
+        ndims = {(3 if b.stacked else 2) if isinstance(b, ImplicitBlock) else b.ndim
+                 for b, f in zip(weights, free) if not f}
+        if len(ndims) > 1:
+            raise InputError("blocks mix 2-D blocks and 3-D epoch stacks: give all blocks the same form")
+        stacked = ndims == {3}
+        weights = [b if isinstance(b, ImplicitBlock) else (b if stacked else b[None]) for b in weights]
+        Ts = {b.shape[0] for b, f in zip(weights, free) if not f}
+        if len(Ts) > 1:
+            raise InputError(f"blocks stack different numbers of epochs {sorted(Ts)}: give every block the same T")
+        T = Ts.pop() if Ts else 1
+        if T == 0:
+            raise InputError("the epoch stack is empty (T = 0)")
+        weights = [b.with_epochs(T, stacked).to(backend) if f else b for b, f in zip(weights, free)]
+        for (i, j), b, name in zip(pairs, weights, names):
+            if tuple(b.shape[1:]) != (sizes[i], sizes[j]):
+                raise InputError(
+                    f"{name} has shape {tuple(b.shape[1:])} but layers {i} and {j} have {sizes[i]} and "
+                    f"{sizes[j]} nodes: the block on (i, j) must have shape (n_i, n_j)"
+                )
+        if layer_names is None:
+            layer_names = [f"L{l}" for l in range(len(sizes))]
+        elif len(layer_names) != len(sizes):
+            raise InputError(f"layer_names has {len(layer_names)} names for {len(sizes)} layers")
+        bias_blocks = None
+        if biases is not None:
+            if isinstance(biases, dict):
+                bad = [k for k in biases if not (isinstance(k, (int, np.integer)) and 1 <= k <= L)]
+                if bad:
+                    raise InputError(f"biases has keys {bad}: give the biases of layers 1..{L}")
+                biases = [biases.get(l) for l in range(1, L + 1)]
+            if len(biases) != L:
+                raise InputError(f"biases has {len(biases)} entries for layers 1..{L}: give one per layer after "
+                                 "the input (None for none)")
+            bias_blocks = _bias_stacks(biases, sizes, T, stacked, xp)
+        theta = np.zeros((len(weights), T))
+        return cls(weights, bias_blocks, layer_names, theta, {"mode": "none", "theta": 0.0}, stacked, backend,
+                   pairs, sizes)
 
     @classmethod
     def stack(cls, graphs):
@@ -202,37 +331,80 @@ class LayeredGraph:
         for g in graphs:
             if g.sizes != first.sizes:
                 raise InputError(f"cannot stack graphs of sizes {first.sizes} and {g.sizes}")
+            if g.pairs != first.pairs:
+                raise InputError(f"cannot stack graphs with blocks on {list(first.pairs)} and {list(g.pairs)}")
         xp = first.backend.xp
         blocks = [_concat([g.blocks[l] for g in graphs], xp) for l in range(first.n_blocks)]
         biases = None
         if all(g.biases is not None for g in graphs):
-            biases = [xp.concatenate([g.biases[l] for g in graphs]) for l in range(first.n_blocks)]
+            biases = [xp.concatenate([g.biases[l] for g in graphs]) for l in range(len(first.biases))]
         theta = np.concatenate([g.theta for g in graphs], axis=1)
-        return cls(blocks, biases, first.layer_names, theta, first.rule, True, first.backend)
+        return cls(blocks, biases, first.layer_names, theta, first.rule, True, first.backend, first.pairs,
+                   first.sizes)
 
     def _replace(self, **changes):
         kw = dict(
             blocks=self.blocks, biases=self.biases, layer_names=self.layer_names, theta=self.theta,
-            rule=self.rule, stacked=self.stacked, backend=self.backend,
+            rule=self.rule, stacked=self.stacked, backend=self.backend, pairs=self.pairs, sizes=self.sizes,
         )
         kw.update(changes)
         return LayeredGraph(**kw)
 
     # ------------------------------------------------------------------ shape
-    @cached_property  # a graph is immutable (its blocks are set once, in __init__)
-    def sizes(self):
-        """Layer sizes ``(n_0, ..., n_L)``."""
-        return (int(self.blocks[0].shape[1]),) + tuple(int(b.shape[2]) for b in self.blocks)
-
     @property
     def n_layers(self):
         """Number of layers ``L + 1``."""
-        return len(self.blocks) + 1
+        return len(self.sizes)
 
     @property
     def n_blocks(self):
-        """Number of weight blocks ``L``."""
+        """Number of weight blocks (``L`` for a chain)."""
         return len(self.blocks)
+
+    @cached_property  # a graph is immutable (its blocks are set once, in __init__)
+    def is_chain(self):
+        """True when the blocks are exactly ``(0, 1), (1, 2), ..., (L-1, L)``: the form every metric takes."""
+        return self.pairs == tuple((l, l + 1) for l in range(self.n_layers - 1))
+
+    @property
+    def skip_pairs(self):
+        """The pairs ``(i, j)`` of the blocks that join non-consecutive layers (``j > i + 1``)."""
+        return tuple(p for p in self.pairs if p[1] > p[0] + 1)
+
+    def require_chain(self, what):
+        """Raise one :class:`InputError` naming ``what`` unless the graph is a chain of blocks.
+
+        Metrics that are defined on block DAGs (degree, strength, knn, La Malfa's, ``n_edges``, thresholds,
+        exports) do not call this; every other one does (through :func:`takes_graph` or :meth:`block_stack`),
+        so a skip block gives a clear refusal, never a wrong result.
+        """
+        if self.is_chain:
+            return
+        skips = self.skip_pairs
+        if skips:
+            shown = ", ".join(map(str, skips[:4])) + (", ..." if len(skips) > 4 else "")
+            why = f"it has skip blocks between non-consecutive layers {shown}"
+        else:
+            why = f"its blocks {list(self.pairs)} do not form a chain 0 -> 1 -> ... -> {self.n_layers - 1}"
+        raise InputError(
+            f"{what} is not yet supported on graphs with skip blocks: {why}. Degree, strength, knn, n_edges, "
+            "La Malfa's metrics, thresholds and exports work on them"
+        )
+
+    def block(self, i, j):
+        """The block on the layer pair ``(i, j)``: an array of shape (n_i, n_j), (T, n_i, n_j) for an epoch
+        stack, or an :class:`ImplicitBlock` (a view, not a copy; every weight, whatever the threshold).
+
+        Raises
+        ------
+        InputError
+            No block joins layers ``i`` and ``j``.
+        """
+        try:
+            b = self.blocks[self.pairs.index((i, j))]
+        except ValueError:
+            raise InputError(f"no block joins layers {i} and {j}: the blocks are {list(self.pairs)}") from None
+        return b if self.stacked or isinstance(b, ImplicitBlock) else b[0]
 
     @cached_property
     def n_nodes(self):
@@ -309,7 +481,8 @@ class LayeredGraph:
 
     def __repr__(self):
         stack = f", epochs={self.n_epochs}" if self.stacked else ""
-        return f"LayeredGraph(sizes={self.sizes}{stack}, threshold={self.rule}, device={self.device!r})"
+        pairs = "" if self.is_chain else f", blocks={list(self.pairs)}"
+        return f"LayeredGraph(sizes={self.sizes}{pairs}{stack}, threshold={self.rule}, device={self.device!r})"
 
     # ------------------------------------------------------------------ thresholds
     def threshold(self, theta, mode="abs", per_block=False):
@@ -318,7 +491,8 @@ class LayeredGraph:
         Parameters
         ----------
         theta : float or sequence of float
-            ``mode="abs"``: ``θ ≥ 0``, one value or one per block. ``mode="proportional"``: the fraction
+            ``mode="abs"``: ``θ ≥ 0``, one value or one per block (in the order of :attr:`pairs`).
+            ``mode="proportional"``: the fraction
             ``ρ ∈ (0, 1]`` of edges to keep, the largest by ``|w|``.
         mode : {"abs", "proportional"}
         per_block : bool
@@ -381,6 +555,43 @@ class LayeredGraph:
                     out[l, t] = cut
         return out
 
+    def to_sparse(self, max_density=1.0):
+        """This graph with its dense blocks held as :class:`SparseBlock` (CSR per epoch) of their kept edges.
+
+        Memory becomes O(kept edges): a thresholded or pruned graph keeps only what passes ``|w| > θ``. The
+        threshold rule stays, so every metric gives the same result as before.
+
+        Parameters
+        ----------
+        max_density : float
+            Convert only the blocks whose kept fraction (in their densest epoch) is at most this; denser
+            blocks stay dense, where a dense block is cheaper.
+
+        Examples
+        --------
+        >>> g = LayeredGraph.from_weights([np.array([[0.1, -2.0], [3.0, 0.0]])]).threshold(0.5)
+        >>> s = g.to_sparse()
+        >>> s.blocks[0].nnz.tolist(), s.n_edges == g.n_edges
+        ([2], True)
+        """
+        import scipy.sparse as sp
+
+        blocks = []
+        for l, b in enumerate(self.blocks):
+            if isinstance(b, ImplicitBlock):
+                blocks.append(b)
+                continue
+            mats = []
+            for t in range(b.shape[0]):
+                w = self.backend.to_numpy(b[t])
+                i, j = np.nonzero(np.abs(w) > self.theta[l, t])
+                mats.append(sp.csr_matrix((w[i, j], (i, j)), shape=w.shape))
+            if max(m.nnz for m in mats) > max_density * b.shape[1] * b.shape[2]:
+                blocks.append(b)
+                continue
+            blocks.append(SparseBlock(mats if self.stacked else mats[0]).to(self.backend))
+        return self._replace(blocks=blocks)
+
     # ------------------------------------------------------------------ export
     def to_scipy(self, directed=True, epoch=None, weight="net"):
         """The N×N sparse adjacency (CSR) of the kept edges.
@@ -401,7 +612,7 @@ class LayeredGraph:
         t = self._epoch_index(epoch)
         rows, cols, vals = [], [], []
         o = self.offsets
-        for l, b in enumerate(self.blocks):
+        for l, (b, (src, dst)) in enumerate(zip(self.blocks, self.pairs)):
             if isinstance(b, ImplicitBlock):
                 i, j, v = b.edges(t, self.theta[l, t])
                 v = np.asarray(v, dtype=np.float64)
@@ -409,8 +620,8 @@ class LayeredGraph:
                 w = self.backend.to_numpy(b[t])
                 i, j = np.nonzero(np.abs(w) > self.theta[l, t])
                 v = w[i, j].astype(np.float64)
-            rows.append(i + o[l])
-            cols.append(j + o[l + 1])
+            rows.append(np.asarray(i, dtype=np.int64) + o[src])
+            cols.append(np.asarray(j, dtype=np.int64) + o[dst])
             vals.append(_edge_values(v, weight))
         r, c, v = (np.concatenate(x) for x in (rows, cols, vals))
         n = self.n_nodes
@@ -427,13 +638,19 @@ class LayeredGraph:
         Raises
         ------
         InputError
-            Block ``l`` is implicit (a convolution): ``what`` needs explicit edges.
+            The graph is not a chain (skip blocks: ``what`` is defined on chains for now); block ``l`` is
+            implicit (a convolution): ``what`` needs explicit edges.
         """
+        self.require_chain(what)
         b = self.blocks[l]
         if isinstance(b, ImplicitBlock):
+            from .conv import ConvBlock
+
+            hint = ("use the channel view, or the metrics computed by convolution identities (degree, strength, "
+                    "knn)" if isinstance(b, ConvBlock) else
+                    "degree, strength, knn, n_edges, La Malfa's metrics and the exports work on it")
             raise InputError(
-                f"{what} needs explicit edges but block {l} is an implicit {type(b).__name__}: use the "
-                "channel view, or the metrics computed by convolution identities (degree, strength, knn)"
+                f"{what} needs explicit edges but block {l} is an implicit {type(b).__name__}: {hint}"
             )
         return b
 
@@ -480,6 +697,29 @@ class LayeredGraph:
         return export.to_igraph(self, directed=directed, epoch=epoch)
 
 
+def _bias_stacks(biases, sizes, T, stacked, xp):
+    """Validated biases of layers ``1..L`` (``biases[l]`` belongs to layer ``l+1``), each shape (T, n_{l+1})."""
+    out = []
+    for l, b in enumerate(biases):
+        n = sizes[l + 1]
+        if b is None:
+            out.append(xp.zeros((T, n)))
+            continue
+        b = xp.asarray(b, dtype=xp.float64)
+        given = tuple(b.shape)
+        if b.ndim == 1:
+            b = xp.broadcast_to(b, (T, b.shape[0]))
+        if b.ndim != 2 or b.shape != (T, n):
+            raise InputError(
+                f"biases[{l}] has shape {given} but layer {l + 1} has {n} nodes"
+                + (f" and the stack has {T} epochs" if stacked else "")
+            )
+        if not bool(xp.isfinite(b).all()):
+            raise InputError(f"biases[{l}] holds NaN or infinite values")
+        out.append(xp.ascontiguousarray(b))
+    return out
+
+
 def _top_fraction_cut(mags, counts, rho):
     """The largest magnitude not kept when the top ``round(ρ·n)`` of ``n`` edges are (0 keeps all).
 
@@ -518,15 +758,25 @@ def _edge_values(v, weight):
     raise InputError(f"unknown edge weight {weight!r}: use net, abs, positive, negative or binary")
 
 
-def takes_graph(func):
+def takes_graph(func=None, *, skips=False):
     """Decorator of a public function whose first argument is a :class:`LayeredGraph`: anything else (an array,
-    a list of weights) is one :class:`InputError` that says what is expected, not an ``AttributeError``."""
+    a list of weights) is one :class:`InputError` that says what is expected, not an ``AttributeError``.
+
+    ``skips=True`` marks a function defined on every block DAG; without it a graph that is not a chain of
+    blocks (skip blocks) is one :class:`InputError` naming the function (:meth:`LayeredGraph.require_chain`).
+    Use as ``@takes_graph`` or ``@takes_graph(skips=True)``.
+    """
+    if func is None:
+        return functools.partial(takes_graph, skips=skips)
 
     @functools.wraps(func)
     def checked(g, *args, **kwargs):
         if not isinstance(g, LayeredGraph):
             raise InputError(f"{checked.__name__} expects a LayeredGraph, got {type(g).__name__}: build one with "
                              "deepcnt.LayeredGraph.from_weights([W1, W2, ...])")
+        if not skips:
+            g.require_chain(checked.__name__)
         return func(g, *args, **kwargs)
 
+    checked.supports_skips = skips
     return checked

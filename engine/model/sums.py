@@ -1,8 +1,9 @@
 """The one pass over the blocks that degree, strength and the edge count read: per-node sums of the kept
 edges' four sign channels, memoised on the graph.
 
-The in-sums of a layer-``l`` node are column sums of block ``l-1``, its out-sums row sums of block ``l``
-(0-based blocks); blocks that do not exist count as zero.
+The in-sums of a node are the column sums of every block into its layer, its out-sums the row sums of every
+block out of it (spec §16: ``kout_i = Σ_b rowsum(A_ab)_i``); in a chain, the in-sums of a layer-``l`` node are
+column sums of block ``l-1`` and its out-sums row sums of block ``l``.
 """
 from dataclasses import dataclass
 
@@ -42,18 +43,18 @@ def block_pass(g, x_in, x_out):
     in_sums = xp.zeros((T, 4, g.n_nodes))
     out_sums = xp.zeros((T, 4, g.n_nodes))
     kernel = be.kernel("blockpass").block_matvec
-    for l, W in enumerate(g.blocks):
-        src, dst = slice(o[l], o[l + 1]), slice(o[l + 1], o[l + 2])
+    for l, (W, (a, b)) in enumerate(zip(g.blocks, g.pairs)):
+        src, dst = slice(o[a], o[a + 1]), slice(o[b], o[b + 1])
         theta = xp.asarray(g.theta[l], dtype=xp.float64)
-        row = xp.empty((T, 4, o[l + 1] - o[l]))
-        col = xp.empty((T, 4, o[l + 2] - o[l + 1]))
+        row = xp.empty((T, 4, o[a + 1] - o[a]))
+        col = xp.empty((T, 4, o[b + 1] - o[b]))
         args = (theta, xp.ascontiguousarray(x_in[:, src]), xp.ascontiguousarray(x_out[:, dst]), row, col)
         if isinstance(W, ImplicitBlock):
             W.block_matvec(*args, be)
         else:
             kernel(W, *args)
-        out_sums[:, :, src] = row
-        in_sums[:, :, dst] = col
+        out_sums[:, :, src] += row  # a layer may have several blocks out of it (or into it)
+        in_sums[:, :, dst] += col
     return NodeSums(in_sums, out_sums)
 
 
