@@ -1,5 +1,5 @@
 """Weight and strength distributions per layer and epoch, KL divergence between groups of networks, and the
-edge change between epochs (spec §9, §15: Testolin's weight/strength distributions, La Malfa's accuracy
+edge change between epochs (Testolin's weight/strength distributions, La Malfa's accuracy
 groups, Shine's |ΔW| per input node).
 
 Histograms of an epoch stack are one ``bincount`` over ``(epoch, bin)`` codes, not a loop over epochs; KDEs

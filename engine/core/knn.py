@@ -1,4 +1,4 @@
-"""Average nearest-neighbour degree ``k_nn`` and Barrat's weighted version, by two mat-vecs per block (spec §2)."""
+"""Average nearest-neighbour degree ``k_nn`` and Barrat's weighted version, by two mat-vecs per block."""
 from ..errors import InputError, check_choice
 from ..model.graph import takes_graph
 from .strength import block_pass, node_sums

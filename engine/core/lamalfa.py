@@ -1,4 +1,4 @@
-"""La Malfa et al. (ICTAI 2021) Nodes Strength and Layers Fluctuation (spec §9), free from §1's sums."""
+"""La Malfa et al. (ICTAI 2021) Nodes Strength and Layers Fluctuation, from the degree and strength pass."""
 from ..errors import check_choice
 from ..model.graph import takes_graph
 from .strength import node_sums

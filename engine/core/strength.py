@@ -2,7 +2,7 @@
 
 The in-variant of a node sums the columns of every block into its layer, its out-variant the rows of every
 block out of it (a chain: column sums of block ``l-1``, row sums of block ``l``); skip blocks count like any
-other (spec §16).
+other.
 """
 from ..errors import check_choice
 from ..model.graph import takes_graph
@@ -64,7 +64,7 @@ def degree(g, direction="all", sign="all"):
 
 @takes_graph(skips=True)
 def strength(g, direction="all", sign="net"):
-    """Strength of every node: the sum of its kept edges' weights (spec §1).
+    """Strength of every node: the sum of its kept edges' weights.
 
     .. math:: s_i = \\sum_j W_{ij},\\quad s^{+} = \\sum W^{+},\\ s^{-} = \\sum W^{-}\\ (\\text{magnitude}),
               \\ s = s^{+} - s^{-},\\ |s| = s^{+} + s^{-}
@@ -79,7 +79,7 @@ def strength(g, direction="all", sign="net"):
     Returns
     -------
     array, shape (N,) or (T, N), float64
-        Accumulated in float64 whatever the weights' dtype (spec §0, "Dtypes").
+        Accumulated in float64 whatever the weights' dtype ("Dtypes").
 
     Examples
     --------

@@ -1,4 +1,4 @@
-"""Convolutional networks as layered graphs: implicit unrolled blocks and the channel view (issue 8).
+"""Convolutional networks as layered graphs: implicit unrolled blocks and the channel view.
 
 **Unrolled view** (the graph the seeds use, La Malfa et al. / Caprioli et al.): one node per unit
 ``(channel, y, x)``, in C-order of ``(C, H, W)`` (``c·H·W + y·W + x``, which is also the order of

@@ -1,5 +1,5 @@
 """Diagonal blocks between two layers of one size: a per-unit scale (a normalisation layer kept as its own
-block) and the identity of a skip connection (spec §16).
+block) and the identity of a skip connection.
 
 A :class:`DiagonalBlock` ``diag(d)`` joins unit ``k`` of layer ``i`` to unit ``k`` of layer ``j`` with weight
 ``d_k`` (an edge where ``|d_k| > θ``, like any weight); :class:`IdentityBlock` is ``d = 1``: the skip of a

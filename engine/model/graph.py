@@ -1,4 +1,4 @@
-"""``LayeredGraph``: a layered directed weighted graph held as its weight blocks (spec §0, §16).
+"""``LayeredGraph``: a layered directed weighted graph held as its weight blocks.
 
 The N×N adjacency is never built. The common case is a chain: block ``l`` (``weights[l]``, 0-based) holds the
 weights from layer ``l`` to layer ``l+1`` with shape ``(n_l, n_{l+1})``. In general the graph is a DAG of node
@@ -486,7 +486,7 @@ class LayeredGraph:
 
     # ------------------------------------------------------------------ thresholds
     def threshold(self, theta, mode="abs", per_block=False):
-        """A thresholded view: keep an edge where ``|w| > θ``, with its sign (spec §0).
+        """A thresholded view: keep an edge where ``|w| > θ``, with its sign.
 
         Parameters
         ----------

@@ -1,4 +1,4 @@
-"""Sparse (CSR) weight blocks: a pruned network, or a thresholded graph held in O(kept edges) (spec §16).
+"""Sparse (CSR) weight blocks: a pruned network, or a thresholded graph held in O(kept edges).
 
 A :class:`SparseBlock` holds an epoch stack as three arrays: ``indptr`` of shape ``(T, n_in + 1)`` (row ``i`` of
 epoch ``t`` is ``indptr[t, i]:indptr[t, i + 1]``, absolute offsets) and ``indices``, ``data`` shared by all

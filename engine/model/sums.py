@@ -2,7 +2,7 @@
 edges' four sign channels, memoised on the graph.
 
 The in-sums of a node are the column sums of every block into its layer, its out-sums the row sums of every
-block out of it (spec §16: ``kout_i = Σ_b rowsum(A_ab)_i``); in a chain, the in-sums of a layer-``l`` node are
+block out of it (``kout_i = Σ_b rowsum(A_ab)_i``); in a chain, the in-sums of a layer-``l`` node are
 column sums of block ``l-1`` and its out-sums row sums of block ``l``.
 """
 from dataclasses import dataclass
