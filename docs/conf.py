@@ -4,7 +4,7 @@ import deepcnt
 project = "deepcnt"
 author = "the deepcnt developers"
 release = version = deepcnt.__version__
-extensions = ["sphinx.ext.autodoc", "sphinx.ext.autosummary", "sphinx.ext.mathjax", "numpydoc"]
+extensions = ["sphinx.ext.autodoc", "sphinx.ext.autosummary", "sphinx.ext.doctest", "sphinx.ext.mathjax", "numpydoc"]
 autosummary_generate = True
 autodoc_default_options = {"members": False}
 numpydoc_show_class_members = False
