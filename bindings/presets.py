@@ -23,7 +23,7 @@ PRESETS = {
     "testolin-dbn": dict(kind="dbn", hidden=(500, 500, 2000), epochs=50, lr=0.1, momentum=0.9,
                          weight_decay=4e-4, batch_size=100, init_scale=0.1, schedule="every"),
     "shine-mlp": dict(kind="mlp", hidden=(100, 100), activation="sigmoid", biases=False, init="uniform",
-                      init_scale=1.0, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0, batch_size=32,
+                      init_scale=1.0, lr=0.05, momentum=0.0, nesterov=False, weight_decay=0.0, batch_size=32,
                       epochs=100_000, schedule="shine"),
     "lamalfa-fc": dict(kind="mlp", hidden=(256,), activation="relu", biases=True, init="normal",
                        init_scale=(0.01, 0.05, 0.1, 0.5), members=4, lr=0.01, momentum=0.0, nesterov=False,

@@ -1,0 +1,203 @@
+"""``deepcnt reproduce PAPER``: a seed paper's recipe trained, analysed, drawn and checked against its findings.
+
+A :class:`Recipe` holds what one paper needs: the preset and its settings, the training length in **optimisation
+steps** (mini-batch updates; converted to epochs of whatever data is used, so that the bundled digits and MNIST
+see the same amount of training), the analysis (metrics, threshold, metric options), the figures, and the
+findings to test. Each finding comes out as one :class:`Finding`: shown or not, the statistic that decides it
+and the paper's own number beside it.
+
+``reproduce(paper, out)`` trains into ``OUT/run`` (resumable: a second call continues where the first stopped),
+analyses into ``OUT/run/analysis`` (also resumable), and writes ``OUT/findings.md``, ``OUT/findings.csv`` and the
+paper's figures into ``OUT``.
+"""
+import csv
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from deepcnt.errors import InputError
+
+SIZES = ("tiny", "small", "full")
+
+
+@dataclass
+class Finding:
+    """One finding of a paper tested on a run.
+
+    Attributes
+    ----------
+    name : str
+        The finding in words ("mean weight shifts negative").
+    shown : bool
+        Whether the run shows it (the statistic passes the test stated in ``test``).
+    statistic : str
+        The measured statistic, in words with its value(s).
+    test : str
+        What counts as shown.
+    paper : str
+        The paper's own number (or words where it gives none).
+    value : float
+        The statistic's main number (what the tests of this module check the sign of).
+    """
+
+    name: str
+    shown: bool
+    statistic: str
+    test: str
+    paper: str
+    value: float
+
+
+@dataclass
+class Recipe:
+    """How to reproduce one paper (see the module docstring)."""
+
+    paper: str
+    title: str
+    preset: str
+    steps: dict  # size -> optimisation steps (per layer for a DBN)
+    settings: dict  # size -> preset overrides (widths, lr, ...)
+    analysis: dict  # size -> analyze keyword arguments (metrics, threshold, options)
+    findings: object  # callable(Context) -> list[Finding]
+    figures: object  # callable(Context, out) -> list[Path]
+    schedule: object  # callable(total_epochs) -> list of epochs to save
+    notes: str = ""
+
+
+@dataclass
+class Context:
+    """What a recipe's findings and figures read: the run, its analysis tables and the data."""
+
+    store: object
+    analysis: object
+    data: object
+    recipe: Recipe
+    size: str
+    _cache: dict = field(default_factory=dict)
+
+    def nodes(self):
+        if "nodes" not in self._cache:
+            self._cache["nodes"] = self.analysis.nodes()
+        return self._cache["nodes"]
+
+    def epochs(self):
+        """The per-epoch table with the run's scalars (accuracy, reconstruction error) joined."""
+        if "epochs" not in self._cache:
+            df = self.analysis.epochs()
+            sc = self.store.scalars_frame()
+            extra = [c for c in sc.columns if c not in df.columns]
+            self._cache["epochs"] = df.merge(sc[["member", "entry"] + extra], on=["member", "entry"], how="left")
+        return self._cache["epochs"]
+
+
+@dataclass
+class Result:
+    """What :func:`reproduce` did: the findings, and where it wrote."""
+
+    paper: str
+    findings: list
+    run: Path
+    table: Path
+    figures: list
+
+    def __str__(self):
+        return format_findings(self.paper, self.findings)
+
+
+def steps_to_epochs(steps, n_train, batch_size):
+    """Epochs of ``n_train`` items in batches of ``batch_size`` that make at least ``steps`` updates (>= 1)."""
+    per_epoch = math.ceil(n_train / batch_size)
+    return max(1, math.ceil(steps / per_epoch))
+
+
+# ---------------------------------------------------------------------------------------------- the findings table
+def format_findings(paper, findings):
+    """The findings as a markdown table (what ``deepcnt reproduce`` prints and writes to ``findings.md``)."""
+    lines = [f"## {RECIPES[paper].title}" if paper in RECIPES else f"## {paper}", "",
+             "| finding | result | statistic | shown when | paper |", "|---|---|---|---|---|"]
+    for f in findings:
+        lines.append(f"| {f.name} | {'shown' if f.shown else 'NOT shown'} | {f.statistic} | {f.test} | {f.paper} |")
+    return "\n".join(lines) + "\n"
+
+
+def _write_table(paper, findings, out):
+    md = out / "findings.md"
+    md.write_text(format_findings(paper, findings))
+    with open(out / "findings.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["paper", "finding", "shown", "value", "statistic", "shown_when", "paper_number"])
+        for f in findings:
+            w.writerow([paper, f.name, f.shown, f"{f.value:.6g}", f.statistic, f.test, f.paper])
+    return md
+
+
+# ---------------------------------------------------------------------------------------------- the driver
+def reproduce(paper, out=None, size="full", data="digits", progress=False, threads=None):
+    """Train, analyse, draw and test one seed paper's findings.
+
+    Parameters
+    ----------
+    paper : {"testolin", "shine"}
+        The paper (:data:`RECIPES`).
+    out : path, optional
+        Where to write; default ``reproduce-PAPER``. The run is ``OUT/run`` (resumed when it exists), the
+        figures and ``findings.md`` / ``findings.csv`` go into ``OUT``.
+    size : {"full", "small", "tiny"}
+        ``full``: the recipe (minutes on 2 cores); ``small``: fewer steps (about a minute); ``tiny``: narrow and
+        short (seconds; what the tests run: the direction of each finding, not its strength).
+    data : str
+        ``"digits"`` (bundled) or ``"idx:PATH"`` (MNIST-format IDX files), as ``deepcnt train --data``.
+    progress : bool
+        Progress bars on stderr.
+    threads : int, optional
+        torch threads for training.
+
+    Returns
+    -------
+    Result
+        ``str(result)`` is the findings table.
+    """
+    from deepcnt.runs.pipeline import analyze
+
+    from .datasets import load_dataset
+    from .presets import get_preset, train
+
+    if paper not in RECIPES:
+        raise InputError(f"unknown paper {paper!r}: use one of {', '.join(RECIPES)}")
+    if size not in SIZES:
+        raise InputError(f"unknown size {size!r}: use one of {', '.join(SIZES)}")
+    recipe = RECIPES[paper]
+    out = Path(out or f"reproduce-{paper}")
+    ds = load_dataset(data)
+    settings = dict(recipe.settings[size])
+    cfg = get_preset(recipe.preset, **settings)
+    epochs = steps_to_epochs(recipe.steps[size], len(ds.y_train), cfg["batch_size"])
+    total = epochs * len(cfg["hidden"]) if cfg["kind"] == "dbn" else epochs
+    out.mkdir(parents=True, exist_ok=True)
+    run_dir = out / "run"
+    bar = None
+    if progress:
+        from deepcnt.runs.progress import progress_callback
+
+        bar = progress_callback(f"train {recipe.preset}", "epoch", True)
+    store = train(recipe.preset, run_dir, data=data, epochs=epochs, schedule=recipe.schedule(total),
+                  threads=threads, progress=bar, **settings)
+    store.close()
+    a = analyze(run_dir, progress=progress, **recipe.analysis[size])
+    from deepcnt.runs.store import EpochStore
+
+    store = EpochStore.open(run_dir)
+    try:
+        ctx = Context(store, a, ds, recipe, size)
+        findings = recipe.findings(ctx)
+        figures = [p for p in recipe.figures(ctx, out) if p is not None]
+    finally:
+        store.close()
+    table = _write_table(paper, findings, out)
+    return Result(paper, findings, run_dir, table, figures)
+
+
+# ---------------------------------------------------------------------------------------------- papers
+from .reproduce_papers import RECIPES  # noqa: E402  (the recipes use the classes above)

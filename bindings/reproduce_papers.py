@@ -1,0 +1,194 @@
+"""The seed papers' recipes for :mod:`deepcnt.bindings.reproduce`: settings, findings and figures, one paper each.
+
+Training lengths are optimisation steps (mini-batch updates). The papers' own, on MNIST (60,000 items):
+Testolin et al. 50 epochs × 600 batches of 100 = 30,000 CD-1 steps per layer; Shine et al. 100,000 epochs (the
+batch size is not stated). On 2 CPU cores those are hours, so ``full`` runs fewer steps, chosen where the
+finding has settled on the bundled digits (the values and the reasons are in ``docs/reproduce.rst``).
+"""
+import numpy as np
+
+from .reproduce import Finding, Recipe
+
+
+def _first_last(df, column):
+    df = df[df.member == df.member.min()].sort_values("entry")
+    return float(df[column].iloc[0]), float(df[column].iloc[-1])
+
+
+# ---------------------------------------------------------------------------------------------- Testolin et al.
+def _layer_ends(epochs_per_layer, n_layers):
+    """Save epoch 0 and four epochs in each layer's training, its last included (the DBN trains greedily)."""
+    e = epochs_per_layer
+    return sorted({0} | {l * e + max(1, round(k * e / 4)) for l in range(n_layers) for k in range(1, 5)})
+
+
+def testolin_findings(ctx):
+    """Testolin et al. §4.1–4.2: the weights' mean shifts negative, the distribution becomes skewed, and the
+    visible units' strengths all turn negative (inhibitory)."""
+    ep = ctx.epochs()
+    m0, m1 = _first_last(ep, "weight_mean")
+    means = [float(np.mean(w)) for w in ctx.store.read_arrays(len(ctx.store) - 1, member=0)[0]]
+    per_layer = ", ".join(f"W{l + 1} {m:+.3f}" for l, m in enumerate(means))
+    sk0, sk1 = _first_last(ep, "weight_skew")
+    nodes = ctx.nodes()
+    vis = nodes[(nodes.member == nodes.member.min()) & (nodes.layer == 0)]
+    first, last = vis.entry.min(), vis.entry.max()
+    neg0 = float((vis[vis.entry == first].strength < 0).mean())
+    neg1 = float((vis[vis.entry == last].strength < 0).mean())
+    return [
+        Finding("mean weight shifts negative", m1 < m0 and m1 < 0,
+                f"mean of all weights {m0:+.4f} → {m1:+.4f} (last epoch: {per_layer})",
+                "the mean falls and ends below 0",
+                "a clear shift of the mean toward negative values, mainly in W1 and W3 (Fig. 4; no value in the text)",
+                m1 - m0),
+        Finding("weight distribution becomes skewed", abs(sk1) > abs(sk0) + 0.1,
+                f"skewness of all weights {sk0:+.3f} → {sk1:+.3f}",
+                "|skewness| grows by more than 0.1",
+                "no longer Gaussian, from an increase of the skewness (Fig. 4A–B)",
+                abs(sk1) - abs(sk0)),
+        Finding("visible units' strengths all negative", neg1 >= 0.9,
+                f"visible units with strength s_i = Σ_j W1_ij < 0: {100 * neg0:.0f}% → {100 * neg1:.0f}%",
+                "at least 90% negative at the end",
+                "all negative: visible units act as inhibitors of h1 (§4.2, Fig. 5)",
+                neg1 - neg0),
+    ]
+
+
+def testolin_figures(ctx, out):
+    from . import figures as F
+
+    figs = [F.fig_weights(ctx.store, out), F.fig_node_hist(ctx.nodes(), out, "strength")]
+    return figs + list(F.fig_receptive_fields(ctx.store, out) or [])
+
+
+# ---------------------------------------------------------------------------------------------- Shine et al.
+def _acc_column(df):
+    from .figures import ACCURACY
+
+    return next(c for c in ACCURACY if c in df)
+
+
+def _shine_periods(ctx):
+    """Epochs, Q and accuracy of member 0, and the end of the early period: the first saved epoch where the test
+    accuracy has made 90% of its gain (Shine et al.'s early period, epochs 1–14 on MNIST, ends where accuracy
+    nears its asymptote)."""
+    ep = ctx.epochs()
+    ep = ep[ep.member == ep.member.min()].sort_values("entry")
+    acc = ep[_acc_column(ep)].to_numpy(float)
+    q = ep["modularity_q"].to_numpy(float)
+    epochs = ep["epoch"].to_numpy(int)
+    gain = acc.max() - acc[0]
+    early_end = int(np.argmax(acc >= acc[0] + 0.9 * gain))
+    return epochs, q, acc, max(early_end, 1)
+
+
+def shine_findings(ctx):
+    """Shine et al. Fig. 1–2: Q flat while accuracy rises, then Q rises; the early edge change of the input
+    weights tracks the pixels' information about the class."""
+    import deepcnt
+
+    epochs, q, acc, k = _shine_periods(ctx)
+    q0, qk = q[0], q[k]
+    qmax = q[k:].max()
+    rise = qmax - q0
+    share = (qk - q0) / rise if rise > 0 else float("nan")
+    out = [
+        Finding("Q flat while accuracy rises (early period)", rise > 0 and share < 0.5,
+                f"accuracy {acc[0]:.2f} → {acc[k]:.2f} by epoch {epochs[k]}, while Q {q0:.4f} → {qk:.4f}: "
+                f"{100 * share:.0f}% of Q's rise",
+                "under 50% of Q's rise happens while accuracy makes 90% of its gain",
+                "epochs 1–14: accuracy rises with no noticeable change in Q (Fig. 1D–E)", share),
+        Finding("then Q rises", qmax > qk,
+                f"Q {qk:.4f} at epoch {epochs[k]} → max {qmax:.4f} at epoch {epochs[k + int(np.argmax(q[k:]))]}",
+                "Q rises after the early period",
+                "epochs 15–700: an abrupt rise of Q, tracking accuracy (r = 0.981)", qmax - qk),
+    ]
+    idx = [i for i, e in enumerate(ctx.store.epochs) if e <= epochs[k]]
+    g = ctx.store.stack(idx)
+    change = deepcnt.edge_change(g, block=0).sum(axis=0)
+    ip = deepcnt.pixel_information(ctx.data.x_train, ctx.data.y_train)["IP"]
+    ctx._cache["edge_change"] = (change, ip, epochs[k])
+    r, p = deepcnt.pearson_permutation(change, ip, n_permutations=10_000, seed=0)
+    out.append(Finding("early edge change tracks pixel information", r > 0.5 and p < 0.01,
+                       f"Pearson r(Σ|ΔW| of each input's edges, epochs 0–{epochs[k]}; IP) = {r:.3f}, "
+                       f"p_perm = {p:.1g}", "r > 0.5 with p_perm < 0.01",
+                       "r = 0.965, p_perm < 1e-4 (Fig. 2C)", r))
+    return out
+
+
+def shine_figures(ctx, out):
+    from . import figures as F
+
+    plt = F._plt()
+    epochs, q, acc, k = _shine_periods(ctx)
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
+    ax = axes[0]
+    ax.plot(epochs, acc, "o-", ms=3, color="C0")
+    F._epoch_axis(ax, epochs)
+    ax.set_ylabel("test accuracy (fraction)")
+    ax.axvline(epochs[k], color="0.5", ls=":", lw=1)
+    ax.set_title("accuracy (Fig. 1C)", fontsize=10)
+    ax = axes[1]
+    ax.plot(epochs, q, "s-", ms=3, color="C1")
+    F._epoch_axis(ax, epochs)
+    ax.set_ylabel("modularity Q (consensus partition)")
+    ax.axvline(epochs[k], color="0.5", ls=":", lw=1, label=f"end of early period (epoch {epochs[k]})")
+    ax.legend(fontsize=7)
+    ax.set_title("modularity (Fig. 1D)", fontsize=10)
+    ax = axes[2]
+    early = np.arange(len(q)) <= k
+    ax.plot(acc[early], q[early], "o", ms=4, color="C9", label="early")
+    ax.plot(acc[~early], q[~early], "s", ms=4, color="C4", label="later")
+    ax.set_xlabel("test accuracy (fraction)")
+    ax.set_ylabel("modularity Q")
+    ax.legend(fontsize=7)
+    ax.set_title("Q against accuracy (Fig. 1E)", fontsize=10)
+    fig.suptitle(f"Shine et al. reproduced: member 0 of {ctx.store.n_members}", fontsize=10)
+    fig.tight_layout()
+    figs = [F._save(fig, out / "modularity.png")]
+
+    change, ip, last = ctx._cache.get("edge_change") or (None, None, None)
+    shape = tuple(ctx.data.image_shape)
+    if change is not None and int(np.prod(shape)) == change.size:
+        fig, axes = plt.subplots(1, 3, figsize=(11, 3.4))
+        for ax, v, title in ((axes[0], change, f"edge change Σ|ΔW|, epochs 0–{last}"),
+                             (axes[1], ip, "pixel information IP (bits)")):
+            im = ax.imshow(np.reshape(v, shape), cmap="viridis")
+            ax.set_title(title, fontsize=9)
+            ax.axis("off")
+            fig.colorbar(im, ax=ax, fraction=0.046)
+        axes[2].plot(ip, change, "o", ms=3, color="C0")
+        axes[2].set_xlabel("pixel information IP (bits)")
+        axes[2].set_ylabel("edge change Σ|ΔW| (weight units)")
+        axes[2].set_title("Fig. 2C", fontsize=10)
+        fig.tight_layout()
+        figs.append(F._save(fig, out / "edge_change.png"))
+    return figs
+
+
+def _shine_schedule(total):
+    from .train_loop import shine_epochs
+
+    return [0] + shine_epochs(total) + [total]
+
+
+_NONE = {"threshold": None}
+RECIPES = {
+    "testolin": Recipe(
+        paper="testolin", title="Testolin et al.: a DBN trained by CD-1 (weights and strengths, §4.1–4.2)",
+        preset="testolin-dbn",
+        steps={"tiny": 60, "small": 750, "full": 3000},
+        settings={"tiny": {"hidden": (40, 40, 60)}, "small": {}, "full": {}},
+        analysis={s: dict(_NONE, metrics=["strength", "weight_moments"]) for s in ("tiny", "small", "full")},
+        findings=testolin_findings, figures=testolin_figures,
+        schedule=lambda total: _layer_ends(total // 3, 3)),
+    "shine": Recipe(
+        paper="shine", title="Shine et al.: an MLP trained by SGD (modularity and edge change, Fig. 1–2)",
+        preset="shine-mlp",
+        steps={"tiny": 2_000, "small": 22_500, "full": 135_000},
+        settings={"tiny": {"hidden": (30, 30)}, "small": {}, "full": {}},
+        analysis={"tiny": dict(_NONE, metrics=["modularity"], options={"modularity": {"runs": 20}}),
+                  "small": dict(_NONE, metrics=["modularity"], options={"modularity": {"runs": 100}}),
+                  "full": dict(_NONE, metrics=["modularity"], options={"modularity": {"runs": 500}})},
+        findings=shine_findings, figures=shine_figures, schedule=_shine_schedule),
+}
