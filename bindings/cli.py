@@ -1,4 +1,4 @@
-"""The ``deepcnt`` command line: ``train``, ``ingest``, ``analyze``, ``report``, ``metrics``, ``demo``.
+"""The ``deepcnt`` command line: ``train``, ``ingest``, ``analyze``, ``report``, ``metrics``, ``reproduce``, ``demo``.
 
 Also ``python -m deepcnt``. User mistakes (a missing run, an unknown metric, a bad option value, an empty graph
 after thresholding, a directory that cannot be written) end with one line on stderr and exit status 2, never a
@@ -150,6 +150,17 @@ def _metrics(args):
     return 0
 
 
+def _reproduce(args):
+    from .reproduce import reproduce
+
+    result = reproduce(args.paper, out=args.out, size=args.size, data=args.data, progress=not args.quiet,
+                       threads=args.threads)
+    print(result)
+    print(f"findings: {result.table} (and findings.csv); figures: "
+          f"{', '.join(str(p) for p in result.figures) or 'none'}; run: {result.run}")
+    return 0
+
+
 def _demo(args):
     from .demo import main
 
@@ -216,6 +227,24 @@ def build_parser():
     m = sub.add_parser("metrics", help="list the metrics analyze can compute, one line each",
                        formatter_class=_Formatter)
     m.set_defaults(func=_metrics)
+
+    from .reproduce import RECIPES, SIZES
+
+    rp = sub.add_parser("reproduce", help="a seed paper's finding: train its recipe, analyze, draw, test",
+                        formatter_class=_Formatter,
+                        description="Train a seed paper's network with its recipe (training length in optimisation "
+                                    "steps), analyze it with the paper's options, write its main figures and a "
+                                    "table of its findings (shown / not shown, the statistic, the paper's own "
+                                    "number). Re-running resumes.")
+    rp.add_argument("paper", choices=list(RECIPES), help="the paper")
+    rp.add_argument("--out", help="where to write (default: reproduce-PAPER); the run is OUT/run")
+    rp.add_argument("--size", choices=list(SIZES), default="full",
+                    help="full: the recipe (minutes); small: fewer steps; tiny: seconds, the findings' direction "
+                         "only")
+    rp.add_argument("--data", default="digits", help="digits (bundled) or idx:PATH (MNIST-format IDX files)")
+    rp.add_argument("--threads", type=_positive_int, help="torch threads for training")
+    rp.add_argument("--quiet", action="store_true", help="no progress bars")
+    rp.set_defaults(func=_reproduce)
 
     d = sub.add_parser("demo", help="the main job on bundled data: train, analyze every epoch, report",
                        formatter_class=_Formatter,

@@ -88,20 +88,20 @@ def shine_findings(ctx):
     import deepcnt
 
     epochs, q, acc, k = _shine_periods(ctx)
-    q0, qk = q[0], q[k]
-    qmax = q[k:].max()
-    rise = qmax - q0
-    share = (qk - q0) / rise if rise > 0 else float("nan")
+    # single snapshots' Q jitter (the consensus flips between 3 and 4 modules), so each period is its median
+    q0, q_early, q_late = q[0], float(np.median(q[:k + 1])), float(np.median(q[-3:]))
+    rise = q_late - q0
     out = [
-        Finding("Q flat while accuracy rises (early period)", rise > 0 and share < 0.5,
-                f"accuracy {acc[0]:.2f} → {acc[k]:.2f} by epoch {epochs[k]}, while Q {q0:.4f} → {qk:.4f}: "
-                f"{100 * share:.0f}% of Q's rise",
-                "under 50% of Q's rise happens while accuracy makes 90% of its gain",
-                "epochs 1–14: accuracy rises with no noticeable change in Q (Fig. 1D–E)", share),
-        Finding("then Q rises", qmax > qk,
-                f"Q {qk:.4f} at epoch {epochs[k]} → max {qmax:.4f} at epoch {epochs[k + int(np.argmax(q[k:]))]}",
-                "Q rises after the early period",
-                "epochs 15–700: an abrupt rise of Q, tracking accuracy (r = 0.981)", qmax - qk),
+        Finding("Q flat while accuracy rises (early period)", q_early - q0 < 0.5 * max(rise, 0.0),
+                f"accuracy {acc[0]:.2f} → {acc[k]:.2f} by epoch {epochs[k]}; Q {q0:.4f} at epoch 0, median "
+                f"{q_early:.4f} over epochs 0–{epochs[k]}, median {q_late:.4f} over the last 3 snapshots",
+                "Q's early median rises by under half of its rise to the end",
+                "epochs 1–14: accuracy rises with no noticeable change in Q (Fig. 1D–E)", q_early - q0),
+        Finding("then Q rises", q_late > q_early,
+                f"median Q {q_early:.4f} (epochs 0–{epochs[k]}) → {q_late:.4f} (last 3 snapshots, to epoch "
+                f"{epochs[-1]})", "the last snapshots' median Q is above the early median",
+                "epochs 15–700: an abrupt rise of Q, tracking accuracy (r = 0.981); it falls again after "
+                "(not tested here)", q_late - q_early),
     ]
     idx = [i for i, e in enumerate(ctx.store.epochs) if e <= epochs[k]]
     g = ctx.store.stack(idx)
@@ -166,10 +166,6 @@ def shine_figures(ctx, out):
     return figs
 
 
-def _shine_schedule(total):
-    from .train_loop import shine_epochs
-
-    return [0] + shine_epochs(total) + [total]
 
 
 _NONE = {"threshold": None}
@@ -190,5 +186,5 @@ RECIPES = {
         analysis={"tiny": dict(_NONE, metrics=["modularity"], options={"modularity": {"runs": 20}}),
                   "small": dict(_NONE, metrics=["modularity"], options={"modularity": {"runs": 100}}),
                   "full": dict(_NONE, metrics=["modularity"], options={"modularity": {"runs": 500}})},
-        findings=shine_findings, figures=shine_figures, schedule=_shine_schedule),
+        findings=shine_findings, figures=shine_figures, schedule=lambda total: "shine"),
 }

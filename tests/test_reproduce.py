@@ -1,0 +1,85 @@
+"""``deepcnt reproduce``: each seed paper's findings keep their direction at reduced size (a regression in any
+metric that breaks a paper's result fails here), resuming, the findings table and the CLI."""
+import csv
+
+import pytest
+
+from deepcnt.bindings.cli import main
+from deepcnt.bindings.reproduce import RECIPES, reproduce, steps_to_epochs
+from deepcnt.errors import InputError
+
+
+@pytest.fixture(scope="module")
+def testolin(tmp_path_factory):
+    return reproduce("testolin", tmp_path_factory.mktemp("testolin"), size="tiny", threads=1)
+
+
+@pytest.fixture(scope="module")
+def shine(tmp_path_factory):
+    return reproduce("shine", tmp_path_factory.mktemp("shine"), size="tiny", threads=1)
+
+
+def _finding(result, start):
+    return next(f for f in result.findings if f.name.startswith(start))
+
+
+def test_steps_to_epochs():
+    assert steps_to_epochs(135_000, 1437, 32) == 3000  # 45 batches an epoch
+    assert steps_to_epochs(30_000, 60_000, 100) == 50  # Testolin's 50 epochs of MNIST
+    assert steps_to_epochs(1, 1437, 32) == 1
+
+
+def test_testolin_directions(testolin):
+    # CD-1 turns the weights inhibitory: the mean falls below zero (Testolin §4.1) ...
+    assert _finding(testolin, "mean weight").value < 0
+    assert _finding(testolin, "mean weight").shown
+    # ... and the visible units' strengths turn negative (§4.2)
+    assert _finding(testolin, "visible units").value > 0
+
+
+def test_shine_directions(shine):
+    # the early edge change of the input weights tracks the pixels' information about the class (Fig. 2C)
+    assert _finding(shine, "early edge change").value > 0.3
+
+
+def test_outputs(testolin, shine):
+    for r in (testolin, shine):
+        out = r.table.parent
+        assert r.table.read_text().count("\n| ") == len(r.findings) + 1  # header + one line per finding
+        rows = list(csv.DictReader(open(out / "findings.csv")))
+        assert [row["finding"] for row in rows] == [f.name for f in r.findings]
+        assert all(row["paper_number"] for row in rows)
+        assert r.figures and all(p.exists() and p.stat().st_size > 0 for p in r.figures)
+
+
+def test_resume_continues(testolin):
+    from deepcnt import EpochStore
+
+    out = testolin.table.parent
+    n = len(EpochStore.open(testolin.run))
+    again = reproduce("testolin", out, size="tiny", threads=1)  # nothing left to train or analyse
+    assert len(EpochStore.open(again.run)) == n
+    assert [f.value for f in again.findings] == pytest.approx([f.value for f in testolin.findings])
+
+
+def test_other_size_in_same_out_is_refused(testolin):
+    with pytest.raises(InputError, match="differ|other|settings"):
+        reproduce("testolin", testolin.table.parent, size="small", threads=1)
+
+
+def test_bad_arguments(tmp_path):
+    with pytest.raises(InputError, match="unknown paper"):
+        reproduce("nobody", tmp_path)
+    with pytest.raises(InputError, match="unknown size"):
+        reproduce("testolin", tmp_path, size="huge")
+    assert set(RECIPES) >= {"testolin", "shine"}
+
+
+def test_cli(testolin, capsys):
+    assert main(["reproduce", "testolin", "--size", "tiny", "--out", str(testolin.table.parent), "--quiet",
+                 "--threads", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "mean weight shifts negative" in text and "findings.md" in text
+    with pytest.raises(SystemExit) as e:
+        main(["reproduce", "nobody"])
+    assert e.value.code == 2
