@@ -7,7 +7,8 @@ preset          network and training (spec §15, §4.7, §9); with a smaller dat
 testolin-dbn    DBN 784-500-500-2000, CD-1, lr 0.1, momentum 0.9, weight decay 4e-4, 50 epochs per layer,
                 batch 100, W ~ N(0, 0.1) (the batch and σ of Hinton & Salakhutdinov's ``rbm.m`` [unverified])
 shine-mlp       784-100-100-10, sigmoid, softmax output, biases kept at zero, U(−1, 1), plain SGD, Shine's 64
-                log-spaced snapshots of 100,000 epochs (lr 0.01, batch 32: not stated in the paper)
+                log-spaced snapshots of 100,000 epochs (lr 0.05, batch 32: not stated in the paper;
+                0.05 because with 0.01 Q barely moves on the digits, docs/reproduce.rst)
 lamalfa-fc      784-256-10 (hidden 8/256/2000 by ``hidden=``), ReLU, SGD lr 0.01, batch 16, N(0, scale);
                 an ensemble of 4 members with scales 0.01/0.05/0.1/0.5 (the scales and 10 epochs [unverified])
 zambra-mlp      784-20-10-10, ReLU, SGD lr 0.01, momentum 0.6, Nesterov; init normal (Keras' σ = 0.05),

@@ -118,7 +118,8 @@ def format_findings(paper, findings):
     lines = [f"## {RECIPES[paper].title}" if paper in RECIPES else f"## {paper}", "",
              "| finding | result | statistic | shown when | paper |", "|---|---|---|---|---|"]
     for f in findings:
-        lines.append(f"| {f.name} | {'shown' if f.shown else 'NOT shown'} | {f.statistic} | {f.test} | {f.paper} |")
+        cells = [f.name, "shown" if f.shown else "NOT shown", f.statistic, f.test, f.paper]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")  # | inside a cell: \|
     return "\n".join(lines) + "\n"
 
 
@@ -182,8 +183,15 @@ def reproduce(paper, out=None, size="full", data="digits", progress=False, threa
         from deepcnt.runs.progress import progress_callback
 
         bar = progress_callback(f"train {recipe.preset}", "epoch", True)
-    store = train(recipe.preset, run_dir, data=data, epochs=epochs, schedule=recipe.schedule(total),
-                  threads=threads, progress=bar, **settings)
+    resuming = (run_dir / "meta.json").exists()
+    try:
+        store = train(recipe.preset, run_dir, data=data, epochs=epochs, schedule=recipe.schedule(total),
+                      threads=threads, progress=bar, **settings)
+    except InputError as exc:
+        if not resuming:
+            raise
+        raise InputError(f"{out} holds a reproduction of {paper} with another --size or --data ({exc}): give "
+                         "another --out, or the same --size and --data to resume it") from None
     store.close()
     a = analyze(run_dir, progress=progress, **recipe.analysis[size])
     from deepcnt.runs.store import EpochStore
