@@ -63,7 +63,7 @@ class Recipe:
     findings: object  # callable(Context) -> list[Finding]
     figures: object  # callable(Context, out) -> list[Path]
     schedule: object  # callable(total_epochs) -> list of epochs to save
-    notes: str = ""
+    variants: dict = field(default_factory=dict)  # name -> more settings: further runs, OUT/run-NAME
 
 
 @dataclass
@@ -75,6 +75,7 @@ class Context:
     data: object
     recipe: Recipe
     size: str
+    variants: dict = field(default_factory=dict)  # name -> EpochStore of the recipe's variant runs
     _cache: dict = field(default_factory=dict)
 
     def nodes(self):
@@ -183,26 +184,31 @@ def reproduce(paper, out=None, size="full", data="digits", progress=False, threa
         from deepcnt.runs.progress import progress_callback
 
         bar = progress_callback(f"train {recipe.preset}", "epoch", True)
-    resuming = (run_dir / "meta.json").exists()
-    try:
-        store = train(recipe.preset, run_dir, data=data, epochs=epochs, schedule=recipe.schedule(total),
-                      threads=threads, progress=bar, **settings)
-    except InputError as exc:
-        if not resuming:
-            raise
-        raise InputError(f"{out} holds a reproduction of {paper} with another --size or --data ({exc}): give "
-                         "another --out, or the same --size and --data to resume it") from None
-    store.close()
+    runs = {None: run_dir} | {name: out / f"run-{name}" for name in recipe.variants}
+    for name, path in runs.items():
+        extra = dict(settings, **recipe.variants.get(name, {}))
+        resuming = (path / "meta.json").exists()
+        try:
+            store = train(recipe.preset, path, data=data, epochs=epochs, schedule=recipe.schedule(total),
+                          threads=threads, progress=bar, **extra)
+        except InputError as exc:
+            if not resuming:
+                raise
+            raise InputError(f"{out} holds a reproduction of {paper} with another --size or --data ({exc}): "
+                             "give another --out, or the same --size and --data to resume it") from None
+        store.close()
     a = analyze(run_dir, progress=progress, **recipe.analysis[size])
     from deepcnt.runs.store import EpochStore
 
     store = EpochStore.open(run_dir)
+    variants = {name: EpochStore.open(path) for name, path in runs.items() if name is not None}
     try:
-        ctx = Context(store, a, ds, recipe, size)
+        ctx = Context(store, a, ds, recipe, size, variants)
         findings = recipe.findings(ctx)
         figures = [p for p in recipe.figures(ctx, out) if p is not None]
     finally:
-        store.close()
+        for st in [store, *variants.values()]:
+            st.close()
     table = _write_table(paper, findings, out)
     return Result(paper, findings, run_dir, table, figures)
 

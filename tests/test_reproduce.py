@@ -72,7 +72,7 @@ def test_bad_arguments(tmp_path):
         reproduce("nobody", tmp_path)
     with pytest.raises(InputError, match="unknown size"):
         reproduce("testolin", tmp_path, size="huge")
-    assert set(RECIPES) >= {"testolin", "shine"}
+    assert set(RECIPES) >= {"testolin", "shine", "zambra"}
 
 
 def test_cli(testolin, capsys):
@@ -92,3 +92,10 @@ def test_shine_modularity_directions(tmp_path):
     r = reproduce("shine", tmp_path, size="small", threads=1)
     assert _finding(r, "Q flat").value < _finding(r, "then Q rises").value
     assert _finding(r, "then Q rises").value > 0
+
+
+def test_zambra_directions(tmp_path):
+    # coloured 4-node motifs significant after training and not at init (Zambra et al.)
+    r = reproduce("zambra", tmp_path, size="tiny", threads=1)
+    assert _finding(r, "significant 4-node motifs emerge").value > 0
+    assert (tmp_path / "run-orthogonal").is_dir() and (tmp_path / "run-normal-seed1").is_dir()
