@@ -141,7 +141,7 @@ def reproduce(paper, out=None, size="full", data="digits", progress=False, threa
 
     Parameters
     ----------
-    paper : {"testolin", "shine"}
+    paper : {"testolin", "shine", "zambra"}
         The paper (:data:`RECIPES`).
     out : path, optional
         Where to write; default ``reproduce-PAPER``. The run is ``OUT/run`` (resumed when it exists), the

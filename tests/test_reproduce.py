@@ -98,4 +98,6 @@ def test_zambra_directions(tmp_path):
     # coloured 4-node motifs significant after training and not at init (Zambra et al.)
     r = reproduce("zambra", tmp_path, size="tiny", threads=1)
     assert _finding(r, "significant 4-node motifs emerge").value > 0
+    # ... and their z differ more between normal and orthogonal init than between two seeds of normal init
+    assert _finding(r, "the motifs depend").value > 0
     assert (tmp_path / "run-orthogonal").is_dir() and (tmp_path / "run-normal-seed1").is_dir()
