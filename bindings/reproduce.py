@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deepcnt.errors import InputError
+from deepcnt.errors import InputError, check_choice
 
 SIZES = ("tiny", "small", "full")
 
@@ -166,10 +166,8 @@ def reproduce(paper, out=None, size="full", data="digits", progress=False, threa
     from .datasets import load_dataset
     from .presets import get_preset, train
 
-    if paper not in RECIPES:
-        raise InputError(f"unknown paper {paper!r}: use one of {', '.join(RECIPES)}")
-    if size not in SIZES:
-        raise InputError(f"unknown size {size!r}: use one of {', '.join(SIZES)}")
+    check_choice("paper", paper, tuple(RECIPES))
+    check_choice("size", size, SIZES)
     recipe = RECIPES[paper]
     out = Path(out or f"reproduce-{paper}")
     ds = load_dataset(data)

@@ -24,7 +24,7 @@ def _layer_ends(epochs_per_layer, n_layers):
 
 
 def testolin_findings(ctx):
-    """Testolin et al. §4.1–4.2: the weights' mean shifts negative, the distribution becomes skewed, and the
+    """Testolin et al., sections 4.1–4.2 of the paper: the weights' mean shifts negative, the distribution becomes skewed, and the
     visible units' strengths all turn negative (inhibitory)."""
     ep = ctx.epochs()
     m0, m1 = _first_last(ep, "weight_mean")
@@ -174,7 +174,7 @@ def _zambra_profiles(ctx):
     """The most significant colour class and its z of every 4-node shape (Zambra's "msm"), for the initial and
     the trained network of the main run (normal init) and of the variants (orthogonal init; normal init with
     another seed); the colour bins
-    fitted on each scheme's initial and trained weights pooled (spec §4.7)."""
+    fitted on each scheme's initial and trained weights pooled (the paper's method)."""
     if "zambra" in ctx._cache:
         return ctx._cache["zambra"]
     import deepcnt
