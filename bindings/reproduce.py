@@ -177,14 +177,14 @@ def reproduce(paper, out=None, size="full", data="digits", progress=False, threa
     total = epochs * len(cfg["hidden"]) if cfg["kind"] == "dbn" else epochs
     out.mkdir(parents=True, exist_ok=True)
     run_dir = out / "run"
-    bar = None
-    if progress:
-        from deepcnt.runs.progress import progress_callback
-
-        bar = progress_callback(f"train {recipe.preset}", "epoch", True)
     runs = {None: run_dir} | {name: out / f"run-{name}" for name in recipe.variants}
     for name, path in runs.items():
         extra = dict(settings, **recipe.variants.get(name, {}))
+        bar = None
+        if progress:
+            from deepcnt.runs.progress import progress_callback
+
+            bar = progress_callback(f"train {recipe.preset}{'' if name is None else ' ' + name}", "epoch", True)
         resuming = (path / "meta.json").exists()
         try:
             store = train(recipe.preset, path, data=data, epochs=epochs, schedule=recipe.schedule(total),
