@@ -10,8 +10,8 @@ import sys
 
 from .presets import positive_int as _positive_int
 
-#: ``analyze``'s threshold when the user gives none (a complete dense layer makes every binary metric trivial,
-#: spec §0): the top 30% of |w| of each block. This is Testolin et al.'s rule |w| > 0.1 (their main θ, spec §15)
+#: ``analyze``'s threshold when the user gives none (a complete dense layer makes every binary metric
+#: trivial): the top 30% of |w| of each block. This is Testolin et al.'s rule |w| > 0.1 (their main θ)
 #: on their N(0, 0.1) initial weights, where it keeps 32%, made independent of the weights' scale, so that it
 #: keeps edges in every block of every preset (|w| > 0.1 itself keeps none of a N(0, 0.01) network).
 DEFAULT_THRESHOLD = {"mode": "proportional", "theta": 0.3, "per_block": True}

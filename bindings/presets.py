@@ -1,7 +1,7 @@
 """The seed papers' networks as presets, and ``train()``: data → batched trainer → epoch store (resumable).
 
 =============== ============================================================================================
-preset          network and training (spec §15, §4.7, §9); with a smaller dataset the input and output
+preset          network and training; with a smaller dataset the input and output
                 widths follow the data
 =============== ============================================================================================
 testolin-dbn    DBN 784-500-500-2000, CD-1, lr 0.1, momentum 0.9, weight decay 4e-4, 50 epochs per layer,
@@ -33,7 +33,7 @@ PRESETS = {
                        init_scale=0.05, lr=0.01, momentum=0.6, nesterov=True, weight_decay=0.0, batch_size=32,
                        epochs=20, schedule="every"),
 }
-from .train_cnn import PRESET as _LAMALFA_CNN  # noqa: E402  (La Malfa's small CNN, issue 8)
+from .train_cnn import PRESET as _LAMALFA_CNN  # noqa: E402  (La Malfa's small CNN)
 
 PRESETS["lamalfa-cnn"] = dict(_LAMALFA_CNN)
 _INIT_DEFAULT_SCALE = {"normal": 0.05, "uniform": 1.0, "orthogonal": 1.0, "glorot": 1.0}
