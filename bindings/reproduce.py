@@ -15,7 +15,6 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 
 from deepcnt.errors import InputError, check_choice
 
