@@ -15,7 +15,6 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
 from deepcnt.errors import InputError, check_choice
 
 SIZES = ("tiny", "small", "full")
