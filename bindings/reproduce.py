@@ -139,7 +139,7 @@ def reproduce(paper, out=None, size="full", data="digits", progress=False, threa
 
     Parameters
     ----------
-    paper : {"testolin", "shine", "zambra"}
+    paper : {"testolin", "shine", "lamalfa", "zambra"}
         The paper (:data:`RECIPES`).
     out : path, optional
         Where to write; default ``reproduce-PAPER``. The run is ``OUT/run`` (resumed when it exists), the

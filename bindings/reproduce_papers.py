@@ -278,3 +278,7 @@ RECIPES = {
         findings=zambra_findings, figures=zambra_figures, schedule=lambda total: "log:10",
         variants={"orthogonal": {"init": "orthogonal"}, "normal-seed1": {"seeds": [1]}}),
 }
+
+from .reproduce_lamalfa import RECIPE as _LAMALFA  # noqa: E402  (its own module: the recipe is long)
+
+RECIPES["lamalfa"] = _LAMALFA
