@@ -72,7 +72,7 @@ def test_bad_arguments(tmp_path):
         reproduce("nobody", tmp_path)
     with pytest.raises(InputError, match="unknown size"):
         reproduce("testolin", tmp_path, size="huge")
-    assert set(RECIPES) >= {"testolin", "shine", "zambra"}
+    assert set(RECIPES) >= {"testolin", "shine", "lamalfa", "zambra"}
 
 
 def test_cli(testolin, capsys):
@@ -101,3 +101,35 @@ def test_zambra_directions(tmp_path):
     # ... and their z differ more between normal and orthogonal init than between two seeds of normal init
     assert _finding(r, "the motifs depend").value > 0
     assert (tmp_path / "run-orthogonal").is_dir() and (tmp_path / "run-normal-seed1").is_dir()
+
+
+def test_lamalfa_directions(tmp_path):
+    # the ensemble spans low and high accuracy (tiny and huge init scales, tanh saturating), and the layers
+    # fluctuation separates the two groups beyond chance, the high-accuracy networks' median Φ above (La Malfa)
+    r = reproduce("lamalfa", tmp_path, size="tiny", threads=1)
+    assert _finding(r, "the ensemble spans").shown
+    sep = _finding(r, "layers fluctuation separates")
+    assert sep.shown and sep.value > 0
+    assert "weight block" in _finding(r, "... beyond the weights' scale").statistic  # the control is reported
+    assert (tmp_path / "run-relu-uniform").is_dir() and (tmp_path / "run-tanh-normal").is_dir()
+    assert (tmp_path / "fluctuation.png").stat().st_size > 0
+
+
+def test_lamalfa_iid_fluctuation_and_groups():
+    import numpy as np
+
+    import deepcnt
+    from deepcnt.bindings.reproduce_lamalfa import accuracy_split, group_separation, iid_fluctuation
+
+    rng = np.random.default_rng(0)
+    blocks = [rng.normal(0, 0.3, (400, 300)), rng.normal(0, 2.0, (300, 200))]
+    phi = deepcnt.layers_fluctuation(deepcnt.LayeredGraph.from_weights(blocks))
+    assert phi / iid_fluctuation(blocks) == pytest.approx(1.0, abs=0.1)  # i.i.d. weights: the ratio is 1
+    low, high = accuracy_split([0.1, 0.3, 0.6, 0.85, 0.9], n_classes=10)  # halfway 0.5; best − 0.1 = 0.8
+    assert low.tolist() == [True, True, False, False, False] and high.tolist() == [False, False, False, True, True]
+    values = np.r_[rng.uniform(1, 2, (6, 3)), rng.uniform(100, 200, (6, 3))]
+    lo = np.r_[np.ones(6, bool), np.zeros(6, bool)]
+    d, p = group_separation(values, lo, ~lo)
+    assert d > 1 and p < 0.01
+    d0, p0 = group_separation(rng.uniform(1, 2, (12, 3)), lo, ~lo)
+    assert d0 < d and p0 > 0.01
