@@ -92,6 +92,10 @@ def group_separation(values, low, high, seed=0):
     return d, float((1 + (null >= d - 1e-12).sum()) / (1 + PERMUTATIONS))
 
 
+def _range(acc):
+    return f"accuracy {acc.min():.2f}–{acc.max():.2f}" if acc.size else "no network"
+
+
 def lamalfa_findings(ctx):
     """La Malfa et al.: the layers fluctuation separates low- from high-accuracy networks; control: does the
     weights' std (the init scale's trace) separate them as well?"""
@@ -99,16 +103,16 @@ def lamalfa_findings(ctx):
     acc = np.array([r["accuracy"] for r in rows])
     phi = np.stack([r["phi"] for r in rows])
     wstd = np.stack([r["wstd"] for r in rows])
+    runs, scales = {r["run"] for r in rows}, [r["scale"] for r in rows]
     low, high = accuracy_split(acc, ctx.data.n_classes)
     ctx._cache["lamalfa_groups"] = (low, high)
     n_lo, n_hi = int(low.sum()), int(high.sum())
     spans = n_lo >= 3 and n_hi >= 3
     out = [Finding(
         "the ensemble spans low and high accuracy", spans,
-        f"{len(rows)} networks (3 runs × {len(rows) // 3} init scales, 5e-4–50, one budget): low group "
-        f"{n_lo} (accuracy {acc[low].min() if n_lo else float('nan'):.2f}–"
-        f"{acc[low].max() if n_lo else float('nan'):.2f}), high group {n_hi} "
-        f"({acc[high].min():.2f}–{acc[high].max():.2f})",
+        f"{len(rows)} networks ({len(runs)} runs × {len(rows) // len(runs)} init scales, {min(scales):.2g}–"
+        f"{max(scales):.2g}, one budget): low group "
+        f"{n_lo} ({_range(acc[low])}), high group {n_hi} ({_range(acc[high])})",
         "at least 3 networks in each group",
         "populations of networks grouped by accuracy, from under-trained to accurate", float(min(n_lo, n_hi)))]
     if not spans:
@@ -120,8 +124,9 @@ def lamalfa_findings(ctx):
     out.append(Finding(
         "layers fluctuation separates low- from high-accuracy networks", p_phi < 0.01,
         f"symmetric KL of the pooled log10 Φ_l (all layers) low vs high = {d_phi:.2f} nats, p_perm = "
-        f"{p_phi:.2g}; median hidden-layer Φ: low {med_lo:.3g}, high {med_hi:.3g} ({above} of {n_lo} "
-        f"low-accuracy networks above the high median: not monotone in accuracy)",
+        f"{p_phi:.2g}; median hidden-layer Φ: low {med_lo:.3g}, high {med_hi:.3g}"
+        + (f" ({above} of {n_lo} low-accuracy networks above the high median: not monotone in accuracy)"
+           if above else ""),
         "p_perm < 0.01 (group labels shuffled); the value is log10(median Φ_1 high / low)",
         "Nodes Strength and Layers Fluctuation separate low- from high-accuracy networks (no value in the "
         "abstract)", float(np.log10(med_hi / med_lo))))
@@ -129,7 +134,8 @@ def lamalfa_findings(ctx):
     d_rel, p_rel = group_separation(rel, low, high)
     out.append(Finding(
         "... beyond the weights' scale (control)", p_rel < 0.01 and d_rel > d_std,
-        f"KL of log10 std of each weight block = {d_std:.2f} nats (p_perm = {p_std:.2g}); KL of Φ_l / Φ_l(i.i.d. "
+        f"KL of log10 std of each weight block = {d_std:.2f} nats (p_perm = {p_std:.2g}) against {d_phi:.2f} for "
+        f"Φ{': the weights alone separate the groups too' if p_std < 0.01 else ''}; KL of Φ_l / Φ_l(i.i.d. "
         f"weights of the blocks' std) = {d_rel:.2f} nats (p_perm = {p_rel:.2g}); median hidden-layer ratio: low "
         f"{np.median(rel[low, 1]):.2f}, high {np.median(rel[high, 1]):.2f}",
         "the scale-free Φ separates (p_perm < 0.01) more than the weight std does",
