@@ -5,6 +5,7 @@ Testolin et al. 50 epochs × 600 batches of 100 = 30,000 CD-1 steps per layer; Z
 batches of 32 = 37,500 steps (batch not stated); Shine et al. 100,000 epochs (the
 batch size is not stated). On 2 CPU cores those are hours, so ``full`` runs fewer steps, chosen where the
 finding has settled on the bundled digits (the values and the reasons are in ``docs/reproduce.rst``).
+La Malfa et al.'s recipe (an ensemble of many init scales, three runs) is in :mod:`.reproduce_lamalfa`.
 """
 import numpy as np
 
