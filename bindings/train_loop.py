@@ -193,6 +193,13 @@ def save_epochs(schedule, epochs):
 
 
 # ---------------------------------------------------------------------------------------------- resuming
+def _short(value, n=4):
+    """``repr`` of a setting for a one-line message: a long list shows its first values and its length."""
+    if isinstance(value, (list, tuple)) and len(value) > n:
+        return f"[{', '.join(map(repr, value[:n]))}, ... ({len(value)} values)]"
+    return repr(value)
+
+
 def check_same_run(run_dir, old, preset, config, data, layered=False):
     """Refuse, in one line naming the settings that differ, to resume ``run_dir`` with another configuration.
 
@@ -208,10 +215,11 @@ def check_same_run(run_dir, old, preset, config, data, layered=False):
     was.pop("epochs", None)
     now.pop("epochs", None)
     diff = [f"preset {old.get('preset')!r}, not {preset!r}"] if old.get("preset") != preset else []
-    diff += [f"{k}={was.get(k)!r}, not {now.get(k)!r}" for k in sorted(set(was) | set(now)) if was.get(k) != now.get(k)]
+    diff += [f"{k}={_short(was.get(k))}, not {_short(now.get(k))}" for k in sorted(set(was) | set(now))
+             if was.get(k) != now.get(k)]
     if old.get("data") != data:
         keys = sorted(k for k in set(old.get("data") or {}) | set(data) if (old.get("data") or {}).get(k) != data.get(k))
-        diff += [f"data {k}={(old.get('data') or {}).get(k)!r}, not {data.get(k)!r}" for k in keys]
+        diff += [f"data {k}={_short((old.get('data') or {}).get(k))}, not {_short(data.get(k))}" for k in keys]
     if diff:
         raise InputError(f"{run_dir} holds a run with {'; '.join(diff[:3])}{' ...' if len(diff) > 3 else ''}: "
                          "repeat its settings to resume or extend it (--epochs), or choose a new run directory")

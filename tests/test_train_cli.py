@@ -69,3 +69,14 @@ def test_subset_sizes_are_validated():
     with pytest.raises(InputError, match="n_test must be"):
         ds.subset(n_test=0)
     assert len(ds.subset(n_train=5.0).y_train) == 5
+
+
+def test_a_long_setting_is_shortened_in_the_message():
+    from deepcnt.bindings.train_loop import check_same_run
+
+    old = {"preset": "lamalfa-fc", "config": {"init_scale": [0.01 * k for k in range(1, 17)]}, "data": {}}
+    with pytest.raises(InputError) as exc:
+        check_same_run("run", old, "lamalfa-fc", {"init_scale": [0.5] * 12}, {})
+    msg = str(exc.value)
+    assert "init_scale=[0.01, 0.02, 0.03, 0.04, ... (16 values)], not [0.5, 0.5, 0.5, 0.5, ... (12 values)]" in msg
+    assert len(msg) < 300
