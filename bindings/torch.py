@@ -97,9 +97,11 @@ def module_arrays(model, device=None):
     return ws, bs, names
 
 
-def from_module(model, device=None, input_shape=None):
+def from_module(model, device=None, input_shape=None, example_input=None, fold_norm=True):
     """The layered graph of a model whose weighted layers are ``nn.Linear`` in sequence, or convolutional
-    (``Conv2d``, pooling, ``Flatten``, ``Linear``: implicit conv blocks, see ``bindings.torch_conv``).
+    (``Conv2d``, pooling, ``Flatten``, ``Linear``: implicit conv blocks, see ``bindings.torch_conv``); with
+    ``example_input``, of any model built from the operations :func:`deepcnt.bindings.trace.trace_module` maps
+    (residual adds, BatchNorm), following its real forward.
 
     Parameters
     ----------
@@ -110,6 +112,13 @@ def from_module(model, device=None, input_shape=None):
         ``None`` follows the model: CUDA parameters are handed to CuPy through DLPack (no host copy).
     input_shape : tuple (C, H, W), optional
         The input of a convolutional model (required there, unused for Linear sequences).
+    example_input : torch.Tensor, shape (B, ...), optional
+        A batch of inputs: the model is traced with ``torch.fx`` (:func:`deepcnt.bindings.trace.trace_module`)
+        instead of read in registration order, so skips and residual adds become blocks. On a plain chain it
+        gives the graph the registration order gives. Without it, the registration order is read as before.
+    fold_norm : bool
+        With ``example_input`` only: fold each BatchNorm into the block it follows (default), or keep it as a
+        diagonal block.
 
     Returns
     -------
@@ -123,6 +132,10 @@ def from_module(model, device=None, input_shape=None):
 
     from .torch_conv import from_conv_module, is_conv_model
 
+    if example_input is not None:
+        from .trace import trace_module
+
+        return trace_module(model, example_input, fold_norm=fold_norm, device=device)
     if is_conv_model(model):
         return from_conv_module(model, input_shape, device)
     ws, bs, names = module_arrays(model, device)
