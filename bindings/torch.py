@@ -115,7 +115,9 @@ def from_module(model, device=None, input_shape=None, example_input=None, fold_n
     example_input : torch.Tensor, shape (B, ...), optional
         A batch of inputs: the model is traced with ``torch.fx`` (:func:`deepcnt.bindings.trace.trace_module`)
         instead of read in registration order, so skips and residual adds become blocks. On a plain chain it
-        gives the graph the registration order gives. Without it, the registration order is read as before.
+        gives the graph the registration order gives. Without it, the registration order is read as before
+        where the forward calls the registered layers as a chain; otherwise the model is traced on zeros of
+        ``input_shape``, or, without one, an error asks for ``example_input`` (never a wrong chain).
     fold_norm : bool
         With ``example_input`` only: fold each BatchNorm into the block it follows (default), or keep it as a
         diagonal block.
@@ -132,15 +134,34 @@ def from_module(model, device=None, input_shape=None, example_input=None, fold_n
 
     from .torch_conv import from_conv_module, is_conv_model
 
-    if example_input is not None:
-        from .trace import trace_module
+    from .trace import chain_problem, trace_module
 
+    if example_input is None:
+        why = chain_problem(model)
+        if why is not None and input_shape is None:
+            raise InputError(f"{type(model).__name__}'s forward is not a chain of its layers in registration order "
+                             f"({why}): pass example_input=<a batch of inputs> so that from_module traces it")
+        if why is not None:
+            example_input = _zeros_like_input(model, input_shape)
+    if example_input is not None:
         return trace_module(model, example_input, fold_norm=fold_norm, device=device)
     if is_conv_model(model):
         return from_conv_module(model, input_shape, device)
     ws, bs, names = module_arrays(model, device)
     biases = None if all(b is None for b in bs) else bs
     return LayeredGraph.from_weights(ws, biases=biases, layer_names=names)
+
+
+def _zeros_like_input(model, input_shape):
+    """A batch of one zero input of ``input_shape``, in the dtype and on the device of the model's parameters."""
+    import torch
+
+    p = next(model.parameters(), None)
+    kw = {} if p is None else {"dtype": p.dtype, "device": p.device}
+    try:
+        return torch.zeros((1,) + tuple(int(v) for v in input_shape), **kw)
+    except (TypeError, ValueError):
+        raise InputError(f"input_shape must be the shape of one sample, got {input_shape!r}") from None
 
 
 # ---------------------------------------------------------------------------------------------- state dicts

@@ -393,6 +393,63 @@ def _describe(node):
     return f"function {mod + '.' if mod else ''}{getattr(target, '__name__', target)}"
 
 
+def chain_problem(model):
+    """Why ``model``'s forward is not the chain its registration order gives, or ``None``.
+
+    The registration-order readers (``from_module`` without ``example_input``) take the ``Linear``,
+    ``Conv2d`` and pooling layers in the order they are registered, each feeding the next. This traces the
+    forward (``torch.fx``, no input needed) and follows which of those layers each value depends on: a layer
+    that reads anything but the layer before it (a residual add, a skip), a layer called twice or never, or an
+    order other than the registration's is named. ``None`` also when fx cannot trace the forward: the
+    registration order is then all there is to read.
+    """
+    import torch.fx as fx
+    import torch.nn as nn
+
+    kinds = (nn.Linear, nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)
+    if not isinstance(model, nn.Module):
+        return None  # refused by the reader
+    try:
+        gm = fx.symbolic_trace(model)
+    except Exception:
+        return None
+    modules = dict(gm.named_modules())
+    registered = [name for name, m in model.named_modules() if isinstance(m, kinds)]
+    src, used, seen_input = {}, [], False
+
+    def names(deps):
+        return " and ".join(sorted(map(repr, deps)))
+
+    for node in gm.graph.nodes:
+        deps = set().union(*(src.get(a, set()) for a in node.all_input_nodes))
+        if node.op == "placeholder":
+            src[node] = set() if seen_input else {"input"}
+            seen_input = True
+        elif node.op == "call_module" and isinstance(modules[node.target], kinds):
+            prev = used[-1] if used else "input"
+            if deps != {prev}:
+                if len(deps) > 1:
+                    return f"{node.target!r} reads {names(deps)} (a skip or residual connection)"
+                return f"{node.target!r} reads {names(deps) or 'no layer'}, not the layer before it {prev!r}"
+            used.append(node.target)
+            src[node] = {node.target}
+        elif node.op == "output":
+            last = used[-1] if used else "input"
+            if deps != {last}:
+                return f"the output is made of {names(deps) or 'no layer'}, not of the last layer {last!r}"
+        else:
+            src[node] = deps
+    if used != registered:
+        twice = sorted({n for n in used if used.count(n) > 1})
+        if twice:
+            return f"{twice[0]!r} is called {used.count(twice[0])} times"
+        unused = [n for n in registered if n not in used]
+        if unused:
+            return f"{unused[0]!r} is registered but the forward never calls it"
+        return f"the forward calls the layers in the order {used}, not in their registration order {registered}"
+    return None
+
+
 def trace_module(model, example_input, fold_norm=True, device=None):
     """The block-DAG graph of ``model``'s real forward, traced with ``torch.fx`` on ``example_input``.
 

@@ -367,3 +367,46 @@ def test_permute_is_named_with_its_module_path():
         trace_module(P(), torch.zeros(1, 3))
     with pytest.raises(InputError, match=r"^method Tensor\.permute at '1'"):
         trace_module(nn.Sequential(nn.Unflatten(1, (3, 1)), Inner()), torch.zeros(1, 3))
+
+
+# ---------------------------------------------------------------------------------------------- no example_input
+class Reordered(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.b, self.a = nn.Linear(4, 4), nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.b(torch.relu(self.a(x)))
+
+
+class Twice(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.a(self.a(x))
+
+
+@pytest.mark.parametrize("model, why", [
+    (ResMLP(), r"'out' reads 'fc2' and 'input' \(a skip or residual connection\)\): pass example_input="),
+    (SamePair(), r"'out' reads 'fc' and 'input' \(a skip or residual connection\)"),
+    (Reordered(), r"the forward calls the layers in the order \['a', 'b'\], not in their registration order \['b', 'a'\]"),
+    (Twice(), r"'a' is called 2 times"),
+])
+def test_registration_order_never_gives_a_wrong_chain(model, why):
+    """Without example_input, a forward that is not the registered chain was read as one (a residual MLP
+    became fc1 -> fc2 -> out with no skip): now it is refused, naming why, or traced on zeros of input_shape."""
+    with pytest.raises(InputError, match=r"^\w+'s forward is not a chain of its layers in registration order \("
+                       + why):
+        from_module(model)
+
+
+def test_input_shape_traces_a_model_that_is_not_a_chain():
+    torch.manual_seed(0)
+    model = TinyResNet().eval()
+    g = from_module(model, input_shape=(3, 8, 8))
+    assert g.skip_pairs == ((1, 3), (3, 5))
+    np.testing.assert_array_equal(deepcnt.degree(g), deepcnt.degree(trace_module(model, torch.zeros(4, 3, 8, 8))))
+    mlp = from_module(ResMLP(), input_shape=(6,))
+    assert mlp.skip_pairs == ((0, 2),) and mlp.layer_names == ("input", "fc1", "add", "out")
