@@ -116,18 +116,24 @@ class _Tracer:
 
     def put(self, pair, spec, node):
         old = self.blocks.get(pair)
-        self.blocks[pair] = spec if old is None else _sum_specs(old, spec, lambda why: self.refuse(node, why))
+        if old is None:
+            self.blocks[pair] = spec
+        else:
+            self.blocks[pair] = _sum_specs(old, spec, self.layers[pair[1]].n, lambda why: self.refuse(node, why))
 
     def scale_into(self, layer, s_unit, s_chan):
         """Multiply every block into ``layer`` by the per-unit scale (per channel for a convolution)."""
         for p in self.incoming(layer):
             kind = self.blocks[p][0]
             if kind == "dense":
-                self.blocks[p] = ("dense", self.blocks[p][1] * s_unit[None, :])
+                W = self.blocks[p][1]
+                self.blocks[p] = ("dense", (W * s_unit[None, :]).to(W.dtype))
             elif kind == "conv":
                 _, K, geom = self.blocks[p]
-                self.blocks[p] = ("conv", K * s_chan.reshape(-1, 1, 1, 1).to(K.dtype), geom)
-            else:  # diag / identity
+                self.blocks[p] = ("conv", (K * s_chan.reshape(-1, 1, 1, 1)).to(K.dtype), geom)
+            elif kind == "identity":  # a skip of weight 1 scaled: diag(s)
+                self.blocks[p] = ("diag", s_unit.clone())
+            else:
                 self.blocks[p] = ("diag", self.blocks[p][1] * s_unit)
 
     # ------------------------------------------------------------------ ops
@@ -334,24 +340,23 @@ class _Tracer:
         return LayeredGraph.from_blocks(sizes, blocks, biases=biases or None, layer_names=names)
 
 
-def _sum_specs(a, b, refuse):
-    """Two maps on one pair of layers as one block (dense + dense/diagonal/identity, diagonal + diagonal)."""
+def _sum_specs(a, b, n, refuse):
+    """Two maps on one pair of layers of ``n`` units each (where diagonal) as one block: dense + dense,
+    diagonal, or identity → dense; diagonal/identity + diagonal/identity → diagonal."""
     import torch
 
     def diag(s):
-        return torch.ones(1, dtype=torch.float64) if s[0] == "identity" else s[1].double()
+        return torch.ones(n, dtype=torch.float64) if s[0] == "identity" else s[1].double()
 
     kinds = {a[0], b[0]}
     if kinds <= {"diag", "identity"}:
-        da, db = diag(a), diag(b)
-        return ("diag", da + db)
+        return ("diag", diag(a) + diag(b))
     if kinds <= {"dense", "diag", "identity"}:
         dense, other = (a, b) if a[0] == "dense" else (b, a)
         W = dense[1].double().clone()
         if other[0] == "dense":
             return ("dense", W + other[1].double())
-        W += torch.diag(diag(other).expand(W.shape[0]))
-        return ("dense", W)
+        return ("dense", W + torch.diag(diag(other)))
     refuse(f"two maps join one pair of layers ({a[0]} and {b[0]}) and cannot be summed into one block")
 
 

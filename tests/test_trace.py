@@ -140,6 +140,37 @@ def test_skip_on_the_pair_of_a_block_is_summed():
     check(g, [5, 5, 2], {(0, 1): W, (1, 2): W2}, {1: b, 2: b2})
 
 
+class PreNorm(nn.Module):
+    """A BatchNorm after the sum (its scale goes into both the Linear and the identity skip), then ``y + y``."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc0, self.fc1, self.fc2 = nn.Linear(3, 5), nn.Linear(5, 4), nn.Linear(4, 5)
+        self.bn, self.out = nn.BatchNorm1d(5), nn.Linear(5, 2)
+
+    def forward(self, x):
+        h = self.fc0(x)
+        y = self.bn(h + self.fc2(torch.relu(self.fc1(h))))
+        return self.out(y + y)
+
+
+def test_norm_after_a_sum_scales_the_skip_and_a_doubled_value_is_a_diagonal():
+    torch.manual_seed(5)
+    model = randomise_bn(PreNorm(), 6)
+    g = trace_module(model, torch.zeros(1, 3))
+    m = reference_copy(model)
+    ref, bias = {}, {}
+    ref[(0, 1)], bias[1] = response(m.fc0, (3,))
+    ref[(1, 2)], bias[2] = response(m.fc1, (5,))
+    ref[(2, 3)], bias[3] = response(lambda z: m.bn(m.fc2(z)), (4,))  # the BatchNorm's bias rides on fc2's
+    ref[(1, 3)] = response(lambda h: m.bn(h) - m.bn(torch.zeros_like(h)), (5,))[0]  # diag(s), the skip scaled
+    ref[(3, 4)] = 2 * np.eye(5)
+    ref[(4, 5)], bias[5] = response(m.out, (5,))
+    assert g.layer_names == ("input", "fc0", "fc1", "add", "add_1", "out")
+    assert type(g.block(1, 3)) is deepcnt.DiagonalBlock and type(g.block(3, 4)) is deepcnt.DiagonalBlock
+    check(g, [3, 5, 4, 5, 5, 2], ref, bias)
+
+
 # ---------------------------------------------------------------------------------------------- ResNet
 # torchvision.models.resnet, verbatim (torchvision does not import beside this torch)
 def conv3x3(in_planes, out_planes, stride=1, groups=1, dilation=1):
