@@ -119,7 +119,7 @@ def from_module(model, device=None, input_shape=None, example_input=None, fold_n
         where the forward calls the registered layers as a chain; otherwise the model is traced on zeros of
         ``input_shape``, or, without one, an error asks for ``example_input`` (never a wrong chain).
     fold_norm : bool
-        With ``example_input`` only: fold each BatchNorm into the block it follows (default), or keep it as a
+        Where the model is traced: fold each BatchNorm into the block it follows (default), or keep it as a
         diagonal block.
 
     Returns
@@ -133,7 +133,6 @@ def from_module(model, device=None, input_shape=None, example_input=None, fold_n
     from deepcnt.model.graph import LayeredGraph
 
     from .torch_conv import from_conv_module, is_conv_model
-
     from .trace import chain_problem, trace_module
 
     if example_input is None:

@@ -174,7 +174,7 @@ class _Tracer:
             from .torch_conv import _padding
 
             if len(x.shape) != 3 or mod.padding_mode != "zeros":
-                self.refuse(node, "Conv2d", "needs (C, H, W) units and padding_mode='zeros'")
+                self.refuse(node, "module Conv2d", "needs (C, H, W) units and padding_mode='zeros'")
             geom = (x.shape, tuple(mod.stride), _padding(mod, x.shape[1:]), tuple(mod.dilation), mod.groups)
             bias = None
             if mod.bias is not None:
@@ -198,26 +198,26 @@ class _Tracer:
         from deepcnt.model.conv import PoolBlock
 
         if len(x.shape) != 3:
-            self.refuse(node, type(mod).__name__, "pooling needs (C, H, W) units")
+            self.refuse(node, f"module {type(mod).__name__}", "pooling needs (C, H, W) units")
         mode = "max" if isinstance(mod, (nn.MaxPool2d, nn.AdaptiveMaxPool2d)) else "avg"
         if isinstance(mod, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
             (H, W), (oh, ow) = x.shape[1:], out[1:]
             if H % oh or W % ow:
-                self.refuse(node, type(mod).__name__, f"an output size {(oh, ow)} that does not divide the input "
+                self.refuse(node, f"module {type(mod).__name__}", f"an output size {(oh, ow)} that does not divide the input "
                             f"{(H, W)} gives windows of varying size")
             k = (H // oh, W // ow)
             block = PoolBlock(mode, x.shape, k, k)
         elif mod.ceil_mode:
-            self.refuse(node, type(mod).__name__, "ceil_mode=True is not supported")
+            self.refuse(node, f"module {type(mod).__name__}", "ceil_mode=True is not supported")
         elif mode == "max":
             block = PoolBlock("max", x.shape, mod.kernel_size, mod.stride, mod.padding, mod.dilation)
         else:
             pad = (mod.padding,) * 2 if isinstance(mod.padding, int) else tuple(mod.padding)
             if not mod.count_include_pad and max(pad) > 0:
-                self.refuse(node, "AvgPool2d", "count_include_pad=False with padding is not a convolution")
+                self.refuse(node, "module AvgPool2d", "count_include_pad=False with padding is not a convolution")
             block = PoolBlock("avg", x.shape, mod.kernel_size, mod.stride, mod.padding, divisor=mod.divisor_override)
         if tuple(block.out_shape) != tuple(out):
-            self.refuse(node, type(mod).__name__, f"gives {out}, not the {tuple(block.out_shape)} of its window")
+            self.refuse(node, f"module {type(mod).__name__}", f"gives {out}, not the {tuple(block.out_shape)} of its window")
         y = self.new_layer(node, out, node.target)
         self.blocks[(x.id, y.id)] = ("pool", block)
 
@@ -225,9 +225,9 @@ class _Tracer:
         import torch
 
         if mod.running_var is None:
-            self.refuse(node, type(mod).__name__, "track_running_stats=False: there are no statistics to fold")
+            self.refuse(node, f"module {type(mod).__name__}", "track_running_stats=False: there are no statistics to fold")
         if len(x.shape) not in (1, 3):
-            self.refuse(node, type(mod).__name__, f"units of shape {x.shape} (BatchNorm1d over a length axis)")
+            self.refuse(node, f"module {type(mod).__name__}", f"units of shape {x.shape} (BatchNorm1d over a length axis)")
         var, mean = mod.running_var.detach().double(), mod.running_mean.detach().double()
         s_chan = 1.0 / torch.sqrt(var + mod.eps)
         beta = torch.zeros_like(s_chan)

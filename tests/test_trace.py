@@ -441,3 +441,16 @@ def test_input_shape_traces_a_model_that_is_not_a_chain():
     np.testing.assert_array_equal(deepcnt.degree(g), deepcnt.degree(trace_module(model, torch.zeros(4, 3, 8, 8))))
     mlp = from_module(ResMLP(), input_shape=(6,))
     assert mlp.skip_pairs == ((0, 2),) and mlp.layer_names == ("input", "fc1", "add", "out")
+
+
+@pytest.mark.parametrize("model, x, match", [
+    (nn.Sequential(nn.Conv2d(1, 2, 3), nn.AdaptiveAvgPool2d(2)), torch.zeros(1, 1, 7, 7),
+     r"^module AdaptiveAvgPool2d at '1' \(fx node '_1'\): an output size \(2, 2\) that does not divide the input"),
+    (nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4, track_running_stats=False)), torch.zeros(2, 3),
+     r"^module BatchNorm1d at '1'.*track_running_stats=False"),
+    (nn.Sequential(nn.Conv2d(1, 2, 3), nn.MaxPool2d(2, ceil_mode=True)), torch.zeros(1, 1, 7, 7),
+     r"^module MaxPool2d at '1'.*ceil_mode=True"),
+])
+def test_module_settings_outside_the_mapping_are_named(model, x, match):
+    with pytest.raises(InputError, match=match):
+        trace_module(model, x)
