@@ -511,6 +511,12 @@ class Recorder:
     """
 
     def __init__(self, run_dir, model, metadata=None, input_shape=None):
+        from .trace import chain_problem
+
+        why = chain_problem(model)
+        if why is not None:  # the store holds a chain: reading this model in registration order would be wrong
+            raise InputError(f"Recorder stores a chain of layers, but {type(model).__name__}'s forward is not one "
+                             f"({why}); epoch stores of skip connections are not supported yet")
         self.run_dir = Path(run_dir)
         self.model = model
         self.input_shape = input_shape
