@@ -10,7 +10,7 @@ reasons are in ``docs/reproduce.rst``.
 """
 import numpy as np
 
-from .reproduce import Finding, Recipe
+from .recipe import Finding, Recipe
 
 KL_BINS = 20  # histogram bins of the pooled log10 values (tens of networks per group: 100 bins leave most empty)
 PERMUTATIONS = 1000

@@ -9,7 +9,7 @@ La Malfa et al.'s recipe (an ensemble of many init scales, three runs) is in :mo
 """
 import numpy as np
 
-from .reproduce import Finding, Recipe
+from .recipe import Finding, Recipe
 
 
 def _first_last(df, column):

@@ -20,35 +20,14 @@ import socket
 from pathlib import Path
 
 import numpy as np
+from deepcnt.errors import InputError
 
-from deepcnt.errors import DeviceError, InputError
+from .tensors import to_array as _to_array
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".tar", ".safetensors")
 _NESTED_KEYS = ("state_dict", "model_state_dict", "model_state", "model", "net", "network", "weights")
 #: The weight files of a Hugging Face ``checkpoint-N/`` folder, in order of preference.
 HF_WEIGHTS = ("model.safetensors", "pytorch_model.bin")
-
-
-def _to_array(t, device):
-    """A detached tensor as a numpy array, or as a CuPy array through DLPack when it lives on a CUDA device."""
-    import torch
-
-    t = t.detach()
-    if t.dtype in (torch.float16, torch.bfloat16):
-        t = t.float()
-    if t.is_cuda and device != "cpu":
-        try:
-            import cupy
-        except ImportError:
-            if device == "gpu":
-                raise DeviceError("the model is on a CUDA device but CuPy is not installed: "
-                                  "pip install cupy-cuda12x, or pass device='cpu'") from None
-        else:
-            return cupy.from_dlpack(t.contiguous())
-    if device == "gpu":
-        raise DeviceError("device='gpu' needs the model on a CUDA device (model.to('cuda'))")
-    # a copy: numpy() of a CPU tensor shares its memory, and a graph must not change when training goes on
-    return np.array(t.cpu().numpy(), order="C")
 
 
 def module_layers(model):

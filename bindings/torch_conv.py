@@ -73,7 +73,7 @@ def module_blocks(model, input_shape, device=None):
     """
     import torch.nn as nn
 
-    from deepcnt.bindings.torch import _to_array
+    from .tensors import to_array as _to_array
     from deepcnt.model.conv import ConvBlock, PoolBlock
 
     shape = _input_shape(input_shape)  # (C, H, W) while spatial, (n,) after Flatten

@@ -314,7 +314,7 @@ class _Tracer:
         from deepcnt.model.diagonal import DiagonalBlock
         from deepcnt.model.graph import LayeredGraph
 
-        from .torch import _to_array
+        from .tensors import to_array as _to_array
 
         order = _topological(list(self.layers), list(self.blocks))
         new = {lid: k for k, lid in enumerate(order)}

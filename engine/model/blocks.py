@@ -29,6 +29,8 @@ class ImplicitBlock:
     shape = (0, 0, 0)
     dtype = np.dtype(np.float64)
     stacked = False
+    #: What to use instead, said when a metric that needs explicit edges meets this kind of block.
+    explicit_hint = "degree, strength, knn, n_edges, La Malfa's metrics and the exports work on it"
 
     def block_matvec(self, theta, x_row, x_col, row_out, col_out, backend):
         """The four masked sign-channel mat-vecs of ``kernels.*.blockpass.block_matvec``, same shapes."""

@@ -85,6 +85,9 @@ class ConvBlock(ImplicitBlock):
         ``groups``; a geometry that leaves no output position.
     """
 
+    explicit_hint = ("use the channel view, or the metrics computed by convolution identities (degree, strength, "
+                     "knn)")
+
     kind = "conv"
 
     def __init__(self, kernel, in_shape, stride=1, padding=0, dilation=1, groups=1, stacked=None):

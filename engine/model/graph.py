@@ -644,13 +644,8 @@ class LayeredGraph:
         self.require_chain(what)
         b = self.blocks[l]
         if isinstance(b, ImplicitBlock):
-            from .conv import ConvBlock
-
-            hint = ("use the channel view, or the metrics computed by convolution identities (degree, strength, "
-                    "knn)" if isinstance(b, ConvBlock) else
-                    "degree, strength, knn, n_edges, La Malfa's metrics and the exports work on it")
             raise InputError(
-                f"{what} needs explicit edges but block {l} is an implicit {type(b).__name__}: {hint}"
+                f"{what} needs explicit edges but block {l} is an implicit {type(b).__name__}: {b.explicit_hint}"
             )
         return b
 
