@@ -1,6 +1,9 @@
-"""``python -m deepcnt``: the ``deepcnt`` command line (:mod:`deepcnt.bindings.cli`)."""
+"""``python -m deepcnt``: the ``deepcnt`` command line (``deepcnt.bindings.cli``).
+
+An entry point, like the ``deepcnt`` script that ``pyproject.toml`` declares: the command line is named by its
+module path, so that the engine package imports nothing from the bindings.
+"""
+import importlib
 
 if __name__ == "__main__":
-    from deepcnt.bindings.cli import main
-
-    raise SystemExit(main())
+    raise SystemExit(importlib.import_module("deepcnt.bindings.cli").main())
