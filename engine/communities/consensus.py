@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 
-from ..backend import get_backend
+from ..backend import backend_of, get_backend, to_host
 from ..errors import InputError
 from ..model.graph import takes_graph
 from .modularity import (
@@ -25,7 +25,7 @@ from .modularity import (
 MAX_ROUNDS = 100
 
 
-def agreement(partitions, normalize=False, backend=None):
+def agreement(partitions, normalize=False, device=None):
     """Agreement matrix of a set of partitions: ``D_ij`` = number (or fraction) of partitions with
     ``c_i = c_j``; the diagonal is 0 (BCT ``agreement``).
 
@@ -36,15 +36,15 @@ def agreement(partitions, normalize=False, backend=None):
     partitions : array, shape (R, N), integer
     normalize : bool
         Divide by ``R`` (the probabilities ``consensus_und`` expects).
-    backend : Backend, optional
-        Where to compute (default: the CPU kernels).
+    device : {None, "cpu", "gpu"}
+        Where to compute; default: where ``partitions`` are (a CuPy array: the GPU).
 
     Returns
     -------
     array, shape (N, N), float64
     """
-    be = backend or get_backend("cpu")
-    a = np.asarray(partitions)
+    be = backend_of(partitions) if device is None else get_backend(device)
+    a = to_host(partitions)
     if a.ndim != 2 or a.dtype.kind not in "iu":
         raise InputError(f"partitions must be an integer array of shape (R, N), got {a.dtype} {a.shape}")
     xp = be.xp
@@ -158,7 +158,7 @@ def consensus(g, runs=500, tau=0.1, reps=10, seed=0, gamma=1.0, negative="asym",
     out = np.empty((T, g.n_nodes), np.int64)
     for t in range(T):
         labels, _ = louvain_runs(louvain_problem(g, t, gamma, mode, directed, binary), runs, seed)
-        D = g.backend.to_numpy(agreement(labels, normalize=True, backend=g.backend))
+        D = g.backend.to_numpy(agreement(labels, normalize=True, device=g.device))
         out[t] = consensus_und(D, tau, reps, seed)
     if across_epochs:
         if not g.stacked:
