@@ -13,7 +13,7 @@ FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 MODULES = sorted(m.name for m in pkgutil.walk_packages(deepcnt.__path__, "deepcnt.")
                  if not m.name.startswith(("deepcnt.kernels", "deepcnt.bindings")))
 PAGES = sorted(p.relative_to(DOCS).as_posix() for p in DOCS.rglob("*.rst")
-               if not {"_build", "generated"} & set(p.relative_to(DOCS).parts))
+               if not {"_build", "generated", "auto_examples"} & set(p.relative_to(DOCS).parts))
 
 
 @pytest.mark.parametrize("name", MODULES)
