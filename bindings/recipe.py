@@ -91,6 +91,22 @@ class Result:
     def __str__(self):
         return self.table.read_text()  # the findings table, as written to findings.md
 
+    def show(self):
+        """Draw every figure the reproduction wrote, one matplotlib figure each (for a notebook or the
+        docs' gallery). Returns the matplotlib figures."""
+        import matplotlib.image as mpimg
+        import matplotlib.pyplot as plt
+
+        shown = []
+        for png in self.figures:
+            image = mpimg.imread(png)
+            height, width = image.shape[:2]
+            fig, ax = plt.subplots(figsize=(10, 10 * height / width))
+            ax.imshow(image)
+            ax.set_axis_off()
+            shown.append(fig)
+        return shown
+
 
 def steps_to_epochs(steps, n_train, batch_size):
     """Epochs of ``n_train`` items in batches of ``batch_size`` that make at least ``steps`` updates (>= 1)."""

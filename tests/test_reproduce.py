@@ -133,3 +133,17 @@ def test_lamalfa_iid_fluctuation_and_groups():
     assert d > 1 and p < 0.01
     d0, p0 = group_separation(rng.uniform(1, 2, (12, 3)), lo, ~lo)
     assert d0 < d and p0 > 0.01
+
+
+def test_show_draws_every_figure_written(testolin):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figs = testolin.show()
+    assert len(figs) == len(testolin.figures)
+    for fig, png in zip(figs, testolin.figures):
+        (image,) = fig.axes[0].get_images()
+        assert image.get_array().shape[:2] == plt.imread(png).shape[:2]
+        plt.close(fig)

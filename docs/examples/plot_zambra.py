@@ -8,9 +8,6 @@ says which finding shows at this size; see the reproduction page for the full-si
 """
 import tempfile
 
-import matplotlib.image as mpimg
-import matplotlib.pyplot as plt
-
 from deepcnt.bindings.reproduce import reproduce
 
 result = reproduce("zambra", out=tempfile.mkdtemp(), size="tiny")
@@ -18,9 +15,4 @@ print(result)
 
 # %%
 # The figures the reproduction wrote:
-for png in result.figures:
-    image = mpimg.imread(png)
-    height, width = image.shape[:2]
-    fig, ax = plt.subplots(figsize=(10, 10 * height / width))
-    ax.imshow(image)
-    ax.set_axis_off()
+result.show()
