@@ -48,12 +48,13 @@ def member_list(value, n, what):
     return value
 
 
-def generators(seeds):
+def generators(seeds, device="cpu"):
+    """One ``torch.Generator`` on ``device`` per seed, seeded with it."""
     import torch
 
     out = []
     for s in seeds:
-        g = torch.Generator()
+        g = torch.Generator(device=device)
         g.manual_seed(int(s))
         out.append(g)
     return out
@@ -241,7 +242,7 @@ def set_generator_state(gens, states):
     import torch
 
     for g, s in zip(gens, states):
-        g.set_state(torch.from_numpy(np.ascontiguousarray(s)))
+        g.set_state(torch.from_numpy(np.ascontiguousarray(s)))  # the state is a CPU ByteTensor on any device
 
 
 @without_denormals

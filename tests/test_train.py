@@ -83,6 +83,39 @@ def test_rbm_epoch_equals_reference_with_same_seed():
     np.testing.assert_allclose(rbm.vb[0][0].numpy(), b, atol=1e-6)
 
 
+@pytest.mark.gpu
+def test_rbm_on_gpu_draws_its_uniforms_on_the_device():
+    """On a GPU: initial weights equal the CPU's; the hidden samples follow the documented device stream (a
+    CUDA generator seeded with the member's seed), so an epoch equals the reference redrawn with it; the
+    saved state resumes to the same result."""
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device for torch")
+    rng = np.random.default_rng(1)
+    x = (rng.random((10, 6)) < 0.4).astype(np.float32)
+    kw = dict(seeds=[7, 8], epochs_per_layer=2, batch_size=4, lr=0.1, momentum=0.5, weight_decay=1e-3)
+    gpu = BatchedDBN((6, 4), device="cuda", **kw).set_data(x)
+    cpu = BatchedDBN((6, 4), **kw).set_data(x)
+    assert torch.equal(gpu.W[0].cpu(), cpu.W[0])
+    state0 = gpu.state()
+    err = gpu.train_epoch(1)["recon_error"]
+    g, gd = torch.Generator().manual_seed(7), torch.Generator(device="cuda").manual_seed(7)
+    W = (torch.randn(6, 4, generator=g) * 0.1).double().numpy()
+    b, c, dW, db, dc = np.zeros(6), np.zeros(4), np.zeros((6, 4)), np.zeros(6), np.zeros(4)
+    perm = torch.randperm(10, generator=g).numpy()
+    u = torch.rand(10, 4, generator=gd, device="cuda").double().cpu().numpy()
+    want = 0.0
+    for s in range(0, 10, 4):
+        W, b, c, dW, db, dc, e = _cd1_reference(W, b, c, dW, db, dc, x[perm[s:s + 4]].astype(float), u[s:s + 4],
+                                                0.1, 0.5, 1e-3)
+        want += e
+    np.testing.assert_allclose(err[0], want / 10, rtol=1e-4)
+    np.testing.assert_allclose(gpu.W[0][0].cpu().numpy(), W, atol=1e-5)
+    again = BatchedDBN((6, 4), device="cuda", **kw).set_data(x)
+    again.load_state(state0)
+    again.train_epoch(1)
+    assert torch.equal(again.W[0], gpu.W[0])
+
+
 def test_mlp_ensemble_equals_single_runs(digits):
     kw = dict(activation="tanh", init="orthogonal", init_scale=[1.0, 0.5, 2.0], lr=0.05, momentum=0.9,
               nesterov=True, weight_decay=1e-4, batch_size=32)
