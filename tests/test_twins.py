@@ -10,6 +10,7 @@ import deepcnt
 from deepcnt.kernels import cpu as kcpu
 from deepcnt.kernels import gpu as kgpu
 from naive import random_blocks
+from deepcnt.backend import to_host
 
 
 def _public_functions(mod):
@@ -80,4 +81,4 @@ def test_core_metrics_cpu_vs_gpu_simulator(seed):
         metric = deepcnt.get_metric(name)
         a, b = metric.compute(g), metric.compute(gg)
         for col in metric.columns:
-            np.testing.assert_allclose(b[col], a[col], rtol=1e-9, atol=1e-12, err_msg=f"{name}.{col}")
+            np.testing.assert_allclose(to_host(b[col]), a[col], rtol=1e-9, atol=1e-12, err_msg=f"{name}.{col}")
