@@ -33,7 +33,7 @@ def rowwise(fn, z):
 
     n = z.shape[-1]
     pad = (-n) % ROW_ALIGN
-    if pad == 0:
+    if pad == 0 or z.device.type != "cpu":  # a GPU's elementwise kernels treat every element alike
         return fn(z)
     return fn(F.pad(z, (0, pad)))[..., :n]
 

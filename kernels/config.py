@@ -3,7 +3,7 @@
 Set a name to change what the next call does, e.g. ``deepcnt.config.SINKHORN_PARALLEL_MIN = 0``; ``reset()``
 restores every default. The Python side of the kernels reads these names at call time. Four are read when a
 kernel is compiled and are fixed for the process once it is: ``FASTMATH``, ``CACHE`` (Numba's decorators),
-and ``THREADS_PER_BLOCK``, ``REDUCE_THREADS`` where a GPU kernel sizes shared memory by them.
+and ``THREADS_PER_BLOCK`` where a GPU kernel sizes its blocks by it.
 """
 import copy
 import os
@@ -21,8 +21,10 @@ _SIMULATOR = os.environ.get("NUMBA_ENABLE_CUDASIM", "0") == "1"
 PARALLEL_MIN_ELEMENTS = 1 << 17
 #: Threads per block of the 1-D numba.cuda kernels.
 THREADS_PER_BLOCK = int(os.environ.get("DEEPCNT_TPB", "8" if _SIMULATOR else "128"))
-#: Threads per block of the row-reduction kernels (a power of two).
-REDUCE_THREADS = 4 if _SIMULATOR else 64
+#: GPU block pass: the fewest thread blocks its grid aims for (rows are tiled finer until there are as many),
+#: and the fewest rows each warp sums per tile (each tile writes one column partial per column).
+BLOCKPASS_MIN_TILES = 8 if _SIMULATOR else 4096
+BLOCKPASS_MIN_ROWS_PER_WARP = 2 if _SIMULATOR else 16
 # ---- transport / information / statistics
 #: POT ``emd2`` iteration cap (its default 100000 is too low for 784-bin supports).
 EMD_NUM_ITERMAX = 1_000_000
