@@ -100,6 +100,18 @@ def test_blockpass_degree_strength(benchmark, record, wide):
     record(BLOCK, "deepcnt degree+strength (GPU)", benchmark)
 
 
+def test_blockpass_kernel_alone(benchmark, record, wide):
+    """The fused kernel on every block with preallocated vectors: what the engine adds is the rest."""
+    from deepcnt.kernels.gpu.blockpass import block_matvec
+
+    xp = wide.backend.xp
+    T, n = WIDE_T, WIDE
+    theta, ones = xp.full(T, THETA), xp.ones((T, n))
+    row, col = xp.empty((T, 4, n)), xp.empty((T, 4, n))
+    _timed(benchmark, lambda: [block_matvec(W, theta, ones, ones, row, col) for W in wide.blocks])
+    record(BLOCK, "deepcnt block_matvec kernels alone (GPU)", benchmark)
+
+
 def test_blockpass_degree_strength_knn(benchmark, record, wide):
     gpu = _timed(benchmark, lambda: _two_pass(wide))
     record(BLOCK, "deepcnt degree+strength+knn (GPU)", benchmark)

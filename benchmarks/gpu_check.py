@@ -40,6 +40,8 @@ GPU_TESTS = ["tests/test_twins.py", "tests/test_motif_twins.py", "tests/test_con
 GOALS = [
     ("block pass", "deepcnt degree+strength (GPU)", "floor: one read of the weights (sum)", 2.0),
     ("block pass", "deepcnt degree+strength+knn (GPU)", "floor: one read of the weights (sum)", None),
+    ("block pass", "deepcnt block_matvec kernels alone (GPU)", "floor: one read of the weights (sum)", None),
+    ("block pass", "deepcnt degree+strength (GPU)", "deepcnt block_matvec kernels alone (GPU)", None),
     ("block pass", "deepcnt degree+strength (CPU)", "deepcnt degree+strength (GPU)", None),
     ("signed 4-node motif census", "deepcnt motifs (GPU)", "floor: its GEMMs alone", 1.5),
     ("signed 4-node motif census", "deepcnt motifs (CPU)", "deepcnt motifs (GPU)", None),
