@@ -7,9 +7,9 @@ warp's loads are coalesced). Each weight read feeds both sums:
 * its **row** contribution is summed over the warp's lanes (a warp shuffle) into one partial per (row, column
   tile), ``row_part[t, c, i, column tile]``;
 * its **column** contribution stays in the lane's registers over the tile's rows, then the warps of the block
-  add theirs (shared memory) into one partial per (row tile, column), ``col_part[t, c, row tile, j]``.
+  add theirs (shared memory) into one partial per (column, row tile), ``col_part[t, c, j, row tile]``.
 
-Two small kernels then add the partials in a fixed order, so results do not depend on scheduling (no
+A small kernel then adds each sum's partials in a fixed order, so results do not depend on scheduling (no
 atomics). The partials cost about ``8·4 / (4·LANES·VEC)`` and ``8·4 / (4·rows_per_tile)`` of the weights' bytes.
 Accepts CuPy arrays on a device and numpy arrays under the CUDA simulator, where the warp shuffle (which the
 simulator lacks) is replaced by the same sum through shared memory.
@@ -22,6 +22,7 @@ from numba import cuda, float64
 from .. import common, config
 
 _add_sign_channels = cuda.jit(device=True, inline="always")(common.add_sign_channels)
+_store_sign_channels = cuda.jit(device=True, inline="always")(common.store_sign_channels)
 _SIM = config._SIMULATOR
 #: Lanes per warp (the hardware's 32; 4 under the simulator, whose every thread is a Python thread).
 LANES = 4 if _SIM else 32
@@ -47,10 +48,7 @@ def _warp_sum4_shuffle(a, b, c, d, scratch, w, lane):
 
 def _warp_sum4_shared(a, b, c, d, scratch, w, lane):
     """The simulator's stand-in for ``_warp_sum4_shuffle``: the same sums through shared ``scratch``."""
-    scratch[w, 0, lane] = a
-    scratch[w, 1, lane] = b
-    scratch[w, 2, lane] = c
-    scratch[w, 3, lane] = d
+    common.store_sign_channels(scratch, w, lane, a, b, c, d)
     cuda.syncthreads()
     s = (0.0, 0.0, 0.0, 0.0)
     if lane == 0:
@@ -104,8 +102,7 @@ def _tile_kernel(W, theta, x_row, x_col, rows_per_tile, row_part, col_part):
             row_part[t, 3, i, jt] = rwm
     # the block's column sums: the warps' registers added through shared memory, one column slot at a time
     for v in range(VEC):
-        for c in range(4):
-            scratch[w, c, lane] = col[c, v]
+        _store_sign_channels(scratch, w, lane, col[0, v], col[1, v], col[2, v], col[3, v])
         cuda.syncthreads()
         j = j0 + LANES * v
         if w == 0 and j < nt:
@@ -113,13 +110,13 @@ def _tile_kernel(W, theta, x_row, x_col, rows_per_tile, row_part, col_part):
                 s = 0.0
                 for ww in range(WARPS):
                     s += scratch[ww, c, lane]
-                col_part[t, c, rt, j] = s
+                col_part[t, c, j, rt] = s
         cuda.syncthreads()
 
 
 @cuda.jit
-def _sum_last_axis(part, out):
-    """``out[t, c, k] = Σ_m part[t, c, k, m]`` (the row sums over column tiles), in order of ``m``."""
+def _sum_partials(part, out):
+    """``out[t, c, k] = Σ_m part[t, c, k, m]``, in order of ``m`` (the partials of one sum are adjacent)."""
     k, tc = cuda.grid(2)
     T, C, n, m = part.shape
     if k >= n or tc >= T * C:
@@ -129,21 +126,6 @@ def _sum_last_axis(part, out):
     s = 0.0
     for q in range(m):
         s += part[t, c, k, q]
-    out[t, c, k] = s
-
-
-@cuda.jit
-def _sum_third_axis(part, out):
-    """``out[t, c, k] = Σ_m part[t, c, m, k]`` (the column sums over row tiles), in order of ``m``."""
-    k, tc = cuda.grid(2)
-    T, C, m, n = part.shape
-    if k >= n or tc >= T * C:
-        return
-    t = tc // C
-    c = tc - t * C
-    s = 0.0
-    for q in range(m):
-        s += part[t, c, q, k]
     out[t, c, k] = s
 
 
@@ -195,8 +177,8 @@ def block_matvec(W, theta, x_row, x_col, row_out, col_out):
         return
     col_tiles, row_tiles, rows_per_tile = _tiling(T, ns, nt)
     row_part = _empty(W, (T, 4, ns, col_tiles))
-    col_part = _empty(W, (T, 4, row_tiles, nt))
+    col_part = _empty(W, (T, 4, nt, row_tiles))
     _tile_kernel[(col_tiles, row_tiles, T), (LANES, WARPS)](W, theta, x_row, x_col, rows_per_tile, row_part,
                                                            col_part)
-    _sum_last_axis[_grid2(ns, T * 4)](row_part, row_out)
-    _sum_third_axis[_grid2(nt, T * 4)](col_part, col_out)
+    _sum_partials[_grid2(ns, T * 4)](row_part, row_out)
+    _sum_partials[_grid2(nt, T * 4)](col_part, col_out)
