@@ -48,6 +48,13 @@ def _block_matvec(W, theta, x_row, x_col, row_out, col_out, nchunks):
         t = job // nchunks
         c = job - t * nchunks
         _rows(W, theta, x_row, x_col, row_out, part[job], t, (c * ns) // nchunks, ((c + 1) * ns) // nchunks)
+    _sum_chunks(part, nchunks, col_out)
+
+
+@njit(parallel=True, cache=config.CACHE, fastmath=config.FASTMATH, nogil=True)
+def _sum_chunks(part, nchunks, col_out):
+    """``col_out[t, c, j] = Σ_k part[t·nchunks + k, c, j]``: the column sums of the row chunks, in chunk order."""
+    T, _, nt = col_out.shape
     for tc in prange(T * 4):
         t = tc // 4
         ch = tc - 4 * t

@@ -10,6 +10,7 @@ import numpy as np
 from numba import njit, prange
 
 from .. import common, config
+from .blockpass import _sum_chunks  # the column sums of the row chunks, as in the dense pass
 
 _add_sign_channels = njit(inline="always")(common.add_sign_channels)
 
@@ -88,11 +89,4 @@ def _csr_parallel(indptr, indices, data, theta, x_row, x_col, row_out, col_out, 
         c = job - t * nchunks
         _rows(indptr, indices, data, theta, x_row, x_col, row_out, part[job], t, (c * ns) // nchunks,
               ((c + 1) * ns) // nchunks)
-    for tc in prange(T * 4):
-        t = tc // 4
-        ch = tc - 4 * t
-        for j in range(nt):
-            s = 0.0
-            for k in range(nchunks):
-                s += part[t * nchunks + k, ch, j]
-            col_out[t, ch, j] = s
+    _sum_chunks(part, nchunks, col_out)

@@ -92,8 +92,13 @@ def _tile_kernel(W, theta, x_row, x_col, rows_per_tile, row_part, col_part):
                 if j < nt:
                     wv = float64(W[t, i, j])
                     rp, rm, rwp, rwm = _add_sign_channels(wv, th, xc[v], rp, rm, rwp, rwm)
-                    col[0, v], col[1, v], col[2, v], col[3, v] = _add_sign_channels(
-                        wv, th, xr, col[0, v], col[1, v], col[2, v], col[3, v])
+                    # the same formula, updating only the two sums a kept weight changes (as kernels/cpu/sparse)
+                    if wv > th:
+                        col[0, v] += xr
+                        col[2, v] += wv * xr
+                    elif wv < -th:
+                        col[1, v] += xr
+                        col[3, v] -= wv * xr
         rp, rm, rwp, rwm = _warp_sum4(rp, rm, rwp, rwm, scratch, w, lane)
         if lane == 0 and i < r1:
             row_part[t, 0, i, jt] = rp
