@@ -107,11 +107,14 @@ def get_backend(device="cpu"):
     return be
 
 
-def backend_of(array):
-    """The backend an array belongs to: CuPy arrays → ``gpu``, anything else → ``cpu``."""
-    mod = type(array).__module__.split(".")[0]
-    if mod == "cupy":
-        return get_backend("gpu")
+def backend_for(device, *arrays):
+    """The backend a function of arrays runs on: ``device`` when given, else the arrays' own (the first CuPy
+    array among them → ``gpu``, else ``cpu``). The one device convention of functions that take arrays."""
+    if device is not None:
+        return get_backend(device)
+    for a in arrays:
+        if type(a).__module__.split(".")[0] == "cupy":
+            return get_backend("gpu")
     return get_backend("cpu")
 
 

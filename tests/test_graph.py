@@ -168,6 +168,27 @@ def test_device_errors(monkeypatch):
         g.to("gpu")
 
 
+def test_functions_of_arrays_follow_their_input():
+    """One device convention: ``device=None`` runs where the arrays live (a CuPy array: the GPU), an explicit
+    device wins; information, transport and consensus all default to it."""
+    import inspect
+
+    import deepcnt.backend as bk
+    from deepcnt.communities.consensus import agreement
+    from deepcnt.function import information as inf, transport as tr
+
+    FakeCupy = type("ndarray", (), {"__module__": "cupy._core.core"})
+    assert bk.backend_for(None, np.zeros(2)).device == "cpu"
+    assert bk.backend_for(None, np.zeros(2), FakeCupy()).device == "gpu"
+    assert bk.backend_for("cpu", FakeCupy()).device == "cpu"
+    for f in (agreement, inf.class_counts, inf.binary_information, inf.pixel_information, inf.node_information,
+              tr.sinkhorn_pairs):
+        assert inspect.signature(f).parameters["device"].default is None, f.__name__
+    rng = np.random.default_rng(0)
+    Xb, y = rng.integers(0, 2, size=(30, 4)), rng.integers(0, 3, size=30)
+    np.testing.assert_allclose(inf.binary_information(Xb, y), inf.binary_information(Xb, y, device="gpu"))
+
+
 def test_dense_block_has_the_shape_of_the_graph():
     """One network: (n_l, n_{l+1}), like every per-node result without the epoch axis; a stack keeps it."""
     rng = np.random.default_rng(3)

@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 
-from ..backend import backend_of, get_backend, to_host
+from ..backend import backend_for, to_host
 from ..errors import InputError
 from ..model.graph import takes_graph
 from .modularity import (
@@ -43,7 +43,7 @@ def agreement(partitions, normalize=False, device=None):
     -------
     array, shape (N, N), float64
     """
-    be = backend_of(partitions) if device is None else get_backend(device)
+    be = backend_for(device, partitions)
     a = to_host(partitions)
     if a.ndim != 2 or a.dtype.kind not in "iu":
         raise InputError(f"partitions must be an integer array of shape (R, N), got {a.dtype} {a.shape}")

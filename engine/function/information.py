@@ -14,12 +14,12 @@ import math
 import numpy as np
 
 from .. import config
-from ..backend import get_backend, to_host
+from ..backend import backend_for, to_host
 from ..errors import InputError
 
 
 def _labels(y, S):
-    y = np.asarray(y)
+    y = to_host(y)
     if y.ndim != 1 or y.shape[0] != S:
         raise InputError(f"labels must be a 1-D array of {S} items (one per row of the data), got shape {y.shape}")
     if y.dtype.kind == "f" and not np.isfinite(y).all():
@@ -29,7 +29,7 @@ def _labels(y, S):
 
 
 def _features(X, name="X"):
-    X = np.asarray(X)
+    X = to_host(X)
     if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
         raise InputError(f"{name} must be a 2-D array (items, features), got shape {X.shape}")
     if X.dtype.kind == "f" and not np.isfinite(X).all():
@@ -39,7 +39,7 @@ def _features(X, name="X"):
     return X
 
 
-def class_counts(Xb, codes, n_classes, device="cpu"):
+def class_counts(Xb, codes, n_classes, device=None):
     """Contingency counts ``n_{p,1,y}`` of binary features and classes, ``X_bᵀ Y_1``.
 
     On the GPU this is one (chunked) GEMM; on the CPU a per-class column sum of the uint8 rows (measured 4× faster
@@ -51,13 +51,15 @@ def class_counts(Xb, codes, n_classes, device="cpu"):
     Xb : array, shape (S, P), 0/1 (bool or integers)
     codes : array, shape (S,), class codes 0..C−1
     n_classes : int
+    device : {None, "cpu", "gpu"}; ``None`` follows ``Xb`` (a CuPy array: the GPU)
 
     Returns
     -------
     n1y : array, shape (P, C), float64 (on the device's array module)
     ny : array, shape (C,), float64
     """
-    be = get_backend(device)
+    be = backend_for(device, Xb)
+    Xb = to_host(Xb)
     xp = be.xp
     S, P = Xb.shape
     ny = xp.asarray(np.bincount(codes, minlength=n_classes).astype(np.float64))
@@ -74,8 +76,7 @@ def class_counts(Xb, codes, n_classes, device="cpu"):
     return n1y, ny
 
 
-def _mi_kernel(n1y, ny, S, device, which="binary_mi"):
-    be = get_backend(device)
+def _mi_kernel(n1y, ny, S, be, which="binary_mi"):
     out = be.xp.empty(n1y.shape[0])
     getattr(be.kernel("information"), which)(be.xp.ascontiguousarray(n1y), ny, float(S), out)
     return out
@@ -86,7 +87,7 @@ def miller_madow_bias(S, n_classes, n_x=2):
     return (n_x - 1) * (n_classes - 1) / (2.0 * S * math.log(2.0))
 
 
-def binary_information(Xb, y, device="cpu", miller_madow=False):
+def binary_information(Xb, y, device=None, miller_madow=False):
     """MI (bits) between every binary feature (column of ``Xb``) and the label ``y``, all at once.
 
     .. math:: I(X_p;Y) = \\sum_{x,y} \\frac{n_{xy}}{S}\\log_2\\frac{n_{xy} S}{n_x n_y},\\qquad
@@ -96,7 +97,8 @@ def binary_information(Xb, y, device="cpu", miller_madow=False):
     ----------
     Xb : array, shape (S, P), 0/1
     y : array, shape (S,), class labels (any values; ``|Y|`` = the number of distinct labels)
-    device : {"cpu", "gpu"}
+    device : {None, "cpu", "gpu"}
+        Where the counts and the MI kernel run; ``None`` follows ``Xb`` (a CuPy array: the GPU).
     miller_madow : bool, subtract the Miller–Madow bias
 
     Returns
@@ -109,10 +111,11 @@ def binary_information(Xb, y, device="cpu", miller_madow=False):
     >>> binary_information(x, y).round(6).tolist()
     [0.75]
     """
+    be = backend_for(device, Xb)
     Xb = _check_binary(_features(Xb, "Xb"))
     classes, codes = _labels(y, Xb.shape[0])
-    n1y, ny = class_counts(Xb, codes, classes.size, device)
-    out = to_host(_mi_kernel(n1y, ny, Xb.shape[0], device))
+    n1y, ny = class_counts(Xb, codes, classes.size, be.device)
+    out = to_host(_mi_kernel(n1y, ny, Xb.shape[0], be))
     if miller_madow:
         out = out - miller_madow_bias(Xb.shape[0], classes.size)
     return out
@@ -159,7 +162,7 @@ def _levels(X, max_levels):
     return vals, np.searchsorted(vals, X, side="left")
 
 
-def pixel_information(X, y, max_levels=256, device="cpu", miller_madow=False):
+def pixel_information(X, y, max_levels=256, device=None, miller_madow=False):
     """Shine et al.'s IP and ID: every pixel binarised at the threshold that maximises its MI with the class.
 
     .. math:: θ_p = \\arg\\max_θ I(1[X_p > θ]; Y),\\qquad I_P(p) = I(1[X_p > θ_p]; Y),\\qquad
@@ -176,7 +179,8 @@ def pixel_information(X, y, max_levels=256, device="cpu", miller_madow=False):
     max_levels : int
         Candidate thresholds are the distinct values of ``X`` (all 256 grey levels of MNIST); with more, this
         many quantiles.
-    device : {"cpu", "gpu"}, where the MI kernel runs
+    device : {None, "cpu", "gpu"}
+        Where the MI kernel runs; ``None`` follows ``X`` (a CuPy array: the GPU).
     miller_madow : bool, subtract the Miller–Madow bias from IP
 
     Returns
@@ -184,6 +188,7 @@ def pixel_information(X, y, max_levels=256, device="cpu", miller_madow=False):
     dict with ``IP`` (P,), ``ID`` (P,), ``threshold`` (P,) (a pixel is on when ``x > threshold``; the lowest
     maximiser), ``n_on`` (P,) (items where the pixel is on)
     """
+    be = backend_for(device, X)
     X = _features(X)
     S, P = X.shape
     classes, codes = _labels(y, S)
@@ -202,13 +207,13 @@ def pixel_information(X, y, max_levels=256, device="cpu", miller_madow=False):
     n1y = np.ascontiguousarray(above[:, 1:], dtype=np.float64)
     ny = np.bincount(codes, minlength=C).astype(np.float64)
 
-    xp = get_backend(device).xp
-    mi = to_host(_mi_kernel(xp.asarray(n1y.reshape(P * V, C)), xp.asarray(ny), S, device)).reshape(P, V)
+    xp = be.xp
+    mi = to_host(_mi_kernel(xp.asarray(n1y.reshape(P * V, C)), xp.asarray(ny), S, be)).reshape(P, V)
     best = np.argmax(mi, axis=1)  # lowest maximiser (ties: first)
     rows = np.arange(P)
     ip = mi[rows, best]
     n1_best = n1y[rows, best]
-    idd = to_host(_mi_kernel(xp.asarray(n1_best), xp.asarray(ny), S, device, "on_information"))
+    idd = to_host(_mi_kernel(xp.asarray(n1_best), xp.asarray(ny), S, be, "on_information"))
     threshold = vals[best]
     if miller_madow:
         ip = ip - miller_madow_bias(S, C)
@@ -226,7 +231,7 @@ def pointwise_on_information(Xb, y):
         return np.log2(n1y * Xb.shape[0] / (n1 * ny[None, :]))
 
 
-def node_information(H, y, theta=0.5, device="cpu", miller_madow=False):
+def node_information(H, y, theta=0.5, device=None, miller_madow=False):
     """IH: MI (bits) of every node's binarised activity with the class (Shine et al.: θ = 0.5 for sigmoid units).
 
     .. math:: I_H(j) = I(1[H_j > θ]; Y)
@@ -236,11 +241,13 @@ def node_information(H, y, theta=0.5, device="cpu", miller_madow=False):
     H : array, shape (S, n_l), activations of one layer (``deepcnt.function.activity.forward``)
     y : array, shape (S,)
     theta : float or array (n_l,), or ``"median"`` for the per-node median
+    device : {None, "cpu", "gpu"}, as :func:`binary_information` (``None`` follows ``H``)
 
     Returns
     -------
     ndarray, shape (n_l,), float64
     """
+    device = backend_for(device, H).device
     H = _features(H, "H")
     if isinstance(theta, str):
         if theta != "median":
@@ -275,5 +282,5 @@ def shuffle_null(Xb, y, n_shuffles=100, seed=0, quantile=0.95):
         n1y += xb.T @ Y
     ny = np.bincount(codes, minlength=C).astype(np.float64)
     n1y = n1y.reshape(P, n_shuffles, C).transpose(1, 0, 2).reshape(n_shuffles * P, C)
-    null = _mi_kernel(np.ascontiguousarray(n1y), ny, S, "cpu").reshape(n_shuffles, P)
+    null = _mi_kernel(np.ascontiguousarray(n1y), ny, S, backend_for("cpu")).reshape(n_shuffles, P)
     return {"mean": null.mean(0), "q": np.quantile(null, quantile, axis=0), "null": null}

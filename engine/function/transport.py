@@ -10,7 +10,7 @@ import os
 import numpy as np
 
 from .. import config
-from ..backend import get_backend
+from ..backend import backend_for, to_host
 from ..errors import InputError
 from .receptive import rf_distributions
 
@@ -232,7 +232,7 @@ def eps_schedule(eps, M):
     return stages + [eps]
 
 
-def sinkhorn_pairs(P, M, pairs, eps=None, max_iter=None, tol=None, device="cpu", chunk=None, scaling=False):
+def sinkhorn_pairs(P, M, pairs, eps=None, max_iter=None, tol=None, device=None, chunk=None, scaling=False):
     """Entropic EMD of the given pairs by batched Sinkhorn: two GEMMs per iteration over a chunk of pairs.
 
     .. math:: \\mathrm{cost} = \\langle γ_ε, M\\rangle,\\quad γ_ε = \\mathrm{diag}(u) K \\mathrm{diag}(v),
@@ -249,8 +249,9 @@ def sinkhorn_pairs(P, M, pairs, eps=None, max_iter=None, tol=None, device="cpu",
     P : array, shape (n, d); M : array, shape (d, d); pairs : array, shape (m, 2)
     eps : float, optional; default :func:`default_eps`
     max_iter, tol : optional; defaults ``config.SINKHORN_MAX_ITER``, ``config.SINKHORN_TOL`` (last stage)
-    device : {"cpu", "gpu"}
-        ``gpu`` runs the CuPy twin (numpy arrays under the CUDA simulator).
+    device : {None, "cpu", "gpu"}
+        ``gpu`` runs the CuPy twin (numpy arrays under the CUDA simulator); ``None`` follows ``P`` (a CuPy
+        array: the GPU).
     chunk : int, optional; pairs per batch (default ``config.SINKHORN_CHUNK``)
     scaling : bool, ε-scaling, or a cold start at ``eps`` (default)
 
@@ -259,7 +260,8 @@ def sinkhorn_pairs(P, M, pairs, eps=None, max_iter=None, tol=None, device="cpu",
     costs : ndarray, shape (m,), float64
     info : dict with ``eps``, ``n_iter`` (iterations of all stages, max over chunks), ``max_marginal_error``
     """
-    P, M = _check_dists(P, M)
+    be = backend_for(device, P)
+    P, M = _check_dists(to_host(P), to_host(M))
     pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
     eps = default_eps(M) if eps is None else float(eps)
     if not eps > 0:
@@ -269,7 +271,6 @@ def sinkhorn_pairs(P, M, pairs, eps=None, max_iter=None, tol=None, device="cpu",
     chunk = config.SINKHORN_CHUNK if chunk is None else int(chunk)
     if (np.exp(-M / eps) == 0).any():
         raise InputError(f"eps={eps} underflows exp(-M/eps); use eps >= {default_eps(M):.4g}")
-    be = get_backend(device)
     xp, kern = be.xp, be.kernel("transport")
     stages = eps_schedule(eps, M) if scaling else [eps]
     kernels = [(xp.asarray(np.exp(-M / e)), xp.asarray(np.exp(-M / e) * M), e) for e in stages]

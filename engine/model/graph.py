@@ -13,7 +13,7 @@ from functools import cached_property
 
 import numpy as np
 
-from ..backend import backend_of, get_backend, is_torch_tensor
+from ..backend import backend_for, get_backend, is_torch_tensor
 from ..errors import InputError, check_choice
 from . import export
 from .blocks import ImplicitBlock
@@ -151,7 +151,7 @@ class LayeredGraph:
         kinds = {type(w).__module__.split(".")[0] == "cupy" for w in probe}
         if len(kinds) > 1:
             raise InputError("weights mix CuPy and host arrays: put every block on one device")
-        backend = backend_of(probe[0])
+        backend = backend_for(None, probe[0])
         xp = backend.xp
         blocks = [_as_block(w, l, xp) for l, w in enumerate(weights)]
         ndims = {(3 if b.stacked else 2) if isinstance(b, ImplicitBlock) else b.ndim for b in blocks}
@@ -280,7 +280,7 @@ class LayeredGraph:
         kinds = {type(w).__module__.split(".")[0] == "cupy" for w in probe}
         if len(kinds) > 1:
             raise InputError("blocks mix CuPy and host arrays: put every block on one device")
-        backend = backend_of(probe[0]) if probe else backend_of(np.zeros(0))
+        backend = backend_for(None, *probe[:1])
         xp = backend.xp
         weights = [w if f else _as_block(w, name, xp, named=True) for w, f, name in zip(weights, free, names)]
         ndims = {(3 if b.stacked else 2) if isinstance(b, ImplicitBlock) else b.ndim
