@@ -140,7 +140,7 @@ def test_louvain_signed_bctpy(benchmark, sizes):
 
 
 def _abs_edges(sizes):
-    A = _G[sizes].to_scipy(directed=True, weight="abs").tocoo()
+    A = _G[sizes].to_scipy(directed=True, sign="abs").tocoo()
     return A.row, A.col, A.data
 
 
@@ -177,7 +177,7 @@ def test_louvain_unsigned_networkit(benchmark, sizes):
 @pytest.mark.parametrize("sizes", [SMALL, BIG], ids=_name)
 def test_louvain_unsigned_sknetwork(benchmark, sizes):
     skc = pytest.importorskip("sknetwork.clustering")
-    A = _G[sizes].to_scipy(directed=False, weight="abs").tocsr()
+    A = _G[sizes].to_scipy(directed=False, sign="abs").tocsr()
     seeds = itertools.count()
     _peer(benchmark, sizes, "scikit-network Louvain",
           lambda: skc.Louvain(resolution=1.0, modularity="newman", shuffle_nodes=True,

@@ -29,3 +29,16 @@ def check_choice(name, value, allowed):
     ...". The one choice check of deepcnt's public functions."""
     if value not in allowed:
         raise InputError(f"unknown {name} {value!r}: use one of {', '.join(map(repr, allowed))}")
+
+
+def renamed(func, old, new, old_value, new_value):
+    """The value of a parameter renamed from ``old`` to ``new``: ``new_value``, or ``old_value`` (with a
+    ``DeprecationWarning`` naming the new spelling) when only the old keyword was given."""
+    if old_value is None:
+        return new_value
+    import warnings
+
+    warnings.warn(f"{func}({old}=...) is now {func}({new}=...); the old name will be removed",
+                  DeprecationWarning, stacklevel=3)
+    return old_value
+

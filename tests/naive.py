@@ -63,12 +63,12 @@ def networkx_graph(A, directed, weight="abs"):
     return G
 
 
-def knn_ref(A, weighted=False, weight="abs", source=None, target=None):
+def knn_ref(A, weighted=False, sign="abs", source=None, target=None):
     """networkx average_neighbor_degree, in node order."""
     import networkx as nx
 
     directed = source is not None or target is not None
-    G = networkx_graph(A, directed, weight)
+    G = networkx_graph(A, directed, sign)
     kw = {"weight": "weight" if weighted else None}
     if directed:
         kw.update(source=source or "out", target=target or "out")

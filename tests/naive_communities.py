@@ -5,7 +5,7 @@ import numpy as np
 
 def dense(g, directed, weight="net"):
     """The N×N matrix of the kept edges, from deepcnt's exporter (the view BCT and networkx are given)."""
-    return g.to_scipy(directed=directed, weight=weight).toarray()
+    return g.to_scipy(directed=directed, sign=weight).toarray()
 
 
 def newman_sum(W, ci, gamma=1.0):

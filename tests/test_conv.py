@@ -82,7 +82,7 @@ def test_unrolled_metrics_equal_materialised(idx, rule):
                                        atol=1e-10, err_msg=f"{d} {s}")
     np.testing.assert_allclose(deepcnt.knn(g), knn_ref(A), rtol=1e-10)
     for w in ("abs", "positive", "negative"):
-        np.testing.assert_allclose(deepcnt.knn(g, weighted=True, weight=w), knn_ref(A, True, w), rtol=1e-10)
+        np.testing.assert_allclose(deepcnt.knn(g, weighted=True, sign=w), knn_ref(A, True, w), rtol=1e-10)
     np.testing.assert_allclose(deepcnt.knn(g, source="out", target="in"), knn_ref(A, source="out", target="in"),
                                rtol=1e-10)
     if rule == "none":  # La Malfa is defined on the unthresholded weights

@@ -7,11 +7,11 @@ from naive import (dense_directed, degree_ref, knn_ref, lamalfa_ref, random_bloc
 
 SEEDS = range(60)
 KNN_VARIANTS = [
-    dict(), dict(weighted=True, weight="abs"), dict(weighted=True, weight="positive"),
-    dict(weighted=True, weight="negative"),
+    dict(), dict(weighted=True, sign="abs"), dict(weighted=True, sign="positive"),
+    dict(weighted=True, sign="negative"),
     dict(source="out", target="in"), dict(source="in", target="out"), dict(source="out", target="out"),
     dict(source="in", target="in"), dict(source="in+out", target="in+out"), dict(source="in+out", target="in"),
-    dict(weighted=True, source="out", target="in"), dict(weighted=True, weight="positive", source="in"),
+    dict(weighted=True, source="out", target="in"), dict(weighted=True, sign="positive", source="in"),
 ]
 
 
@@ -109,7 +109,7 @@ def test_oracle_222(oracle, oracle_graph):
 def test_bad_metric_options(oracle_graph):
     g = oracle_graph
     for call in (lambda: deepcnt.degree(g, direction="up"), lambda: deepcnt.degree(g, sign="net"),
-                 lambda: deepcnt.strength(g, sign="all"), lambda: deepcnt.knn(g, weight="net"),
+                 lambda: deepcnt.strength(g, sign="all"), lambda: deepcnt.knn(g, sign="net"),
                  lambda: deepcnt.knn(g, source="sideways"), lambda: deepcnt.nodes_strength(g, "paper")):
         with pytest.raises(deepcnt.InputError, match="unknown"):
             call()

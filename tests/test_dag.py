@@ -111,8 +111,8 @@ def _check_epoch(g, sizes, ref, biases, t, theta):
     assert (g.n_edges[t] if g.stacked else g.n_edges) == np.count_nonzero(A)
     np.testing.assert_allclose(pick(deepcnt.knn(g)), knn_ref(A), rtol=1e-12)
     for weight in ("abs", "positive", "negative"):
-        np.testing.assert_allclose(pick(deepcnt.knn(g, weighted=True, weight=weight)),
-                                   knn_ref(A, weighted=True, weight=weight), rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(pick(deepcnt.knn(g, weighted=True, sign=weight)),
+                                   knn_ref(A, weighted=True, sign=weight), rtol=1e-9, atol=1e-12)
     for source, target in (("out", "in"), ("in", "out"), ("in+out", "in")):
         np.testing.assert_allclose(pick(deepcnt.knn(g, source=source, target=target)),
                                    knn_ref(A, source=source, target=target), rtol=1e-12)
@@ -123,7 +123,7 @@ def _check_epoch(g, sizes, ref, biases, t, theta):
         np.testing.assert_allclose(pick(deepcnt.layers_fluctuation(g, convention)), phi, rtol=1e-9, atol=1e-12)
     epoch = t if g.stacked else None
     np.testing.assert_allclose(g.to_scipy(epoch=epoch).toarray(), A)
-    np.testing.assert_allclose(g.to_scipy(directed=False, epoch=epoch, weight="abs").toarray(), np.abs(A + A.T))
+    np.testing.assert_allclose(g.to_scipy(directed=False, epoch=epoch, sign="abs").toarray(), np.abs(A + A.T))
     G = g.to_networkx(epoch=epoch)
     H = nx.from_numpy_array(A, create_using=nx.DiGraph)
     assert sorted(G.edges) == sorted(H.edges)

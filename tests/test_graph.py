@@ -143,16 +143,16 @@ def test_exports_match_dense(seed):
     A = dense_directed(blocks, 0.3)
     np.testing.assert_allclose(g.to_scipy().toarray(), A, rtol=1e-6)
     np.testing.assert_allclose(g.to_scipy(directed=False).toarray(), A + A.T, rtol=1e-6)
-    np.testing.assert_allclose(g.to_scipy(weight="negative").toarray(), np.maximum(-A, 0), rtol=1e-6)
-    np.testing.assert_array_equal(g.to_scipy(weight="binary").toarray(), (A != 0).astype(float))
+    np.testing.assert_allclose(g.to_scipy(sign="negative").toarray(), np.maximum(-A, 0), rtol=1e-6)
+    np.testing.assert_array_equal(g.to_scipy(sign="binary").toarray(), (A != 0).astype(float))
     G = g.to_networkx()
     assert G.number_of_nodes() == g.n_nodes and G.number_of_edges() == int((A != 0).sum())
     for i, j, d in G.edges(data=True):
         assert d["weight"] == pytest.approx(A[i, j], rel=1e-6)
     H = g.to_igraph(directed=False)
     assert H.vcount() == g.n_nodes and H.ecount() == int((A != 0).sum()) and not H.is_directed()
-    with pytest.raises(InputError, match="unknown edge weight"):
-        g.to_scipy(weight="log")
+    with pytest.raises(InputError, match="unknown sign"):
+        g.to_scipy(sign="log")
 
 
 def test_device_errors(monkeypatch):

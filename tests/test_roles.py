@@ -60,8 +60,8 @@ def test_participation_and_zscore_match_bctpy(seed):
     np.testing.assert_allclose(module_zscore(g, ci, ddof=0, direction="all"), zall, atol=1e-9)
     # MATLAB semantics (ddof = 1) and the other weights, against the dense reference
     np.testing.assert_allclose(module_zscore(g, ci), zscore_ref(Wu, ci, 1), atol=1e-9)
-    np.testing.assert_allclose(module_zscore(g, ci, weight="abs"), zscore_ref(np.abs(Wu), ci, 1), atol=1e-9)
-    np.testing.assert_allclose(module_zscore(g, ci, weight="binary"), zscore_ref((Wu != 0) * 1.0, ci, 1),
+    np.testing.assert_allclose(module_zscore(g, ci, sign="abs"), zscore_ref(np.abs(Wu), ci, 1), atol=1e-9)
+    np.testing.assert_allclose(module_zscore(g, ci, sign="binary"), zscore_ref((Wu != 0) * 1.0, ci, 1),
                                atol=1e-9)
     np.testing.assert_allclose(participation(g, ci, "abs"), participation_ref(np.abs(Wu), ci), atol=1e-9)
 
@@ -137,8 +137,10 @@ def test_bad_inputs(oracle_graph):
         participation(g, ci, direction="up")
     with pytest.raises(deepcnt.InputError, match="ddof"):
         module_zscore(g, ci, ddof=2)
-    with pytest.raises(deepcnt.InputError, match="unknown weight"):
-        module_zscore(g, ci, weight="w")
+    with pytest.raises(deepcnt.InputError, match="unknown sign"):
+        module_zscore(g, ci, sign="w")
+    with pytest.warns(DeprecationWarning, match=r"module_zscore\(sign=...\)"):  # the old spelling still works
+        np.testing.assert_array_equal(module_zscore(g, ci, weight="abs"), module_zscore(g, ci, sign="abs"))
     with pytest.raises(deepcnt.InputError, match="integer"):
         module_zscore(g, ["a", "b", "c", "d", "e", "f"])
     with pytest.raises(deepcnt.InputError, match="shape"):

@@ -7,7 +7,7 @@ when given the asymmetric MLP matrix, as Shine's ``integration.m`` does).
 """
 import numpy as np
 
-from ..errors import InputError, check_choice
+from ..errors import InputError, check_choice, renamed
 from ..model.graph import takes_graph
 from .modularity import check_labels
 
@@ -16,7 +16,7 @@ _DIRECTIONS = ("all", "out", "in")
 N_BINS = 101
 
 
-def node_module_strength(g, labels, weight="positive", direction="all"):
+def node_module_strength(g, labels, sign="positive", direction="all", *, weight=None):
     """The node-to-module sums κ of one weight channel (block form).
 
     .. math:: \\kappa_{ic} = \\sum_{j \\in c} w_{ij}
@@ -25,16 +25,18 @@ def node_module_strength(g, labels, weight="positive", direction="all"):
     ----------
     g : LayeredGraph
     labels : array, shape (N,) or (T, N)
-    weight : {"positive", "negative", "binary", "net", "abs"}
+    sign : {"positive", "negative", "binary", "net", "abs"}
         ``w⁺``, ``w⁻`` (magnitude), 1 per kept edge, signed ``w``, ``|w|``.
     direction : {"all", "out", "in"}
+    weight : deprecated spelling of ``sign``
 
     Returns
     -------
     kappa : array, shape (T, N, C), float64 (on the graph's device)
     lab : ndarray, shape (T, N), int64, modules ``0..C-1`` per epoch
     """
-    check_choice("weight", weight, tuple(_CHANNELS))
+    sign = renamed("node_module_strength", "weight", "sign", weight, sign)
+    check_choice("sign", sign, tuple(_CHANNELS))
     check_choice("direction", direction, _DIRECTIONS)
     lab, n_mod = check_labels(g, labels)
     be = g.backend
@@ -49,7 +51,7 @@ def node_module_strength(g, labels, weight="positive", direction="all"):
         src, dst = slice(o[l], o[l + 1]), slice(o[l + 1], o[l + 2])
         row = xp.empty((T, o[l + 1] - o[l], C))
         col = xp.empty((T, o[l + 2] - o[l + 1], C))
-        kern(W, xp.asarray(g.theta[l], dtype=xp.float64), _CHANNELS[weight], xp.ascontiguousarray(labd[:, src]),
+        kern(W, xp.asarray(g.theta[l], dtype=xp.float64), _CHANNELS[sign], xp.ascontiguousarray(labd[:, src]),
              xp.ascontiguousarray(labd[:, dst]), row, col)
         if direction in ("all", "out"):
             kappa[:, src] += row
@@ -95,7 +97,7 @@ def participation(g, labels, sign="positive", direction="all"):
 
 
 @takes_graph
-def module_zscore(g, labels, ddof=1, weight="net", direction="all"):
+def module_zscore(g, labels, ddof=1, sign="net", direction="all", *, weight=None):
     """Within-module degree z-score (Guimerà & Amaral 2005; BCT ``module_degree_zscore``).
 
     .. math:: z_i = \\frac{\\kappa_{i c_i} - \\langle \\kappa_{j c_j} \\rangle_{j \\in c_i}}{\\sigma_{c_i}}
@@ -106,10 +108,11 @@ def module_zscore(g, labels, ddof=1, weight="net", direction="all"):
     labels : array, shape (N,) or (T, N)
     ddof : {1, 0}
         1 = MATLAB BCT's ``std`` (default); 0 reproduces bctpy (``np.std``). They differ by ``sqrt((n−1)/n)``.
-    weight : {"net", "positive", "negative", "binary", "abs"}
+    sign : {"net", "positive", "negative", "binary", "abs"}
         ``net`` is the raw signed ``W``, as BCT and Shine use it.
     direction : {"all", "out", "in"}
         BCT flags 3 (``W + Wᵀ``), 1 (rows) and 2 (columns) of the feed-forward matrix.
+    weight : deprecated spelling of ``sign``
 
     Returns
     -------
@@ -118,7 +121,8 @@ def module_zscore(g, labels, ddof=1, weight="net", direction="all"):
     """
     if ddof not in (0, 1):
         raise InputError(f"ddof must be 0 (numpy/bctpy) or 1 (MATLAB BCT), got {ddof!r}")
-    kappa, lab = node_module_strength(g, labels, weight, direction)
+    sign = renamed("module_zscore", "weight", "sign", weight, sign)
+    kappa, lab = node_module_strength(g, labels, sign, direction)
     xp = g.backend.xp
     out = xp.empty(lab.shape)
     g.backend.kernel("roles").zscore_from_kappa(kappa, xp.asarray(lab), int(ddof), out)

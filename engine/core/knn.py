@@ -1,5 +1,5 @@
 """Average nearest-neighbour degree ``k_nn`` and Barrat's weighted version, by two mat-vecs per block."""
-from ..errors import InputError, check_choice
+from ..errors import InputError, check_choice, renamed
 from ..model.graph import takes_graph
 from .strength import block_pass, node_sums
 
@@ -18,16 +18,16 @@ def _degree_vec(sums, end):
     return s[:, 0] + s[:, 1]
 
 
-def _channel(s, weighted, weight):
+def _channel(s, weighted, sign):
     if not weighted:
         return s[:, 0] + s[:, 1]
-    if weight == "abs":
+    if sign == "abs":
         return s[:, 2] + s[:, 3]
-    return s[:, 2 if weight == "positive" else 3]
+    return s[:, 2 if sign == "positive" else 3]
 
 
 @takes_graph(skips=True)
-def knn(g, weighted=False, weight="abs", source=None, target=None):
+def knn(g, weighted=False, sign="abs", source=None, target=None, *, weight=None):
     """Average nearest-neighbour degree of every node; Barrat et al. (2004) for ``weighted=True``.
 
     .. math:: k_{nn,i} = \\frac{1}{k_i}\\sum_j A_{ij} k_j, \\qquad
@@ -42,13 +42,14 @@ def knn(g, weighted=False, weight="abs", source=None, target=None):
     ----------
     g : LayeredGraph
     weighted : bool
-    weight : {"abs", "positive", "negative"}
+    sign : {"abs", "positive", "negative"}
         Which non-negative weight Barrat's formula uses: ``|w|``, ``w⁺`` or ``w⁻`` (signed weights make
         ``s_i`` meaningless as a normaliser, so the raw signed version is not offered).
     source, target : {"in", "out", "in+out"}, optional
         ``None`` for both: the undirected view. Otherwise the directed variant as networkx names it: the
         neighbourhood is the successors (``source="out"``), predecessors (``"in"``) or both, and the
         neighbours' degree is their ``target`` degree. One given, the other defaults to ``"out"``.
+    weight : deprecated spelling of ``sign``
 
     Returns
     -------
@@ -64,7 +65,8 @@ def knn(g, weighted=False, weight="abs", source=None, target=None):
     """
     if not isinstance(weighted, bool):
         raise InputError(f"weighted must be True or False, got {weighted!r}")
-    check_choice("weight", weight, _WEIGHTS)
+    sign = renamed("knn", "weight", "sign", weight, sign)
+    check_choice("sign", sign, _WEIGHTS)
     if source is None and target is None:
         source = target = "in+out"
     else:
@@ -82,11 +84,11 @@ def knn(g, weighted=False, weight="abs", source=None, target=None):
     num = 0.0
     den = 0.0
     if source in ("in", "in+out"):
-        num = num + _channel(nb.in_sums, weighted, weight)
-        den = den + _channel(sums.in_sums, weighted, weight)
+        num = num + _channel(nb.in_sums, weighted, sign)
+        den = den + _channel(sums.in_sums, weighted, sign)
     if source in ("out", "in+out"):
-        num = num + _channel(nb.out_sums, weighted, weight)
-        den = den + _channel(sums.out_sums, weighted, weight)
+        num = num + _channel(nb.out_sums, weighted, sign)
+        den = den + _channel(sums.out_sums, weighted, sign)
     safe = xp.where(den > 0, den, 1.0)
     out = xp.where(den > 0, num / safe, 0.0)
     return out if g.stacked else out[0]

@@ -28,7 +28,7 @@ def _strength_columns(g):
 
 @register("knn", "node", ["knn", "knn_w_abs"], "binary and Barrat (|w|) average nearest-neighbour degree", skips=True)
 def _knn_columns(g):
-    return {"knn": knn(g), "knn_w_abs": knn(g, weighted=True, weight="abs")}
+    return {"knn": knn(g), "knn_w_abs": knn(g, weighted=True, sign="abs")}
 
 
 @register("lamalfa_strength", "node", ["lamalfa_strength"], "La Malfa nodes strength (code convention)", skips=True)

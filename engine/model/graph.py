@@ -14,7 +14,7 @@ from functools import cached_property
 import numpy as np
 
 from ..backend import backend_for, get_backend, is_torch_tensor
-from ..errors import InputError, check_choice
+from ..errors import InputError, check_choice, renamed
 from . import export
 from .blocks import ImplicitBlock
 from .diagonal import IdentityBlock
@@ -593,7 +593,7 @@ class LayeredGraph:
         return self._replace(blocks=blocks)
 
     # ------------------------------------------------------------------ export
-    def to_scipy(self, directed=True, epoch=None, weight="net"):
+    def to_scipy(self, directed=True, epoch=None, sign="net", *, weight=None):
         """The N×N sparse adjacency (CSR) of the kept edges.
 
         Parameters
@@ -602,12 +602,15 @@ class LayeredGraph:
             ``True``: the directed view ``A→`` (block upper triangular). ``False``: ``A→ + A→ᵀ``.
         epoch : int, optional
             Which epoch of a stack (required for stacks).
-        weight : {"net", "abs", "positive", "negative", "binary"}
+        sign : {"net", "abs", "positive", "negative", "binary"}
             The value stored for each kept edge: ``w``, ``|w|``, ``w⁺``, ``w⁻`` (magnitude) or 1.
             ``positive``/``negative`` store explicit zeros for edges of the other sign, so the edge set is
             the same in every mode.
+        weight : deprecated spelling of ``sign``
         """
         import scipy.sparse as sp
+
+        sign = renamed("to_scipy", "weight", "sign", weight, sign)
 
         t = self._epoch_index(epoch)
         rows, cols, vals = [], [], []
@@ -622,7 +625,7 @@ class LayeredGraph:
                 v = w[i, j].astype(np.float64)
             rows.append(np.asarray(i, dtype=np.int64) + o[src])
             cols.append(np.asarray(j, dtype=np.int64) + o[dst])
-            vals.append(_edge_values(v, weight))
+            vals.append(_edge_values(v, sign))
         r, c, v = (np.concatenate(x) for x in (rows, cols, vals))
         n = self.n_nodes
         if not directed:
@@ -739,18 +742,18 @@ def _concat(blocks, xp):
     return xp.concatenate(blocks)
 
 
-def _edge_values(v, weight):
-    if weight == "net":
+def _edge_values(v, sign):
+    if sign == "net":
         return v
-    if weight == "abs":
+    if sign == "abs":
         return np.abs(v)
-    if weight == "positive":
+    if sign == "positive":
         return np.maximum(v, 0.0)
-    if weight == "negative":
+    if sign == "negative":
         return np.maximum(-v, 0.0)
-    if weight == "binary":
+    if sign == "binary":
         return np.ones_like(v)
-    raise InputError(f"unknown edge weight {weight!r}: use net, abs, positive, negative or binary")
+    raise InputError(f"unknown sign {sign!r}: use net, abs, positive, negative or binary")
 
 
 def takes_graph(func=None, *, skips=False):
