@@ -228,6 +228,9 @@ def test_cli_analyze_of_a_dag_run(tmp_path, capsys):
     assert main(["analyze", str(tmp_path / "run"), "--quiet"]) == 0
     nodes = deepcnt.Analysis(tmp_path / "run" / "analysis", 0, 0).nodes()
     assert len(nodes) == 2 * 15 and "knn" in nodes
+    # the report draws every block that has weights (identity skips have none; a sparse block its kept edges)
+    assert main(["report", str(tmp_path / "run"), "--quiet"]) == 0
+    assert (tmp_path / "run" / "analysis" / "report" / "weights.png").stat().st_size > 0
     capsys.readouterr()
     assert main(["analyze", str(tmp_path / "run"), "--metrics", "motifs", "--out", str(tmp_path / "m")]) != 0
     err = capsys.readouterr().err.strip().splitlines()
