@@ -182,8 +182,9 @@ def _find_state_dict(sd, source):
 def state_dict_arrays(sd, source="state_dict"):
     """``(weights, biases, names)`` from a state_dict of Linear layers, in key order.
 
-    ``weights[l]`` is ``sd[prefix + ".weight"].T`` as numpy (shape (in, out)); ``biases[l]`` the matching
-    ``.bias`` or ``None``. A training checkpoint is searched for the model's state_dict (see
+    ``weights[l]`` is ``sd[prefix + ".weight"].T`` as numpy (shape (in, out)); a layer pruned with
+    ``torch.nn.utils.prune`` (``weight_orig`` and ``weight_mask``) is the :class:`deepcnt.SparseBlock` of
+    ``(weight_orig * weight_mask).T``; ``biases[l]`` the matching ``.bias`` or ``None``. A training checkpoint is searched for the model's state_dict (see
     :func:`_find_state_dict`); numbers kept at its top level beside the weights (``best_acc``, ``epoch``) are
     skipped. Any other key (convolution kernels, normalisation statistics) is refused by name.
     """
@@ -201,6 +202,12 @@ def state_dict_arrays(sd, source="state_dict"):
         w = params.pop("weight", None)
         b = params.pop("bias", None)
         label = prefix or "<root>"
+        orig, mask = params.pop("weight_orig", None), params.pop("weight_mask", None)
+        pruned = w is None and orig is not None and mask is not None
+        if pruned:  # torch.nn.utils.prune: the weight is weight_orig * weight_mask
+            w = _np(orig) * _np(mask)
+        elif orig is not None or mask is not None:
+            params["weight_orig" if orig is not None else "weight_mask"] = orig if orig is not None else mask
         if params:
             extra = next(iter(params))
             raise InputError(f"{source}: layer {label!r} has {extra!r}, which a Linear layer does not have: "
@@ -216,10 +223,15 @@ def state_dict_arrays(sd, source="state_dict"):
             if b.shape != (w.shape[0],):
                 raise InputError(f"{source}: layer {label!r} has a bias of shape {tuple(b.shape)} for "
                                  f"{w.shape[0]} outputs")
-        if ws and ws[-1].shape[1] != w.shape[1]:
+        if ws and ws[-1].shape[-1] != w.shape[1]:
             raise InputError(f"{source}: layer {label!r} takes {w.shape[1]} inputs but the previous layer "
-                             f"gives {ws[-1].shape[1]}")
-        ws.append(w.T)
+                             f"gives {ws[-1].shape[-1]}")
+        if pruned:
+            from deepcnt.model.sparse import SparseBlock
+
+            ws.append(SparseBlock(w.T))
+        else:
+            ws.append(w.T)
         bs.append(b)
         names.append(label)
     if not ws:
@@ -692,8 +704,17 @@ def ingest(folder, run_dir, metadata=None, progress=None, epoch_from="auto", mod
     try:
         if reader is not None:
             store = _ingest_traced(reader, pairs, tmp, folder, epoch_from, metadata, progress)
+        sparse = None
+        if reader is None and len(pairs) > 1:  # pruned layers: stored sparse if the last checkpoint has them
+            sparse = [_is_sparse(w) for w in checkpoint_arrays(pairs[-1][1])[0]]
         for k, (epoch, path) in enumerate([] if reader is not None else pairs):
             ws, bs, names = checkpoint_arrays(path)
+            sparse = sparse or [_is_sparse(w) for w in ws]
+            if any(sparse) or any(map(_is_sparse, ws)):
+                store = _append_pruned(store, tmp, epoch, path, ws, bs, names, sparse, folder, epoch_from, metadata)
+                if progress is not None:
+                    progress(k + 1, len(pairs))
+                continue
             if store is None:
                 meta = {"source": "ingest", "checkpoints": str(Path(folder).resolve()), "epoch_from": epoch_from}
                 meta.update(metadata or {})
@@ -724,6 +745,34 @@ def ingest(folder, run_dir, metadata=None, progress=None, epoch_from="auto", mod
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return EpochStore.open(run_dir)
+
+
+def _is_sparse(w):
+    from deepcnt.model.sparse import SparseBlock
+
+    return isinstance(w, SparseBlock)
+
+
+def _append_pruned(store, tmp, epoch, path, ws, bs, names, sparse, folder, epoch_from, metadata):
+    """Append a checkpoint of Linear layers some of which are pruned (sparse blocks ``sparse``) as a graph;
+    the store (created at ``tmp`` for the first checkpoint) is returned."""
+    from deepcnt.model.graph import LayeredGraph
+    from deepcnt.model.sparse import SparseBlock
+    from deepcnt.runs.store import EpochStore
+
+    if len(sparse) != len(ws):
+        raise InputError(f"checkpoint {path} has {len(ws)} layers, unlike the last checkpoint's {len(sparse)}")
+    blocks = [SparseBlock(w) if s and not _is_sparse(w) else w for w, s in zip(ws, sparse)]
+    g = LayeredGraph.from_weights(blocks, biases=None if all(b is None for b in bs) else bs, layer_names=names)
+    if store is None:
+        meta = {"source": "ingest", "checkpoints": str(Path(folder).resolve()), "epoch_from": epoch_from}
+        meta.update(metadata or {})
+        store = EpochStore.create_for(tmp, g, metadata=meta)
+    try:
+        store.append_graph(epoch, g)
+    except InputError as exc:  # another architecture, NaN weights: say which file
+        raise InputError(f"checkpoint {path}: {exc}") from None
+    return store
 
 
 def _ingest_traced(reader, pairs, tmp, folder, epoch_from, metadata, progress):

@@ -169,6 +169,28 @@ def test_cli_ingest_of_a_pruned_mlp_gives_sparse_blocks(nets, tmp_path, capsys):
     np.testing.assert_array_equal(run.graph(3).to_scipy().toarray(), s.graph(3).to_scipy().toarray())
 
 
+def test_cli_ingest_of_pruned_linear_layers_without_a_model(nets, tmp_path, capsys):
+    """A sequence of Linear layers needs no model: pruned layers are read as weight_orig * weight_mask, sparse."""
+    _pruned_checkpoints(tmp_path / "ck", nets)
+    assert main(["ingest", "ck", "--out", "plain", "--quiet"]) == 0
+    assert "2 sparse (pruned) block(s)" in capsys.readouterr().out
+    assert main(["ingest", "ck", "--model", "dc_nets:MLP", "--out", "traced", "--quiet"]) == 0
+    plain, traced = EpochStore.open(tmp_path / "plain"), EpochStore.open(tmp_path / "traced")
+    assert plain.meta["format_version"] == 3 and plain.pairs == traced.pairs
+    assert plain.layer_names == ("input", "fc1", "fc2", "fc3")
+    for e in range(4):
+        g, h = plain.graph(e), traced.graph(e)
+        assert [type(b) for b in g.blocks] == [type(b) for b in h.blocks]
+        np.testing.assert_array_equal(g.to_scipy().toarray(), h.to_scipy().toarray())
+    # only the first checkpoint: sparse too
+    one = tmp_path / "one"
+    one.mkdir()
+    (tmp_path / "ck" / "epoch_2.pt").rename(one / "epoch_2.pt")
+    s = ingest(one, tmp_path / "run1")
+    assert isinstance(s.graph(0).blocks[0], SparseBlock)
+    np.testing.assert_array_equal(s.graph(0).to_scipy().toarray(), plain.graph(2).to_scipy().toarray())
+
+
 def test_ingest_of_save_pretrained_folders_with_a_tied_weight(nets, tmp_path):
     from safetensors.torch import save_model
 

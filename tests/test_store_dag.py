@@ -163,12 +163,14 @@ def test_append_refuses_what_the_layout_does_not_hold(tmp_path):
     with pytest.raises(InputError, match=r"weights\[3\].*NaN"):
         s.append(5, bad, biases=[np.zeros((2, 4)), np.zeros((2, 4)), np.zeros((2, 3))])
     bad = list(ws)
-    bad[0] = SparseBlock([np.ones((4, 4))] * 2)
-    with pytest.raises(InputError, match=r"weights\[0\] is a SparseBlock, but this store holds a dense block"):
+    bad[2] = SparseBlock([np.ones((4, 4))] * 2)
+    with pytest.raises(InputError, match=r"weights\[2\] is a SparseBlock, but this store holds a diagonal"):
         s.append(5, bad, biases=[np.zeros((2, 4)), np.zeros((2, 4)), np.zeros((2, 3))])
-    # a dense array into a sparse block is held as its non-zero entries
+    # a dense array into a sparse block is held as its non-zero entries, a sparse block into a dense one densely
+    ws[0] = SparseBlock([np.eye(4), 2 * np.eye(4)])
     s.append(5, ws, biases=[np.zeros((2, 4)), np.zeros((2, 4)), np.zeros((2, 3))])
     assert len(s) == 2 and s.graph(1, member=1).blocks[3].nnz.tolist() == [12]
+    np.testing.assert_array_equal(s.graph(1, member=1).blocks[0][0], 2 * np.eye(4))
     s.close()
     with pytest.raises(InputError, match=r"blocks\[1\] maps 4 units to 4 but the architecture has 4 -> 3 on the "
                                          r"pair \(0, 2\)"):

@@ -603,7 +603,8 @@ class EpochStore:
             A dense block: an array (E, n_i, n_j) (or (n_i, n_j) when E = 1); a convolution: its kernel
             (E, C_out, C_in/groups, kh, kw); a diagonal block: its diagonal (E, n) or the ``DiagonalBlock``; a
             sparse block: a ``SparseBlock`` of E epochs (one per member), a scipy matrix or a dense array
-            (zeros are dropped); an identity or pooling block: None (nothing is stored).
+            (zeros are dropped); an identity or pooling block: None (nothing is stored). A ``SparseBlock``
+            given for a dense block is stored dense.
             :meth:`append_graph` takes a graph instead.
         biases : sequence of arrays, each shape (E, n_l) (or (n_l,)), of layers 1..L; required iff the store
             has biases
@@ -685,6 +686,12 @@ class EpochStore:
             w = to_host(w.d)  # (T, n): T = E members
         elif isinstance(w, ConvBlock) and kind == "conv":
             w = to_host(w.kernel)
+        elif isinstance(w, SparseBlock) and kind is None:  # held dense here: its entries, zeros elsewhere
+            dense = np.zeros(w.shape, dtype=self.dtype)
+            for t in range(w.shape[0]):
+                r, c, v = w.edges(t, -1.0)
+                dense[t, r, c] = v
+            w = dense if w.stacked or self.n_members > 1 else dense[0]
         elif isinstance(w, ImplicitBlock) or type(w).__module__.split(".")[0] == "scipy":
             held = {None: "a dense block", "conv": "a convolution kernel", "diagonal": "a diagonal"}[kind]
             raise InputError(f"{what} is a {type(w).__name__}, but this store holds {held} on the pair "
@@ -724,7 +731,8 @@ class EpochStore:
         """Append ``graph`` (one network, or an epoch stack of the E members) as one entry; see :meth:`append`.
 
         Its sizes and block pairs must be the store's; each block is stored as the store's kind holds it (a
-        dense block of the graph goes into a sparse block of the store as its non-zero entries).
+        dense block of the graph goes into a sparse block of the store as its non-zero entries, a sparse block
+        into a dense one with zeros elsewhere).
         """
         if not isinstance(graph, LayeredGraph):
             raise InputError(f"append_graph needs a LayeredGraph, got {type(graph).__name__}")
