@@ -563,7 +563,8 @@ class EpochStore:
         return np.array([e["epoch"] for e in self._entries], dtype=np.int64)
 
     def __repr__(self):
-        return (f"EpochStore({str(self.path)!r}, sizes={self.sizes}, members={self.n_members}, "
+        dag = "" if not self._dag else f", blocks={list(self.pairs)}"
+        return (f"EpochStore({str(self.path)!r}, sizes={self.sizes}{dag}, members={self.n_members}, "
                 f"epochs={len(self)}, mode={self.mode!r})")
 
     def _pos(self, i):
