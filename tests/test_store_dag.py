@@ -145,6 +145,24 @@ def test_sparse_entries_are_checked_like_the_others(tmp_path):
         s.graph(1)
 
 
+@pytest.mark.parametrize("change", [
+    lambda m: m.update(pairs=[[0, 1], [0, 2], [1, 3], [1, 2], [2, 3]]),
+    lambda m: m.update(pairs=[[0, 1], [0, 2], [1, 2], [1, 3], [2, 9]]),
+    lambda m: m.update(pairs=[[0, 1], [0, 2], [1, 2], [1, 3]]),
+    lambda m: m["blocks"].__setitem__(1, {"kind": "mystery"}),
+    lambda m: m["blocks"].__setitem__(4, {"kind": "identity"}),
+    lambda m: m.update(pairs="(0, 1)"),
+])
+def test_corrupt_layout_in_metadata_is_one_line(tmp_path, change):
+    _dag_run(tmp_path, E=1, n=1)
+    f = tmp_path / "run" / "meta.json"
+    meta = json.loads(f.read_text())
+    change(meta)
+    f.write_text(json.dumps(meta))
+    with pytest.raises(InputError, match=r"^epoch store metadata \S+meta.json is corrupt: its blocks do not fit"):
+        EpochStore.open(tmp_path / "run")
+
+
 def test_append_refuses_what_the_layout_does_not_hold(tmp_path):
     graphs = _dag_run(tmp_path, E=2, n=1)
     s = EpochStore.open(tmp_path / "run", "a")

@@ -333,10 +333,16 @@ class EpochStore:
         self.has_biases = bool(meta["biases"])
         self.dtype = np.dtype(meta["dtype"])
         self.metadata = meta.get("metadata", {})
-        L = len(self.sizes) - 1
-        self.pairs = tuple((int(i), int(j)) for i, j in meta.get("pairs") or [(l, l + 1) for l in range(L)])
+        given = meta.get("pairs")
+        try:
+            self.pairs, specs = _block_specs(meta.get("blocks"), self.sizes, given)
+            if given is not None and [list(p) for p in self.pairs] != [list(p) for p in given]:
+                raise InputError("the block pairs are not in order")
+        except (InputError, TypeError, KeyError, ValueError, AttributeError) as exc:
+            raise InputError(f"epoch store metadata {self.path / 'meta.json'} is corrupt: its blocks do not fit "
+                             f"its layers ({exc})") from None
         #: per block: None (dense) or the description of an implicit block (:func:`_spec_of`)
-        self.block_specs = list(meta.get("blocks") or [None] * len(self.pairs))
+        self.block_specs = list(specs)
         self._kinds = [None if sp is None else sp.get("kind") for sp in self.block_specs]
         #: graphs are built with from_blocks (a DAG, or kinds from_weights does not adapt) rather than from_weights
         self._dag = meta.get("format_version", 1) >= 3
