@@ -136,7 +136,7 @@ def fit_state_dict(model, sd, source):
     Pruned entries (``X_orig``, ``X_mask``) become ``X = X_orig * X_mask`` for an unpruned model, and a plain
     ``X`` becomes ``X_orig = X``, ``X_mask = 1`` for a pruned one. Numbers kept beside the weights
     (``epoch``, ``best_acc``) are skipped; a key the model leaves out because it is tied to another
-    (``save_pretrained`` drops shared tensors) may be missing.
+    (``save_pretrained`` drops shared tensors) may be missing, and so may BatchNorm's ``num_batches_tracked``.
 
     Returns
     -------
@@ -167,7 +167,8 @@ def fit_state_dict(model, sd, source):
         if isinstance(v, torch.Tensor) and v.numel():
             ptrs.setdefault(v.data_ptr(), []).append(k)
     tied = {k for ks in ptrs.values() if len(ks) > 1 and any(o in sd for o in ks) for k in ks}
-    missing = [k for k in own if k not in sd and k not in tied]
+    # BatchNorm's step counter is no weight (and older checkpoints lack it): the model's own value stays
+    missing = [k for k in own if k not in sd and k not in tied and not k.endswith("num_batches_tracked")]
     unexpected = [k for k in sd if k not in own]
     shapes = [f"{k} has shape {tuple(sd[k].shape)} but the model's has {tuple(own[k].shape)}"
               for k in own if k in sd and tuple(sd[k].shape) != tuple(own[k].shape)]
