@@ -199,23 +199,42 @@ def _hist(ax, v, style, epoch, same):
     ax.hist(v, bins=bins, histtype="step", density=True, label=_epoch_label(epoch, same), color=style["color"], linestyle=ls, lw=1.2)
 
 
+def _stored_weights(w):
+    """The weights a store keeps of one block, flat: a dense block's or a kernel's entries, a diagonal, a sparse
+    block's stored entries (its kept edges); None for a block without parameters (identity, pooling)."""
+    from deepcnt.model.sparse import SparseBlock
+
+    if w is None:
+        return None
+    if isinstance(w, SparseBlock):
+        p = np.asarray(w.indptr)
+        return np.asarray(w.data)[p[0, 0]:p[-1, -1]]
+    return np.ravel(w)
+
+
 def fig_weights(store, out, member=0):
-    """Histogram of every block's weights at up to five epochs (first to last) of one member."""
+    """Histogram of every block's weights at up to five epochs (first to last) of one member (the blocks that
+    have weights: not an identity skip or a pooling layer)."""
     plt = _plt()
     entries = _pick_entries(len(store))
-    L = len(store.sizes) - 1
-    fig, axes = plt.subplots(1, L, figsize=(4 * L, 3.2), squeeze=False)
+    keep = [l for l, sp in enumerate(store.block_specs) if not sp or sp.get("kind") not in ("pool", "identity")]
+    if not keep:
+        return None
+    B = len(keep)
+    fig, axes = plt.subplots(1, B, figsize=(4 * B, 3.2), squeeze=False)
     styles = distinct_styles(len(entries))
-    seen = [[] for _ in range(L)]
+    seen = [[] for _ in range(B)]
     for k, i in enumerate(entries):
         e = store.epochs[i]
-        for l, w in enumerate(store.read_arrays(i, member=member)[0]):
-            w = np.ravel(w)
-            _hist(axes[0, l], w, styles[k], e, _same_as([w], seen[l]))
-            seen[l].append((e, [w]))
+        ws = store.read_arrays(i, member=member)[0]
+        for c, l in enumerate(keep):
+            w = _stored_weights(ws[l])
+            _hist(axes[0, c], w, styles[k], e, _same_as([w], seen[c]))
+            seen[c].append((e, [w]))
     names = store.layer_names
-    for l, ax in enumerate(axes[0]):
-        ax.set_title(f"W{l + 1}: {names[l]} → {names[l + 1]}", fontsize=10)
+    for c, ax in enumerate(axes[0]):
+        i, j = store.pairs[keep[c]]
+        ax.set_title(f"W{keep[c] + 1}: {names[i]} → {names[j]}", fontsize=10)
         ax.set_xlabel("weight w")
         ax.set_ylabel("density (1 / unit of w)")
         ax.legend(fontsize=6)

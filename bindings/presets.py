@@ -201,6 +201,18 @@ def positive_int(text):
     return v
 
 
+def _shape(text):
+    """argparse type of ``--input-shape``: one sample's shape, comma-separated sizes >= 1 (``3,32,32``)."""
+    try:
+        shape = tuple(int(p) for p in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a shape: give sizes separated by commas, e.g. 3,32,32 "
+                                         "or 784") from None
+    if min(shape) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: every size must be >= 1")
+    return shape
+
+
 def _widths(text):
     """argparse type of ``--hidden``: comma-separated layer widths, each >= 1 (``100,100``)."""
     parts = [p.strip() for p in text.split(",")]
@@ -246,10 +258,15 @@ def cli_ingest(args):
     from .torch import ingest
 
     store = ingest(args.checkpoints, args.out, progress=None if args.quiet else _bar("ingest", "checkpoint"),
-                   epoch_from=args.epoch_from)
+                   epoch_from=args.epoch_from, model=args.model, model_args=args.model_args,
+                   input_shape=args.input_shape, fold_norm=not args.keep_norm)
     unit = "steps" if args.epoch_from == "step" else "epochs"
+    skips = "" if store.pairs == tuple((l, l + 1) for l in range(len(store.sizes) - 1)) else \
+        f" ({len(store.pairs)} blocks, {sum(j > i + 1 for i, j in store.pairs)} of them skips)"
+    sparse = sum(1 for sp in store.block_specs if sp and sp.get("kind") == "sparse")
     print(f"{store.path}: {len(store)} checkpoints ingested as {unit} {int(store.epochs[0])}.."
-          f"{int(store.epochs[-1])}, architecture {'-'.join(map(str, store.sizes))}")
+          f"{int(store.epochs[-1])}, architecture {'-'.join(map(str, store.sizes))}{skips}"
+          + (f", {sparse} sparse (pruned) block(s)" if sparse else ""))
     return 0
 
 
@@ -327,6 +344,17 @@ def add_cli(sub, formatter_class=None):
     i.add_argument("--epoch-from", dest="epoch_from", choices=EPOCH_FROM, default="auto",
                    help="where each checkpoint's epoch comes from (default auto; see below)")
     i.add_argument("--out", required=True, help="new run directory")
+    i.add_argument("--model", help="the model that reads the checkpoints, as package.module:Class (or "
+                                   "path/to/file.py:Class): each checkpoint is loaded into it and its forward traced, "
+                                   "so residual nets, BatchNorm and convolutions work; pruned checkpoints "
+                                   "(weight_orig x weight_mask) give sparse blocks. Without it: Linear sequences")
+    i.add_argument("--model-args", dest="model_args", metavar="JSON",
+                   help="keyword arguments of the model class as a JSON object, e.g. '{\"width\": 16}'")
+    i.add_argument("--input-shape", dest="input_shape", type=_shape, metavar="C,H,W",
+                   help="the shape of one input the model is traced on (default: in_features of a model that "
+                        "starts with nn.Linear)")
+    i.add_argument("--keep-norm", dest="keep_norm", action="store_true",
+                   help="keep each BatchNorm as its own diagonal block instead of folding it into the block before")
     i.add_argument("--quiet", action="store_true", help="no progress bar")
     i.set_defaults(func=cli_ingest)
     return sub

@@ -54,7 +54,8 @@ def report(run, analysis=None, out=None, rf_clusters=False, progress=False):
     store = EpochStore.open(run)
     try:
         sweep = member_sweep(store.metadata, store.n_members)
-        dense_first = not store.block_specs[0]  # a convolution's kernel is no image of the input
+        # a convolution's kernel (or a sparse, diagonal block) is no image of the input; nor is a skip from it
+        dense_first = not store.block_specs[0] and store.pairs[0] == (0, 1)
         steps = [
             (lambda: fig_weights(store, out), "Weight distribution of every block across epochs"),
             (lambda: fig_node_hist(nodes, out, "strength", sweep), "Net strength per layer across epochs"),
@@ -74,8 +75,10 @@ def report(run, analysis=None, out=None, rf_clusters=False, progress=False):
         if dense_first:
             steps.append((lambda: fig_receptive_fields(store, out), "Receptive fields (columns of W1)"))
         else:
-            skipped.append("receptive fields: the first block is a convolution (its weights are in the first "
-                           "figure)")
+            first = store.block_specs[0]
+            what = (f"a skip {store.pairs[0]}" if not first else "a convolution" if first["kind"] == "conv"
+                    else f"a {first['kind']} block")
+            skipped.append(f"receptive fields: the first block is {what} (its weights are in the first figure)")
         if rf_clusters and dense_first:
             thr = meta.get("threshold", {})
             theta = thr.get("theta", 0.1) if thr.get("mode") == "abs" else 0.1

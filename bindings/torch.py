@@ -6,10 +6,11 @@
 * :func:`from_state_dict`, :func:`load_checkpoint` — the same from a state_dict or a checkpoint file
   (``torch.load(..., weights_only=True)`` only: never unpickle arbitrary objects; or safetensors).
 * :class:`Recorder` — ``recorder.save(epoch, **scalars)`` from a user's own training loop into an epoch store
-  (Linear sequences, or convolutional models with ``input_shape``).
+  (Linear sequences, convolutional models with ``input_shape``, any traceable model as a block DAG).
 * :func:`ingest` — a directory of checkpoints (files, Hugging Face ``checkpoint-N/`` folders), each at the
   epoch it records or its name gives (``epoch_from``, :mod:`deepcnt.bindings.checkpoint_epochs`) → one
-  epoch store, all or nothing.
+  epoch store, all or nothing; with ``model=``, read through the model and traced (block DAGs, pruned
+  checkpoints as sparse blocks: :mod:`deepcnt.bindings.model_ingest`).
 
 torch and safetensors are imported inside the functions that need them.
 """
@@ -181,8 +182,9 @@ def _find_state_dict(sd, source):
 def state_dict_arrays(sd, source="state_dict"):
     """``(weights, biases, names)`` from a state_dict of Linear layers, in key order.
 
-    ``weights[l]`` is ``sd[prefix + ".weight"].T`` as numpy (shape (in, out)); ``biases[l]`` the matching
-    ``.bias`` or ``None``. A training checkpoint is searched for the model's state_dict (see
+    ``weights[l]`` is ``sd[prefix + ".weight"].T`` as numpy (shape (in, out)); a layer pruned with
+    ``torch.nn.utils.prune`` (``weight_orig`` and ``weight_mask``) is the :class:`deepcnt.SparseBlock` of
+    ``(weight_orig * weight_mask).T``; ``biases[l]`` the matching ``.bias`` or ``None``. A training checkpoint is searched for the model's state_dict (see
     :func:`_find_state_dict`); numbers kept at its top level beside the weights (``best_acc``, ``epoch``) are
     skipped. Any other key (convolution kernels, normalisation statistics) is refused by name.
     """
@@ -200,6 +202,12 @@ def state_dict_arrays(sd, source="state_dict"):
         w = params.pop("weight", None)
         b = params.pop("bias", None)
         label = prefix or "<root>"
+        orig, mask = params.pop("weight_orig", None), params.pop("weight_mask", None)
+        pruned = w is None and orig is not None and mask is not None
+        if pruned:  # torch.nn.utils.prune: the weight is weight_orig * weight_mask
+            w = _np(orig) * _np(mask)
+        elif orig is not None or mask is not None:
+            params["weight_orig" if orig is not None else "weight_mask"] = orig if orig is not None else mask
         if params:
             extra = next(iter(params))
             raise InputError(f"{source}: layer {label!r} has {extra!r}, which a Linear layer does not have: "
@@ -215,10 +223,15 @@ def state_dict_arrays(sd, source="state_dict"):
             if b.shape != (w.shape[0],):
                 raise InputError(f"{source}: layer {label!r} has a bias of shape {tuple(b.shape)} for "
                                  f"{w.shape[0]} outputs")
-        if ws and ws[-1].shape[1] != w.shape[1]:
+        if ws and ws[-1].shape[-1] != w.shape[1]:
             raise InputError(f"{source}: layer {label!r} takes {w.shape[1]} inputs but the previous layer "
-                             f"gives {ws[-1].shape[1]}")
-        ws.append(w.T)
+                             f"gives {ws[-1].shape[-1]}")
+        if pruned:
+            from deepcnt.model.sparse import SparseBlock
+
+            ws.append(SparseBlock(w.T))
+        else:
+            ws.append(w.T)
         bs.append(b)
         names.append(label)
     if not ws:
@@ -474,9 +487,26 @@ def model_entry(model, input_shape=None):
 class Recorder:
     """Save a model's weights into an epoch store from your own training loop.
 
-    The model is read as :func:`from_module` reads it: a sequence of ``nn.Linear`` layers, or a convolutional
-    model (``Conv2d``, pooling, ``Flatten``, ``Linear``) with ``input_shape=(C, H, W)``, whose kernels and
-    geometry are stored (never the unrolled edges); ``store.graph(i)`` gives ``from_module``'s graph back.
+    A model whose forward is a chain of its layers in registration order is read as :func:`from_module` reads
+    it: a sequence of ``nn.Linear`` layers, or a convolutional model (``Conv2d``, pooling, ``Flatten``,
+    ``Linear``) with ``input_shape=(C, H, W)``, whose kernels and geometry are stored (never the unrolled
+    edges). Any other model (residual adds, BatchNorm), or any model given ``example_input``, is traced at every
+    save (:func:`deepcnt.bindings.trace.trace_module`) and stored as its block DAG; a layer pruned with
+    ``torch.nn.utils.prune`` when the recorder is made is held as a sparse block. ``store.graph(i)`` gives
+    ``from_module``'s graph back.
+
+    Parameters
+    ----------
+    run_dir : path
+    model : torch.nn.Module
+    metadata : dict, optional
+    input_shape : tuple, optional
+        One sample's shape (convolutional models; traced models, where the model does not start with
+        ``nn.Linear``).
+    example_input : torch.Tensor, optional
+        A batch of inputs to trace the model on (traces it even where it is a chain).
+    fold_norm : bool
+        Traced models: fold BatchNorm into the block before (default), or keep it as a diagonal block.
 
     Examples
     --------
@@ -489,25 +519,58 @@ class Recorder:
     An existing run directory of the same architecture is resumed (epochs must keep increasing).
     """
 
-    def __init__(self, run_dir, model, metadata=None, input_shape=None):
+    def __init__(self, run_dir, model, metadata=None, input_shape=None, example_input=None, fold_norm=True):
         from .trace import chain_problem
 
-        why = chain_problem(model)
-        if why is not None:  # the store holds a chain: reading this model in registration order would be wrong
-            raise InputError(f"Recorder stores a chain of layers, but {type(model).__name__}'s forward is not one "
-                             f"({why}); epoch stores of skip connections are not supported yet")
         self.run_dir = Path(run_dir)
         self.model = model
         self.input_shape = input_shape
-        ws, bs, names, blocks = model_entry(model, input_shape)
+        self.example = None
         meta = {"source": "Recorder", "model": type(model).__name__}
         if input_shape is not None:
             meta["input_shape"] = [int(v) for v in input_shape]
         meta.update(metadata or {})
+        why = chain_problem(model) if example_input is None else None
+        if example_input is not None or why is not None:
+            self._start_traced(example_input, fold_norm, meta)
+            return
+        ws, bs, names, blocks = model_entry(model, input_shape)
         self.store = _store_for(self.run_dir, ws, bs, names, meta, blocks)
+
+    def _start_traced(self, example_input, fold_norm, meta):
+        from deepcnt.runs.store import EpochStore
+
+        from .model_ingest import _sparse_blocks, example_input_for, module_masks
+
+        self.example = example_input if example_input is not None else example_input_for(self.model, self.input_shape)
+        self.fold_norm = bool(fold_norm)
+        g = self._traced()
+        self.sparse = _sparse_blocks(g, module_masks(self.model))
+        g = self._with_sparse(g)
+        if (self.run_dir / "meta.json").exists():
+            self.store = EpochStore.open(self.run_dir, "a")
+            if (self.store.sizes, self.store.pairs) != (g.sizes, g.pairs):
+                self.store.close()
+                raise InputError(f"run {self.run_dir} holds layers {self.store.sizes} with blocks on "
+                                 f"{list(self.store.pairs)}, not the model's {g.sizes} with blocks on {list(g.pairs)}")
+            return
+        self.store = EpochStore.create_for(self.run_dir, g, metadata=meta)
+
+    def _traced(self):
+        from .trace import trace_module
+
+        return trace_module(self.model, self.example, fold_norm=self.fold_norm, device="cpu")
+
+    def _with_sparse(self, g):
+        from .model_ingest import with_sparse
+
+        return with_sparse(g, self.sparse)
 
     def save(self, epoch, **scalars):
         """Append the model's current weights as ``epoch`` with the given scalars (loss=..., acc=...)."""
+        sc = {k: float(v) for k, v in scalars.items()}
+        if self.example is not None:
+            return self.store.append_graph(epoch, self._traced(), scalars=sc)
         ws, bs, _, blocks = model_entry(self.model, self.input_shape)
         sizes = tuple(_entry_sizes(ws, blocks))
         if sizes != self.store.sizes:
@@ -515,7 +578,6 @@ class Recorder:
         biases = None
         if self.store.has_biases:
             biases = [np.zeros(n, np.float32) if b is None else b for n, b in zip(sizes[1:], bs)]
-        sc = {k: float(v) for k, v in scalars.items()}
         return self.store.append(epoch, ws, biases=biases, scalars=sc)
 
     def close(self):
@@ -584,14 +646,39 @@ def _remove_dead_ingests(parent):
             shutil.rmtree(p, ignore_errors=True)
 
 
-def ingest(folder, run_dir, metadata=None, progress=None, epoch_from="auto"):
+def ingest(folder, run_dir, metadata=None, progress=None, epoch_from="auto", model=None, model_args=None,
+           input_shape=None, example_input=None, fold_norm=True):
     """Ingest a directory of checkpoints (state_dicts or safetensors) into a new epoch store, all or nothing.
 
     Each checkpoint's epoch comes from what it records or from its name (``epoch_from``, see
-    :func:`find_checkpoints`). Every checkpoint must hold the same Linear architecture.
+    :func:`find_checkpoints`). Without ``model``, every checkpoint must hold the same Linear architecture.
+    With ``model``, each checkpoint is loaded into it and the model is traced
+    (:class:`deepcnt.bindings.model_ingest.ModelReader`): residual networks, BatchNorm and convolutions become
+    a block DAG, and pruned checkpoints (``weight_orig`` × ``weight_mask``) sparse blocks.
     The store is built in a temporary directory beside ``run_dir`` (``.NAME.ingest-HOST-PID.tmp``) and renamed
     into place only when every checkpoint has been read; on any error nothing is left behind, and the
     temporary of a killed ingest is removed by the next ingest into the same folder.
+
+    Parameters
+    ----------
+    folder, run_dir : path
+    metadata : dict, optional
+        Recorded in the store beside the source.
+    progress : callable ``(done, total)``, optional
+    epoch_from : str
+        See :func:`find_checkpoints`.
+    model : torch.nn.Module, class or str, optional
+        The model that reads the checkpoints: an instance, a class, or ``"package.module:Class"`` (also
+        ``"path/to/file.py:Class"``).
+    model_args : dict or str, optional
+        Keyword arguments of a model class (a JSON object as a string).
+    input_shape : tuple, optional
+        One sample's shape, traced on zeros; default the ``in_features`` of a model whose first weighted module
+        is ``nn.Linear``.
+    example_input : torch.Tensor, optional
+        A batch of inputs to trace on instead.
+    fold_norm : bool
+        Fold BatchNorm into the block it follows (default) or keep it as a diagonal block.
 
     Returns
     -------
@@ -604,12 +691,30 @@ def ingest(folder, run_dir, metadata=None, progress=None, epoch_from="auto"):
     if run_dir.exists():
         raise InputError(f"{run_dir} exists already: ingest into a new run directory")
     pairs = find_checkpoints(folder, epoch_from)
+    reader = None
+    if model is not None:
+        from .model_ingest import ModelReader
+
+        reader = ModelReader(model, model_args, input_shape, example_input, fold_norm)
+    elif model_args is not None or input_shape is not None or example_input is not None:
+        raise InputError("model arguments and input shapes are for ingest with a model: give the model too")
     _remove_dead_ingests(run_dir.parent)
     tmp = run_dir.with_name(f".{run_dir.name}.ingest-{socket.gethostname()}-{os.getpid()}.tmp")
     store = None
     try:
-        for k, (epoch, path) in enumerate(pairs):
+        if reader is not None:
+            store = _ingest_traced(reader, pairs, tmp, folder, epoch_from, metadata, progress)
+        sparse = None
+        if reader is None and len(pairs) > 1:  # pruned layers: stored sparse if the last checkpoint has them
+            sparse = [_is_sparse(w) for w in checkpoint_arrays(pairs[-1][1])[0]]
+        for k, (epoch, path) in enumerate([] if reader is not None else pairs):
             ws, bs, names = checkpoint_arrays(path)
+            sparse = sparse or [_is_sparse(w) for w in ws]
+            if any(sparse) or any(map(_is_sparse, ws)):
+                store = _append_pruned(store, tmp, epoch, path, ws, bs, names, sparse, folder, epoch_from, metadata)
+                if progress is not None:
+                    progress(k + 1, len(pairs))
+                continue
             if store is None:
                 meta = {"source": "ingest", "checkpoints": str(Path(folder).resolve()), "epoch_from": epoch_from}
                 meta.update(metadata or {})
@@ -640,3 +745,55 @@ def ingest(folder, run_dir, metadata=None, progress=None, epoch_from="auto"):
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return EpochStore.open(run_dir)
+
+
+def _is_sparse(w):
+    from deepcnt.model.sparse import SparseBlock
+
+    return isinstance(w, SparseBlock)
+
+
+def _append_pruned(store, tmp, epoch, path, ws, bs, names, sparse, folder, epoch_from, metadata):
+    """Append a checkpoint of Linear layers some of which are pruned (sparse blocks ``sparse``) as a graph;
+    the store (created at ``tmp`` for the first checkpoint) is returned."""
+    from deepcnt.model.graph import LayeredGraph
+    from deepcnt.model.sparse import SparseBlock
+    from deepcnt.runs.store import EpochStore
+
+    if len(sparse) != len(ws):
+        raise InputError(f"checkpoint {path} has {len(ws)} layers, unlike the last checkpoint's {len(sparse)}")
+    blocks = [SparseBlock(w) if s and not _is_sparse(w) else w for w, s in zip(ws, sparse)]
+    g = LayeredGraph.from_weights(blocks, biases=None if all(b is None for b in bs) else bs, layer_names=names)
+    if store is None:
+        meta = {"source": "ingest", "checkpoints": str(Path(folder).resolve()), "epoch_from": epoch_from}
+        meta.update(metadata or {})
+        store = EpochStore.create_for(tmp, g, metadata=meta)
+    try:
+        store.append_graph(epoch, g)
+    except InputError as exc:  # another architecture, NaN weights: say which file
+        raise InputError(f"checkpoint {path}: {exc}") from None
+    return store
+
+
+def _ingest_traced(reader, pairs, tmp, folder, epoch_from, metadata, progress):
+    """The checkpoints ``pairs`` read through ``reader``'s model into a new store at ``tmp``; returns it."""
+    from deepcnt.runs.store import EpochStore
+
+    first = reader.layout(pairs[-1][1])  # which blocks are sparse: those of the last (most pruned) checkpoint
+    meta = {"source": "ingest", "checkpoints": str(Path(folder).resolve()), "epoch_from": epoch_from}
+    meta.update(reader.metadata)
+    meta.update(metadata or {})
+    store = EpochStore.create_for(tmp, first, metadata=meta)
+    try:
+        for k, (epoch, path) in enumerate(pairs):
+            g = first if k == len(pairs) - 1 else reader.graph(path)
+            try:
+                store.append_graph(epoch, g)
+            except InputError as exc:  # NaN weights, another layout: say which file
+                raise InputError(f"checkpoint {path}: {exc}") from None
+            if progress is not None:
+                progress(k + 1, len(pairs))
+    except BaseException:
+        store.close()
+        raise
+    return store

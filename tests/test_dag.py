@@ -261,8 +261,11 @@ def test_refusal_of_a_dag_without_skips():
 
 
 def test_store_refuses_block_kinds_it_cannot_hold(tmp_path):
-    with pytest.raises(deepcnt.InputError, match="the epoch store does not yet hold SparseBlock blocks"):
-        deepcnt.EpochStore.create(tmp_path / "run", (3, 2), blocks=[SparseBlock(np.ones((3, 2)))])
+    class Mystery(deepcnt.model.ImplicitBlock):
+        shape = (1, 3, 2)
+
+    with pytest.raises(deepcnt.InputError, match="the epoch store does not yet hold Mystery blocks"):
+        deepcnt.EpochStore.create(tmp_path / "run", (3, 2), blocks=[Mystery()])
     assert not (tmp_path / "run").exists()
 
 

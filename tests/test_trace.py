@@ -454,13 +454,3 @@ def test_input_shape_traces_a_model_that_is_not_a_chain():
 def test_module_settings_outside_the_mapping_are_named(model, x, match):
     with pytest.raises(InputError, match=match):
         trace_module(model, x)
-
-
-@pytest.mark.parametrize("model", [ResMLP(), Reordered()])
-def test_recorder_refuses_a_model_that_is_not_a_chain(model, tmp_path):
-    """The epoch store holds chains: a residual model used to be stored as the wrong chain."""
-    from deepcnt.bindings.torch import Recorder
-
-    with pytest.raises(InputError, match=r"^Recorder stores a chain of layers, but \w+'s forward is not one"):
-        Recorder(tmp_path / "run", model)
-    assert not (tmp_path / "run").exists()

@@ -421,8 +421,8 @@ def block_spec(block):
                 "stride": list(block.stride), "padding": list(block.padding), "dilation": list(block.dilation),
                 "groups": int(block.groups)}
     if isinstance(block, ImplicitBlock):
-        raise InputError(f"the epoch store does not yet hold {type(block).__name__} blocks: only dense, "
-                         "convolution and pooling blocks")
+        raise InputError(f"the epoch store does not yet hold {type(block).__name__} blocks: only dense, sparse, "
+                         "identity, diagonal, convolution and pooling blocks")
     return None
 
 

@@ -378,18 +378,8 @@ class LayeredGraph:
         exports) do not call this; every other one does (through :func:`takes_graph` or :meth:`block_stack`),
         so a skip block gives a clear refusal, never a wrong result.
         """
-        if self.is_chain:
-            return
-        skips = self.skip_pairs
-        if skips:
-            shown = ", ".join(map(str, skips[:4])) + (", ..." if len(skips) > 4 else "")
-            why = f"it has skip blocks between non-consecutive layers {shown}"
-        else:
-            why = f"its blocks {list(self.pairs)} do not form a chain 0 -> 1 -> ... -> {self.n_layers - 1}"
-        raise InputError(
-            f"{what} is not yet supported on graphs with skip blocks: {why}. Degree, strength, knn, n_edges, "
-            "La Malfa's metrics, thresholds and exports work on them"
-        )
+        if not self.is_chain:
+            raise InputError(chain_refusal(what, self.pairs, self.n_layers))
 
     def block(self, i, j):
         """The block on the layer pair ``(i, j)``: an array of shape (n_i, n_j), (T, n_i, n_j) for an epoch
@@ -693,6 +683,18 @@ class LayeredGraph:
     def to_igraph(self, directed=True, epoch=None):
         """An igraph Graph of the kept edges; edge attribute ``weight`` (signed), vertex ``layer``."""
         return export.to_igraph(self, directed=directed, epoch=epoch)
+
+
+def chain_refusal(what, pairs, n_layers):
+    """The one-line refusal of ``what`` (a metric defined on chains only) for a graph with blocks on ``pairs``."""
+    skips = tuple(p for p in pairs if p[1] > p[0] + 1)
+    if skips:
+        shown = ", ".join(map(str, skips[:4])) + (", ..." if len(skips) > 4 else "")
+        why = f"it has skip blocks between non-consecutive layers {shown}"
+    else:
+        why = f"its blocks {list(pairs)} do not form a chain 0 -> 1 -> ... -> {n_layers - 1}"
+    return (f"{what} is not yet supported on graphs with skip blocks: {why}. Degree, strength, knn, n_edges, "
+            "La Malfa's metrics, thresholds and exports work on them")
 
 
 def _bias_stacks(biases, sizes, T, stacked, xp):

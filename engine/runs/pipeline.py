@@ -33,6 +33,7 @@ import numpy as np
 from ..backend import get_backend
 from ..errors import DeepcntError, InputError, StorageError
 from ..registry import REGISTRY, get_metric
+from ..model.graph import chain_refusal
 from .store import EpochStore, acquire_lock
 
 _PART = re.compile(r"^part-m(\d+)-i(\d+)-(\d+)\.parquet$")
@@ -123,12 +124,14 @@ def apply_threshold(g, spec):
     return g.threshold(spec["theta"], mode=spec["mode"], per_block=spec.get("per_block", False))
 
 
-def _metric_list(metrics, implicit=False):
+def _metric_list(metrics, implicit=False, chain=True):
     """The metric names to compute: the registry's default set (without the families that need explicit
-    edges when the run has implicit blocks), or the given names, checked."""
+    edges when the run has implicit blocks, and those defined on chains only when it is a block DAG), or the
+    given names, checked."""
     if metrics is None:
         return [name for name in sorted(REGISTRY)
-                if REGISTRY[name].default and not (implicit and REGISTRY[name].needs_edges)]
+                if REGISTRY[name].default and not (implicit and REGISTRY[name].needs_edges)
+                and (chain or REGISTRY[name].skips)]
     if isinstance(metrics, str):
         metrics = [m.strip() for m in metrics.split(",") if m.strip()]
     if not metrics:
@@ -545,7 +548,8 @@ def analyze(run, metrics=None, threshold=None, threshold_mode="abs", per_block=F
         An epoch store (``deepcnt.EpochStore``) directory.
     metrics : list of str or str, optional
         Registered metric names (``deepcnt.metric_names()``); default every metric registered as default
-        (for runs with convolution blocks, those that do not need explicit edges).
+        (for runs with convolution, sparse, identity or diagonal blocks, those that do not need explicit
+        edges; for a block DAG, those defined on it: degree, strength, knn and La Malfa's).
     threshold : float, optional
         ``θ`` for ``threshold_mode="abs"`` or the kept fraction for ``"proportional"``; None keeps every
         non-zero weight.
@@ -597,26 +601,36 @@ def analyze(run, metrics=None, threshold=None, threshold_mode="abs", per_block=F
         n_entries, E, sizes = len(store), store.n_members, store.sizes
         itemsize = store.dtype.itemsize
         implicit = any(store.block_specs)
+        words = {"conv": "convolution", "pool": "pooling"}
+        kinds = list(dict.fromkeys(words.get(sp["kind"], sp["kind"]) for sp in store.block_specs if sp))
+        pairs = store.pairs
+        chain = pairs == tuple((l, l + 1) for l in range(len(sizes) - 1))
     finally:
         store.close()
-    names = _metric_list(metrics, implicit)
+    names = _metric_list(metrics, implicit, chain)
     options = metric_options(options, names)
     spec = threshold_spec(threshold, threshold_mode, per_block)
     members = list(range(E)) if members is None else [int(m) for m in members]
     for m in members:
         if not 0 <= m < E:
             raise InputError(f"member {m} does not exist: this run has members 0..{E - 1}")
-    per_epoch = itemsize * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))  # dense upper bound
+    per_epoch = itemsize * sum(sizes[i] * sizes[j] for i, j in pairs)  # dense upper bound
     if batch is None:
         batch = int(max(1, min(MAX_BATCH, BATCH_BYTES // max(per_epoch, 1))))
     elif int(batch) < 1:
         raise InputError(f"batch must be >= 1, got {batch}")
     get_backend(device)  # DeviceError now, before anything is written
+    if not chain:
+        refused = [n for n in names if not REGISTRY[n].skips]
+        if refused:
+            raise InputError(chain_refusal(", ".join(refused), pairs, len(sizes)).replace(
+                "work on them", "work on them: leave the others out (the default metrics of this run do)"))
     if implicit:
         edges = [n for n in names if REGISTRY[n].needs_edges]
         if edges:
             raise InputError(f"{', '.join(edges)} {'needs' if len(edges) == 1 else 'need'} explicit edges, but this "
-                             "run has convolution blocks: leave it out (the default metrics work on convolution runs)")
+                             f"run has {' and '.join(kinds)} blocks: leave it out (the default metrics work on "
+                             f"{kinds[0]} runs)")
     out = run / "analysis" if out is None else Path(out)
     _check_out(out, run, overwrite)  # refused before anything is created
     meta = {"format": ANALYSIS_FORMAT, "run": str(run), "metrics": names, "threshold": spec, "members": members,

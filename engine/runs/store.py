@@ -3,9 +3,16 @@ per-epoch scalars) in one directory that the analysis streams from (DESIGN "Trai
 
 Layout of a run directory::
 
-    meta.json        architecture (sizes, layer names, members, dtype, biases), preset, seed, data, versions
-    arrays.zarr/     zarr v3 group: W0..W{L-1} of shape (capacity, E, n_l, n_{l+1}), one chunk per epoch;
+    meta.json        architecture (sizes, layer names, members, dtype, biases, and for a block DAG the
+                     layer pair and kind of every block), preset, seed, data, versions
+    arrays.zarr/     zarr v3 group: W0..W{B-1} of shape (capacity, E, n_i, n_j) for the dense block ``b`` on the
+                     pair ``(i, j)`` (``(l, l+1)`` in a chain), one chunk per epoch; a convolution's kernel
+                     (capacity, E, C_out, C_in/groups, kh, kw), a diagonal block's ``d`` (capacity, E, n);
                      b of shape (capacity, E, n_1 + ... + n_L) (the biases of every non-input layer)
+    sparse/W{b}/c.<i>  a sparse block's entry ``i`` (CSR per member, O(kept edges)): ``indptr`` int64 (E, n_i + 1)
+                     (offsets into this file's entries, member ``m``'s rows at ``indptr[m]``), then ``indices``
+                     (nnz,) int32 (int64 past 2^31 columns), then ``data`` (nnz,) in the store's dtype, all
+                     little-endian, nnz = ``indptr[-1, -1]``
     index.jsonl      the commit log: one JSON line per complete epoch (epoch number, scalars, time, and the
                      CRC-32 of each array's bytes per member, checked on every read)
     state/<i>.npz    optional resume state saved with entry i (optimiser buffers, RNG state)
@@ -20,7 +27,12 @@ power failure, not only a killed process).
 
 Uncompressed stores (the default) read and write their chunk files directly, as raw little-endian bytes: the
 layout zarr's ``bytes`` codec defines, so zarr, dask and xarray read the same directory. Compressed stores go
-through zarr. zarr is imported lazily.
+through zarr (sparse blocks are raw files in either case). zarr is imported lazily.
+
+Formats: 1 holds a chain of dense blocks, 2 a chain with convolution and pooling blocks (``meta["blocks"]``:
+one geometry or None per block), 3 a block DAG (``meta["pairs"]``: the layer pair of every block, sorted) or
+identity, diagonal and sparse blocks (``{"kind": "identity" | "diagonal" | "sparse"}`` in ``meta["blocks"]``).
+A store is written in the lowest format that holds it, so chain stores are unchanged.
 """
 import json
 import os
@@ -32,14 +44,20 @@ from pathlib import Path
 
 import numpy as np
 
+from ..backend import to_host
 from ..errors import InputError
 from ..model.blocks import ImplicitBlock
-from ..model.conv import block_from_spec, block_spec
-from ..model.graph import LayeredGraph
+from ..model.conv import ConvBlock, block_from_spec, block_spec
+from ..model.diagonal import DiagonalBlock, IdentityBlock
+from ..model.graph import LayeredGraph, chain_refusal
+from ..model.sparse import SparseBlock
 
 FORMAT = "deepcnt-epochstore"
-#: 1: dense blocks only; 2: some blocks are implicit (convolution kernels + geometry, parameter-free pooling)
-FORMAT_VERSION = 2
+#: 1: dense blocks only; 2: some blocks are implicit (convolution kernels + geometry, parameter-free pooling);
+#: 3: a block DAG (blocks on any pair i < j), or identity, diagonal and sparse (CSR per entry) blocks
+FORMAT_VERSION = 3
+#: The block kinds of format 3, described by their kind alone.
+PLAIN_KINDS = ("identity", "diagonal", "sparse")
 #: Slots reserved in the zarr arrays' shape: chunks exist only where written, so this costs nothing.
 CAPACITY = 2**40
 #: Chunk keys ``c.<entry>.0.0.0``: one flat file per entry and array (no directory to create per append).
@@ -89,25 +107,87 @@ def _read_json(path, what):
                          "the epoch store cannot be read") from None
 
 
-def _block_specs(blocks, sizes):
-    """Validated per-block geometry: None for dense blocks, a ``block_spec`` dict for implicit ones."""
-    L = len(sizes) - 1
-    if blocks is None:
-        return [None] * L
-    if len(blocks) != L:
-        raise InputError(f"blocks has {len(blocks)} entries for an architecture of {L} blocks")
+def _spec_of(b, name):
+    """The JSON description of one block as the store records it: None for a dense block, ``{"kind": ...}``."""
+    if b is None or (hasattr(b, "shape") and not isinstance(b, ImplicitBlock)):
+        return None  # a dense block (or its array)
+    if isinstance(b, str):
+        if b == "dense":
+            return None
+        if b not in PLAIN_KINDS:
+            raise InputError(f"{name} is {b!r}: a block kind is dense, {', '.join(PLAIN_KINDS)}, or a "
+                             "convolution/pooling geometry")
+        return {"kind": b}
+    if isinstance(b, IdentityBlock):
+        return {"kind": "identity"}
+    if isinstance(b, DiagonalBlock):
+        return {"kind": "diagonal"}
+    if isinstance(b, SparseBlock) or type(b).__module__.split(".")[0] == "scipy":
+        return {"kind": "sparse"}
+    if isinstance(b, ImplicitBlock):
+        return block_spec(b)  # a convolution or a pooling layer; anything else is refused there
+    try:
+        return dict(b)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} is a {type(b).__name__}: give a block, its kind or its geometry") from None
 
+
+def _layout(sizes, pairs):
+    """The block pairs as a sorted tuple (the chain when ``pairs`` is None), checked against ``sizes``, and the
+    order that sorts the given pairs."""
+    L = len(sizes) - 1
+    if pairs is None:
+        return tuple((l, l + 1) for l in range(L)), list(range(L))
+    try:
+        given = [(int(i), int(j)) for i, j in pairs]
+    except (TypeError, ValueError):
+        raise InputError(f"pairs must be a sequence of layer pairs (i, j), got {pairs!r}") from None
+    if not given:
+        raise InputError("pairs is empty: a store needs at least one block")
+    for i, j in given:
+        if not 0 <= i < j <= L:
+            raise InputError(f"block pair {(i, j)} does not go forward between layers 0..{L}")
+    if len(set(given)) != len(given):
+        raise InputError("two blocks join the same pair of layers: sum them into one block")
+    order = sorted(range(len(given)), key=lambda b: given[b])
+    return tuple(given[b] for b in order), order
+
+
+def _block_specs(blocks, sizes, pairs=None):
+    """``(pairs, specs)``: the sorted block pairs and per block None (dense) or its description (``_spec_of``),
+    each checked against the layer sizes."""
+    pairs, order = _layout(sizes, pairs)
+    B = len(pairs)
+    if blocks is None:
+        return pairs, [None] * B
+    if len(blocks) != B:
+        raise InputError(f"blocks has {len(blocks)} entries for an architecture of {B} blocks")
+    blocks = [blocks[b] for b in order]
     specs = []
-    for l, b in enumerate(blocks):
-        spec = block_spec(b) if isinstance(b, ImplicitBlock) else (None if b is None else dict(b))
-        if spec is not None:
-            kernel = np.zeros([1] + list(spec["kernel_shape"])) if spec.get("kind") == "conv" else None
-            blk = block_from_spec(spec, kernel, stacked=False)
-            if blk.shape[1:] != (sizes[l], sizes[l + 1]):
-                raise InputError(f"blocks[{l}] maps {blk.shape[1]} units to {blk.shape[2]} but the architecture "
-                                 f"has {sizes[l]} -> {sizes[l + 1]}")
+    for b, ((i, j), blk) in enumerate(zip(pairs, blocks)):
+        spec = _spec_of(blk, f"blocks[{b}]")
+        kind = None if spec is None else spec.get("kind")
+        if kind in ("conv", "pool"):
+            kernel = np.zeros([1] + list(spec["kernel_shape"])) if kind == "conv" else None
+            shape = block_from_spec(spec, kernel, stacked=False).shape[1:]
+        elif kind in ("identity", "diagonal"):
+            shape = (sizes[i], sizes[i])
+        elif kind in (None, "sparse"):
+            shape = (sizes[i], sizes[j]) if not hasattr(blk, "shape") else tuple(blk.shape[-2:])
+        else:
+            raise InputError(f"unknown block kind {kind!r} in blocks[{b}]")
+        if tuple(shape) != (sizes[i], sizes[j]):
+            raise InputError(f"blocks[{b}] maps {shape[0]} units to {shape[1]} but the architecture has "
+                             f"{sizes[i]} -> {sizes[j]}" + (f" on the pair {(i, j)}" if j > i + 1 else ""))
         specs.append(spec)
-    return specs
+    return pairs, specs
+
+
+def _format_version(pairs, specs):
+    kinds = {s.get("kind") for s in specs if s is not None}
+    if kinds & set(PLAIN_KINDS) or pairs != tuple((l, l + 1) for l in range(len(pairs))):
+        return 3
+    return 2 if kinds else 1
 
 
 def _is_raw(arr):
@@ -217,6 +297,11 @@ class EpochStore:
     ----------
     sizes : tuple of int
         Layer sizes ``(n_0, ..., n_L)``.
+    pairs : tuple of (int, int)
+        The layer pair of each block (``(l, l+1)`` in a chain), in the order of a graph's ``pairs``.
+    block_specs : list
+        Per block: None (dense) or its description (``{"kind": "conv" | "pool" | "identity" | "diagonal" |
+        "sparse", ...}``).
     n_members : int
         Ensemble size ``E`` (every entry holds all members).
     has_biases : bool
@@ -248,8 +333,19 @@ class EpochStore:
         self.has_biases = bool(meta["biases"])
         self.dtype = np.dtype(meta["dtype"])
         self.metadata = meta.get("metadata", {})
-        #: per block: None (dense) or the geometry of an implicit block (``deepcnt.model.conv.block_spec``)
-        self.block_specs = list(meta.get("blocks") or [None] * (len(self.sizes) - 1))
+        given = meta.get("pairs")
+        try:
+            self.pairs, specs = _block_specs(meta.get("blocks"), self.sizes, given)
+            if given is not None and [list(p) for p in self.pairs] != [list(p) for p in given]:
+                raise InputError("the block pairs are not in order")
+        except (InputError, TypeError, KeyError, ValueError, AttributeError) as exc:
+            raise InputError(f"epoch store metadata {self.path / 'meta.json'} is corrupt: its blocks do not fit "
+                             f"its layers ({exc})") from None
+        #: per block: None (dense) or the description of an implicit block (:func:`_spec_of`)
+        self.block_specs = list(specs)
+        self._kinds = [None if sp is None else sp.get("kind") for sp in self.block_specs]
+        #: graphs are built with from_blocks (a DAG, or kinds from_weights does not adapt) rather than from_weights
+        self._dag = meta.get("format_version", 1) >= 3
         if mode == "a":
             self._acquire_lock()
         self._open_arrays()
@@ -261,7 +357,7 @@ class EpochStore:
     # ------------------------------------------------------------------ create / open
     @classmethod
     def create(cls, path, sizes, n_members=1, biases=True, dtype="float32", layer_names=None, metadata=None,
-               overwrite=False, compress=False, durable=False, blocks=None):
+               overwrite=False, compress=False, durable=False, blocks=None, pairs=None):
         """Create an empty store at ``path`` and return it open for appending.
 
         Parameters
@@ -284,9 +380,15 @@ class EpochStore:
         durable : bool
             fsync the chunks and the log at every append (power-failure safe; slower).
         blocks : sequence, optional
-            Per block, None (a dense (n_l, n_{l+1}) block) or an implicit block's geometry from
-            ``deepcnt.model.conv.block_spec`` (or the block itself): a convolution stores its kernel
-            (E, C_out, C_in/groups, kh, kw) per entry, a pooling layer stores nothing.
+            Per block (in the order of ``pairs``), None (a dense (n_i, n_j) block), a block kind
+            (``"dense"``, ``"identity"``, ``"diagonal"``, ``"sparse"``), an implicit block's geometry from
+            ``deepcnt.model.conv.block_spec``, or the block itself (a graph's ``g.blocks``): a convolution
+            stores its kernel (E, C_out, C_in/groups, kh, kw) per entry, a diagonal block its diagonal (E, n), a
+            sparse block its CSR arrays (O(kept edges)), an identity or a pooling layer nothing.
+        pairs : sequence of (int, int), optional
+            The layer pair ``(i, j)``, ``i < j``, of each block: a block DAG (skips, residuals), as a graph's
+            ``g.pairs``. Default the chain ``(0, 1), ..., (L-1, L)``. See :meth:`create_for` to take the
+            layout from a graph.
         """
         import zarr
 
@@ -303,7 +405,8 @@ class EpochStore:
             layer_names = [f"L{l}" for l in range(len(sizes))]
         if len(layer_names) != len(sizes):
             raise InputError(f"layer_names has {len(layer_names)} names for {len(sizes)} layers")
-        specs = _block_specs(blocks, sizes)
+        pairs, specs = _block_specs(blocks, sizes, pairs)
+        version = _format_version(pairs, specs)
         if path.exists():
             if not overwrite:
                 raise InputError(f"{path} exists already: open it with EpochStore.open(path, 'a') to resume, "
@@ -312,22 +415,27 @@ class EpochStore:
             shutil.rmtree(path)
         path.mkdir(parents=True)
         meta = {
-            "format": FORMAT, "format_version": 2 if any(specs) else 1, "sizes": sizes, "layer_names": list(layer_names),
+            "format": FORMAT, "format_version": version, "sizes": sizes, "layer_names": list(layer_names),
             "n_members": int(n_members), "biases": bool(biases), "dtype": dtype.name,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "versions": _versions(),
             "metadata": dict(metadata or {}),
         }
+        if version >= 3:
+            meta["pairs"] = [list(p) for p in pairs]
         if any(specs):
             meta["blocks"] = specs
         try:
             E = int(n_members)
             comp = "auto" if compress else None
             group = zarr.open_group(path / "arrays.zarr", mode="w")
-            for l, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-                spec = specs[l]
-                if spec is not None and spec["kind"] == "pool":
+            for l, ((i, j), spec) in enumerate(zip(pairs, specs)):
+                kind = None if spec is None else spec["kind"]
+                if kind in ("pool", "identity"):
                     continue  # no parameters
-                shape = (a, b) if spec is None else tuple(spec["kernel_shape"])
+                if kind == "sparse":
+                    (path / "sparse" / f"W{l}").mkdir(parents=True)
+                    continue
+                shape = {None: (sizes[i], sizes[j]), "diagonal": (sizes[i],)}.get(kind) or tuple(spec["kernel_shape"])
                 group.create_array(f"W{l}", shape=(CAPACITY, E) + shape, chunks=(1, E) + shape, dtype=dtype,
                                    compressors=comp, fill_value=np.nan, chunk_key_encoding=_KEYS)
             if biases:
@@ -341,6 +449,22 @@ class EpochStore:
             shutil.rmtree(path, ignore_errors=True)  # created here: a failed create leaves nothing
             raise
         return cls(path, "a", durable=durable)
+
+    @classmethod
+    def create_for(cls, path, graph, **kwargs):
+        """Create an empty store for the architecture of ``graph`` (its sizes, layer names, block pairs and
+        kinds; biases when it has them) and return it open for appending (:meth:`append_graph`).
+
+        ``kwargs`` are those of :meth:`create` (``n_members``, ``dtype``, ``metadata``, ...); the dtype defaults
+        to float64 when a block of ``graph`` holds float64 weights, else float32.
+        """
+        if not isinstance(graph, LayeredGraph):
+            raise InputError(f"create_for needs a LayeredGraph, got {type(graph).__name__}")
+        if "dtype" not in kwargs:
+            kwargs["dtype"] = "float64" if any(np.dtype(b.dtype) == np.float64 for b in graph.blocks) else "float32"
+        kwargs.setdefault("biases", graph.biases is not None)
+        kwargs.setdefault("layer_names", graph.layer_names)
+        return cls.create(path, graph.sizes, blocks=list(graph.blocks), pairs=graph.pairs, **kwargs)
 
     @classmethod
     def open(cls, path, mode="r", durable=False):
@@ -358,8 +482,8 @@ class EpochStore:
 
         try:
             group = zarr.open_group(self.path / "arrays.zarr", mode="r+" if self.mode == "a" else "r")
-            self._W = [None if spec is not None and spec["kind"] == "pool" else group[f"W{l}"]
-                       for l, spec in enumerate(self.block_specs)]
+            self._W = [None if kind in ("pool", "identity", "sparse") else group[f"W{l}"]
+                       for l, kind in enumerate(self._kinds)]
             self._b = group["b"] if self.has_biases else None
         except Exception as exc:
             raise InputError(f"the arrays of epoch store {self.path} are missing or corrupt "
@@ -445,7 +569,8 @@ class EpochStore:
         return np.array([e["epoch"] for e in self._entries], dtype=np.int64)
 
     def __repr__(self):
-        return (f"EpochStore({str(self.path)!r}, sizes={self.sizes}, members={self.n_members}, "
+        dag = "" if not self._dag else f", blocks={list(self.pairs)}"
+        return (f"EpochStore({str(self.path)!r}, sizes={self.sizes}{dag}, members={self.n_members}, "
                 f"epochs={len(self)}, mode={self.mode!r})")
 
     def _pos(self, i):
@@ -481,8 +606,15 @@ class EpochStore:
         ----------
         epoch : int
             The training epoch; larger than every epoch already stored.
-        weights : sequence of arrays, each shape (E, n_l, n_{l+1}) (or (n_l, n_{l+1}) when E = 1)
-        biases : sequence of arrays, each shape (E, n_{l+1}) (or (n_{l+1},)), required iff the store has biases
+        weights : sequence, one per block (in the order of :attr:`pairs`)
+            A dense block: an array (E, n_i, n_j) (or (n_i, n_j) when E = 1); a convolution: its kernel
+            (E, C_out, C_in/groups, kh, kw); a diagonal block: its diagonal (E, n) or the ``DiagonalBlock``; a
+            sparse block: a ``SparseBlock`` of E epochs (one per member), a scipy matrix or a dense array
+            (zeros are dropped); an identity or pooling block: None (nothing is stored). A ``SparseBlock``
+            given for a dense block is stored dense.
+            :meth:`append_graph` takes a graph instead.
+        biases : sequence of arrays, each shape (E, n_l) (or (n_l,)), of layers 1..L; required iff the store
+            has biases
         scalars : dict of str -> float or sequence of E floats, optional
             Loss, accuracies, reconstruction error (one value, or one per member).
         state : dict of str -> array, optional
@@ -494,10 +626,10 @@ class EpochStore:
         if self._entries and epoch <= self._entries[-1]["epoch"]:
             raise InputError(f"epoch {epoch} is not after the last stored epoch {self._entries[-1]['epoch']}")
         L = len(self.sizes) - 1
-        if len(weights) != L:
-            raise InputError(f"{len(weights)} weight blocks given for an architecture of {L} blocks {self.sizes}")
-        ws = [None if self._W[l] is None else self._check_member_stack(w, tuple(self._W[l].shape[2:]), f"weights[{l}]")
-              for l, w in enumerate(weights)]
+        if len(weights) != len(self.pairs):
+            raise InputError(f"{len(weights)} weight blocks given for an architecture of {len(self.pairs)} blocks "
+                             f"{self.sizes}")
+        ws = [self._check_block(l, w) for l, w in enumerate(weights)]
         if self.has_biases:
             if biases is None or len(biases) != L:
                 raise InputError(f"this store keeps biases: give {L} bias vectors (one per block)")
@@ -519,7 +651,9 @@ class EpochStore:
         # 1. the arrays of slot i (invisible until committed), with their checksums
         crc = {}
         for l, w in enumerate(ws):
-            if w is not None:
+            if self._kinds[l] == "sparse":
+                crc[f"W{l}"] = self._write_sparse(l, i, *w)
+            elif w is not None:
                 crc[f"W{l}"] = self._write_chunk(self._W[l], f"W{l}", i, w)
         if self.has_biases:
             crc["b"] = self._write_chunk(self._b, "b", i, bcat)
@@ -546,6 +680,98 @@ class EpochStore:
                 if stem.isdigit() and int(stem) < i:
                     f.unlink(missing_ok=True)
         return i
+
+    def _check_block(self, l, w):
+        """What entry ``l`` of :meth:`append`'s weights stores: a checked member stack, the CSR arrays of a
+        sparse block, or None for a block without parameters."""
+        kind, what = self._kinds[l], f"weights[{l}]"
+        if kind in ("pool", "identity"):
+            return None
+        if kind == "sparse":
+            return self._check_sparse(l, w, what)
+        if isinstance(w, DiagonalBlock) and kind == "diagonal":
+            w = to_host(w.d)  # (T, n): T = E members
+        elif isinstance(w, ConvBlock) and kind == "conv":
+            w = to_host(w.kernel)
+        elif isinstance(w, SparseBlock) and kind is None:  # held dense here: its entries, zeros elsewhere
+            dense = np.zeros(w.shape, dtype=self.dtype)
+            for t in range(w.shape[0]):
+                r, c, v = w.edges(t, -1.0)
+                dense[t, r, c] = v
+            w = dense if w.stacked or self.n_members > 1 else dense[0]
+        elif isinstance(w, ImplicitBlock) or type(w).__module__.split(".")[0] == "scipy":
+            held = {None: "a dense block", "conv": "a convolution kernel", "diagonal": "a diagonal"}[kind]
+            raise InputError(f"{what} is a {type(w).__name__}, but this store holds {held} on the pair "
+                             f"{self.pairs[l]}")
+        elif w is None:
+            raise InputError(f"{what} is None, but this store holds the weights of the block on {self.pairs[l]}")
+        return self._check_member_stack(to_host(w) if hasattr(w, "dtype") else w, tuple(self._W[l].shape[2:]), what)
+
+    def _check_sparse(self, l, w, what):
+        """``(indptr, indices, data)`` of a sparse block's entry: indptr (E, n_i + 1) int64 from 0 (members
+        in order, contiguous), indices and data of the kept entries in the store's index dtype and dtype."""
+        E = self.n_members
+        i, j = self.pairs[l]
+        if w is None:
+            raise InputError(f"{what} is None, but this store holds a sparse block on the pair {(i, j)}")
+        if not isinstance(w, SparseBlock):
+            try:
+                w = SparseBlock(to_host(w) if hasattr(w, "dtype") and not hasattr(w, "tocsr") else w)
+            except InputError as exc:
+                raise InputError(f"{what}: {exc}") from None
+        if w.shape != (E, self.sizes[i], self.sizes[j]):
+            raise InputError(f"{what} is a sparse block of {w.shape[0]} epoch(s) of shape {w.shape[1:]}: expected "
+                             f"{E} (one per member) of shape {(self.sizes[i], self.sizes[j])}")
+        indptr = to_host(w.indptr).astype(np.int64)
+        if E > 1 and not np.array_equal(indptr[1:, 0], indptr[:-1, -1]):  # members not contiguous: repack
+            w = SparseBlock.concat([w.take(t) for t in range(E)])
+            indptr = to_host(w.indptr).astype(np.int64)
+        r0, r1 = int(indptr[0, 0]), int(indptr[-1, -1])
+        data = to_host(w.data)[r0:r1]
+        if not np.all(np.isfinite(data)):
+            raise InputError(f"{what} holds NaN or infinite values: not appended")
+        itype = np.int32 if self.sizes[j] < 2**31 else np.int64
+        return (np.ascontiguousarray(indptr - r0), np.ascontiguousarray(to_host(w.indices)[r0:r1], dtype=itype),
+                np.ascontiguousarray(data, dtype=self.dtype))
+
+    def append_graph(self, epoch, graph, scalars=None, state=None):
+        """Append ``graph`` (one network, or an epoch stack of the E members) as one entry; see :meth:`append`.
+
+        Its sizes and block pairs must be the store's; each block is stored as the store's kind holds it (a
+        dense block of the graph goes into a sparse block of the store as its non-zero entries, a sparse block
+        into a dense one with zeros elsewhere).
+        """
+        if not isinstance(graph, LayeredGraph):
+            raise InputError(f"append_graph needs a LayeredGraph, got {type(graph).__name__}")
+        if graph.sizes != self.sizes or graph.pairs != self.pairs:
+            raise InputError(f"the graph has layers {graph.sizes} and blocks on {list(graph.pairs)}, but this store "
+                             f"holds {self.sizes} with blocks on {list(self.pairs)}")
+        T = graph.n_epochs if graph.stacked else 1
+        if T != self.n_members:
+            raise InputError(f"the graph holds {T} network(s): an entry of this store holds {self.n_members} "
+                             "(one per member, as an epoch stack)")
+        weights = []
+        for l, b in enumerate(graph.blocks):
+            kind = self._kinds[l]
+            if kind in ("pool", "identity"):
+                ok = isinstance(b, IdentityBlock) if kind == "identity" else _spec_of(b, "") == self.block_specs[l]
+                if not ok:
+                    raise InputError(f"the block on {self.pairs[l]} is a {type(b).__name__}, but this store holds "
+                                     f"{'an identity' if kind == 'identity' else 'this pooling layer'} there")
+                weights.append(None)
+            elif kind == "conv" and (not isinstance(b, ConvBlock) or block_spec(b) != self.block_specs[l]):
+                raise InputError(f"the block on {self.pairs[l]} is not the convolution this store holds there "
+                                 "(another kind or geometry)")
+            elif isinstance(b, ImplicitBlock) or kind == "sparse":
+                weights.append(b)
+            else:
+                weights.append(to_host(b))  # a dense (T, n_i, n_j) stack
+        biases = None
+        if graph.biases is not None:
+            biases = [to_host(b) for b in graph.biases]
+        elif self.has_biases:
+            biases = [np.zeros((self.n_members, n), self.dtype) for n in self.sizes[1:]]
+        return self.append(epoch, weights, biases=biases, scalars=scalars, state=state)
 
     def last_state(self):
         """``(position, epoch, state)`` of the last complete entry that has a resume state, or ``None``."""
@@ -642,18 +868,93 @@ class EpochStore:
             raise ValueError(f"read {got} of {count} bytes")
         return out
 
+    # ------------------------------------------------------------------ sparse blocks
+    def _sparse_path(self, l, i):
+        return Path(self.path, "sparse", f"W{l}", f"c.{i}")
+
+    def _index_dtype(self, l):
+        return np.dtype(np.int32 if self.sizes[self.pairs[l][1]] < 2**31 else np.int64).newbyteorder("<")
+
+    @staticmethod
+    def _sparse_crc(indptr, indices, data, m):
+        """CRC-32 of member ``m``'s part: its row of ``indptr``, then its indices and values."""
+        r0, r1 = int(indptr[m, 0]), int(indptr[m, -1])
+        return zlib.crc32(data[r0:r1], zlib.crc32(indices[r0:r1], zlib.crc32(indptr[m])))
+
+    def _write_sparse(self, l, i, indptr, indices, data):
+        """Write entry ``i`` of sparse block ``l`` (one file); return the CRC-32 of each member's part."""
+        le = [np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<"))
+              for a in (indptr, indices.astype(self._index_dtype(l)), data.astype(self.dtype))]
+        with open(self._sparse_path(l, i), "wb") as f:
+            for a in le:
+                f.write(a.data)
+            if self.durable:
+                f.flush()
+                os.fsync(f.fileno())
+        return [self._sparse_crc(*le, m) for m in range(self.n_members)]
+
+    def _read_sparse(self, l, i, member):
+        """Entry ``i`` of sparse block ``l`` as a :class:`SparseBlock`: of one ``member`` (unstacked), or of
+        every member (an E-epoch stack). Reads only that member's part."""
+        f = self._sparse_path(l, i)
+        E, n_in = self.n_members, self.sizes[self.pairs[l][0]]
+        itype, dtype = self._index_dtype(l), self.dtype.newbyteorder("<")
+        try:
+            size = f.stat().st_size
+        except FileNotFoundError:
+            raise InputError(f"epoch store {self.path} is corrupt: entry {i} (epoch {self.epochs[i]}) has no "
+                             f"data for W{l}") from None
+        members = range(E) if member is None else [member]
+        try:
+            with open(f, "rb") as fh:
+                head = E * (n_in + 1) * 8
+                indptr = np.fromfile(fh, dtype="<i8", count=E * (n_in + 1)).reshape(E, n_in + 1)
+                nnz = int(indptr[-1, -1]) if indptr.size == E * (n_in + 1) else -1
+                if nnz < 0 or size != head + nnz * (itype.itemsize + dtype.itemsize) or indptr[0, 0] != 0 \
+                        or np.any(np.diff(indptr, axis=1) < 0):
+                    raise ValueError(f"{size} bytes do not hold the CSR arrays of {E} member(s) of {n_in} rows")
+                r0, r1 = int(indptr[members[0], 0]), int(indptr[members[-1], -1])
+                fh.seek(head + r0 * itype.itemsize)
+                indices = np.fromfile(fh, dtype=itype, count=r1 - r0)
+                fh.seek(head + nnz * itype.itemsize + r0 * dtype.itemsize)
+                data = np.fromfile(fh, dtype=dtype, count=r1 - r0)
+        except Exception as exc:
+            raise InputError(f"epoch store {self.path}: array W{l} of entry {i} is corrupt or truncated "
+                             f"({exc.__class__.__name__}: {exc})") from None
+        crcs = self._entries[i].get("crc", {}).get(f"W{l}")
+        for m in members:
+            got = zlib.crc32(data[indptr[m, 0] - r0:indptr[m, -1] - r0],
+                             zlib.crc32(indices[indptr[m, 0] - r0:indptr[m, -1] - r0], zlib.crc32(indptr[m])))
+            if crcs is not None and got != crcs[m]:
+                raise InputError(f"epoch store {self.path} is corrupt: array W{l} of entry {i} (epoch "
+                                 f"{self._entries[i]['epoch']}), member {m}, fails its checksum (the file {f} was "
+                                 "altered): restore the run from a copy")
+        if int(indices.max(initial=0)) >= self.sizes[self.pairs[l][1]] or indices.min(initial=0) < 0:
+            raise InputError(f"epoch store {self.path}: array W{l} of entry {i} is corrupt (a column index out of "
+                             "range)")
+        ptr = indptr[list(members)] - r0
+        return SparseBlock.from_arrays(ptr, indices.astype(itype.newbyteorder("="), copy=False),
+                                       data.astype(self.dtype, copy=False), self.sizes[self.pairs[l][1]],
+                                       stacked=member is None)
+
+    # ------------------------------------------------------------------ reading
     def read_arrays(self, i, member=None):
         """The raw arrays of entry ``i`` (reads only that entry).
 
         Returns
         -------
-        weights : list of arrays, shape (E, n_l, n_{l+1}) (or (n_l, n_{l+1}) for one ``member``); for a
-            convolution its kernel (E, C_out, C_in/groups, kh, kw), for a pooling layer None
-        biases : list of arrays, shape (E, n_{l+1}) (or (n_{l+1},)), or None
+        weights : list, one per block (in the order of :attr:`pairs`)
+            A dense block: shape (E, n_i, n_j) (or (n_i, n_j) for one ``member``); a convolution: its kernel
+            (E, C_out, C_in/groups, kh, kw); a diagonal block: its diagonal (E, n) (or (n,)); a sparse block: a
+            :class:`SparseBlock` of the E members as epochs (one epoch for one ``member``); an identity or a
+            pooling layer: None
+        biases : list of arrays, shape (E, n_l) (or (n_l,)) of layers 1..L, or None
         """
         i = self._pos(i)
         m = None if member is None else self._member(member)
-        ws = [None if W is None else self._read_chunk(W, f"W{l}", i, m) for l, W in enumerate(self._W)]
+        ws = [self._read_sparse(l, i, m) if kind == "sparse" else
+              None if W is None else self._read_chunk(W, f"W{l}", i, m)
+              for l, (W, kind) in enumerate(zip(self._W, self._kinds))]
         return ws, self._read_biases(i, m)
 
     def _read_biases(self, i, m):
@@ -675,16 +976,23 @@ class EpochStore:
         if member is None and self.n_members == 1:
             member = 0
         ws, bs = self.read_arrays(i, member)
-        ws = self._implicit_blocks(ws, stacked=member is None, T=self.n_members if member is None else 1)
-        return LayeredGraph.from_weights(ws, biases=bs, layer_names=self.layer_names)
+        return self._graph_of(ws, bs, stacked=member is None, T=self.n_members if member is None else 1)
 
-    def _implicit_blocks(self, ws, stacked, T):
-        """Dense arrays as read; convolution kernels and pooling layers as their implicit blocks."""
-        if not any(self.block_specs):
-            return ws
-
-        return [w if spec is None else block_from_spec(spec, w, n_epochs=T, stacked=stacked)
-                for w, spec in zip(ws, self.block_specs)]
+    def _graph_of(self, ws, bs, stacked, T):
+        """The graph of blocks as read: dense arrays as they are, the others as their blocks."""
+        blocks = []
+        for l, (w, spec, kind) in enumerate(zip(ws, self.block_specs, self._kinds)):
+            if kind in ("conv", "pool"):
+                w = block_from_spec(spec, w, n_epochs=T, stacked=stacked)
+            elif kind == "identity":
+                w = IdentityBlock(self.sizes[self.pairs[l][0]], n_epochs=T, stacked=stacked)
+            elif kind == "diagonal":
+                w = DiagonalBlock(w, stacked=stacked)
+            blocks.append(w)
+        if not self._dag:
+            return LayeredGraph.from_weights(blocks, biases=bs, layer_names=self.layer_names)
+        return LayeredGraph.from_blocks(self.sizes, dict(zip(self.pairs, blocks)), biases=bs,
+                                        layer_names=self.layer_names)
 
     def graphs(self, member=None):
         """Iterate over every entry as a :class:`LayeredGraph` (one entry read at a time)."""
@@ -695,7 +1003,7 @@ class EpochStore:
 
     def stack(self, indices=None, member=0):
         """The entries ``indices`` (default all) of one member as one epoch-stacked :class:`LayeredGraph`
-        (blocks of shape (T, n_l, n_{l+1}))."""
+        (blocks of shape (T, n_i, n_j))."""
         idx = list(range(len(self))) if indices is None else [self._pos(i) for i in indices]
         if not idx:
             raise InputError(f"epoch store {self.path} has no entries to stack")
@@ -706,12 +1014,14 @@ class EpochStore:
             for l, W in enumerate(self._W):
                 if W is not None:
                     self._read_chunk(W, f"W{l}", i, m, out=ws[l][t])
-        ws = self._implicit_blocks(ws, stacked=True, T=len(idx))
+        for l, kind in enumerate(self._kinds):
+            if kind == "sparse":
+                ws[l] = SparseBlock.concat([self._read_sparse(l, i, m) for i in idx])
         bs = None
         if self.has_biases:
             per = [self._read_biases(i, m) for i in idx]
-            bs = [np.stack([p[l] for p in per]) for l in range(len(self._W))]
-        return LayeredGraph.from_weights(ws, biases=bs, layer_names=self.layer_names)
+            bs = [np.stack([p[l] for p in per]) for l in range(len(self.sizes) - 1)]
+        return self._graph_of(ws, bs, stacked=True, T=len(idx))
 
     def stacks(self, size, member=0):
         """Iterate over T-epoch stacks of at most ``size`` entries (memory bounded by ``size`` epochs)."""
