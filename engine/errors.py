@@ -36,9 +36,14 @@ def renamed(func, old, new, old_value, new_value):
     ``DeprecationWarning`` naming the new spelling) when only the old keyword was given."""
     if old_value is None:
         return new_value
+    import os
+    import sys
     import warnings
 
+    here, level, frame = os.path.dirname(os.path.abspath(__file__)), 2, sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(here):  # point at the caller's line
+        frame, level = frame.f_back, level + 1
     warnings.warn(f"{func}({old}=...) is now {func}({new}=...); the old name will be removed",
-                  DeprecationWarning, stacklevel=3)
+                  DeprecationWarning, stacklevel=level)
     return old_value
 

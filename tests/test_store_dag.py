@@ -230,7 +230,7 @@ def test_analyze_a_dag_run_equals_the_metrics_of_its_graphs(tmp_path):
             rows = nodes[(nodes.member == m) & (nodes.entry == k)]
             np.testing.assert_array_equal(rows.degree.to_numpy(), deepcnt.degree(h))
             np.testing.assert_allclose(rows.strength_abs.to_numpy(), deepcnt.strength(h, sign="abs"), rtol=1e-12)
-            np.testing.assert_allclose(rows.knn_w_abs.to_numpy(), deepcnt.knn(h, weighted=True, weight="abs"),
+            np.testing.assert_allclose(rows.knn_w_abs.to_numpy(), deepcnt.knn(h, weighted=True, sign="abs"),
                                        rtol=1e-12)
             np.testing.assert_allclose(rows.lamalfa_strength.to_numpy(), deepcnt.nodes_strength(h), rtol=1e-12)
             row = epochs[(epochs.member == m) & (epochs.entry == k)]
