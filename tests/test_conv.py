@@ -140,12 +140,15 @@ def test_cpu_vs_gpu_simulator():
             np.testing.assert_array_equal(to_host(mg.per_block[name]), mc.per_block[name], err_msg=name)
 
 
-@pytest.mark.parametrize("parallel_min_edges", [0, 1 << 40], ids=["parallel", "serial"])
+@pytest.mark.parametrize("x_kind", ["random", "per-channel constant"])
+@pytest.mark.parametrize("parallel_min_edges", [0, 1 << 40], ids=["gemm", "loops"])
 @pytest.mark.parametrize("geometry", [
     dict(shape=(2, 4, 1, 3, 2), in_shape=(2, 5, 6), stride=(2, 1), padding=(1, 2), dilation=(1, 2), groups=2),
     dict(shape=(1, 5, 1, 3, 3), in_shape=(1, 6, 5), stride=1, padding=1, dilation=1, groups=1),  # chunked rows
 ])
-def test_kernel_twins_against_dense(monkeypatch, parallel_min_edges, geometry):
+def test_kernel_twins_against_dense(monkeypatch, parallel_min_edges, geometry, x_kind):
+    """Large convolutions take BLAS products per kernel offset (a vector constant over each channel, as the
+    ones of degrees and strengths, factors out of them), small ones the loops: both equal the dense block."""
     from deepcnt.kernels.cpu import conv as kcpu
     from deepcnt.kernels.gpu import conv as kgpu
     from naive_conv import layer_dense
@@ -158,6 +161,9 @@ def test_kernel_twins_against_dense(monkeypatch, parallel_min_edges, geometry):
     T, n_in, n_out = b.shape
     theta = np.array([0.0, 0.6])[:T]
     x_row, x_col = rng.random((T, n_in)), rng.random((T, n_out))
+    if x_kind != "random":
+        x_row = np.repeat(rng.random((T, b.in_shape[0])), n_in // b.in_shape[0], axis=1)
+        x_col = np.repeat(rng.random((T, b.out_shape[0])), n_out // b.out_shape[0], axis=1)
     outs = []
     for mod in (kcpu, kgpu):
         row, col = np.full((T, 4, n_in), np.nan), np.full((T, 4, n_out), np.nan)

@@ -75,6 +75,9 @@ def conv_matvec(K, geom, theta, x_row, x_col, row_out, col_out):
     cout_g = C_out // geom[14]
     work = T * C_out * (C_in // geom[14]) * kh * kw * Ho * Wo  # an upper bound on the edges
     parallel = work >= PARALLEL_MIN_EDGES
+    if parallel:
+        _conv_matvec_gemm(K, geom, theta, x_row, x_col, row_out, col_out)
+        return
     # input units are owned by (epoch, input channel); when there are fewer of those than threads (a first
     # layer on one-channel images), each also splits its output channels into chunks with private sums
     nchunks = max(1, min(cout_g, -(-numba.get_num_threads() // (T * C_in)))) if parallel else 1
@@ -88,6 +91,72 @@ def conv_matvec(K, geom, theta, x_row, x_col, row_out, col_out):
     finally:
         numba.set_num_threads(threads)
     _sum_chunks(part, nchunks, row_out)
+
+
+def _window(off, s, n_in, n_out):
+    """``(output slice, input slice)`` of one kernel offset along one axis: the outputs ``o`` with
+    ``0 <= o·s + off < n_in``, and the inputs ``o·s + off`` they read (a strided slice)."""
+    lo, hi = _valid.py_func(off, s, n_in, n_out)
+    return slice(lo, hi), slice(lo * s + off, (hi - 1) * s + off + 1 if hi > lo else lo * s + off, s)
+
+
+def _per_channel_constant(x):
+    """``x[..., 0, 0]`` (shape (G, channels)) when ``x`` (G, channels, h, w) is constant over each channel's
+    positions, else ``None``."""
+    a = x[:, :, 0, 0]
+    return a if (x == a[:, :, None, None]).all() else None
+
+
+def _conv_matvec_gemm(K, geom, theta, x_row, x_col, row_out, col_out):
+    """``conv_matvec`` as one BLAS matrix product per (epoch, kernel offset): the four sign channels of the
+    kernel entries at an offset, stacked, times the window of inputs (or outputs) that offset joins.
+
+    For offset ``(ky, kx)`` and group ``g`` the edges join input ``(ci, oy·s + ky·d − p, ox·s + kx·d − p)`` to
+    output ``(co, oy, ox)`` with weight ``K[co, ci, ky, kx]``, so
+
+    ``col[c, co, oy, ox] += Σ_ci B_c[co, ci] · x_row[ci, window]`` and
+    ``row[c, ci, window] += Σ_co B_c[co, ci] · x_col[co, oy, ox]``
+
+    are GEMMs of ``(4·C_out/g × C_in/g)`` and its transpose with ``(· × window size)`` (batched over groups).
+    Same sums as the loops, in another order (float64 throughout): a ResNet-50 at 224×224 runs 10× faster.
+    """
+    C_in, H, W, C_out, Ho, Wo, kh, kw, sh, sw, ph, pw, dh, dw, G = geom
+    cin_g, cout_g = C_in // G, C_out // G
+    for t in range(K.shape[0]):
+        th = theta[t]
+        xr = x_row[t].reshape(G, cin_g, H, W)
+        xc = x_col[t].reshape(G, cout_g, Ho, Wo)
+        # a vector constant over each channel's positions (ones: degrees and strengths) factors out of the
+        # window: the product is then a small matrix-vector product per offset, C_in (or C_out) times less work
+        a_in, a_out = _per_channel_constant(xr), _per_channel_constant(xc)
+        col = np.zeros((G, 4, cout_g, Ho, Wo))
+        row = np.zeros((G, 4, cin_g, H, W))
+        for ky in range(kh):
+            oy, iy = _window(ky * dh - ph, sh, H, Ho)
+            for kx in range(kw):
+                ox, ix = _window(kx * dw - pw, sw, W, Wo)
+                k = K[t, :, :, ky, kx].astype(np.float64).reshape(G, cout_g, cin_g)
+                pos, neg = k > th, k < -th
+                B = np.stack([pos, neg, k * pos, -k * neg], axis=1)  # (G, 4, cout_g, cin_g)
+                if oy.stop <= oy.start or ox.stop <= ox.start or not (pos.any() or neg.any()):
+                    continue
+                if a_in is not None:
+                    col[:, :, :, oy, ox] += (B @ a_in[:, None, :, None])[..., None]  # (G, 4, cout_g, 1, 1): every position
+                else:
+                    win_in = np.ascontiguousarray(xr[:, :, iy, ix])  # (G, cin_g, ny, nx)
+                    ny, nx = win_in.shape[2:]
+                    prod = np.matmul(B.reshape(G, 4 * cout_g, cin_g), win_in.reshape(G, cin_g, ny * nx))
+                    col[:, :, :, oy, ox] += prod.reshape(G, 4, cout_g, ny, nx)
+                Bt = B.transpose(0, 1, 3, 2)  # (G, 4, cin_g, cout_g)
+                if a_out is not None:
+                    row[:, :, :, iy, ix] += (Bt @ a_out[:, None, :, None])[..., None]
+                else:
+                    win_out = np.ascontiguousarray(xc[:, :, oy, ox])
+                    ny, nx = win_out.shape[2:]
+                    prod = np.matmul(Bt.reshape(G, 4 * cin_g, cout_g), win_out.reshape(G, cout_g, ny * nx))
+                    row[:, :, :, iy, ix] += prod.reshape(G, 4, cin_g, ny, nx)
+        col_out[t] = col.transpose(1, 0, 2, 3, 4).reshape(4, C_out * Ho * Wo)
+        row_out[t] = row.transpose(1, 0, 2, 3, 4).reshape(4, C_in * H * W)
 
 
 @njit(parallel=True, cache=config.CACHE)
