@@ -24,6 +24,7 @@ _TEMPLATES = {
     "diamond": [("i", "j1"), ("j1", "k"), ("i", "j2"), ("j2", "k")],
     "src_branch": [("i", "j1"), ("i", "j2"), ("j2", "k")],
     "snk_branch": [("i", "j2"), ("j1", "k"), ("j2", "k")],
+    "ffl": [("i", "j"), ("j", "k"), ("i", "k")],
 }
 
 
@@ -64,9 +65,21 @@ def coloured_digraph(codes):
     return G
 
 
-def brute_census(codes, k, signed=False, sizes=(3, 4)):
-    """{class name: count} of connected induced subgraphs; unmatched subgraphs counted under ``"other"``."""
-    G = coloured_digraph(codes)
+def colour_matrix_digraph(C):
+    """DiGraph of any graph given its N×N matrix of edge colours (0 = no edge): e.g. a block DAG."""
+    G = nx.DiGraph()
+    G.add_nodes_from(range(C.shape[0]))
+    for i, j in zip(*np.nonzero(C)):
+        G.add_edge(int(i), int(j), color=int(C[i, j]))
+    return G
+
+
+def brute_census(codes, k, signed=False, sizes=(3, 4), graph=None):
+    """{class name: count} of connected induced subgraphs; unmatched subgraphs counted under ``"other"``.
+
+    ``graph``: a coloured DiGraph to census instead of the layered graph of ``codes``.
+    """
+    G = coloured_digraph(codes) if graph is None else graph
     U = G.to_undirected()
     temps = all_templates(k, signed)
     em = nx.algorithms.isomorphism.categorical_edge_match("color", None)

@@ -213,7 +213,7 @@ def skip_graph():
 
 
 REFUSALS = {
-    "motifs": lambda g: deepcnt.motifs(g, size=3),
+    "motifs of size 4": lambda g: deepcnt.motifs(g, size=4),
     "degree_motifs": lambda g: deepcnt.degree_motifs(g),
     "motif_significance": lambda g: deepcnt.motif_significance(g, draws=2),
     "motif_intensity": lambda g: deepcnt.motif_intensity(g),
@@ -396,9 +396,20 @@ def test_to_sparse_keeps_every_metric(seed):
 def test_chain_of_sparse_blocks_refuses_edge_metrics_with_a_hint():
     g = LayeredGraph.from_weights([SparseBlock(np.eye(3)), np.ones((3, 2))])
     assert g.is_chain and g.n_edges == 9
-    with pytest.raises(deepcnt.InputError, match="motifs needs explicit edges but block 0 is an implicit "
-                                                 "SparseBlock: degree, strength, knn"):
-        deepcnt.motifs(g, size=3)
+    with pytest.raises(deepcnt.InputError, match="motif intensity needs explicit edges but block 0 is an "
+                                                 "implicit SparseBlock: degree, strength, knn"):
+        deepcnt.motif_intensity(g)
+
+
+def test_chain_of_sparse_blocks_counts_motifs_as_the_dense_chain():
+    # motifs read a sparse (identity, diagonal) block as the dense stack of its kept edges (kept_stack)
+    d = LayeredGraph.from_weights([np.eye(3) - 0.5 * np.ones((3, 3)), np.ones((3, 2))]).threshold(0.2)
+    g = LayeredGraph.from_weights([SparseBlock(np.eye(3) - 0.5 * np.ones((3, 3))), np.ones((3, 2))]).threshold(0.2)
+    a, b = deepcnt.motifs(d, signed=True), deepcnt.motifs(g, signed=True)
+    assert a.classes == b.classes and all(a[n] == b[n] for n in a.classes)
+    with pytest.raises(deepcnt.InputError, match="motifs needs explicit edges but block 0 is an implicit ConvBlock"):
+        deepcnt.motifs(LayeredGraph.from_weights([deepcnt.ConvBlock(np.ones((1, 1, 2, 2)), (1, 3, 3)),
+                                                  np.ones((4, 2))]))
 
 
 def test_igraph_export_of_a_dag():

@@ -1,0 +1,109 @@
+"""Exact 3-node motif census of a block DAG (skip blocks): the layered classes and the feed-forward loop.
+
+In a DAG every connected 3-node subgraph is a path ``i→j→k``, a fan-out, a fan-in or a feed-forward loop
+(``i→j, j→k, i→k``): two nodes never have edges both ways. With colour masks ``B^c`` of the whole adjacency,
+the non-induced counts are closed forms in degree vectors, and each feed-forward loop contains exactly one
+path, one fan-out pair and one fan-in pair, so
+
+.. math::
+    \\mathrm{ffl}_{abc} = \\sum_{ik} B^c_{ik} (B^a B^b)_{ik}, \\qquad
+    \\mathrm{chain3}_{ab} = \\sum_j k^{in,a}_j k^{out,b}_j - \\sum_c \\mathrm{ffl}_{abc},
+
+and the fans are the pairs of edges out of (into) one node less the loops whose fan-out (fan-in) pair has
+those colours. Block by block: ``B^a B^b`` is one GEMM per layer triple ``p < q < r`` with blocks on
+``(p, q)``, ``(q, r)`` and ``(p, r)``. Every count is split by the motif's lowest layer (its source's layer).
+"""
+import numpy as np
+
+from ..backend import to_host
+from . import classes as mc
+from .counts import _multi
+
+
+def dag_census3(g, codes, k):
+    """Counts of every class of ``chain3``, ``fanout2``, ``fanin2`` and ``ffl`` on a block DAG.
+
+    Parameters
+    ----------
+    g : LayeredGraph
+    codes : list of int8 arrays, shape (T, n_i, n_j)
+        Colour code of every slot of every block (:func:`deepcnt.motifs.counts.edge_code_blocks`).
+    k : int
+        Number of colours.
+
+    Returns
+    -------
+    dict
+        ``{(shape, colours): int64 array (T, L)}`` (host), ``L = n_layers - 1``: the count of the motifs whose
+        lowest layer is ``l``.
+    """
+    be = g.backend
+    xp = be.xp
+    kern = be.kernel("motifs")
+    T = codes[0].shape[0]
+    L = g.n_layers - 1
+    masks = {}
+    for (i, j), c in zip(g.pairs, codes):
+        B = xp.empty((T, k) + tuple(c.shape[1:]), dtype=xp.float32)
+        kern.color_masks(c, B)
+        masks[(i, j)] = B
+
+    def degrees(B, axis):
+        return xp.rint(B.sum(axis=axis, dtype=xp.float64)).astype(xp.int64)
+
+    kout = [xp.zeros((T, k, n), dtype=xp.int64) for n in g.sizes]  # out-degree per colour, every block
+    kin_from = [dict() for _ in g.sizes]  # kin_from[m][p]: in-degree per colour from layer p, (T, k, n_m)
+    for (i, j), B in masks.items():
+        kout[i] += degrees(B, 3)
+        kin_from[j][i] = degrees(B, 2)
+
+    out = {}
+
+    def add(shape, cols, p, val):
+        arr = out.setdefault((shape, cols), np.zeros((T, L), dtype=np.int64))
+        arr[:, p] += np.rint(to_host(val)).astype(np.int64)
+
+    # non-induced counts (the loops are subtracted below)
+    for (p, q), _ in masks.items():  # paths p -> q -> r, lowest layer p
+        kin = kin_from[q][p]
+        for a in range(1, k + 1):
+            for b in range(1, k + 1):
+                add("chain3", (a, b), p, (kin[:, a - 1] * kout[q][:, b - 1]).sum(axis=1))
+    fans = mc.classes("fanout2", k)  # sorted colour pairs, the same for fan-ins
+    for p in range(L):
+        for cols in fans:
+            add("fanout2", cols, p, _multi(kout[p], list(cols), xp).sum(axis=1))
+    for m, by_src in enumerate(kin_from):  # fan-in pairs into layer m, by the lower of their sources' layers
+        suffix, prev = None, {cols: 0 for cols in fans}
+        for p in sorted(by_src, reverse=True):
+            suffix = by_src[p] if suffix is None else suffix + by_src[p]
+            for cols in fans:
+                cur = _multi(suffix, list(cols), xp).sum(axis=1)
+                add("fanin2", cols, p, cur - prev[cols])
+                prev[cols] = cur
+    # feed-forward loops, by colour (a, b, c) of i→j, j→k, i→k
+    ffl = {}
+    for (p, q), Bpq in masks.items():
+        for (q2, r), Bqr in masks.items():
+            if q2 != q or (p, r) not in masks:
+                continue
+            Bpr = masks[(p, r)].astype(xp.float64)
+            for a in range(1, k + 1):
+                for b in range(1, k + 1):
+                    P = xp.matmul(Bpq[:, a - 1], Bqr[:, b - 1])  # exact in float32: entries <= n_q < 2^24
+                    per_c = xp.einsum("tuw,tcuw->tc", P.astype(xp.float64), Bpr)
+                    for c in range(1, k + 1):
+                        add("ffl", (a, b, c), p, per_c[:, c - 1])
+                        ffl.setdefault(p, []).append(((a, b, c), per_c[:, c - 1]))
+    for cols in mc.classes("ffl", k):
+        out.setdefault(("ffl", cols), np.zeros((T, L), dtype=np.int64))
+    # induced counts: every loop holds one path (a, b), one fan-out pair {a, c} and one fan-in pair {c, b}
+    for p, loops in ffl.items():
+        for (a, b, c), v in loops:
+            add("chain3", (a, b), p, -v)
+            add("fanout2", tuple(sorted((a, c))), p, -v)
+            add("fanin2", tuple(sorted((c, b))), p, -v)
+    for s in mc.SHAPES_3:
+        for cols in mc.classes(s, k):
+            out.setdefault((s, cols), np.zeros((T, L), dtype=np.int64))
+    return out
