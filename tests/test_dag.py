@@ -219,11 +219,6 @@ REFUSALS = {
     "motif_intensity": lambda g: deepcnt.motif_intensity(g),
     "motif_participation": lambda g: deepcnt.motif_participation(g),
     "the Zambra colour scheme": lambda g: deepcnt.zambra_colors(g),
-    "modularity": lambda g: deepcnt.modularity(g, np.zeros(g.n_nodes, dtype=int)),
-    "louvain": lambda g: deepcnt.louvain(g),
-    "consensus": lambda g: deepcnt.consensus(g, runs=2),
-    "participation": lambda g: deepcnt.participation(g, np.zeros(g.n_nodes, dtype=int)),
-    "module_zscore": lambda g: deepcnt.module_zscore(g, np.zeros(g.n_nodes, dtype=int)),
     "receptive fields": lambda g: deepcnt.receptive_fields(g, layer=2),
     "cluster_statistics": lambda g: deepcnt.cluster_statistics(g, 1, np.zeros(4, dtype=int)),
     "receptive_field_clusters": lambda g: deepcnt.receptive_field_clusters(g, 1, (2, 2)),
@@ -234,8 +229,6 @@ REFUSALS = {
     "channel_graph": lambda g: deepcnt.channel_graph(g),
     "dense_block": lambda g: g.dense_block(0),
     "metric 'motifs'": lambda g: deepcnt.get_metric("motifs").compute(g),
-    "metric 'modularity'": lambda g: deepcnt.get_metric("modularity").compute(g),
-    "metric 'communities'": lambda g: deepcnt.get_metric("communities").compute(g),
     "metric 'weight_moments'": lambda g: deepcnt.get_metric("weight_moments").compute(g),
 }
 
@@ -249,15 +242,15 @@ def test_other_metrics_refuse_skip_blocks(skip_graph, name):
 
 def test_registry_marks_the_dag_metrics():
     dag = {m.name for m in deepcnt.REGISTRY.values() if m.skips}
-    assert dag == {"degree", "strength", "knn", "lamalfa_strength", "layers_fluctuation"}
+    assert dag == {"degree", "strength", "knn", "lamalfa_strength", "layers_fluctuation", "modularity", "communities"}
 
 
 def test_refusal_of_a_dag_without_skips():
     g = LayeredGraph.from_blocks([2, 3, 2, 2], {(0, 1): np.ones((2, 3)), (2, 3): np.ones((2, 2))})
     assert not g.is_chain and g.skip_pairs == ()
     np.testing.assert_array_equal(deepcnt.degree(g), [3, 3, 2, 2, 2, 2, 2, 2, 2])
-    with pytest.raises(deepcnt.InputError, match=r"louvain is not yet supported .* do not form a chain"):
-        deepcnt.louvain(g)
+    with pytest.raises(deepcnt.InputError, match=r"motif_intensity is not yet supported .* do not form a chain"):
+        deepcnt.motif_intensity(g)
 
 
 def test_store_refuses_block_kinds_it_cannot_hold(tmp_path):

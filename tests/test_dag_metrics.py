@@ -8,6 +8,10 @@ from deepcnt import LayeredGraph
 from deepcnt.motifs import classes as mc
 from deepcnt.motifs.counts import count_codes, edge_code_blocks
 from deepcnt.motifs.dag import dag_census3
+from deepcnt.communities.consensus import consensus_und
+from deepcnt.communities.modularity import run_states
+from naive_communities import (agreement_ref, louvain_ref, modularity_matrix, participation_ref, signed_q,
+                               zscore_ref)
 from naive_motifs import brute_census, colour_matrix_digraph
 from test_dag import explicit, random_dag
 
@@ -125,3 +129,160 @@ def test_dag_motifs3_gpu_simulator():
         for n in a.classes:
             np.testing.assert_array_equal(a[n], b[n])
             np.testing.assert_array_equal(a.per_block[n], b.per_block[n])
+
+
+# ------------------------------------------------------------------------------------------- communities
+MODES = ["asym", "sym", "smp", "pos", "neg", "abs", "none"]
+
+
+def _views(A):
+    """The feed-forward matrix and the undirected view ``A + Aᵀ`` of an explicit graph."""
+    return {True: A, False: A + A.T}
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_dag_modularity_against_explicit_graph(seed):
+    g, mats = _dag(1100 + seed, T=[None, 2][seed % 2], theta=(0.0, 0.2, 0.5), max_nodes=40)
+    rng = np.random.default_rng(seed)
+    T = len(mats)
+    ci = np.stack([rng.integers(0, int(rng.integers(1, 5)), g.n_nodes) for _ in range(T)])
+    gamma = float(rng.choice([0.7, 1.0, 1.5]))
+    for directed in (False, True):
+        for binary in (False, True):
+            for mode in MODES:
+                want = []
+                for t, A in enumerate(mats):
+                    W = _views(np.sign(A) if binary else A)[directed]
+                    if mode == "none":
+                        W = np.abs(W)
+                    want.append(np.nan if (mode == "neg" and not (W < 0).any()) or not W.any()
+                                else signed_q(W, ci[t], mode, gamma))
+                if np.isnan(want).any():
+                    continue
+                h = g if mode != "none" else _abs_graph(g)
+                q = deepcnt.modularity(h, ci if g.stacked else ci[0], gamma, mode, directed, binary)
+                np.testing.assert_allclose(q, want if g.stacked else want[0], atol=1e-9,
+                                           err_msg=f"{mode} directed={directed} binary={binary}")
+
+
+def _abs_graph(g):
+    """The graph of |w| (for negative='none', which refuses negative edges), rebuilt from the explicit blocks."""
+    blocks = {}
+    for l, p in enumerate(g.pairs):
+        W, th = g.kept_stack(l, "test")
+        blocks[p] = np.where(np.abs(W) > th[:, None, None], np.abs(W), 0.0)
+    h = LayeredGraph.from_blocks(g.sizes, {p: (b if g.stacked else b[0]) for p, b in blocks.items()})
+    return h
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_dag_participation_and_zscore_against_explicit_graph(seed):
+    g, (A,) = _dag(1200 + seed, theta=(0.0, 0.3), max_nodes=40)
+    ci = np.random.default_rng(seed).integers(0, 3, g.n_nodes)
+    views = {"all": A + A.T, "out": A, "in": A.T}
+    chans = {"positive": lambda W: np.maximum(W, 0), "negative": lambda W: np.maximum(-W, 0),
+             "binary": lambda W: (W != 0) * 1.0, "abs": np.abs, "net": lambda W: W}
+    for direction, W in views.items():
+        for sign in ("positive", "negative", "binary", "abs"):
+            np.testing.assert_allclose(deepcnt.participation(g, ci, sign, direction),
+                                       participation_ref(chans[sign](W), ci), atol=1e-9, err_msg=(direction, sign))
+        for weight in ("net", "positive", "abs", "binary"):
+            for ddof in (0, 1):
+                np.testing.assert_allclose(deepcnt.module_zscore(g, ci, ddof, weight, direction),
+                                           zscore_ref(chans[weight](W), ci, ddof), atol=1e-9,
+                                           err_msg=(direction, weight, ddof))
+
+
+def _connected_dag(seed):
+    """A block DAG with a skip and continuous weights where every node has edges (no exact ties in Louvain's
+    gains: the conditions of tests/test_communities.py::test_louvain_matches_reference), and its explicit
+    matrix. Chain blocks are dense or sparse, skips dense, sparse or diagonal."""
+    rng = np.random.default_rng(seed)
+    L = int(rng.integers(2, 5))
+    sizes = [int(n) for n in rng.integers(2, 6, size=L + 1)]
+    pairs = [(i, i + 1) for i in range(L)] + [(i, j) for i in range(L) for j in range(i + 2, L + 1)
+                                               if rng.random() < 0.5]
+    if len(pairs) == L:
+        pairs.append((0, L))
+    blocks, off = {}, np.concatenate([[0], np.cumsum(sizes)])
+    A = np.zeros((off[-1], off[-1]))
+    for i, j in pairs:
+        kind = rng.choice(["dense", "sparse", "diagonal"] if sizes[i] == sizes[j] and j > i + 1 else ["dense"] * 2
+                          + ["sparse"])
+        if kind == "diagonal":
+            d = rng.normal(size=sizes[i])
+            blocks[(i, j)], w = deepcnt.DiagonalBlock(d), np.diag(d)
+        else:
+            w = rng.normal(size=(sizes[i], sizes[j]))
+            if kind == "sparse":
+                w[rng.random(w.shape) < 0.3] = 0.0
+                w[0, 0] = w[0, 0] or 1.0
+            blocks[(i, j)] = deepcnt.SparseBlock(w) if kind == "sparse" else w
+        A[off[i]:off[i + 1], off[j]:off[j + 1]] = w
+    return LayeredGraph.from_blocks(sizes, blocks), A
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_dag_louvain_against_reference(seed):
+    """Louvain on a block DAG (its level 0 the CSR of every block) equals the dense reference Louvain
+    (``naive_communities.louvain_ref``) on the explicit graph: the same labels, Q to 1e-12."""
+    g, A = _connected_dag(1300 + seed)
+    if not ((np.abs(A).sum(0) + np.abs(A).sum(1)) > 0).all():
+        pytest.skip("an isolated node (its gains tie)")
+    rng = np.random.default_rng(seed)
+    for mode, gamma in (("asym", 1.0), ("sym", 1.0), ("smp", 0.7), ("abs", 1.3)):
+        B = modularity_matrix(A + A.T, mode, gamma, False)
+        for init in (None, rng.integers(0, 3, g.n_nodes)):
+            s = int(rng.integers(0, 1000))
+            labels, q = deepcnt.louvain(g, gamma=gamma, negative=mode, seed=s, init=init)
+            ref, q_ref = louvain_ref(B, init, run_states(s, 1)[0])
+            np.testing.assert_array_equal(labels, ref, err_msg=f"{mode} init={init is not None}")
+            assert q == pytest.approx(q_ref, rel=1e-12, abs=1e-14)
+            assert q == pytest.approx(signed_q(A + A.T, labels, mode, gamma), abs=1e-9)
+        labels, q = deepcnt.louvain(g, gamma=gamma, negative=mode, directed=True, seed=seed)
+        assert q == pytest.approx(signed_q(A, labels, mode, gamma), abs=1e-9)  # Q of its own partition
+
+
+def test_dag_louvain_route_on_a_chain_equals_the_chain_route():
+    """A chain with a sparse block goes through the CSR of every block (``_general_level0``): the same labels
+    and Q as the dense chain read in place."""
+    rng = np.random.default_rng(5)
+    W = [rng.normal(size=(4, 6)), rng.normal(size=(6, 5)), rng.normal(size=(5, 3))]
+    d = LayeredGraph.from_weights(W).threshold(0.3)
+    s = LayeredGraph.from_weights([W[0], deepcnt.SparseBlock(W[1]), W[2]]).threshold(0.3)
+    for kw in (dict(), dict(directed=True), dict(negative="sym", gamma=0.8)):
+        for seed in range(3):
+            (la, qa), (lb, qb) = deepcnt.louvain(d, seed=seed, **kw), deepcnt.louvain(s, seed=seed, **kw)
+            np.testing.assert_array_equal(la, lb)
+            assert qa == pytest.approx(qb, abs=1e-12)
+
+
+def test_dag_consensus_against_reference():
+    g, A = _connected_dag(1400)
+    runs, seed = 6, 3
+    B = modularity_matrix(A + A.T, "asym", 1.0, False)
+    parts = np.stack([louvain_ref(B, None, st)[0] for st in run_states(seed, runs)])
+    want = consensus_und(agreement_ref(parts) / runs, 0.1, 10, seed)
+    np.testing.assert_array_equal(deepcnt.consensus(g, runs=runs, seed=seed), want)
+
+
+def test_dag_registry_entries():
+    g, A = _connected_dag(1500)
+    cols = deepcnt.get_metric("modularity").compute(g)
+    lab = deepcnt.get_metric("communities").compute(g)["module"]
+    assert cols["modularity_q"] == pytest.approx(signed_q(A + A.T, lab, "asym"), abs=1e-9)
+    assert cols["n_modules"] == lab.max() + 1
+
+
+def test_dag_communities_gpu_simulator():
+    g, _ = _dag(1600, T=2, theta=(0.0, 0.3), max_nodes=40)
+    gg = g.to("gpu")
+    ci = np.random.default_rng(0).integers(0, 3, g.n_nodes)
+    to = gg.backend.to_numpy
+    for directed in (False, True):
+        np.testing.assert_allclose(deepcnt.modularity(gg, ci, directed=directed),
+                                   deepcnt.modularity(g, ci, directed=directed), atol=1e-12)
+    np.testing.assert_allclose(to(deepcnt.participation(gg, ci)), deepcnt.participation(g, ci), atol=1e-12)
+    np.testing.assert_allclose(to(deepcnt.module_zscore(gg, ci)), deepcnt.module_zscore(g, ci), atol=1e-12)
+    for a, b in zip(deepcnt.louvain(gg), deepcnt.louvain(g)):
+        np.testing.assert_allclose(a, b, atol=1e-12)
