@@ -346,8 +346,8 @@ def _general_level0(g, t, coef):
     to = g.backend.to_numpy
     blocks = []
     for l, (i, j) in enumerate(g.pairs):
-        W, th = g.kept_stack(l, "Louvain")
-        blocks.append((i, j, np.ascontiguousarray(to(W[t])), float(th[t])))
+        W, th = g.kept_stack(l, "Louvain", epoch=t)
+        blocks.append((i, j, np.ascontiguousarray(to(W[0])), float(th[0])))
     cnt = np.zeros(n, np.int64)
     for i, j, W, th in blocks:
         klg.block_edge_counts(W, th, coef, cnt[o[i]:o[i + 1]], cnt[o[j]:o[j + 1]])

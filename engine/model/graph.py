@@ -383,13 +383,18 @@ class LayeredGraph:
         if not self.is_chain:
             raise InputError(chain_refusal(what, self.pairs, self.n_layers, instead))
 
-    def kept_stack(self, l, what):
+    def kept_stack(self, l, what, epoch=None):
         """Block ``l`` as a dense epoch stack (T, n_i, n_j) and its thresholds (T,): what the metrics that need
         explicit edges (motifs, modularity, Louvain, roles) read, on chains and on block DAGs.
 
-        A dense block is returned as it is. Sparse, identity and diagonal blocks are expanded to dense stacks
-        of their kept edges (dropped entries 0, threshold 0: the same edge set), memoised on the graph; memory
-        is then O(n_i n_j) per block, the same as a dense block on that pair.
+        A dense block is returned as it is (a view). Sparse, identity and diagonal blocks are expanded to dense
+        stacks of their kept edges (dropped entries 0, threshold 0: the same edge set); memory is then
+        O(n_i n_j) per epoch, the same as a dense block on that pair (nothing is kept on the graph).
+
+        Parameters
+        ----------
+        epoch : int, optional
+            Only this epoch (index into the stack): shapes (1, n_i, n_j) and (1,).
 
         Raises
         ------
@@ -397,21 +402,18 @@ class LayeredGraph:
             A block of another implicit kind (a convolution): ``what`` needs explicit edges.
         """
         b = self.blocks[l]
+        ts = range(b.shape[0]) if epoch is None else [epoch]
         if not isinstance(b, ImplicitBlock):
-            return b, self.theta[l]
+            return (b, self.theta[l]) if epoch is None else (b[epoch:epoch + 1], self.theta[l, epoch:epoch + 1])
         if not isinstance(b, (SparseBlock, DiagonalBlock)):  # DiagonalBlock includes IdentityBlock
             where = l if self.is_chain else self.pairs[l]
             raise InputError(f"{what} needs explicit edges but block {where} is an implicit "
                              f"{type(b).__name__}: {b.explicit_hint}")
-        key = ("kept_stack", l)
-        if key not in self._cache:
-            T = b.shape[0]
-            dense = np.zeros(b.shape, dtype=np.float64)
-            for t in range(T):
-                r, c, v = b.edges(t, self.theta[l, t])
-                dense[t, np.asarray(r, np.int64), np.asarray(c, np.int64)] = np.asarray(v, np.float64)
-            self._cache[key] = (self.backend.xp.asarray(dense), np.zeros(T))
-        return self._cache[key]
+        dense = np.zeros((len(ts),) + tuple(b.shape[1:]), dtype=np.float64)
+        for k, t in enumerate(ts):
+            r, c, v = b.edges(t, self.theta[l, t])
+            dense[k, np.asarray(r, np.int64), np.asarray(c, np.int64)] = np.asarray(v, np.float64)
+        return self.backend.xp.asarray(dense), np.zeros(len(ts))
 
     def block(self, i, j):
         """The block on the layer pair ``(i, j)``: an array of shape (n_i, n_j), (T, n_i, n_j) for an epoch

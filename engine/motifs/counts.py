@@ -33,7 +33,8 @@ class MotifCounts:
         Class name → int64 count, shape () or (T,) for an epoch stack.
     per_block : dict
         Class name → int64 array, shape (L,) or (T, L): the count of the motifs whose lowest layer is ``l``
-        (one-block shapes: block ``l``; chains and paths: blocks ``l, l+1, ...``); zero where none fits.
+        (one-block shapes: block ``l``; chains and paths: blocks ``l, l+1, ...``; on a block DAG, the layer of
+        the motif's lowest node, ``L = n_layers - 1``); zero where none fits.
     symbols : str
         Colour symbols of the names (``""``, ``"+-"`` or ``"1234"[:k]``).
     """
