@@ -120,6 +120,15 @@ def test_dag_motifs_of_size_4_refused(monkeypatch):
         deepcnt.motifs(g)
 
 
+def test_dag_motifs3_epoch_batches(monkeypatch):
+    g, _ = _dag(1050, T=2)
+    whole = deepcnt.motifs(g, size=3, signed=True)
+    monkeypatch.setattr(deepcnt.config, "MOTIF_MASK_BUDGET", 1)  # one epoch per batch
+    parts = deepcnt.motifs(g, size=3, signed=True)
+    for n in whole.classes:
+        np.testing.assert_array_equal(whole.per_block[n], parts.per_block[n])
+
+
 def test_dag_motifs3_gpu_simulator():
     g, _ = _dag(1000, T=2)
     gg = g.to("gpu")

@@ -15,13 +15,15 @@ those colours. Block by block: ``B^a B^b`` is one GEMM per layer triple ``p < q 
 """
 import numpy as np
 
+from .. import config
 from ..backend import to_host
 from . import classes as mc
 from .counts import _multi
 
 
 def dag_census3(g, codes, k):
-    """Counts of every class of ``chain3``, ``fanout2``, ``fanin2`` and ``ffl`` on a block DAG.
+    """Counts of every class of ``chain3``, ``fanout2``, ``fanin2`` and ``ffl`` on a block DAG, in batches
+    of epochs whose colour masks fit ``config.MOTIF_MASK_BUDGET`` (as the chain census).
 
     Parameters
     ----------
@@ -37,6 +39,19 @@ def dag_census3(g, codes, k):
         ``{(shape, colours): int64 array (T, L)}`` (host), ``L = n_layers - 1``: the count of the motifs whose
         lowest layer is ``l``.
     """
+    T = codes[0].shape[0]
+    slots = sum(int(c.shape[1]) * int(c.shape[2]) for c in codes)
+    batch = max(1, int(config.MOTIF_MASK_BUDGET // max(1, 4 * k * slots)))
+    result = {}
+    for t0 in range(0, T, batch):
+        part = _census_batch(g, [c[t0:t0 + batch] for c in codes], k)
+        for key, v in part.items():
+            result.setdefault(key, np.zeros((T,) + v.shape[1:], dtype=np.int64))[t0:t0 + batch] = v
+    return result
+
+
+def _census_batch(g, codes, k):
+    """:func:`dag_census3` for one batch of epochs."""
     be = g.backend
     xp = be.xp
     kern = be.kernel("motifs")
