@@ -215,7 +215,7 @@ def skip_graph():
 REFUSALS = {
     "motifs of size 4": lambda g: deepcnt.motifs(g, size=4),
     "degree_motifs": lambda g: deepcnt.degree_motifs(g),
-    "motif_significance": lambda g: deepcnt.motif_significance(g, draws=2),
+    "motif significance of size 4": lambda g: deepcnt.motif_significance(g, draws=2),
     "motif_intensity": lambda g: deepcnt.motif_intensity(g),
     "motif_participation": lambda g: deepcnt.motif_participation(g),
     "the Zambra colour scheme": lambda g: deepcnt.zambra_colors(g),

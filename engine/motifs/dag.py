@@ -122,3 +122,83 @@ def _census_batch(g, codes, k):
         for cols in mc.classes(s, k):
             out.setdefault((s, cols), np.zeros((T, L), dtype=np.int64))
     return out
+
+
+def _slot_prob(mb, N, cols, null):
+    """Probability that distinct slots of one block have the colours ``cols`` under the null: ``mb[c]`` slots
+    of colour ``c`` (``c = 0``: no edge) among ``N``. Permutation: falling factorials; Bernoulli: a product."""
+    p = 1.0
+    if null == "permutation":
+        if N < len(cols):
+            return 0.0
+        for c in set(cols):
+            for i in range(cols.count(c)):
+                p *= mb[c] - i
+        for i in range(len(cols)):
+            p /= N - i
+        return p
+    for c in cols:
+        p *= mb[c] / N
+    return p
+
+
+def dag_expected3(sizes, pairs, m, k, null):
+    """Exact expectations of every 3-node class of a block DAG under the permutation or Bernoulli null (each
+    block randomised independently), for one epoch.
+
+    Non-induced counts are sums over slot tuples whose probability is a product over blocks
+    (:func:`_slot_prob`); the induced classes follow by linearity, as in :func:`dag_census3`.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+    pairs : sequence of (i, j), the blocks' layer pairs
+    m : array, shape (n_blocks, k + 1): ``m[b, c]`` slots of colour ``c`` in block ``b`` (``c = 0``: no edge)
+    k : int
+    null : {"permutation", "bernoulli"}
+
+    Returns
+    -------
+    dict {(shape, colours): float}
+    """
+    n = [int(x) for x in sizes]
+    idx = {p: b for b, p in enumerate(pairs)}
+    N = {p: n[p[0]] * n[p[1]] for p in pairs}
+
+    def q(pair, *cols):
+        return _slot_prob(m[idx[pair]], N[pair], list(cols), null)
+
+    out = {(s, cols): 0.0 for s in mc.SHAPES_3_DAG for cols in mc.classes(s, k)}
+    colours = range(1, k + 1)
+    fans = mc.classes("fanout2", k)
+    for (p, j) in pairs:
+        for (j2, r) in pairs:
+            if j2 != j:
+                continue
+            n3 = n[p] * n[j] * n[r]
+            for a in colours:
+                for b in colours:
+                    out[("chain3", (a, b))] += n3 * q((p, j), a) * q((j, r), b)
+                    if (p, r) not in idx:
+                        continue
+                    for c in colours:
+                        f = n3 * q((p, j), a) * q((j, r), b) * q((p, r), c)
+                        out[("ffl", (a, b, c))] += f
+                        out[("chain3", (a, b))] -= f
+                        out[("fanout2", tuple(sorted((a, c))))] -= f
+                        out[("fanin2", tuple(sorted((c, b))))] -= f
+    for (p, j) in pairs:  # both edges of a fan in one block
+        for x, y in fans:
+            w = (1 if x == y else 2) * q((p, j), x, y)
+            out[("fanout2", (x, y))] += n[p] * (n[j] * (n[j] - 1) // 2) * w
+            out[("fanin2", (x, y))] += (n[p] * (n[p] - 1) // 2) * n[j] * w
+    for b1, (p, j) in enumerate(pairs):  # the two edges in two blocks
+        for (p2, j2) in pairs[b1 + 1:]:
+            for x, y in fans:
+                if p2 == p:  # fan-out from layer p into layers j < j2
+                    v = q((p, j), x) * q((p2, j2), y) + (x != y) * q((p, j), y) * q((p2, j2), x)
+                    out[("fanout2", (x, y))] += n[p] * n[j] * n[j2] * v
+                if j2 == j:  # fan-in to layer j from layers p < p2
+                    v = q((p, j), x) * q((p2, j2), y) + (x != y) * q((p, j), y) * q((p2, j2), x)
+                    out[("fanin2", (x, y))] += n[p] * n[p2] * n[j] * v
+    return out
