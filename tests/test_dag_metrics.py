@@ -346,3 +346,14 @@ def test_dag_communities_gpu_simulator():
     np.testing.assert_allclose(to(deepcnt.module_zscore(gg, ci)), deepcnt.module_zscore(g, ci), atol=1e-12)
     for a, b in zip(deepcnt.louvain(gg), deepcnt.louvain(g)):
         np.testing.assert_allclose(a, b, atol=1e-12)
+
+
+def test_dag_louvain_epoch_stack_is_per_epoch():
+    g, _ = _dag(1800, T=3, theta=(0.0, 0.2), max_nodes=40)
+    labels, q = deepcnt.louvain(g, seed=4)
+    prev, _ = deepcnt.louvain(g, seed=4, init="previous")
+    for t in range(3):
+        lt, qt = deepcnt.louvain(g.epoch(t), seed=4)
+        np.testing.assert_array_equal(labels[t], lt)
+        assert q[t] == pytest.approx(qt, abs=1e-12)
+    np.testing.assert_array_equal(prev[0], labels[0])
