@@ -357,3 +357,13 @@ def test_dag_louvain_epoch_stack_is_per_epoch():
         np.testing.assert_array_equal(labels[t], lt)
         assert q[t] == pytest.approx(qt, abs=1e-12)
     np.testing.assert_array_equal(prev[0], labels[0])
+
+
+def test_dag_motif_significance_gpu_simulator():
+    g = LayeredGraph.from_blocks([3, 3, 3], {(0, 1): np.array([[1, -1, 0], [0.5, 0, 2], [0, -3, 1]]),
+                                             (1, 2): np.array([[0, 1, 1], [-1, 0, 2], [1, 1, 0]]), (0, 2): "identity"})
+    a = deepcnt.motif_significance(g, size=3, draws=30, seed=2, signed=True)
+    b = deepcnt.motif_significance(g.to("gpu"), size=3, draws=30, seed=2, signed=True)
+    for n in a.classes:
+        assert a.observed[n] == b.observed[n] and a.expected[n] == pytest.approx(b.expected[n])
+        assert abs(a.mc_mean[n] - b.mc_mean[n]) <= 6 * max(a.sd[n], b.sd[n], 1e-12) / np.sqrt(30) + 1e-9
