@@ -107,14 +107,26 @@ def random_codes(rng, k, max_layers=4, max_width=4):
             .astype(np.int8) for l in range(L)]
 
 
-def brute_intensity(weights, theta=0.0, sizes=(3, 4)):
-    """{shape: Σ over instances of (Π |w_e|)^(1/|g|)} by enumeration (uncoloured classes, kept |w| > θ)."""
+def brute_intensity(weights, theta=0.0, sizes=(3, 4), matrix=None):
+    """{shape: Σ over instances of (Π |w_e|)^(1/|g|)} by enumeration (uncoloured classes, kept |w| > θ).
+
+    ``matrix``: the N×N weights of any graph (e.g. a block DAG; non-zero = edge) instead of a chain's blocks.
+    """
+    if matrix is not None:
+        G = colour_matrix_digraph((matrix != 0).astype(int))
+        for i, j in zip(*np.nonzero(matrix)):
+            G[int(i)][int(j)]["w"] = abs(float(matrix[i, j]))
+        return _intensity_census(G, sizes)
     codes = [(np.abs(w) > theta).astype(np.int8) for w in weights]
     G = coloured_digraph(codes)
     off = np.concatenate([[0], np.cumsum([weights[0].shape[0]] + [w.shape[1] for w in weights])])
     for l, w in enumerate(weights):
         for i, j in zip(*np.nonzero(codes[l])):
             G[int(off[l] + i)][int(off[l + 1] + j)]["w"] = abs(float(w[i, j]))
+    return _intensity_census(G, sizes)
+
+
+def _intensity_census(G, sizes):
     U = G.to_undirected()
     temps = all_templates(1)
     out = {}
