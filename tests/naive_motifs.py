@@ -141,9 +141,13 @@ def _intensity_census(G, sizes):
     return out
 
 
-def brute_participation(codes, sizes=(3, 4)):
-    """{shape: int array (N,)}: instances of each uncoloured class containing each node, by enumeration."""
-    G = coloured_digraph([(c != 0).astype(np.int8) for c in codes])
+def brute_participation(codes, sizes=(3, 4), matrix=None):
+    """{shape: int array (N,)}: instances of each uncoloured class containing each node, by enumeration.
+
+    ``matrix``: the N×N adjacency of any graph (e.g. a block DAG; non-zero = edge) instead of a chain's codes.
+    """
+    G = (coloured_digraph([(c != 0).astype(np.int8) for c in codes]) if matrix is None
+         else colour_matrix_digraph((matrix != 0).astype(int)))
     U = G.to_undirected()
     temps = all_templates(1)
     out = {}

@@ -217,7 +217,7 @@ REFUSALS = {
     "degree_motifs": lambda g: deepcnt.degree_motifs(g),
     "motif significance of size 4": lambda g: deepcnt.motif_significance(g, draws=2),
     "motif intensity of size 4": lambda g: deepcnt.motif_intensity(g),
-    "motif_participation": lambda g: deepcnt.motif_participation(g),
+    "motif participation of size 4": lambda g: deepcnt.motif_participation(g),
     "the Zambra colour scheme": lambda g: deepcnt.zambra_colors(g),
     "receptive fields": lambda g: deepcnt.receptive_fields(g, layer=2),
     "cluster_statistics": lambda g: deepcnt.cluster_statistics(g, 1, np.zeros(4, dtype=int)),
@@ -249,8 +249,8 @@ def test_refusal_of_a_dag_without_skips():
     g = LayeredGraph.from_blocks([2, 3, 2, 2], {(0, 1): np.ones((2, 3)), (2, 3): np.ones((2, 2))})
     assert not g.is_chain and g.skip_pairs == ()
     np.testing.assert_array_equal(deepcnt.degree(g), [3, 3, 2, 2, 2, 2, 2, 2, 2])
-    with pytest.raises(deepcnt.InputError, match=r"motif_participation is not yet supported .* do not form a chain"):
-        deepcnt.motif_participation(g)
+    with pytest.raises(deepcnt.InputError, match=r"weight_moments is not yet supported .* do not form a chain"):
+        deepcnt.weight_moments(g)
 
 
 def test_store_refuses_block_kinds_it_cannot_hold(tmp_path):
@@ -389,9 +389,9 @@ def test_to_sparse_keeps_every_metric(seed):
 def test_chain_of_sparse_blocks_refuses_edge_metrics_with_a_hint():
     g = LayeredGraph.from_weights([SparseBlock(np.eye(3)), np.ones((3, 2))])
     assert g.is_chain and g.n_edges == 9
-    with pytest.raises(deepcnt.InputError, match="motif participation needs explicit edges but block 0 is an "
+    with pytest.raises(deepcnt.InputError, match="the Zambra colour scheme needs explicit edges but block 0 is an "
                                                  "implicit SparseBlock: degree, strength, knn"):
-        deepcnt.motif_participation(g)
+        deepcnt.zambra_colors(g)
 
 
 def test_chain_of_sparse_blocks_counts_motifs_as_the_dense_chain():
@@ -402,6 +402,8 @@ def test_chain_of_sparse_blocks_counts_motifs_as_the_dense_chain():
     assert a.classes == b.classes and all(a[n] == b[n] for n in a.classes)
     a, b = deepcnt.motif_intensity(d)[0], deepcnt.motif_intensity(g)[0]
     assert all(a[s] == pytest.approx(b[s], rel=1e-12) for s in a)
+    a, b = deepcnt.motif_participation(d), deepcnt.motif_participation(g)
+    assert all((a[s] == b[s]).all() for s in a)
     with pytest.raises(deepcnt.InputError, match="motifs needs explicit edges but block 0 is an implicit ConvBlock"):
         deepcnt.motifs(LayeredGraph.from_weights([deepcnt.ConvBlock(np.ones((1, 1, 2, 2)), (1, 3, 3)),
                                                   np.ones((4, 2))]))

@@ -14,7 +14,7 @@ from deepcnt.communities.consensus import consensus_und
 from deepcnt.communities.modularity import run_states
 from naive_communities import (agreement_ref, louvain_ref, modularity_matrix, participation_ref, signed_q,
                                zscore_ref)
-from naive_motifs import brute_census, brute_intensity, colour_matrix_digraph
+from naive_motifs import brute_census, brute_intensity, brute_participation, colour_matrix_digraph
 from test_dag import explicit, random_dag
 
 
@@ -394,3 +394,22 @@ def test_dag_motif_intensity_against_brute_force(seed):
         a, b = deepcnt.motif_intensity(g, size=3), deepcnt.motif_intensity(g.to("gpu"), size=3)
         for s in a[0]:
             np.testing.assert_allclose(a[1][s], b[1][s], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_dag_motif_participation_against_brute_force(seed):
+    g, mats = _dag(2000 + seed, T=[None, 2][seed % 2])
+    part = deepcnt.motif_participation(g, size=3)
+    res = deepcnt.motifs(g, size=3)
+    for t, A in enumerate(mats):
+        want = brute_participation(None, sizes=(3,), matrix=A)
+        for s in mc.SHAPES_3_DAG:
+            got = np.atleast_2d(part[s])[t]
+            np.testing.assert_array_equal(got, want.get(s, np.zeros(g.n_nodes, int)), err_msg=s)
+            assert got.sum() == 3 * np.atleast_1d(res[s])[t]
+    with pytest.raises(deepcnt.InputError, match=r"^motif participation of size 4 is not yet supported"):
+        deepcnt.motif_participation(g)
+    if seed == 1:  # the GPU (simulator) twin
+        b = deepcnt.motif_participation(g.to("gpu"), size=3)
+        for s in part:
+            np.testing.assert_array_equal(part[s], b[s])
