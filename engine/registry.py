@@ -34,6 +34,9 @@ class Metric:
         (convolution) blocks, where it would raise.
     skips : bool
         Defined on block DAGs (skip blocks); otherwise such a graph is one clear error.
+    expands : bool
+        Needs explicit edges but reads sparse, identity and diagonal blocks as the dense blocks of their kept
+        edges (``LayeredGraph.kept_stack``): only convolution and pooling blocks keep it out.
     """
 
     name: str
@@ -44,21 +47,29 @@ class Metric:
     default: bool = True
     needs_edges: bool = False
     skips: bool = False
+    expands: bool = False
+
+    def reads(self, implicit, opaque):
+        """Whether this metric can read a run whose blocks are ``implicit`` (any kind but dense) and ``opaque``
+        (a kind ``kept_stack`` cannot expand: convolution, pooling)."""
+        return not self.needs_edges or not (opaque if self.expands else implicit)
 
 
 REGISTRY = {}
 
 
-def register(name, kind, columns, description="", default=True, needs_edges=False, skips=False):
+def register(name, kind, columns, description="", default=True, needs_edges=False, skips=False, expands=False):
     """Decorator: register ``compute(g) -> {column: array}`` under ``name`` (``skips=True``: it is defined on
-    block DAGs with skip blocks; otherwise such a graph is refused with one :class:`InputError`)."""
+    block DAGs with skip blocks; otherwise such a graph is refused with one :class:`InputError`;
+    ``expands=True``: it needs explicit edges but reads sparse, identity and diagonal blocks)."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}")
 
     def deco(func):
         checked = takes_graph(func, skips=skips)  # given anything but a graph: one line that says what it expects
         checked.__name__ = f"metric {name!r}"
-        REGISTRY[name] = Metric(name, kind, tuple(columns), checked, description, default, needs_edges, skips)
+        REGISTRY[name] = Metric(name, kind, tuple(columns), checked, description, default, needs_edges, skips,
+                                expands)
         return func
 
     return deco

@@ -24,6 +24,7 @@ _TEMPLATES = {
     "diamond": [("i", "j1"), ("j1", "k"), ("i", "j2"), ("j2", "k")],
     "src_branch": [("i", "j1"), ("i", "j2"), ("j2", "k")],
     "snk_branch": [("i", "j2"), ("j1", "k"), ("j2", "k")],
+    "ffl": [("i", "j"), ("j", "k"), ("i", "k")],
 }
 
 
@@ -64,9 +65,21 @@ def coloured_digraph(codes):
     return G
 
 
-def brute_census(codes, k, signed=False, sizes=(3, 4)):
-    """{class name: count} of connected induced subgraphs; unmatched subgraphs counted under ``"other"``."""
-    G = coloured_digraph(codes)
+def colour_matrix_digraph(C):
+    """DiGraph of any graph given its N×N matrix of edge colours (0 = no edge): e.g. a block DAG."""
+    G = nx.DiGraph()
+    G.add_nodes_from(range(C.shape[0]))
+    for i, j in zip(*np.nonzero(C)):
+        G.add_edge(int(i), int(j), color=int(C[i, j]))
+    return G
+
+
+def brute_census(codes, k, signed=False, sizes=(3, 4), graph=None):
+    """{class name: count} of connected induced subgraphs; unmatched subgraphs counted under ``"other"``.
+
+    ``graph``: a coloured DiGraph to census instead of the layered graph of ``codes``.
+    """
+    G = coloured_digraph(codes) if graph is None else graph
     U = G.to_undirected()
     temps = all_templates(k, signed)
     em = nx.algorithms.isomorphism.categorical_edge_match("color", None)
@@ -94,14 +107,26 @@ def random_codes(rng, k, max_layers=4, max_width=4):
             .astype(np.int8) for l in range(L)]
 
 
-def brute_intensity(weights, theta=0.0, sizes=(3, 4)):
-    """{shape: Σ over instances of (Π |w_e|)^(1/|g|)} by enumeration (uncoloured classes, kept |w| > θ)."""
+def brute_intensity(weights, theta=0.0, sizes=(3, 4), matrix=None):
+    """{shape: Σ over instances of (Π |w_e|)^(1/|g|)} by enumeration (uncoloured classes, kept |w| > θ).
+
+    ``matrix``: the N×N weights of any graph (e.g. a block DAG; non-zero = edge) instead of a chain's blocks.
+    """
+    if matrix is not None:
+        G = colour_matrix_digraph((matrix != 0).astype(int))
+        for i, j in zip(*np.nonzero(matrix)):
+            G[int(i)][int(j)]["w"] = abs(float(matrix[i, j]))
+        return _intensity_census(G, sizes)
     codes = [(np.abs(w) > theta).astype(np.int8) for w in weights]
     G = coloured_digraph(codes)
     off = np.concatenate([[0], np.cumsum([weights[0].shape[0]] + [w.shape[1] for w in weights])])
     for l, w in enumerate(weights):
         for i, j in zip(*np.nonzero(codes[l])):
             G[int(off[l] + i)][int(off[l + 1] + j)]["w"] = abs(float(w[i, j]))
+    return _intensity_census(G, sizes)
+
+
+def _intensity_census(G, sizes):
     U = G.to_undirected()
     temps = all_templates(1)
     out = {}
@@ -116,9 +141,13 @@ def brute_intensity(weights, theta=0.0, sizes=(3, 4)):
     return out
 
 
-def brute_participation(codes, sizes=(3, 4)):
-    """{shape: int array (N,)}: instances of each uncoloured class containing each node, by enumeration."""
-    G = coloured_digraph([(c != 0).astype(np.int8) for c in codes])
+def brute_participation(codes, sizes=(3, 4), matrix=None):
+    """{shape: int array (N,)}: instances of each uncoloured class containing each node, by enumeration.
+
+    ``matrix``: the N×N adjacency of any graph (e.g. a block DAG; non-zero = edge) instead of a chain's codes.
+    """
+    G = (coloured_digraph([(c != 0).astype(np.int8) for c in codes]) if matrix is None
+         else colour_matrix_digraph((matrix != 0).astype(int)))
     U = G.to_undirected()
     temps = all_templates(1)
     out = {}

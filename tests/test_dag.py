@@ -213,17 +213,12 @@ def skip_graph():
 
 
 REFUSALS = {
-    "motifs": lambda g: deepcnt.motifs(g, size=3),
+    "motifs of size 4": lambda g: deepcnt.motifs(g, size=4),
     "degree_motifs": lambda g: deepcnt.degree_motifs(g),
-    "motif_significance": lambda g: deepcnt.motif_significance(g, draws=2),
-    "motif_intensity": lambda g: deepcnt.motif_intensity(g),
-    "motif_participation": lambda g: deepcnt.motif_participation(g),
+    "motif significance of size 4": lambda g: deepcnt.motif_significance(g, draws=2),
+    "motif intensity of size 4": lambda g: deepcnt.motif_intensity(g),
+    "motif participation of size 4": lambda g: deepcnt.motif_participation(g),
     "the Zambra colour scheme": lambda g: deepcnt.zambra_colors(g),
-    "modularity": lambda g: deepcnt.modularity(g, np.zeros(g.n_nodes, dtype=int)),
-    "louvain": lambda g: deepcnt.louvain(g),
-    "consensus": lambda g: deepcnt.consensus(g, runs=2),
-    "participation": lambda g: deepcnt.participation(g, np.zeros(g.n_nodes, dtype=int)),
-    "module_zscore": lambda g: deepcnt.module_zscore(g, np.zeros(g.n_nodes, dtype=int)),
     "receptive fields": lambda g: deepcnt.receptive_fields(g, layer=2),
     "cluster_statistics": lambda g: deepcnt.cluster_statistics(g, 1, np.zeros(4, dtype=int)),
     "receptive_field_clusters": lambda g: deepcnt.receptive_field_clusters(g, 1, (2, 2)),
@@ -234,8 +229,6 @@ REFUSALS = {
     "channel_graph": lambda g: deepcnt.channel_graph(g),
     "dense_block": lambda g: g.dense_block(0),
     "metric 'motifs'": lambda g: deepcnt.get_metric("motifs").compute(g),
-    "metric 'modularity'": lambda g: deepcnt.get_metric("modularity").compute(g),
-    "metric 'communities'": lambda g: deepcnt.get_metric("communities").compute(g),
     "metric 'weight_moments'": lambda g: deepcnt.get_metric("weight_moments").compute(g),
 }
 
@@ -249,15 +242,15 @@ def test_other_metrics_refuse_skip_blocks(skip_graph, name):
 
 def test_registry_marks_the_dag_metrics():
     dag = {m.name for m in deepcnt.REGISTRY.values() if m.skips}
-    assert dag == {"degree", "strength", "knn", "lamalfa_strength", "layers_fluctuation"}
+    assert dag == {"degree", "strength", "knn", "lamalfa_strength", "layers_fluctuation", "modularity", "communities"}
 
 
 def test_refusal_of_a_dag_without_skips():
     g = LayeredGraph.from_blocks([2, 3, 2, 2], {(0, 1): np.ones((2, 3)), (2, 3): np.ones((2, 2))})
     assert not g.is_chain and g.skip_pairs == ()
     np.testing.assert_array_equal(deepcnt.degree(g), [3, 3, 2, 2, 2, 2, 2, 2, 2])
-    with pytest.raises(deepcnt.InputError, match=r"louvain is not yet supported .* do not form a chain"):
-        deepcnt.louvain(g)
+    with pytest.raises(deepcnt.InputError, match=r"weight_moments is not yet supported .* do not form a chain"):
+        deepcnt.weight_moments(g)
 
 
 def test_store_refuses_block_kinds_it_cannot_hold(tmp_path):
@@ -396,9 +389,24 @@ def test_to_sparse_keeps_every_metric(seed):
 def test_chain_of_sparse_blocks_refuses_edge_metrics_with_a_hint():
     g = LayeredGraph.from_weights([SparseBlock(np.eye(3)), np.ones((3, 2))])
     assert g.is_chain and g.n_edges == 9
-    with pytest.raises(deepcnt.InputError, match="motifs needs explicit edges but block 0 is an implicit "
-                                                 "SparseBlock: degree, strength, knn"):
-        deepcnt.motifs(g, size=3)
+    with pytest.raises(deepcnt.InputError, match="the Zambra colour scheme needs explicit edges but block 0 is an "
+                                                 "implicit SparseBlock: degree, strength, knn"):
+        deepcnt.zambra_colors(g)
+
+
+def test_chain_of_sparse_blocks_counts_motifs_as_the_dense_chain():
+    # motifs read a sparse (identity, diagonal) block as the dense stack of its kept edges (kept_stack)
+    d = LayeredGraph.from_weights([np.eye(3) - 0.5 * np.ones((3, 3)), np.ones((3, 2))]).threshold(0.2)
+    g = LayeredGraph.from_weights([SparseBlock(np.eye(3) - 0.5 * np.ones((3, 3))), np.ones((3, 2))]).threshold(0.2)
+    a, b = deepcnt.motifs(d, signed=True), deepcnt.motifs(g, signed=True)
+    assert a.classes == b.classes and all(a[n] == b[n] for n in a.classes)
+    a, b = deepcnt.motif_intensity(d)[0], deepcnt.motif_intensity(g)[0]
+    assert all(a[s] == pytest.approx(b[s], rel=1e-12) for s in a)
+    a, b = deepcnt.motif_participation(d), deepcnt.motif_participation(g)
+    assert all((a[s] == b[s]).all() for s in a)
+    with pytest.raises(deepcnt.InputError, match="motifs needs explicit edges but block 0 is an implicit ConvBlock"):
+        deepcnt.motifs(LayeredGraph.from_weights([deepcnt.ConvBlock(np.ones((1, 1, 2, 2)), (1, 3, 3)),
+                                                  np.ones((4, 2))]))
 
 
 def test_igraph_export_of_a_dag():

@@ -222,7 +222,8 @@ def test_chain_stores_keep_their_format(tmp_path):
 def test_analyze_a_dag_run_equals_the_metrics_of_its_graphs(tmp_path):
     graphs = _dag_run(tmp_path, E=2, n=3)
     a = analyze(tmp_path / "run", threshold=0.3, batch=2)
-    assert a.metadata()["metrics"] == ["degree", "knn", "lamalfa_strength", "layers_fluctuation", "strength"]
+    assert a.metadata()["metrics"] == ["communities", "degree", "knn", "lamalfa_strength", "layers_fluctuation",
+                                       "modularity", "strength"]
     nodes, epochs = a.nodes(), a.epochs()
     for k, g in enumerate(graphs):
         for m in range(2):
@@ -237,7 +238,12 @@ def test_analyze_a_dag_run_equals_the_metrics_of_its_graphs(tmp_path):
             assert int(row.n_edges.iloc[0]) == h.n_edges
             np.testing.assert_allclose(row[[f"layers_fluctuation_L{l}" for l in range(4)]].to_numpy()[0],
                                        deepcnt.layers_fluctuation(h), rtol=1e-12)
-    with pytest.raises(InputError, match=r"^motifs, modularity is not yet supported on graphs with skip blocks: it "
+            labels, q = deepcnt.louvain(h)  # communities on the block DAG (identity, diagonal, sparse blocks)
+            np.testing.assert_array_equal(rows.module.to_numpy(), labels)
+            np.testing.assert_allclose(row.modularity_q.iloc[0], q, rtol=1e-12)
+            np.testing.assert_allclose(rows.participation_pos.to_numpy(), deepcnt.participation(h, labels),
+                                       rtol=1e-12)
+    with pytest.raises(InputError, match=r"^motifs is not yet supported on graphs with skip blocks: it "
                                          r"has skip blocks between non-consecutive layers \(0, 2\), \(1, 3\)\. .*"
                                          r"leave the others out"):
         analyze(tmp_path / "run", metrics=["degree", "motifs", "modularity"], out=tmp_path / "other")
@@ -256,3 +262,21 @@ def test_cli_analyze_of_a_dag_run(tmp_path, capsys):
     assert main(["analyze", str(tmp_path / "run"), "--metrics", "motifs", "--out", str(tmp_path / "m")]) != 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "motifs is not yet supported on graphs with skip blocks" in err[0]
+
+
+def test_analyze_a_chain_run_with_a_sparse_block_counts_motifs(tmp_path):
+    # motifs and communities read sparse blocks as their kept edges; the weight moments do not (left out)
+    rng = np.random.default_rng(3)
+    g = LayeredGraph.from_weights([SparseBlock(rng.normal(size=(4, 5)) * (rng.random((4, 5)) < 0.6)),
+                                   rng.normal(size=(5, 3)).astype(np.float64)])
+    with EpochStore.create_for(tmp_path / "run", g) as s:
+        s.append_graph(0, g)
+    a = analyze(tmp_path / "run", threshold=0.2)
+    assert {"motifs", "modularity", "communities"} <= set(a.metadata()["metrics"])
+    assert "weight_moments" not in a.metadata()["metrics"]
+    h = EpochStore.open(tmp_path / "run").graph(0).threshold(0.2)
+    m = deepcnt.motifs(h)
+    row = a.epochs().iloc[0]
+    assert all(row[f"motif_{n}"] == m[n] for n in m.classes)
+    with pytest.raises(InputError, match=r"^weight_moments needs explicit edges, but this run has sparse blocks"):
+        analyze(tmp_path / "run", metrics=["weight_moments"], out=tmp_path / "w")

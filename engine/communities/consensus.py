@@ -117,7 +117,7 @@ def consensus_und(D, tau, reps=10, seed=0):
     return labels[0]
 
 
-@takes_graph
+@takes_graph(skips=True)
 def consensus(g, runs=500, tau=0.1, reps=10, seed=0, gamma=1.0, negative="asym", directed=False, binary=False,
               across_epochs=False):
     """Consensus partition of ``runs`` Louvain runs per epoch (Shine et al.: 500 runs).

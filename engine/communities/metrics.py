@@ -29,7 +29,7 @@ def partition(g, negative="asym", directed=False, gamma=1.0, seed=0, runs=1, tau
 
 @register("modularity", "epoch", ["modularity_q", "n_modules"],
           "signed modularity Q (BCT negative_asym by default) of the Louvain/consensus partition, and its size",
-          needs_edges=True)
+          needs_edges=True, skips=True, expands=True)
 def _modularity_columns(g, negative="asym", directed=False, gamma=1.0, seed=0, runs=1, tau=0.1, reps=10):
     lab = partition(g, negative, directed, gamma, seed, runs, tau, reps)
     q = modularity(g, lab, gamma, negative, directed)
@@ -40,7 +40,7 @@ def _modularity_columns(g, negative="asym", directed=False, gamma=1.0, seed=0, r
 @register("communities", "node", ["module", "participation_pos", "participation_neg", "module_zscore", "role"],
           "module of the Louvain/consensus partition, participation (W+, W-), within-module z-score "
           "(signed W, ddof=1) and Guimera-Amaral role 1..7 from (participation_pos, module_zscore)",
-          needs_edges=True)
+          needs_edges=True, skips=True, expands=True)
 def _community_columns(g, negative="asym", directed=False, gamma=1.0, seed=0, runs=1, tau=0.1, reps=10):
     lab = partition(g, negative, directed, gamma, seed, runs, tau, reps)
     ppos = participation(g, lab, "positive")

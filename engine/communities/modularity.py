@@ -27,6 +27,7 @@ import numpy as np
 
 from ..core.strength import node_sums
 from ..errors import InputError
+from ..model.blocks import ImplicitBlock
 from ..model.graph import takes_graph
 
 _MODES = {
@@ -139,17 +140,17 @@ def _within(g, lab, binary):
     o = g.offsets
     tot = np.zeros((T, 4))
     labd = xp.asarray(lab)
-    for l in range(len(g.blocks)):
-        W = g.block_stack(l, "modularity")
+    for l, (i, j) in enumerate(g.pairs):
+        W, th = g.kept_stack(l, "modularity")
         out = xp.zeros((T, 4))
-        kern(W, xp.asarray(g.theta[l], dtype=xp.float64), xp.ascontiguousarray(labd[:, o[l]:o[l + 1]]),
-             xp.ascontiguousarray(labd[:, o[l + 1]:o[l + 2]]), out)
+        kern(W, xp.asarray(th, dtype=xp.float64), xp.ascontiguousarray(labd[:, o[i]:o[i + 1]]),
+             xp.ascontiguousarray(labd[:, o[j]:o[j + 1]]), out)
         tot += be.to_numpy(out)
     cp, cm = (0, 1) if binary else (2, 3)
     return tot[:, cp], tot[:, cm]
 
 
-@takes_graph
+@takes_graph(skips=True)
 def modularity(g, labels, gamma=1.0, negative="asym", directed=False, binary=False):
     """Q of a given partition, in O(E + N) from block segment sums.
 
@@ -244,10 +245,17 @@ def _epoch_memo(g, t):
     return lru[t]
 
 
+def _blocks_in_place(g):
+    """Whether Louvain's level 0 reads the weight blocks in place (``_epoch_pass``): a chain of dense blocks.
+    Otherwise (skip blocks, sparse/identity/diagonal blocks) it is the CSR matrix of every block
+    (``_general_level0``)."""
+    return g.is_chain and not any(isinstance(b, ImplicitBlock) for b in g.blocks)
+
+
 def _louvain_channels(g, t, binary):
     """(pin, pout, nin, nout) of epoch ``t``, each (1, N): from the memoised node sums when present, else
     from the serial pass of ``_epoch_pass`` (no parallel region: it would cost more than the pass)."""
-    if "sums" in g._cache:
+    if "sums" in g._cache or not _blocks_in_place(g):
         return tuple(c[t:t + 1] for c in _channels(g, binary))
     out, inn = _epoch_pass(g, t)["sums"]
     cp, cm = (0, 1) if binary else (2, 3)
@@ -298,6 +306,8 @@ def _level0_graph(g, t, coef):
     # Louvain's kernels are loaded on first use (0.1 s), not by import deepcnt
     from ..kernels.cpu import louvain_graph as klg
 
+    if not _blocks_in_place(g):
+        return _general_level0(g, t, coef)
     down, up, boff, o, layer, th, blocks_form = _epoch_pass(g, t)["pass"]
     if blocks_form:
         return klg.BlocksGraph(down, up, boff, o, layer, th, coef)
@@ -322,6 +332,32 @@ def _level0_graph(g, t, coef):
     for l, W in enumerate(blocks):
         fill_block = klg.block_csr_fill_dense if dense[l] else klg.block_csr_fill
         fill_block(W, th[l], coef, o[l], o[l + 1], pos, indices, data)
+    return klg.CSRGraph(indptr, indices, data)
+
+
+def _general_level0(g, t, coef):
+    """The level-0 ``CSRGraph`` of epoch ``t`` of any block DAG: every block (``LayeredGraph.kept_stack``:
+    sparse, identity and diagonal blocks as dense stacks of their kept edges) filled at the offsets of its
+    layer pair ``(i, j)``. Blocks are visited in the order of their pairs, so every row's ids ascend (as
+    the chain's CSR form)."""
+    from ..kernels.cpu import louvain_graph as klg
+
+    o, n = g.offsets, g.n_nodes
+    to = g.backend.to_numpy
+    blocks = []
+    for l, (i, j) in enumerate(g.pairs):
+        W, th = g.kept_stack(l, "Louvain", epoch=t)
+        blocks.append((i, j, np.ascontiguousarray(to(W[0])), float(th[0])))
+    cnt = np.zeros(n, np.int64)
+    for i, j, W, th in blocks:
+        klg.block_edge_counts(W, th, coef, cnt[o[i]:o[i + 1]], cnt[o[j]:o[j + 1]])
+    indptr = np.zeros(n + 1, np.int64)
+    np.cumsum(cnt, out=indptr[1:])
+    indices = np.empty(indptr[-1], np.int32)
+    data = np.empty(indptr[-1])
+    pos = indptr[:-1].copy()
+    for i, j, W, th in blocks:
+        klg.block_csr_fill(W, th, coef, o[i], o[j], pos, indices, data)
     return klg.CSRGraph(indptr, indices, data)
 
 
@@ -415,7 +451,7 @@ def louvain_runs(problem, runs, seed, init=None, stream=0):
     return labels, q
 
 
-@takes_graph
+@takes_graph(skips=True)
 def louvain(g, gamma=1.0, negative="asym", seed=0, init=None, directed=False, binary=False):
     """Louvain community detection (Blondel et al. 2008) in BCT ``community_louvain`` form.
 

@@ -46,12 +46,12 @@ def node_module_strength(g, labels, sign="positive", direction="all", *, weight=
     o = g.offsets
     labd = xp.asarray(lab)
     kappa = xp.zeros((T, N, C))
-    for l in range(len(g.blocks)):
-        W = g.block_stack(l, "the node-to-module sums (participation, module z-score)")
-        src, dst = slice(o[l], o[l + 1]), slice(o[l + 1], o[l + 2])
-        row = xp.empty((T, o[l + 1] - o[l], C))
-        col = xp.empty((T, o[l + 2] - o[l + 1], C))
-        kern(W, xp.asarray(g.theta[l], dtype=xp.float64), _CHANNELS[sign], xp.ascontiguousarray(labd[:, src]),
+    for l, (i, j) in enumerate(g.pairs):
+        W, th = g.kept_stack(l, "the node-to-module sums (participation, module z-score)")
+        src, dst = slice(o[i], o[i + 1]), slice(o[j], o[j + 1])
+        row = xp.empty((T, o[i + 1] - o[i], C))
+        col = xp.empty((T, o[j + 1] - o[j], C))
+        kern(W, xp.asarray(th, dtype=xp.float64), _CHANNELS[sign], xp.ascontiguousarray(labd[:, src]),
              xp.ascontiguousarray(labd[:, dst]), row, col)
         if direction in ("all", "out"):
             kappa[:, src] += row
@@ -60,7 +60,7 @@ def node_module_strength(g, labels, sign="positive", direction="all", *, weight=
     return kappa, lab
 
 
-@takes_graph
+@takes_graph(skips=True)
 def participation(g, labels, sign="positive", direction="all"):
     """Participation coefficient of every node (Guimerà & Amaral 2005; BCT).
 
@@ -96,7 +96,7 @@ def participation(g, labels, sign="positive", direction="all"):
     return out if g.stacked else out[0]
 
 
-@takes_graph
+@takes_graph(skips=True)
 def module_zscore(g, labels, ddof=1, sign="net", direction="all", *, weight=None):
     """Within-module degree z-score (Guimerà & Amaral 2005; BCT ``module_degree_zscore``).
 

@@ -17,7 +17,7 @@ from ..backend import backend_for, get_backend, is_torch_tensor
 from ..errors import InputError, check_choice, renamed
 from . import export
 from .blocks import ImplicitBlock
-from .diagonal import IdentityBlock
+from .diagonal import DiagonalBlock, IdentityBlock
 from .sparse import SparseBlock
 from .sums import node_sums
 
@@ -371,15 +371,49 @@ class LayeredGraph:
         """The pairs ``(i, j)`` of the blocks that join non-consecutive layers (``j > i + 1``)."""
         return tuple(p for p in self.pairs if p[1] > p[0] + 1)
 
-    def require_chain(self, what):
+    def require_chain(self, what, instead=None):
         """Raise one :class:`InputError` naming ``what`` unless the graph is a chain of blocks.
 
         Metrics that are defined on block DAGs (degree, strength, knn, La Malfa's, ``n_edges``, thresholds,
-        exports) do not call this; every other one does (through :func:`takes_graph` or :meth:`block_stack`),
-        so a skip block gives a clear refusal, never a wrong result.
+        exports, 3-node motifs, modularity, Louvain, consensus, participation, module z-score) do not call
+        this; every other one does (through :func:`takes_graph` or :meth:`block_stack`), so a skip block gives
+        a clear refusal, never a wrong result. ``instead``: the sentence that says what to use (default: the
+        metrics defined on block DAGs).
         """
         if not self.is_chain:
-            raise InputError(chain_refusal(what, self.pairs, self.n_layers))
+            raise InputError(chain_refusal(what, self.pairs, self.n_layers, instead))
+
+    def kept_stack(self, l, what, epoch=None):
+        """Block ``l`` as a dense epoch stack (T, n_i, n_j) and its thresholds (T,): what the metrics that need
+        explicit edges (motifs, modularity, Louvain, roles) read, on chains and on block DAGs.
+
+        A dense block is returned as it is (a view). Sparse, identity and diagonal blocks are expanded to dense
+        stacks of their kept edges (dropped entries 0, threshold 0: the same edge set); memory is then
+        O(n_i n_j) per epoch, the same as a dense block on that pair (nothing is kept on the graph).
+
+        Parameters
+        ----------
+        epoch : int, optional
+            Only this epoch (index into the stack): shapes (1, n_i, n_j) and (1,).
+
+        Raises
+        ------
+        InputError
+            A block of another implicit kind (a convolution): ``what`` needs explicit edges.
+        """
+        b = self.blocks[l]
+        ts = range(b.shape[0]) if epoch is None else [epoch]
+        if not isinstance(b, ImplicitBlock):
+            return (b, self.theta[l]) if epoch is None else (b[epoch:epoch + 1], self.theta[l, epoch:epoch + 1])
+        if not isinstance(b, (SparseBlock, DiagonalBlock)):  # DiagonalBlock includes IdentityBlock
+            where = l if self.is_chain else self.pairs[l]
+            raise InputError(f"{what} needs explicit edges but block {where} is an implicit "
+                             f"{type(b).__name__}: {b.explicit_hint}")
+        dense = np.zeros((len(ts),) + tuple(b.shape[1:]), dtype=np.float64)
+        for k, t in enumerate(ts):
+            r, c, v = b.edges(t, self.theta[l, t])
+            dense[k, np.asarray(r, np.int64), np.asarray(c, np.int64)] = np.asarray(v, np.float64)
+        return self.backend.xp.asarray(dense), np.zeros(len(ts))
 
     def block(self, i, j):
         """The block on the layer pair ``(i, j)``: an array of shape (n_i, n_j), (T, n_i, n_j) for an epoch
@@ -685,16 +719,19 @@ class LayeredGraph:
         return export.to_igraph(self, directed=directed, epoch=epoch)
 
 
-def chain_refusal(what, pairs, n_layers):
-    """The one-line refusal of ``what`` (a metric defined on chains only) for a graph with blocks on ``pairs``."""
+def chain_refusal(what, pairs, n_layers, instead=None):
+    """The one-line refusal of ``what`` (a metric defined on chains only) for a graph with blocks on ``pairs``;
+    ``instead``: the closing sentence that says what to use (default: the metrics defined on block DAGs)."""
     skips = tuple(p for p in pairs if p[1] > p[0] + 1)
     if skips:
         shown = ", ".join(map(str, skips[:4])) + (", ..." if len(skips) > 4 else "")
         why = f"it has skip blocks between non-consecutive layers {shown}"
     else:
         why = f"its blocks {list(pairs)} do not form a chain 0 -> 1 -> ... -> {n_layers - 1}"
-    return (f"{what} is not yet supported on graphs with skip blocks: {why}. Degree, strength, knn, n_edges, "
-            "La Malfa's metrics, thresholds and exports work on them")
+    if instead is None:
+        instead = ("Degree, strength, knn, n_edges, La Malfa's metrics, 3-node motifs, modularity, Louvain, "
+                   "consensus, participation, module z-score, thresholds and exports work on them")
+    return f"{what} is not yet supported on graphs with skip blocks: {why}. {instead}"
 
 
 def _bias_stacks(biases, sizes, T, stacked, xp):

@@ -26,7 +26,13 @@ N               i1→j1, i1→j2, i2→j2 (no i2→j1)          ``abc``
 diamond         i→j1, j1→k | i→j2, j2→k                 ``ab|cd`` (the two paths, sorted)
 src_branch      i→j1, i→j2, j2→k (no j1→k)              ``abc``
 snk_branch      i→j2, j1→k, j2→k (no i→j1)              ``abc``
+ffl             i→j, j→k, i→k                           ``ab|c`` (block DAGs only: the skip closes a path)
 ==============  =====================================  ===============================================
+
+The feed-forward loop ``ffl`` (Milo et al. 2002) needs an edge that skips a layer, so it occurs only in
+block DAGs (:meth:`deepcnt.LayeredGraph.from_blocks` with a skip block); there the 3-node census is
+``SHAPES_3_DAG``. Its ``blocks``/``span`` fields describe the chain-aligned part (the path ``i→j→k``); the
+closing edge ``i→k`` lies in the skip block.
 """
 import functools
 import itertools
@@ -76,9 +82,12 @@ SHAPES = {
         Shape("diamond", 4, (0, 1, 0, 1), ((0, 1, 2, 3), (2, 3, 0, 1)), (2, 2), 2),
         Shape("src_branch", 4, (0, 0, 1), ((0, 1, 2),), (3,), 2, (1,)),
         Shape("snk_branch", 4, (0, 1, 1), ((0, 1, 2),), (3,), 2, (0,)),
+        Shape("ffl", 3, (0, 1, 0), ((0, 1, 2),), (2, 1), 2),
     )
 }
 SHAPES_3 = ("chain3", "fanout2", "fanin2")
+#: The 3-node census of a block DAG: the feed-forward loop besides the three layered shapes.
+SHAPES_3_DAG = SHAPES_3 + ("ffl",)
 SHAPES_4 = ("outstar3", "instar3", "y_in2out1", "y_in1out2", "chain4", "bifan", "N", "diamond", "src_branch",
             "snk_branch")
 
@@ -96,6 +105,7 @@ _PLACEMENTS = {
     "diamond": lambda a, b, c: a * comb(b, 2) * c,
     "src_branch": lambda a, b, c: a * b * (b - 1) * c,
     "snk_branch": lambda a, b, c: a * b * (b - 1) * c,
+    "ffl": lambda a, b, c: a * b * c,
 }
 
 

@@ -33,7 +33,8 @@ class MotifCounts:
         Class name → int64 count, shape () or (T,) for an epoch stack.
     per_block : dict
         Class name → int64 array, shape (L,) or (T, L): the count of the motifs whose lowest layer is ``l``
-        (one-block shapes: block ``l``; chains and paths: blocks ``l, l+1, ...``); zero where none fits.
+        (one-block shapes: block ``l``; chains and paths: blocks ``l, l+1, ...``; on a block DAG, the layer of
+        the motif's lowest node, ``L = n_layers - 1``); zero where none fits.
     symbols : str
         Colour symbols of the names (``""``, ``"+-"`` or ``"1234"[:k]``).
     """
@@ -60,7 +61,7 @@ class MotifCounts:
 
     def total(self, size):
         """Number of connected induced ``size``-node subgraphs (3 or 4)."""
-        shapes = mc.SHAPES_3 if size == 3 else mc.SHAPES_4
+        shapes = mc.SHAPES_3_DAG if size == 3 else mc.SHAPES_4
         tot = self.shape_totals()
         return sum(tot[s] for s in shapes if s in tot)
 
@@ -97,7 +98,7 @@ def edge_code_blocks(g, signed=False, colors=None, n_colors=None):
 
     Returns
     -------
-    codes : list of int8 arrays, shape (T, n_l, n_{l+1})
+    codes : list of int8 arrays, shape (T, n_i, n_j), one per block (in the order of ``g.pairs``)
     k : int
         Number of colours.
     """
@@ -116,15 +117,15 @@ def edge_code_blocks(g, signed=False, colors=None, n_colors=None):
             raise InputError(f"n_colors must be an integer in [max colour = {top}, {MAX_COLORS}], got {n_colors!r}")
         codes = []
         for l, c in enumerate(cols):
-            W = g.block_stack(l, "motifs")
-            th = xp.asarray(g.theta[l], dtype=xp.float64)[:, None, None]
+            W, th = g.kept_stack(l, "motifs")
+            th = xp.asarray(th, dtype=xp.float64)[:, None, None]
             codes.append(xp.where(xp.abs(W) > th, xp.asarray(c), 0).astype(xp.int8))
         return codes, k
     codes = []
     for l in range(g.n_blocks):
-        W = g.block_stack(l, "motifs")
+        W, th = g.kept_stack(l, "motifs")
         out = xp.empty(W.shape, dtype=xp.int8)
-        kern.edge_codes(W, xp.asarray(g.theta[l], dtype=xp.float64), bool(signed), out)
+        kern.edge_codes(W, xp.asarray(th, dtype=xp.float64), bool(signed), out)
         codes.append(out)
     return codes, (2 if signed else 1)
 
@@ -366,9 +367,13 @@ def count_codes(codes, k, shapes, kern, xp):
     return result
 
 
-@takes_graph
+@takes_graph(skips=True)
 def motifs(g, size=4, signed=False, colors=None, n_colors=None, per_block=True):
     """Exact counts of every connected induced motif class of a layered graph.
+
+    On a block DAG (skip blocks, :meth:`LayeredGraph.from_blocks`) ``size=3`` counts the three layered
+    classes and the feed-forward loop ``ffl`` (``i→j→k`` closed by ``i→k``) exactly
+    (:mod:`deepcnt.motifs.dag`); ``size=4`` is refused there (its classes are not all done yet).
 
     .. math::
         \\mathrm{bifan}_l = \\tfrac14\\big[\\lVert A_l^\\top A_l\\rVert_F^2 - \\textstyle\\sum_i r_i^2
@@ -380,11 +385,13 @@ def motifs(g, size=4, signed=False, colors=None, n_colors=None, per_block=True):
     g : LayeredGraph
         Edges are the kept weights ``|w| > θ``.
     size : {3, 4}
-        3: ``chain3``, ``fanout2``, ``fanin2``; 4: those plus the ten 4-node shapes.
+        3: ``chain3``, ``fanout2``, ``fanin2`` (and ``ffl`` on a block DAG); 4: those plus the ten 4-node
+        shapes (chains only).
     signed : bool
         Split every class by edge sign (colour 1 = ``+``, 2 = ``-``): 4 chain3 classes, 7 bi-fan, 10 diamond, ...
-    colors : list of int arrays, shape (n_l, n_{l+1}) or (T, n_l, n_{l+1}), optional
-        An explicit colour ``1..k`` (k ≤ 4) for every slot of every block, ``0`` = no edge. An edge is
+    colors : list of int arrays, shape (n_i, n_j) or (T, n_i, n_j), optional
+        An explicit colour ``1..k`` (k ≤ 4) for every slot of every block (in the order of ``g.pairs``),
+        ``0`` = no edge. An edge is
         counted when it is kept by ``g`` and its colour is non-zero.
     n_colors : int, optional
         ``k`` for ``colors`` (default: the largest colour present); classes of all ``k`` colours are listed.
@@ -400,7 +407,8 @@ def motifs(g, size=4, signed=False, colors=None, n_colors=None, per_block=True):
     Raises
     ------
     InputError
-        Bad size, colours of the wrong number/shape/dtype, colours outside 0..4, signed and colours together.
+        Bad size, colours of the wrong number/shape/dtype, colours outside 0..4, signed and colours together;
+        ``size=4`` on a block DAG; a convolution block on a block DAG.
 
     Examples
     --------
@@ -410,6 +418,15 @@ def motifs(g, size=4, signed=False, colors=None, n_colors=None, per_block=True):
     (1, 2)
     """
     shapes = mc.shapes_for_size(size)
+    if not g.is_chain:
+        if size != 3:
+            g.require_chain("motifs of size 4", instead="Count the 3-node classes (the feed-forward loop "
+                            "included) with motifs(g, size=3)")
+        from .dag import dag_census3
+
+        codes, k = edge_code_blocks(g, signed=signed, colors=colors, n_colors=n_colors)
+        raw = dag_census3(g, codes, k)
+        return _package(raw, mc.symbols_for(k, signed, colors is not None), mc.SHAPES_3_DAG, g.stacked, per_block)
     codes, k = edge_code_blocks(g, signed=signed, colors=colors, n_colors=n_colors)
     be = g.backend
     raw = count_codes(codes, k, shapes, be.kernel("motifs"), be.xp)

@@ -21,9 +21,12 @@ def _e3(p1, p2, p3):
     return (p1 ** 3 - 3 * p1 * p2 + 2 * p3) / 6
 
 
-@takes_graph
+@takes_graph(skips=True)
 def motif_intensity(g, size=4, normalize=False):
     """Total Onnela intensity of every uncoloured motif class, per block and in total.
+
+    On a block DAG ``size=3`` gives the four 3-node classes, feed-forward loop included
+    (:func:`dag_intensity3`); ``size=4`` is refused there.
 
     .. math:: I_{class} = \\sum_{g \\in class} \\Big(\\prod_{e \\in g} |w_e|\\Big)^{1/|g|}, \\qquad
               \\mathrm{bifan}_l = \\tfrac14\\big[\\lVert XX^\\top\\rVert_F^2 - \\textstyle\\sum_i r_i^2
@@ -52,18 +55,26 @@ def motif_intensity(g, size=4, normalize=False):
     4.0
     """
     shapes = mc.shapes_for_size(size)
+    if not g.is_chain and size != 3:
+        g.require_chain("motif intensity of size 4", instead="Sum the 3-node classes (the feed-forward loop "
+                        "included) with motif_intensity(g, size=3)")
     xp = g.backend.xp
     L = g.n_blocks
     T = g.blocks[0].shape[0]
     W = []
     for l in range(L):
-        w = xp.abs(g.block_stack(l, "motif intensity").astype(xp.float64))
-        th = xp.asarray(g.theta[l], dtype=xp.float64)[:, None, None]
+        w, th = g.kept_stack(l, "motif intensity")
+        w = xp.abs(w.astype(xp.float64))
+        th = xp.asarray(th, dtype=xp.float64)[:, None, None]
         W.append(xp.where(w > th, w, 0.0))
     if normalize:
         top = xp.stack([w.reshape(T, -1).max(axis=1) for w in W]).max(axis=0)
         top = xp.where(top > 0, top, 1.0)[:, None, None]
         W = [w / top for w in W]
+    if not g.is_chain:
+        per = dag_intensity3(g, W)
+        return ({s: (v.sum(1) if g.stacked else v.sum(1)[0]) for s, v in per.items()},
+                {s: (v if g.stacked else v[0]) for s, v in per.items()})
     A = [(w > 0).astype(xp.float64) for w in W]
 
     def pw(l, k):
@@ -117,6 +128,65 @@ def motif_intensity(g, size=4, normalize=False):
     totals = {s: (v.sum(1) if g.stacked else v.sum(1)[0]) for s, v in per.items()}
     blocks = {s: (v if g.stacked else v[0]) for s, v in per.items()}
     return totals, blocks
+
+
+def dag_intensity3(g, W):
+    """Intensity of ``chain3``, ``fanout2``, ``fanin2`` and ``ffl`` on a block DAG, by the motif's lowest layer.
+
+    With ``X_k = |W|^{1/k}`` and the masks ``A`` of every block: the non-induced sums are the counts' degree
+    forms with ``X_2`` in place of the mask; a feed-forward loop over layers ``p < q < r`` has intensity
+    ``Σ X3_pr ∘ (X3_pq X3_qr)``, and the path, fan-out pair and fan-in pair it holds (not induced) are
+    ``Σ A_pr ∘ (X2_pq X2_qr)``, ``Σ X2_pr ∘ (X2_pq A_qr)`` and ``Σ X2_pr ∘ (A_pq X2_qr)``.
+
+    Parameters
+    ----------
+    g : LayeredGraph
+    W : list of arrays (T, n_i, n_j), float64
+        ``|w|`` of the kept edges of every block (0 elsewhere), in the order of ``g.pairs``.
+
+    Returns
+    -------
+    dict {shape: ndarray (T, n_layers - 1)}
+    """
+    xp = g.backend.xp
+    T, L = W[0].shape[0], g.n_layers - 1
+    per = {s: np.zeros((T, L)) for s in mc.SHAPES_3_DAG}
+
+    def add(s, p, v):
+        per[s][:, p] += to_host(v)
+
+    blk = dict(zip(g.pairs, W))
+    out1 = [xp.zeros((T, n)) for n in g.sizes]  # Σ X2 over every out-edge of a node, and Σ X2²
+    out2 = [xp.zeros((T, n)) for n in g.sizes]
+    for (i, _), w in blk.items():
+        X2 = xp.sqrt(w)
+        out1[i] += X2.sum(2)
+        out2[i] += w.sum(2)
+    for (p, q), w in blk.items():
+        add("chain3", p, (xp.sqrt(w).sum(1) * out1[q]).sum(1))
+    for p in range(L):
+        add("fanout2", p, _e2(out1[p], out2[p]).sum(1))
+    for m in range(g.n_layers):  # fan-ins into layer m by the lower of their sources' layers
+        srcs = sorted((p for p, j in blk if j == m), reverse=True)
+        s1 = s2 = prev = 0
+        for p in srcs:
+            s1 = s1 + xp.sqrt(blk[(p, m)]).sum(1)
+            s2 = s2 + blk[(p, m)].sum(1)
+            cur = _e2(s1, s2).sum(1)
+            add("fanin2", p, cur - prev)
+            prev = cur
+    mm = xp.matmul
+    for (p, q), w1 in blk.items():
+        for (q2, r), w2 in blk.items():
+            if q2 != q or (p, r) not in blk:
+                continue
+            w3 = blk[(p, r)]
+            A1, A2, A3 = ((x > 0).astype(xp.float64) for x in (w1, w2, w3))
+            add("ffl", p, (w3 ** (1 / 3) * mm(w1 ** (1 / 3), w2 ** (1 / 3))).sum((1, 2)))
+            add("chain3", p, -(A3 * mm(xp.sqrt(w1), xp.sqrt(w2))).sum((1, 2)))
+            add("fanout2", p, -(xp.sqrt(w3) * mm(xp.sqrt(w1), A2)).sum((1, 2)))
+            add("fanin2", p, -(xp.sqrt(w3) * mm(A1, xp.sqrt(w2))).sum((1, 2)))
+    return per
 
 
 def _diag(M, xp):

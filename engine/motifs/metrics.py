@@ -12,7 +12,7 @@ PIPELINE_DRAWS = 20
 
 @register("motifs", "epoch", [f"motif_{s}" for s in mc.SHAPES_3 + mc.SHAPES_4] + ["motif_total3", "motif_total4"],
           "exact counts of the 13 layered 3- and 4-node motif classes and the connected-subgraph totals",
-          needs_edges=True)
+          needs_edges=True, expands=True)
 def _motif_columns(g):
     res = motifs(g, per_block=False)
     out = {f"motif_{n}": res[n] for n in res.classes}
@@ -21,7 +21,7 @@ def _motif_columns(g):
 
 
 @register("motifs_signed", "epoch", [f"motif_{n}" for n in _SIGNED_NAMES],
-          "exact counts of every sign variant of the 13 layered motif classes", needs_edges=True)
+          "exact counts of every sign variant of the 13 layered motif classes", needs_edges=True, expands=True)
 def _motif_signed_columns(g):
     res = motifs(g, signed=True, per_block=False)
     return {f"motif_{n}": res[n] for n in res.classes}
@@ -30,7 +30,7 @@ def _motif_signed_columns(g):
 @register("motif_z", "epoch", [f"motifz_{s}" for s in mc.SHAPES_3 + mc.SHAPES_4],
           f"z-score of every layered motif class under the within-block permutation null: exact "
           f"expectation, sd from {PIPELINE_DRAWS} Monte Carlo draws; NaN where the spread is zero",
-          default=False, needs_edges=True)
+          default=False, needs_edges=True, expands=True)
 def _motif_z_columns(g):
     out = {}
     for size in (3, 4):

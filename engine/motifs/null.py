@@ -130,8 +130,10 @@ def expected_counts(sizes, m, k, null, shapes):
     return out
 
 
-def _draw_counts(codes_t, k, shapes, null, draws, seed, swaps_per_edge, kern, xp):
-    """Counts of every class in ``draws`` null draws of one epoch: {(shape, cols): int64 (R,)}."""
+def _draw_counts(codes_t, k, shapes, null, draws, seed, swaps_per_edge, kern, xp, counter=None):
+    """Counts of every class in ``draws`` null draws of one epoch: {(shape, cols): int64 (R,)}.
+
+    ``counter(codes)``: the census of a list of code stacks (default: the chain census ``count_codes``)."""
     slots = sum(int(c.size) for c in codes_t)
     batch = max(1, min(draws, int(config.MOTIF_MASK_BUDGET // max(1, (4 * k + 1) * slots))))
     # one seed per (block, draw): the draws do not depend on how they are batched
@@ -153,14 +155,14 @@ def _draw_counts(codes_t, k, shapes, null, draws, seed, swaps_per_edge, kern, xp
                 else:
                     kern.swap_codes(c, swaps_per_edge, sd, d[i:i + 1])
             drawn.append(d)
-        part = count_codes(drawn, k, shapes, kern, xp)
+        part = count_codes(drawn, k, shapes, kern, xp) if counter is None else counter(drawn)
         for key, v in part.items():
             out.setdefault(key, []).append(v.sum(axis=1))
     return {key: np.concatenate(v) for key, v in out.items()}
 
 
 
-@takes_graph
+@takes_graph(skips=True)
 def motif_significance(g, null="permutation", draws=100, seed=0, size=4, signed=False, colors=None,
                        n_colors=None, swaps_per_edge=3, concentrations=False):
     """z-scores, empirical p-values and the significance profile of every motif class.
@@ -189,7 +191,12 @@ def motif_significance(g, null="permutation", draws=100, seed=0, size=4, signed=
     Raises
     ------
     InputError
-        Unknown null, fewer than 2 draws, and every error of ``motifs``.
+        Unknown null, fewer than 2 draws, and every error of ``motifs`` (``size=4`` on a block DAG).
+
+    Notes
+    -----
+    On a block DAG (``size=3``) the classes are those of :func:`deepcnt.motifs.dag.dag_census3`, feed-forward
+    loop included, and the exact expectations those of :func:`deepcnt.motifs.dag.dag_expected3`.
     """
     check_choice("null model", null, NULLS)
     if not isinstance(draws, (int, np.integer)) or draws < 2:
@@ -197,11 +204,24 @@ def motif_significance(g, null="permutation", draws=100, seed=0, size=4, signed=
     if not isinstance(swaps_per_edge, (int, np.integer)) or swaps_per_edge < 1:
         raise InputError(f"swaps_per_edge must be a positive integer, got {swaps_per_edge!r}")
     shapes = mc.shapes_for_size(size)
+    dag = not g.is_chain
+    if dag and size != 3:
+        g.require_chain("motif significance of size 4", instead="Test the 3-node classes (the feed-forward loop "
+                        "included) with motif_significance(g, size=3)")
     codes, k = edge_code_blocks(g, signed=signed, colors=colors, n_colors=n_colors)
     be = g.backend
     xp, kern = be.xp, be.kernel("motifs")
     symbols = mc.symbols_for(k, signed, colors is not None)
-    obs_raw = count_codes(codes, k, shapes, kern, xp)
+    counter = None
+    if dag:
+        from .dag import dag_census3, dag_expected3
+
+        shapes = mc.SHAPES_3_DAG
+
+        def counter(c):
+            return dag_census3(g, c, k)
+
+    obs_raw = count_codes(codes, k, shapes, kern, xp) if counter is None else counter(codes)
     keys = [(s, c) for s in shapes for c in mc.classes(s, k)]
     names = [mc.class_name(s, c, symbols) for s, c in keys]
     T = codes[0].shape[0]
@@ -214,7 +234,7 @@ def motif_significance(g, null="permutation", draws=100, seed=0, size=4, signed=
     size_of = np.array([mc.SHAPES[s].size for s, _ in keys])
     for t in range(T):
         codes_t = [c[t] for c in codes]
-        rand = _draw_counts(codes_t, k, shapes, null, int(draws), [seed, t], swaps_per_edge, kern, xp)
+        rand = _draw_counts(codes_t, k, shapes, null, int(draws), [seed, t], swaps_per_edge, kern, xp, counter)
         R = np.stack([rand[key] for key in keys], axis=1).astype(np.float64)  # (draws, C)
         mean[t] = R.mean(axis=0)
         sd[t] = R.std(axis=0, ddof=1)
@@ -223,7 +243,7 @@ def motif_significance(g, null="permutation", draws=100, seed=0, size=4, signed=
             exp_[t] = mean[t]
         else:
             m = np.array([np.bincount(to_host(c).ravel(), minlength=k + 1)[: k + 1] for c in codes_t], dtype=float)
-            e = expected_counts(sizes, m, k, null, shapes)
+            e = dag_expected3(sizes, g.pairs, m, k, null) if dag else expected_counts(sizes, m, k, null, shapes)
             exp_[t] = [e[key] for key in keys]
         if concentrations:
             tot = np.stack([R[:, size_of == sz].sum(axis=1) for sz in size_of], axis=1)

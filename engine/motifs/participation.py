@@ -21,9 +21,12 @@ def _c3(x):
     return x * (x - 1) * (x - 2) / 6
 
 
-@takes_graph
+@takes_graph(skips=True)
 def motif_participation(g, size=4):
     """Number of motif instances of every uncoloured class that contain each node.
+
+    On a block DAG ``size=3`` gives the four 3-node classes, feed-forward loop included
+    (:func:`dag_participation3`); ``size=4`` is refused there.
 
     .. math:: \\sum_v \\mathrm{part}_v(\\mathrm{class}) = |\\mathrm{class}| \\cdot \\mathrm{count}(\\mathrm{class})
 
@@ -45,15 +48,100 @@ def motif_participation(g, size=4):
     [1, 1, 1, 1]
     """
     shapes = mc.shapes_for_size(size)
+    if not g.is_chain and size != 3:
+        g.require_chain("motif participation of size 4", instead="Count the 3-node classes (the feed-forward "
+                        "loop included) with motif_participation(g, size=3)")
     xp = g.backend.xp
     L = g.n_blocks
     T = g.blocks[0].shape[0]
     o = g.offsets
     A = []
     for l in range(L):
-        w = g.block_stack(l, "motif participation")
-        th = xp.asarray(g.theta[l], dtype=xp.float64)[:, None, None]
+        w, th = g.kept_stack(l, "motif participation")
+        th = xp.asarray(th, dtype=xp.float64)[:, None, None]
         A.append((xp.abs(w) > th).astype(xp.float64))
+    if not g.is_chain:
+        out = dag_participation3(g, A)
+    else:
+        out = _chain_participation(g, A, shapes)
+    res = {}
+    for s, v in out.items():
+        a = np.rint(to_host(v)).astype(np.int64)
+        res[s] = a if g.stacked else a[0]
+    return res
+
+
+def dag_participation3(g, A):
+    """Per-node participation in ``chain3``, ``fanout2``, ``fanin2`` and ``ffl`` on a block DAG.
+
+    Every role's non-induced count is a degree form over all blocks; a feed-forward loop over layers
+    ``p < q < r`` (masks ``M = A_pq``, ``N = A_qr``, ``S = A_pr``) has sources ``rowsum(S ∘ MN)``, sinks
+    ``colsum(S ∘ MN)`` and middles ``colsum(M ∘ S Nᵀ)``, and holds one path (source, middle, sink), one fan-out
+    pair (centre: its source; leaves: middle and sink) and one fan-in pair (centre: its sink; leaves: source and
+    middle), which are subtracted from those roles.
+
+    Parameters
+    ----------
+    g : LayeredGraph
+    A : list of 0/1 float64 arrays (T, n_i, n_j), the kept edges of every block in the order of ``g.pairs``
+
+    Returns
+    -------
+    dict {shape: array (T, N)} (on the graph's device)
+    """
+    xp = g.backend.xp
+    mm = xp.matmul
+    T, o = A[0].shape[0], g.offsets
+    out = {s: xp.zeros((T, g.n_nodes)) for s in mc.SHAPES_3_DAG}
+    blk = dict(zip(g.pairs, A))
+
+    def mv(M, v):
+        return mm(M, v[:, :, None])[:, :, 0]
+
+    def tr(M):
+        return M.transpose(0, 2, 1)
+
+    kout = [xp.zeros((T, n)) for n in g.sizes]
+    kin = [xp.zeros((T, n)) for n in g.sizes]
+    for (i, j), B in blk.items():
+        kout[i] += B.sum(2)
+        kin[j] += B.sum(1)
+
+    def add(s, layer, v):
+        out[s][:, o[layer]:o[layer + 1]] += v
+
+    for m in range(g.n_layers):
+        add("chain3", m, kin[m] * kout[m])  # middles
+        add("fanout2", m, _c2(kout[m]))  # centres
+        add("fanin2", m, _c2(kin[m]))
+    for (i, j), B in blk.items():
+        add("chain3", i, mv(B, kout[j]))  # sources: paths i -> j -> k
+        add("chain3", j, mv(tr(B), kin[i]))  # sinks: paths h -> i -> j
+        add("fanout2", j, mv(tr(B), kout[i] - 1))  # leaves
+        add("fanin2", i, mv(B, kin[j] - 1))
+    for (p, q), M in blk.items():
+        for (q2, r), N in blk.items():
+            if q2 != q or (p, r) not in blk:
+                continue
+            S = blk[(p, r)]
+            F = S * mm(M, N)
+            src, snk, mid = F.sum(2), F.sum(1), (M * mm(S, tr(N))).sum(1)
+            add("ffl", p, src)
+            add("ffl", q, mid)
+            add("ffl", r, snk)
+            for s in ("chain3", "fanout2", "fanin2"):  # every loop holds one of each, all three nodes in it
+                add(s, p, -src)
+                add(s, q, -mid)
+                add(s, r, -snk)
+    return out
+
+
+def _chain_participation(g, A, shapes):
+    """:func:`motif_participation` of a chain: {shape: array (T, N)}."""
+    xp = g.backend.xp
+    L = g.n_blocks
+    T = g.blocks[0].shape[0]
+    o = g.offsets
     out = {s: xp.zeros((T, g.n_nodes)) for s in shapes}
     mm = xp.matmul
 
@@ -128,8 +216,4 @@ def motif_participation(g, size=4):
             add("chain4", l + 1, u * Cv)
             add("chain4", l + 2, Cu * v)
             add("chain4", l + 3, mv(tr(D), Cu))
-    res = {}
-    for s, v in out.items():
-        a = np.rint(to_host(v)).astype(np.int64)
-        res[s] = a if g.stacked else a[0]
-    return res
+    return out

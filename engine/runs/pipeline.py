@@ -124,13 +124,15 @@ def apply_threshold(g, spec):
     return g.threshold(spec["theta"], mode=spec["mode"], per_block=spec.get("per_block", False))
 
 
-def _metric_list(metrics, implicit=False, chain=True):
+def _metric_list(metrics, implicit=False, chain=True, opaque=None):
     """The metric names to compute: the registry's default set (without the families that need explicit
-    edges when the run has implicit blocks, and those defined on chains only when it is a block DAG), or the
-    given names, checked."""
+    edges the run's blocks do not give (``Metric.reads``), and those defined on chains only when it is a block
+    DAG), or the given names, checked. ``opaque``: the run has convolution or pooling blocks (default:
+    ``implicit``)."""
+    opaque = implicit if opaque is None else opaque
     if metrics is None:
         return [name for name in sorted(REGISTRY)
-                if REGISTRY[name].default and not (implicit and REGISTRY[name].needs_edges)
+                if REGISTRY[name].default and REGISTRY[name].reads(implicit, opaque)
                 and (chain or REGISTRY[name].skips)]
     if isinstance(metrics, str):
         metrics = [m.strip() for m in metrics.split(",") if m.strip()]
@@ -601,13 +603,14 @@ def analyze(run, metrics=None, threshold=None, threshold_mode="abs", per_block=F
         n_entries, E, sizes = len(store), store.n_members, store.sizes
         itemsize = store.dtype.itemsize
         implicit = any(store.block_specs)
+        opaque = any(sp and sp["kind"] not in ("identity", "diagonal", "sparse") for sp in store.block_specs)
         words = {"conv": "convolution", "pool": "pooling"}
         kinds = list(dict.fromkeys(words.get(sp["kind"], sp["kind"]) for sp in store.block_specs if sp))
         pairs = store.pairs
         chain = pairs == tuple((l, l + 1) for l in range(len(sizes) - 1))
     finally:
         store.close()
-    names = _metric_list(metrics, implicit, chain)
+    names = _metric_list(metrics, implicit, chain, opaque)
     options = metric_options(options, names)
     spec = threshold_spec(threshold, threshold_mode, per_block)
     members = list(range(E)) if members is None else [int(m) for m in members]
@@ -626,7 +629,7 @@ def analyze(run, metrics=None, threshold=None, threshold_mode="abs", per_block=F
             raise InputError(chain_refusal(", ".join(refused), pairs, len(sizes)).replace(
                 "work on them", "work on them: leave the others out (the default metrics of this run do)"))
     if implicit:
-        edges = [n for n in names if REGISTRY[n].needs_edges]
+        edges = [n for n in names if not REGISTRY[n].reads(implicit, opaque)]
         if edges:
             raise InputError(f"{', '.join(edges)} {'needs' if len(edges) == 1 else 'need'} explicit edges, but this "
                              f"run has {' and '.join(kinds)} blocks: leave it out (the default metrics work on "
