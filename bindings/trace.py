@@ -204,7 +204,7 @@ class _Tracer:
         k = v.key.numpy()
         return sorted(set(np.unique(self.resolve(np.unique(k[k >= 0]))[0]).tolist()))
 
-    def units(self, layer, shape, sample, axes=None):
+    def units(self, layer, shape, sample):
         """The units of a new ``layer`` laid along the last ``len(layer.shape)`` axes of a value of ``shape``."""
         import torch
 
@@ -564,27 +564,27 @@ class _Tracer:
         self.refuse(node, what, why)
 
     def conv(self, node, x, K, b, stride, padding, dilation, groups, name, what):
+        """Conv2d, or Conv1d as the ``(C, 1, L)`` convolution of the kernel ``(C_out, C_in/g, 1, k)``."""
+        import torch
+
         from .torch_conv import _padding
 
-        K = K.detach()
         one = K.ndim == 3
-        two = lambda v: (tuple(int(u) for u in v) * (2 if len(tuple(v)) == 1 else 1)) if not isinstance(v, int) else (v, v)
-        st, dil = (two(stride), two(dilation))
-        if one:
-            st, dil = (1, st[0]), (1, dil[0])
+        K = K.detach().unsqueeze(2) if one else K.detach()
+        pair = lambda v: (int(v),) * 2 if isinstance(v, int) else tuple(int(u) for u in v) * (2 if len(v) == 1 else 1)
+        st, dil = ((1, pair(v)[0]) if one else pair(v) for v in (stride, dilation))
         if isinstance(padding, str):
-            kk = tuple(K.shape[2:]) if not one else (1,) + tuple(K.shape[2:])
-            pad = _padding(type("P", (), {"padding": padding, "kernel_size": kk, "dilation": dil})(), None)
+            pad = _padding(type("Geometry", (), {"padding": padding, "kernel_size": tuple(K.shape[2:]),
+                                                 "dilation": dil})(), None)
         else:
-            pad = two(padding)
-            pad = (0, pad[0]) if one else pad
-        if one:
-            K = K.unsqueeze(2)
-        # a patch embedding on the input, in token mode: one patch's pixels are the units of a position
+            pad = (0, pair(padding)[0]) if one else pair(padding)
+        e = self.env[node]
+        batch = _arange_like(torch.zeros(e.shape, dtype=torch.int64))
         kh, kw = K.shape[2:]
         lids = self.layer_ids(x)
         if (self.tokens and not one and st == (kh, kw) and pad == (0, 0) and dil == (1, 1) and groups == 1
                 and len(lids) == 1 and not self.incoming(self.layers[lids[0]]) and not x.pending):
+            # a patch embedding on the input, in token mode: one patch's pixels are the units of a position
             L, _ = self.whole(node, x, f"{what} on a {tuple(x.key.shape[1:])} tensor", "a patch embedding reads the input")
             C, H, W = L.shape
             c, yy, xx = np.unravel_index(np.arange(L.n), L.shape)
@@ -592,33 +592,19 @@ class _Tracer:
             self.retire(L, new, (c * kh + yy % kh) * kw + xx % kw)
             y = self.new_layer((K.shape[0],), name, None if b is None else b.detach().double().clone())
             self.put((new.id, y.id), ("dense", K.reshape(K.shape[0], -1).T), node)
-            e = self.env[node]
-            s = _arange_like(self.env[node].new_zeros(e.shape, dtype=__import__("torch").int64))
-            k = (y.id * _BIG + __import__("torch").arange(K.shape[0])).reshape(1, -1, 1, 1).expand(e.shape).contiguous()
-            return self.bind(node, _Units(k, s))
+            key = (y.id * _BIG + torch.arange(K.shape[0])).reshape(1, -1, 1, 1).expand(e.shape).contiguous()
+            return self.bind(node, _Units(key, batch))
         need = 2 if one else 3
         if x.key.ndim - 1 != need:
             self.refuse(node, f"{what} applied to a {tuple(x.key.shape[1:])} tensor", f"it needs {need}-axis units")
-        if one:
-            x = _Units(x.key.unsqueeze(2), x.sample.unsqueeze(2), None if x.scale is None else x.scale.unsqueeze(2),
-                       None if x.shift is None else x.shift.unsqueeze(2), x.act)
-            L0 = self.layers[self.layer_ids(x)[0]] if len(self.layer_ids(x)) == 1 else None
-            if L0 is not None and len(L0.shape) == 2:
-                L0.shape = (L0.shape[0], 1, L0.shape[1])
         L, x = self.whole(node, x, f"{what} on units that are not one layer's, whole and in order",
                           "convolutions read one layer's (C, H, W) units")
-        out = tuple(self.env[node].shape[1:])
-        geom = (L.shape, st, pad, dil, int(groups))
-        bias = None
-        if b is not None:
-            bias = b.detach().double().repeat_interleave(int(np.prod(out[1:])))
-        y = self.new_layer(out if not one else (out[0], 1, out[1]), name, bias)
-        self.put((L.id, y.id), ("conv", K, geom), node)
-        if one:
-            L.shape = (L.shape[0], L.shape[2]) if len(L.shape) == 3 and L.shape[1] == 1 and L.n == x.key[0].numel() else L.shape
-            y.shape = out
-        e = self.env[node]
-        self.bind(node, self.units(y, e.shape, _arange_like(self.env[node].new_zeros(e.shape, dtype=__import__("torch").int64))))
+        out = tuple(e.shape[1:])
+        in_shape = (L.shape[0], 1, L.shape[1]) if one else L.shape
+        bias = None if b is None else b.detach().double().repeat_interleave(int(np.prod(out[1:])))
+        y = self.new_layer(out, name, bias)
+        self.put((L.id, y.id), ("conv", K, (in_shape, st, pad, dil, int(groups))), node)
+        self.bind(node, self.units(y, e.shape, batch))
 
     def pool(self, node, mod, x, out):
         import torch

@@ -330,3 +330,105 @@ def test_hf_vit_against_explicit_graph():
     ref.block(e + "add_4", "pooler.dense", sf[:, None] * w("pooler.dense.weight").T)
     ref.block(e + "add_4", "output.scale", np.diag(sf))
     ref.check(g)
+
+
+# ---------------------------------------------------------------------------------------------- eager attention (fx)
+class EagerAttention(nn.Module):
+    """Attention written as Hugging Face's eager modules do: heads by view/transpose, ``q @ kᵀ``, softmax, ``@ v``."""
+
+    def __init__(self, d=6, heads=2):
+        super().__init__()
+        self.d, self.h = d, heads
+        self.q, self.k, self.v, self.o = nn.Linear(d, d), nn.Linear(d, d), nn.Linear(d, d), nn.Linear(d, d)
+        self.ln_w = nn.Parameter(torch.randn(d))
+
+    def forward(self, x):
+        B, L, d = x.size(0), x.size(1), self.d
+        h = nn.functional.layer_norm(x, (d,), weight=self.ln_w)
+        q, k, v = (f(h).view(B, L, self.h, d // self.h).transpose(1, 2) for f in (self.q, self.k, self.v))
+        w = torch.softmax(q @ k.transpose(-1, -2) * (d // self.h) ** -0.5, dim=-1)
+        ctx = (w @ v).transpose(1, 2).reshape(B, L, d)
+        return x + self.o(ctx)
+
+
+def test_eager_attention_traced_by_fx_against_explicit_graph():
+    torch.manual_seed(4)
+    d = 6
+    model = EagerAttention(d)
+    torch.fx.symbolic_trace(model)  # the fx path (call_module Linear, operator.matmul)
+    g = trace_module(model, torch.randn(2, 3, d))
+    s = np64(model.ln_w)
+    ref = Ref()
+    for name, n in (("input", d), ("q", d), ("k", d), ("v", d), ("add", d)):
+        ref.layer(name, n)
+    for name in "qkv":
+        ref.block("input", name, s[:, None] * np64(getattr(model, name).weight).T)
+    ref.block("v", "add", np64(model.o.weight).T)  # o merged into the sum
+    ref.block("input", "add", np.eye(d))
+    ref.check(g)
+    value_only = trace_module(model, torch.randn(1, 3, d), attention="value")
+    assert value_only.layer_names == ("input", "v", "add")
+
+
+def test_tokens_option_reads_a_sequence_per_position():
+    torch.manual_seed(5)
+    mlp = nn.Sequential(nn.Linear(4, 5), nn.GELU(), nn.Linear(5, 2))
+    with pytest.raises(InputError, match=r"^Linear applied to a \(3, 4\) tensor at '0'.*tokens=True"):
+        trace_module(mlp, torch.zeros(1, 3, 4))
+    g = trace_module(mlp, torch.zeros(1, 3, 4), tokens=True)
+    assert g.sizes == (4, 5, 2) and g.n_edges == 20 + 10
+
+
+class Cumulative(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.attn = nn.MultiheadAttention(4, 1, batch_first=True)
+        self.mix = CumsumBlock()
+
+    def forward(self, x):
+        return self.mix(self.attn(x, x, x)[0])
+
+
+class CumsumBlock(nn.Module):
+    def forward(self, x):
+        return torch.cumsum(x, 1)
+
+
+@pytest.mark.parametrize("model, x, match", [
+    (Cumulative(), torch.zeros(1, 3, 4),
+     r"^function torch\.cumsum at 'mix' \(fx node 'cumsum'\): the traced graph maps .*anything else is not supported"),
+    (nn.Sequential(nn.Linear(4, 4), nn.LayerNorm(4), nn.Linear(4, 4)), torch.zeros(1, 4), None),
+])
+def test_operations_outside_the_mapping_are_named_with_their_module_path(model, x, match):
+    if match is None:  # LayerNorm folded into the Linear after it: no error, no extra layer
+        g = trace_module(model, x)
+        assert g.layer_names == ("input", "0", "2")
+        return
+    with pytest.raises(InputError, match=match) as info:
+        trace_module(model, x)
+    assert "\n" not in str(info.value)
+
+
+def test_hf_models_keep_their_training_flags_and_attention_value_option():
+    m, x = hf_model("gpt2", seed=1)
+    m.train()
+    g = trace_module(m, x, attention="value")
+    assert m.training and all(mod.training for mod in m.modules())
+    assert "h.0.attn.c_attn[0:8]" not in g.layer_names and "h.0.attn.c_attn[16:24]" in g.layer_names
+    full = trace_module(m, x)
+    assert full.n_nodes == g.n_nodes + 16 and full.n_edges == g.n_edges + 2 * 64
+
+
+def test_from_module_passes_the_trace_options_and_points_to_example_input():
+    from deepcnt.bindings.torch import from_module
+
+    torch.manual_seed(6)
+    model = nn.TransformerEncoder(nn.TransformerEncoderLayer(4, 1, 6, batch_first=True), 1, enable_nested_tensor=False)
+    x = torch.randn(1, 3, 4)
+    g = from_module(model, example_input=x, attention="value")
+    assert g.n_edges == trace_module(model, x, attention="value").n_edges
+    with pytest.raises(InputError, match=r"MultiheadAttention.*; pass example_input=<a batch of inputs> so that "
+                       r"from_module traces the forward"):
+        from_module(model)
+    with pytest.raises(InputError, match=r"^attention apply where the model is traced"):
+        from_module(nn.Sequential(nn.Linear(2, 2)), attention="value")
