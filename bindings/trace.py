@@ -181,12 +181,14 @@ class _Tracer:
 
     def resolve(self, key):
         """Layer ids and units of unit keys (numpy int64 array, all >= 0), through merges and re-reads."""
-        lid, uid = key // _BIG, key % _BIG
+        lid, uid = key >> 32, key & (_BIG - 1)
         while self.remap:
-            stale = np.isin(lid, list(self.remap))
+            table = np.zeros(self.next_id, dtype=bool)
+            table[list(self.remap)] = True
+            stale = table[lid]
             if not stale.any():
                 break
-            for old in np.unique(lid[stale]):
+            for old in np.flatnonzero(np.bincount(lid[stale])):
                 m = lid == old
                 new_l, new_u = self.remap[int(old)]
                 lid[m], uid[m] = new_l[uid[m]], new_u[uid[m]]
@@ -195,14 +197,21 @@ class _Tracer:
     def canon(self, key):
         """Keys (numpy, same shape) resolved to the current layers, ``-1`` kept."""
         k = key.numpy().astype(np.int64, copy=True)
+        if not self.remap:
+            return k
         ok = k >= 0
         lid, uid = self.resolve(k[ok])
-        k[ok] = lid * _BIG + uid
+        k[ok] = (lid << 32) + uid
         return k
 
     def layer_ids(self, v):
+        """The current layers whose units ``v`` holds (sorted ids)."""
         k = v.key.numpy()
-        return sorted(set(np.unique(self.resolve(np.unique(k[k >= 0]))[0]).tolist()))
+        k = k[k >= 0]
+        raw = np.flatnonzero(np.bincount(k >> 32))
+        if not any(int(lid) in self.remap for lid in raw):
+            return raw.tolist()
+        return np.flatnonzero(np.bincount(self.resolve(k.copy())[0])).tolist()
 
     def units(self, layer, shape, sample):
         """The units of a new ``layer`` laid along the last ``len(layer.shape)`` axes of a value of ``shape``."""
@@ -550,16 +559,15 @@ class _Tracer:
 
     def whole(self, node, x, what, why):
         """The layer whose units ``x`` holds whole, in C-order, one sample per batch row (else refused)."""
-        import torch
-
         if x.pending:
             x = self.materialise(node, x, _path(node, self.prefix) + "scale")
         lids = self.layer_ids(x)
-        if len(lids) == 1:
+        if len(lids) == 1 and self.layers[lids[0]].shape == tuple(x.key.shape[1:]):
             L = self.layers[lids[0]]
-            key = torch.as_tensor(self.canon(x.key))
-            want = (L.id * _BIG + torch.arange(L.n)).reshape(L.shape)
-            if L.shape == tuple(x.key.shape[1:]) and bool((key == want).all()) and bool((x.sample == _arange_like(x.sample)).all()):
+            B = x.key.shape[0]
+            key = self.canon(x.key).reshape(B, -1)
+            if (np.array_equal(key, np.broadcast_to((L.id << 32) + np.arange(L.n), key.shape))
+                    and np.array_equal(x.sample.numpy().reshape(B, -1), np.broadcast_to(np.arange(B)[:, None], key.shape))):
                 return L, x
         self.refuse(node, what, why)
 
