@@ -129,6 +129,13 @@ def test_torch_transformer_encoder_against_explicit_graph():
     ref.check(g)
     assert (g.n_nodes, g.n_edges) == counts(ref.sizes, params)
     assert (g.n_nodes, g.n_edges) == (8 + 2 * (3 * 8 + 8 + 12 + 8) + 8, 2 * (3 * 64 + 64 + 8 + 96 + 96 + 8) + 8)
+    # LayerNorm β: into the biases of the layers that read it (b + Wβ), through a skip as it is
+    L0, L1 = model.layers
+    bias = lambda name: g.biases[g.layer_names.index(name) - 1][0]
+    np.testing.assert_allclose(bias("layers.0.linear1"), np64(L0.linear1.bias) + np64(L0.linear1.weight) @ np64(L0.norm1.bias),
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(bias("layers.1.add"), np64(L1.self_attn.out_proj.bias) + np64(L0.norm2.bias), atol=1e-6)
+    np.testing.assert_allclose(bias("output.scale"), np64(L1.norm2.bias), atol=1e-6)
     # q and k are sinks; "value" leaves them (and their blocks) out
     v = trace_module(model, torch.randn(1, 5, d), attention="value")
     assert v.n_nodes == g.n_nodes - 4 * d and v.n_edges == g.n_edges - 4 * 64
@@ -275,6 +282,22 @@ def test_hf_bert_against_explicit_graph():
     params = [w(n) for n in (q + ".weight", k + ".weight", v + ".weight", e + "attention.output.dense.weight",
                              mid + ".weight", e + "output.dense.weight", "pooler.dense.weight")] + [s0, s1, s2]
     assert (g.n_nodes, g.n_edges) == counts(ref.sizes, params)
+
+
+def test_hf_eager_and_sdpa_attention_give_one_graph():
+    tf = _transformers()
+    graphs = []
+    for impl in ("eager", "sdpa"):
+        torch.manual_seed(7)
+        m = tf.BertForSequenceClassification(tf.BertConfig(
+            vocab_size=30, hidden_size=8, num_hidden_layers=2, num_attention_heads=2, intermediate_size=12,
+            max_position_embeddings=16, num_labels=3, attn_implementation=impl))
+        graphs.append(trace_module(m, torch.randint(0, 30, (2, 5)), embedding="one-hot"))
+    a, b = graphs
+    assert a.layer_names == b.layer_names and a.pairs == b.pairs and a.n_edges == b.n_edges
+    assert a.layer_names[:2] == ("input", "bert.embeddings.word_embeddings") and a.sizes[0] == 30
+    assert a.layer_names[-1] == "classifier"  # the logits: the first tensor of the output
+    np.testing.assert_allclose(deepcnt.strength(a), deepcnt.strength(b), rtol=1e-6)
 
 
 def test_hf_gpt2_against_explicit_graph():
