@@ -1203,8 +1203,10 @@ def chain_problem(model):
     ``Conv2d`` and pooling layers in the order they are registered, each feeding the next. This traces the
     forward (``torch.fx``, no input needed) and follows which of those layers each value depends on: a layer
     that reads anything but the layer before it (a residual add, a skip), a layer called twice or never, or an
-    order other than the registration's is named. ``None`` also when fx cannot trace the forward: the
-    registration order is then all there is to read.
+    order other than the registration's is named. Where fx cannot trace the forward: ``None`` if every module
+    holding parameters is one the registration order reads (it is then all there is to read), else that
+    module is named (the model is to be traced, with ``torch.export``: a Hugging Face model, a
+    ``TransformerEncoder``).
     """
     import torch.fx as fx
     import torch.nn as nn
@@ -1215,7 +1217,11 @@ def chain_problem(model):
     try:
         gm = fx.symbolic_trace(model)
     except Exception:
-        return None
+        other = next((f"{name!r} ({type(m).__name__})" for name, m in model.named_modules()
+                      if list(m.parameters(recurse=False)) and not isinstance(m, kinds)), None)
+        if other is None:
+            return None  # the registration order is all there is to read
+        return f"torch.fx cannot trace its forward and it holds {other}, which the registration order does not read"
     modules = dict(gm.named_modules())
     registered = [name for name, m in model.named_modules() if isinstance(m, kinds)]
     src, used, seen_input = {}, [], False

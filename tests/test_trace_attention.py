@@ -450,8 +450,29 @@ def test_from_module_passes_the_trace_options_and_points_to_example_input():
     x = torch.randn(1, 3, 4)
     g = from_module(model, example_input=x, attention="value")
     assert g.n_edges == trace_module(model, x, attention="value").n_edges
-    with pytest.raises(InputError, match=r"MultiheadAttention.*; pass example_input=<a batch of inputs> so that "
-                       r"from_module traces the forward"):
+    with pytest.raises(InputError, match=r"^TransformerEncoder's forward is not a chain of its layers in registration "
+                       r"order \(torch\.fx cannot trace its forward and it holds 'layers\.0\.self_attn' "
+                       r"\(MultiheadAttention\), which the registration order does not read\): pass example_input="):
         from_module(model)
+    with pytest.raises(InputError, match=r"^layer '1' \(LayerNorm\) holds weights.*; pass example_input=<a batch of "
+                       r"inputs> so that from_module traces the forward"):
+        from_module(nn.Sequential(nn.Linear(4, 4), nn.LayerNorm(4)))
     with pytest.raises(InputError, match=r"^attention apply where the model is traced"):
         from_module(nn.Sequential(nn.Linear(2, 2)), attention="value")
+
+
+def test_recorder_stores_a_transformer_from_token_ids(tmp_path):
+    """A model that starts with an Embedding is traced on token ids (zeros of the sequence length, ``long``)."""
+    from deepcnt.bindings.torch import Recorder
+
+    m, _ = hf_model("gpt2", seed=2)
+    with Recorder(tmp_path / "run", m, input_shape=(4,)) as rec:
+        rec.save(0, loss=1.0)
+        rec.save(1, loss=0.5)
+    from deepcnt.runs.store import EpochStore
+
+    store = EpochStore.open(tmp_path / "run")
+    g = store.graph(1)
+    ref = trace_module(m, torch.zeros(1, 4, dtype=torch.long))
+    assert g.layer_names == ref.layer_names and g.n_edges == ref.n_edges
+    np.testing.assert_allclose(deepcnt.strength(g), deepcnt.strength(ref), rtol=1e-5)
