@@ -143,7 +143,8 @@ class _Tracer:
         self.tokens, self.embedding, self.attention, self.prefix = tokens, embedding, attention, prefix
         self.modules = dict(gm.named_modules())
         self.layers = {}  # id -> _Layer (merged layers are removed)
-        self.blocks = {}  # (src id, dst id) -> ("dense", W) | ("conv", K, geom) | ("pool", b) | ("diag", d) | ("identity",)
+        # (src id, dst id) -> ("dense", W) | ("conv", K, geom) | ("pool", b) | ("diag", d) | ("identity", None)
+        self.blocks = {}
         self.value = {}  # fx node -> _Units | _Mix | _Ids | _CONST | list of them
         self.remap = {}  # a merged or re-read layer id -> (layer id per old unit, unit per old unit)
         self.scores = set()  # layer ids read by attention scores (queries and keys)
@@ -268,17 +269,23 @@ class _Tracer:
             else:
                 self.blocks[p] = ("diag", self.blocks[p][1] * s_unit)
 
-    def per_unit(self, layer, x, t, fill):
-        """A per-position tensor ``t`` of ``x`` as one value per unit of ``layer`` (``fill`` where absent)."""
+    def per_unit(self, node, layer, x, t, fill):
+        """A per-position tensor ``t`` of ``x`` as one value per unit of ``layer`` (``fill`` where absent);
+        refused where one unit gets different values at different positions."""
         import torch
 
         key = self.canon(x.key).reshape(-1)
         ok = key >= 0
-        lid, uid = key[ok] // _BIG, key[ok] % _BIG
+        lid, uid = key[ok] >> 32, key[ok] & (_BIG - 1)
         out = torch.full((layer.n,), float(fill), dtype=torch.float64)
         if t is not None:
             sel = lid == layer.id
-            out[torch.as_tensor(uid[sel])] = t.reshape(-1)[torch.as_tensor(np.flatnonzero(ok)[sel])].double()
+            idx = torch.as_tensor(uid[sel])
+            vals = t.expand(x.key.shape).reshape(-1)[torch.as_tensor(np.flatnonzero(ok)[sel])].double()
+            out[idx] = vals
+            if not torch.allclose(out[idx], vals):
+                self.refuse(node, f"{_describe(node)} reads units scaled by a factor that varies by position",
+                            "per-position factors are not weights of the graph")
         return out
 
     # ------------------------------------------------------------------ the walk
@@ -318,7 +325,8 @@ class _Tracer:
             out = self.materialise(node, out, "output.scale")
         s = out.sample
         if s.ndim == 0 or s.shape[0] != self.batch or bool(((s != _arange_like(s)) & (out.key >= 0)).any()):
-            self.refuse(node, f"an output of shape {tuple(s.shape)}", "the batch axis must stay first and keep its size")
+            self.refuse(node, f"an output of shape {tuple(s.shape)}",
+                        "the batch axis must stay first and keep its size")
         self.output = out
 
     def module(self, node, mod):
@@ -417,7 +425,8 @@ class _Tracer:
             return self.conv(node, self.operand(node, a["input"]), v["weight"], v["bias"], v["stride"], v["padding"],
                              v["dilation"], v["groups"], self.param_name(node, a["weight"]), op)
         if op in ("layer_norm", "group_norm"):
-            a = self.args(node, "input " + ("normalized_shape" if op == "layer_norm" else "num_groups") + " weight bias")
+            second = "normalized_shape" if op == "layer_norm" else "num_groups"
+            a = self.args(node, f"input {second} weight bias")
             x = self.operand(node, a["input"])
             g, b = (self.env.get(a[k]) if hasattr(a[k], "op") else None for k in ("weight", "bias"))
             name = self.param_name(node, a["weight"])
@@ -567,7 +576,8 @@ class _Tracer:
             B = x.key.shape[0]
             key = self.canon(x.key).reshape(B, -1)
             if (np.array_equal(key, np.broadcast_to((L.id << 32) + np.arange(L.n), key.shape))
-                    and np.array_equal(x.sample.numpy().reshape(B, -1), np.broadcast_to(np.arange(B)[:, None], key.shape))):
+                    and np.array_equal(x.sample.numpy().reshape(B, -1),
+                                       np.broadcast_to(np.arange(B)[:, None], key.shape))):
                 return L, x
         self.refuse(node, what, why)
 
@@ -593,7 +603,8 @@ class _Tracer:
         if (self.tokens and not one and st == (kh, kw) and pad == (0, 0) and dil == (1, 1) and groups == 1
                 and len(lids) == 1 and not self.incoming(self.layers[lids[0]]) and not x.pending):
             # a patch embedding on the input, in token mode: one patch's pixels are the units of a position
-            L, _ = self.whole(node, x, f"{what} on a {tuple(x.key.shape[1:])} tensor", "a patch embedding reads the input")
+            L, _ = self.whole(node, x, f"{what} on a {tuple(x.key.shape[1:])} tensor",
+                              "a patch embedding reads the input")
             C, H, W = L.shape
             c, yy, xx = np.unravel_index(np.arange(L.n), L.shape)
             new = self.new_layer((C, kh, kw), L.name, order=L.order)
@@ -670,7 +681,8 @@ class _Tracer:
             L.bias = s_unit * (b - mean_u) + beta_u
             self.bind(node, x)
         else:
-            y = self.new_layer(L.shape, node.target if node.op == "call_module" else _path(node, self.prefix) + node.name,
+            name = node.target if node.op == "call_module" else _path(node, self.prefix) + node.name
+            y = self.new_layer(L.shape, name,
                                beta_u - s_unit * mean_u)
             self.blocks[(L.id, y.id)] = ("diag", s_unit)
             e = self.env[node]
@@ -703,8 +715,8 @@ class _Tracer:
             self.refuse(node, f"{_describe(node)} reads a pending normalisation or factor over several layers",
                         "trace with fold_norm=True")
         L = self.layers[lids[0]]
-        d = self.per_unit(L, x, x.scale, 1.0)
-        bias = None if x.shift is None else self.per_unit(L, x, x.shift, 0.0)
+        d = self.per_unit(node, L, x, x.scale, 1.0)
+        bias = None if x.shift is None else self.per_unit(node, L, x, x.shift, 0.0)
         y = self.new_layer(L.shape, name, bias)
         self.put((L.id, y.id), ("diag", d) if x.scale is not None else ("identity", None), node)
         key = torch.as_tensor(self.canon(x.key))
@@ -758,8 +770,8 @@ class _Tracer:
 
         if isinstance(res["key"], (list, tuple)):
             n = len(res["key"])
-            val = [make(res["key"][i], res["sample"][i], *(None if res[f] is None else res[f][i] for f in ("scale", "shift")))
-                   for i in range(n)]
+            part = lambda f, i: None if res[f] is None else res[f][i]
+            val = [make(res["key"][i], res["sample"][i], part("scale", i), part("shift", i)) for i in range(n)]
             for u in val:
                 if isinstance(u, _Units):
                     self.split(node, u)
@@ -837,11 +849,12 @@ class _Tracer:
             bias = self.env[bias_node] if op == "addmm" else None
             return self.bind(node, self.feed(node, a, self.env[args[1]], bias, self.param_name(node, args[1]),
                                              e.shape, _describe(node)))
-        if isinstance(a, _Mix) or isinstance(b, _Mix) or (a is _CONST and b is _CONST):
-            if not any(isinstance(t, _Units) for t in kinds):
-                self.value[node] = _Mix() if any(isinstance(t, _Mix) for t in kinds) else _CONST
-                return
-        self.refuse(node, _describe(node), "a product that is neither a weight, attention scores nor an attention mix")
+        ins = [self.value.get(n, _CONST) for n in node.all_input_nodes]
+        if op != "einsum" and not any(isinstance(v, _Units) for v in ins):
+            self.value[node] = _Mix() if any(isinstance(v, _Mix) for v in ins) else _CONST
+            return
+        self.refuse(node, _describe(node), "a product that is neither a weight, attention scores nor an attention mix "
+                    "(write it with Linear or matmul)")
 
     def mha(self, node, mod):
         """``nn.MultiheadAttention``: q, k, v projections (packed or not) into their own layers, the output
@@ -994,11 +1007,11 @@ class _Tracer:
             if i in fresh:
                 continue
             if x.scale is not None:
-                self.put((L.id, y.id), ("diag", self.per_unit(L, x, x.scale, 1.0)), node)
+                self.put((L.id, y.id), ("diag", self.per_unit(node, L, x, x.scale, 1.0)), node)
             else:
                 self.put((L.id, y.id), ("identity", None), node)
             if x.shift is not None:
-                sh = self.per_unit(L, x, x.shift, 0.0)
+                sh = self.per_unit(node, L, x, x.shift, 0.0)
                 y.bias = sh if y.bias is None else y.bias.double() + sh
         u = np.where(uids[0] >= 0, uids[0], uids[1])
         key = torch.as_tensor(np.where(u >= 0, y.id * _BIG + u, -1))

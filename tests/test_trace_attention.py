@@ -417,7 +417,32 @@ class CumsumBlock(nn.Module):
         return torch.cumsum(x, 1)
 
 
+class Einsum(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return torch.einsum("bld,ble->bde", self.fc(x), x)
+
+
+class Masked(nn.Module):
+    """A residual add of units multiplied by a per-position mask: no weight of the graph."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.register_buffer("mask", torch.tensor([1.0, 0.0, 2.0]).reshape(1, 3, 1))
+
+    def forward(self, x):
+        h = self.fc(x)
+        return self.fc(h * self.mask + torch.softmax(x, -1))
+
+
 @pytest.mark.parametrize("model, x, match", [
+    (Einsum(), torch.zeros(1, 3, 4), r"^function torch\.functional\.einsum at the model's forward \(fx node 'einsum'\): "
+     r"a product that is neither a weight"),
+    (Masked(), torch.zeros(1, 3, 4), r"^function _operator\.add .*units scaled by a factor that varies by position"),
     (Cumulative(), torch.zeros(1, 3, 4),
      r"^function torch\.cumsum at 'mix' \(fx node 'cumsum'\): the traced graph maps .*anything else is not supported"),
     (nn.Sequential(nn.Linear(4, 4), nn.LayerNorm(4), nn.Linear(4, 4)), torch.zeros(1, 4), None),
@@ -428,7 +453,7 @@ def test_operations_outside_the_mapping_are_named_with_their_module_path(model, 
         assert g.layer_names == ("input", "0", "2")
         return
     with pytest.raises(InputError, match=match) as info:
-        trace_module(model, x)
+        trace_module(model, x, tokens=True)
     assert "\n" not in str(info.value)
 
 
