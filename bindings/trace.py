@@ -977,7 +977,8 @@ class _Tracer:
         keys = [self.canon(x.key) for x in xs]
         lids = [np.unique(k[k >= 0] // _BIG) for k in keys]
         if any(len(l) != 1 for l in lids):
-            self.refuse(node, "a residual add of units from several layers", "concatenate before adding")
+            self.refuse(node, "a residual add of an operand that holds units of several layers (a concatenation)",
+                        "each operand of a residual add must be one layer's units")
         Ls = [self.layers[int(l[0])] for l in lids]
         uids = [np.where(k >= 0, k % _BIG, -1) for k in keys]
         both = (uids[0] >= 0) & (uids[1] >= 0)

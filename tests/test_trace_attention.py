@@ -501,3 +501,20 @@ def test_recorder_stores_a_transformer_from_token_ids(tmp_path):
     ref = trace_module(m, torch.zeros(1, 4, dtype=torch.long))
     assert g.layer_names == ref.layer_names and g.n_edges == ref.n_edges
     np.testing.assert_allclose(deepcnt.strength(g), deepcnt.strength(ref), rtol=1e-5)
+
+
+def test_hf_conv1d_traced_by_fx_is_a_transposed_linear():
+    _transformers()
+    from transformers.pytorch_utils import Conv1D
+
+    torch.manual_seed(8)
+    model = nn.Sequential(Conv1D(5, 4), nn.ReLU(), Conv1D(2, 5))
+    torch.fx.symbolic_trace(model)  # fx follows Conv1D's forward: addmm(bias, x.view(-1, nx), weight)
+    g = trace_module(model, torch.randn(3, 4))
+    ref = Ref()
+    for name, n in (("input", 4), ("0", 5), ("2", 2)):
+        ref.layer(name, n)
+    ref.block("input", "0", np64(model[0].weight))  # weight (in, out): no transpose
+    ref.block("0", "2", np64(model[2].weight))
+    ref.check(g)
+    np.testing.assert_allclose(g.biases[0][0], np64(model[0].bias), rtol=1e-6)
