@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-EXTRAS := test,bench,torch,store,dask,plots,graphs,function
+EXTRAS := test,bench,torch,store,dask,plots,graphs,function,hf
 # numba.cuda kernels run on the CPU simulator unless a real device is asked for (DEEPCNT_REAL_GPU=1)
 SIM    := $(if $(DEEPCNT_REAL_GPU),,NUMBA_ENABLE_CUDASIM=1)
 

@@ -103,14 +103,17 @@ def resolve_model(model, model_args=None):
 
 def example_input_for(model, input_shape=None):
     """A batch of one zero input: of ``input_shape`` (one sample's shape), or, for a model whose first weighted
-    module is ``nn.Linear``, of its ``in_features``."""
+    module is ``nn.Linear``, of its ``in_features``; token ids (``torch.long``) where it is an ``nn.Embedding``
+    (``input_shape``: the sequence length)."""
     import torch
     import torch.nn as nn
 
     p = next(model.parameters(), None)
     kw = {} if p is None else {"dtype": p.dtype if p.dtype.is_floating_point else torch.float32}
+    first = next((m for m in model.modules() if list(m.parameters(recurse=False))), None)
+    if isinstance(first, nn.Embedding):  # token ids (a transformer): zeros of the sequence length
+        kw = {"dtype": torch.long}
     if input_shape is None:
-        first = next((m for m in model.modules() if list(m.parameters(recurse=False))), None)
         if not isinstance(first, nn.Linear):
             raise InputError(f"give the shape of one input of {type(model).__name__} (input_shape, --input-shape "
                              "C,H,W): it is traced on an example input")

@@ -77,11 +77,12 @@ def module_arrays(model, device=None):
     return ws, bs, names
 
 
-def from_module(model, device=None, input_shape=None, example_input=None, fold_norm=True):
+def from_module(model, device=None, input_shape=None, example_input=None, fold_norm=True, **trace_options):
     """The layered graph of a model whose weighted layers are ``nn.Linear`` in sequence, or convolutional
     (``Conv2d``, pooling, ``Flatten``, ``Linear``: implicit conv blocks, see ``bindings.torch_conv``); with
     ``example_input``, of any model built from the operations :func:`deepcnt.bindings.trace.trace_module` maps
-    (residual adds, BatchNorm), following its real forward.
+    (residual adds, normalisation, embeddings, attention: transformers as the graph of one token's features),
+    following its real forward.
 
     Parameters
     ----------
@@ -99,8 +100,11 @@ def from_module(model, device=None, input_shape=None, example_input=None, fold_n
         where the forward calls the registered layers as a chain; otherwise the model is traced on zeros of
         ``input_shape``, or, without one, an error asks for ``example_input`` (never a wrong chain).
     fold_norm : bool
-        Where the model is traced: fold each BatchNorm into the block it follows (default), or keep it as a
-        diagonal block.
+        Where the model is traced: fold each BatchNorm into the block it follows and each LayerNorm/GroupNorm
+        into the blocks that read it (default), or keep every normalisation as a diagonal block.
+    **trace_options
+        ``tokens``, ``embedding``, ``attention``: passed to :func:`deepcnt.bindings.trace.trace_module` where
+        the model is traced.
 
     Returns
     -------
@@ -123,10 +127,17 @@ def from_module(model, device=None, input_shape=None, example_input=None, fold_n
         if why is not None:
             example_input = _zeros_like_input(model, input_shape)
     if example_input is not None:
-        return trace_module(model, example_input, fold_norm=fold_norm, device=device)
+        return trace_module(model, example_input, fold_norm=fold_norm, device=device, **trace_options)
+    if trace_options:
+        raise InputError(f"{', '.join(sorted(trace_options))} apply where the model is traced: "
+                         "pass example_input=<a batch of inputs>")
     if is_conv_model(model):
         return from_conv_module(model, input_shape, device)
-    ws, bs, names = module_arrays(model, device)
+    try:
+        ws, bs, names = module_arrays(model, device)
+    except InputError as exc:
+        raise InputError(f"{exc}; pass example_input=<a batch of inputs> so that from_module traces the forward "
+                         "(normalisation, embeddings, attention)") from None
     biases = None if all(b is None for b in bs) else bs
     return LayeredGraph.from_weights(ws, biases=biases, layer_names=names)
 

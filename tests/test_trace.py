@@ -361,6 +361,15 @@ class Flat(nn.Module):
         return self.fc(x).view(-1)
 
 
+class Gated(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Linear(4, 4), nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.a(x) * self.b(x)
+
+
 class Branchy(nn.Module):
     def __init__(self):
         super().__init__()
@@ -371,11 +380,13 @@ class Branchy(nn.Module):
 
 
 @pytest.mark.parametrize("model, x, match", [
-    (Cat(), torch.zeros(1, 4), r"^function torch\.cat at the model's forward \(fx node 'cat'\): the traced graph"),
-    (Norm(), torch.zeros(1, 4), r"^module LayerNorm at 'norm' \(fx node 'norm'\)"),
+    (Gated(), torch.zeros(1, 4), r"^a product of two layers' units \(function _operator\.mul\) at the model's forward "
+     r"\(fx node 'mul'\): gating"),
+    (nn.Sequential(nn.Linear(4, 4), nn.ConvTranspose1d(1, 1, 2)), torch.zeros(1, 4),
+     r"^module ConvTranspose1d at '1' \(fx node '_1'\): the traced graph maps"),
     (Nested(), torch.zeros(1, 2, 3), r"^Linear applied to a \(2, 3\) tensor at 'block.0'"),
     (Flat(), torch.zeros(2, 4), r"^method Tensor\.view giving shape \(8,\) at the model's forward.*batch axis"),
-    (Branchy(), torch.zeros(1, 4), r"^torch\.fx cannot trace Branchy's forward"),
+    (Branchy(), torch.zeros(1, 4), r"^neither torch\.fx \(.*\) nor torch\.export \(.*\) can trace Branchy's forward"),
     (Cat(), torch.zeros(4), r"^example_input must be one tensor holding a batch"),
 ])
 def test_unsupported_operations_give_one_line_errors(model, x, match):
@@ -384,20 +395,27 @@ def test_unsupported_operations_give_one_line_errors(model, x, match):
     assert "\n" not in str(info.value)
 
 
-def test_permute_is_named_with_its_module_path():
-    class P(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.block = nn.Sequential(nn.Linear(3, 3))
-            self.inner = Inner()
+class CatPermute(nn.Module):
+    """A concatenation (the union of node sets) and re-indexing (unsqueeze, permute, flatten) of the same units."""
 
-        def forward(self, x):
-            return self.inner(self.block(x).unsqueeze(2))
+    def __init__(self):
+        super().__init__()
+        self.fc, self.out = nn.Linear(4, 5), nn.Linear(9, 3)
 
-    with pytest.raises(InputError, match=r"^method Tensor\.unsqueeze at the model's forward"):
-        trace_module(P(), torch.zeros(1, 3))
-    with pytest.raises(InputError, match=r"^method Tensor\.permute at '1'"):
-        trace_module(nn.Sequential(nn.Unflatten(1, (3, 1)), Inner()), torch.zeros(1, 3))
+    def forward(self, x):
+        h = self.fc(x).unsqueeze(2).permute(0, 2, 1).flatten(1)
+        return self.out(torch.cat([h, x], 1))
+
+
+def test_concatenation_is_the_union_of_node_sets_and_reindexing_keeps_units():
+    torch.manual_seed(2)
+    model = CatPermute()
+    g = trace_module(model, torch.zeros(2, 4))
+    m = reference_copy(model)
+    W1, b1 = response(m.fc, (4,))
+    W2, b2 = response(m.out, (9,))
+    assert g.layer_names == ("input", "fc", "out") and g.n_edges == 20 + 27
+    check(g, [4, 5, 3], {(0, 1): W1, (1, 2): W2[:5], (0, 2): W2[5:]}, {1: b1, 2: b2})
 
 
 # ---------------------------------------------------------------------------------------------- no example_input
