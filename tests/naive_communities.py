@@ -179,7 +179,11 @@ def louvain_ref(B, init=None, state=1, tol=1e-10):
     q : float
         ``Σ_ij B_ij δ(c_i, c_j)``.
     """
-    rng = XorShift64(state)
+    return _louvain(B, init, XorShift64(state), tol)
+
+
+def _louvain(B, init, rng, tol):
+    """``louvain_ref`` drawing its node orders from the stream ``rng``."""
     n = B.shape[0]
     ci = first_appearance(np.arange(n) if init is None else init)
     q0 = float(B[ci[:, None] == ci[None, :]].sum())
@@ -195,3 +199,30 @@ def louvain_ref(B, init=None, state=1, tol=1e-10):
         if q - q0 <= tol:
             return first_appearance(ci), q
         q0, M = q, np.arange(Bl.shape[0])
+
+
+def louvain_refined_ref(B, init, state=1, tol=1e-10):
+    """A seeded Louvain run that can still move groups of nodes, plainly (what ``deepcnt.louvain`` does with
+    ``refine=True``).
+
+    One node-order stream throughout: BCT's seeded run from ``init`` (``louvain_ref``); then, while Q grows by
+    more than ``tol``: a fresh unseeded run gives a fine partition; the parts are the nodes sharing a module in
+    both; Louvain runs on ``EᵀBE`` (E: the parts) from the current partition of the parts.
+    """
+    rng = XorShift64(state)
+    n = B.shape[0]
+    labels, q = _louvain(B, init, rng, tol)
+    while True:
+        fine, _ = _louvain(B, None, rng, tol)
+        parts = first_appearance(labels * n + fine)
+        P = parts.max() + 1
+        if P == n:
+            return labels, q
+        E = np.zeros((n, P))
+        E[np.arange(n), parts] = 1.0
+        start = np.empty(P, np.int64)
+        start[parts] = labels
+        coarse, q2 = _louvain(E.T @ B @ E, start, rng, tol)
+        if q2 - q <= tol:
+            return labels, q
+        labels, q = first_appearance(coarse[parts]), q2

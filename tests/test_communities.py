@@ -8,7 +8,8 @@ import pytest
 import deepcnt
 from deepcnt.communities.modularity import louvain, modularity, run_states
 from naive import random_blocks
-from naive_communities import dense, louvain_ref, modularity_matrix, random_partition, signed_q
+from naive_communities import (dense, louvain_ref, louvain_refined_ref, modularity_matrix, random_partition,
+                               signed_q)
 from deepcnt.backend import to_host
 
 bct = pytest.importorskip("bct")
@@ -254,6 +255,73 @@ def test_louvain_init_and_previous():
         assert qp[t] == pytest.approx(modularity(g.epoch(t), lp[t]), abs=1e-9)
 
 
+
+def _modules(rng, m=2, k=8):
+    """The two blocks of a 3-layer graph of ``k`` nodes a layer whose nodes form ``m`` modules (the i-th
+    ``k/m`` nodes of every layer, strongly linked), with weak links across."""
+    blocks = []
+    for _ in range(2):
+        W = rng.random((k, k)) * 0.05
+        for i in range(m):
+            W[i * k // m:(i + 1) * k // m, i * k // m:(i + 1) * k // m] += 1
+        blocks.append(W)
+    return blocks
+
+
+def test_refined_seed_reaches_a_better_partition_than_its_seed():
+    """A seed that is a local optimum for single-node moves (one module: every node's move alone has
+    dQ = B_uu < 0) comes back unchanged from BCT's seeded run; the seeded run that can still move
+    (``refine``) splits it into the two modules, the Q of an unseeded run. (Checked: without the refinement
+    rounds the refined run returns the seed, Q 0.)"""
+    g = deepcnt.LayeredGraph.from_weights(_modules(np.random.default_rng(0)))
+    one = np.zeros(g.n_nodes, np.int64)
+    bct, q_bct = louvain(g, init=one)
+    moved, q_moved = louvain(g, init=one, refine=True)
+    free, q_free = louvain(g)
+    assert np.array_equal(bct, one) and q_bct == pytest.approx(0.0, abs=1e-12)
+    assert q_moved > q_bct + 0.4 and q_moved == pytest.approx(q_free, abs=1e-12)
+    assert np.array_equal(moved, free) and moved.max() == 1
+
+
+def test_previous_epoch_seed_can_still_move():
+    """Shine et al.'s temporal seeding: epoch 1 seeded with epoch 0's partition. Epoch 0 has two modules,
+    epoch 1 four (each module splits in two): no single node gains by leaving its half, so BCT's seeded run
+    stays tied to epoch 0's partition, with a lower Q; the chain that can still move finds the four modules
+    (an unseeded run's partition and Q)."""
+    rng = np.random.default_rng(1)
+    a, b = _modules(rng, 2), _modules(rng, 4)
+    g = deepcnt.LayeredGraph.from_weights([np.stack([a[l], b[l]]) for l in range(2)])
+    lab, q = louvain(g, init="previous")
+    tied, q_tied = louvain(g, init="previous", refine=False)
+    free, q_free = louvain(g.epoch(1))
+    assert np.array_equal(tied[1], tied[0]) and tied[0].max() == 1
+    assert q[1] == pytest.approx(q_free, abs=1e-12) and np.array_equal(lab[1], free) and lab[1].max() == 3
+    assert q_tied[1] < q[1] - 0.1
+    for t in range(2):
+        assert q[t] == pytest.approx(modularity(g.epoch(t), lab[t]), abs=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_refined_louvain_matches_reference(seed):
+    """``louvain(init=..., refine=True)`` equals the plain reference (``naive_communities.
+    louvain_refined_ref``: BCT's seeded run, then refinement rounds on the dense N×N modularity matrix, one
+    xorshift stream throughout): the same labels, Q to 1e-12, and never below the seed's Q. The graphs and
+    their caveats are ``test_louvain_matches_reference``'s."""
+    rng = np.random.default_rng(7300 + seed)
+    blocks = _reference_blocks(rng, seed)
+    h = deepcnt.LayeredGraph.from_weights(blocks)
+    n = h.n_nodes
+    for mode, gamma in (("asym", 1.0), ("sym", 1.0), ("abs", 1.3)):
+        B = modularity_matrix(dense(h, False), mode, gamma, False)
+        free, _ = louvain(h, gamma=gamma, negative=mode, seed=seed)
+        for init in (np.zeros(n, np.int64), rng.integers(0, 3, n), free, rng.integers(0, n, n)):
+            s = int(rng.integers(0, 1000))
+            labels, q = louvain(h, gamma=gamma, negative=mode, seed=s, init=init, refine=True)
+            ref, q_ref = louvain_refined_ref(B, init, run_states(s, 1)[0])
+            np.testing.assert_array_equal(labels, ref, err_msg=f"{mode} init={init[:6]}")
+            assert q == pytest.approx(q_ref, rel=1e-12, abs=1e-14)
+            assert q >= modularity(h, init, gamma, mode) - 1e-12
+
 def test_louvain_binary_and_gamma():
     g, _ = _graph(23, max_width=10)
     for kw in (dict(binary=True, negative="ignore"), dict(gamma=0.5), dict(gamma=2.0, negative="sym"),
@@ -450,7 +518,7 @@ def test_louvain_dense_mode_is_exact(seed):
         out = []
         for dense_ratio in (0.0, 1.0, 1e9):
             lab, q = np.empty((3, n), np.int64), np.empty(3)
-            klv._louvain_serial(*prob, init, run_states(seed, 3), False, lab, q, dense_ratio)
+            klv._louvain_serial(*prob, init, run_states(seed, 3), False, lab, q, dense_ratio, False)
             out.append((lab, q))
         for lab, q in out[1:]:
             np.testing.assert_array_equal(lab, out[0][0])

@@ -86,6 +86,27 @@ def test_consensus_stack_and_across_epochs():
     assert np.array_equal(across, consensus_partitions(per, 0.1, 10, 1))
 
 
+
+def test_consensus_seeded_by_previous_consensus_can_move():
+    """Shine et al.: each epoch's runs seeded with the consensus partition of the epoch before. Epoch 0 has
+    two modules, epoch 1 four (each splits in two; ``test_communities._modules``): the seeded runs that can
+    still move find the four, the consensus of unseeded runs; BCT's seeded runs (``refine=False``) all
+    return the seed. A partition given as ``init`` seeds every epoch."""
+    from test_communities import _modules
+
+    rng = np.random.default_rng(1)
+    a, b = _modules(rng, 2), _modules(rng, 4)
+    g = deepcnt.LayeredGraph.from_weights([np.stack([a[l], b[l]]) for l in range(2)])
+    chain = consensus(g, runs=10, seed=2, init="previous")
+    tied = consensus(g, runs=10, seed=2, init="previous", refine=False)
+    free = consensus(g.epoch(1), runs=10, seed=2)
+    assert chain[0].max() == 1 and np.array_equal(tied[1], tied[0])
+    assert np.array_equal(chain[1], free) and free.max() == 3
+    assert modularity(g.epoch(1), chain[1]) > modularity(g.epoch(1), tied[1]) + 0.1
+    assert np.array_equal(consensus(g, runs=10, seed=2, init=chain[0])[1], free)
+    with pytest.raises(deepcnt.InputError, match="previous"):
+        consensus(g, runs=3, init="last")
+
 def test_bad_inputs(oracle_graph):
     with pytest.raises(deepcnt.InputError, match="square"):
         consensus_und(np.zeros((3, 4)), 0.1)

@@ -16,6 +16,7 @@ from ..model.graph import takes_graph
 from .modularity import (
     _check_gamma,
     canonical_mode,
+    check_labels,
     louvain_problem,
     louvain_runs,
     run_states,
@@ -119,7 +120,7 @@ def consensus_und(D, tau, reps=10, seed=0):
 
 @takes_graph(skips=True)
 def consensus(g, runs=500, tau=0.1, reps=10, seed=0, gamma=1.0, negative="asym", directed=False, binary=False,
-              across_epochs=False):
+              across_epochs=False, init=None, refine=None):
     """Consensus partition of ``runs`` Louvain runs per epoch (Shine et al.: 500 runs).
 
     Parameters
@@ -136,6 +137,14 @@ def consensus(g, runs=500, tau=0.1, reps=10, seed=0, gamma=1.0, negative="asym",
     across_epochs : bool
         For an epoch stack: also take the consensus of the per-epoch consensus partitions (Shine et al.'s
         consensus across epochs) and return that single partition.
+    init : array of shape (N,) or (T, N), or "previous", optional
+        Seed every run of an epoch with this partition. ``"previous"``: Shine et al.'s temporal use, each
+        epoch's runs seeded with the *consensus* partition of the epoch before (epoch 0's runs start from
+        singletons).
+    refine : bool, optional
+        Seeded runs that can still move groups of nodes (:func:`deepcnt.louvain`'s ``refine``); default True
+        when seeded. With ``refine=False`` (BCT's seeded runs) a seed that is a local optimum comes back from
+        every run, and the chain stays tied to epoch 0's partition.
 
     Returns
     -------
@@ -155,9 +164,16 @@ def consensus(g, runs=500, tau=0.1, reps=10, seed=0, gamma=1.0, negative="asym",
         raise InputError(f"runs must be a positive integer, got {runs!r}")
     run_states(seed, 1)  # validates the seed
     T = g.blocks[0].shape[0]
+    chain = isinstance(init, str)
+    if chain and init != "previous":
+        raise InputError(f"init must be a partition or 'previous', got {init!r}")
+    lab0 = None if (init is None or chain) else check_labels(g, init, "init")[0]
+    refine = True if refine is None else bool(refine)
     out = np.empty((T, g.n_nodes), np.int64)
     for t in range(T):
-        labels, _ = louvain_runs(louvain_problem(g, t, gamma, mode, directed, binary), runs, seed)
+        start = lab0[t] if lab0 is not None else (out[t - 1] if chain and t > 0 else None)
+        labels, _ = louvain_runs(louvain_problem(g, t, gamma, mode, directed, binary), runs, seed, start,
+                                 refine=refine and start is not None)
         D = g.backend.to_numpy(agreement(labels, normalize=True, device=g.device))
         out[t] = consensus_und(D, tau, reps, seed)
     if across_epochs:

@@ -734,14 +734,74 @@ def _louvain_one(G, X, Y, b, init, state, nonneg, labels, dense_ratio):
     return q
 
 
+#: Refinement rounds of a seeded run that can still move (``_louvain_refined``); each raises Q or stops.
+_MAX_REFINE = 100
+
+
+@njit(cache=config.CACHE)
+def _refined_parts(labels, fine):
+    """The parts of ``labels ∩ fine`` (nodes with the same module in both), numbered ``0..P-1`` in order of
+    first appearance; returns ``(parts, P)``."""
+    n = labels.size
+    key = labels * n + fine  # labels, fine < n
+    order = np.argsort(key, kind="mergesort")
+    parts = np.empty(n, np.int64)
+    p = -1
+    for i in range(n):
+        if i == 0 or key[order[i]] != key[order[i - 1]]:
+            p += 1
+        parts[order[i]] = p
+    return parts, _renumber(parts)
+
+
+@njit(cache=config.CACHE)
+def _louvain_refined(G, X, Y, b, init, state, nonneg, labels, dense_ratio):
+    """A run seeded by ``init`` that can still move whole groups of nodes, not only single ones.
+
+    BCT's seeded run (``_louvain_one``) moves single nodes out of the seed's modules and merges modules, but
+    never splits one: from a seed that is already a local optimum (the previous epoch's partition) it returns
+    the seed. Here, after it, each round refines the partition, in the spirit of Leiden (Traag et al. 2019):
+    the parts are the nodes that share a module both in the partition and in a fresh unseeded run (same
+    random stream); the graph is aggregated by those parts and Louvain runs on it *starting from the
+    partition*, so a part can move to another module or alone (a module splits). Rounds repeat while Q grows
+    by ``> 1e-10``. Each round starts from the partition it refines, so Q never falls below the seed's.
+    (Parts from one level of local moving, finer than the fresh run's modules, were too small to move: a
+    module that splits in two needs its halves to move, not their fragments.)
+    """
+    q = _louvain_one(G, X, Y, b, init, state, nonneg, labels, dense_ratio)
+    n = _n(G)
+    for _ in range(_MAX_REFINE):
+        fine = np.empty(n, np.int64)
+        _louvain_one(G, X, Y, b, np.arange(n), state, nonneg, fine, dense_ratio)
+        parts, P = _refined_parts(labels, fine)
+        if P == n:  # every part a single node: the seeded run above has made every move there is
+            break
+        ip, ix, dv, XM, ysum = _aggregate(G, X, Y, parts, P)
+        start = np.empty(P, np.int64)
+        for u in range(n):
+            start[parts[u]] = labels[u]
+        coarse = np.empty(P, np.int64)
+        q2 = _louvain_one(CSRGraph(ip, ix, dv), XM, ysum, b, start, state, nonneg, coarse, dense_ratio)
+        if q2 - q <= _TOL:
+            break
+        for u in range(n):
+            labels[u] = coarse[parts[u]]
+        _renumber(labels)
+        q = q2
+    return q
+
+
 @njit(cache=config.CACHE, nogil=True)
-def _louvain_serial(G, X, Y, b, init, states, nonneg, labels_out, q_out, dense_ratio):
+def _louvain_serial(G, X, Y, b, init, states, nonneg, labels_out, q_out, dense_ratio, refine):
     for r in range(states.size):
         st = states[r:r + 1].copy()
-        q_out[r] = _louvain_one(G, X, Y, b, init[r], st, nonneg, labels_out[r], dense_ratio)
+        if refine:
+            q_out[r] = _louvain_refined(G, X, Y, b, init[r], st, nonneg, labels_out[r], dense_ratio)
+        else:
+            q_out[r] = _louvain_one(G, X, Y, b, init[r], st, nonneg, labels_out[r], dense_ratio)
 
 
-def louvain_runs(graph, X, Y, b, init, states, labels_out, q_out):
+def louvain_runs(graph, X, Y, b, init, states, labels_out, q_out, refine=False):
     """Independent Louvain runs, spread over ``numba.get_num_threads()`` threads (contiguous chunks of runs;
     the kernel releases the GIL). A parfor cannot take the blocks form's tuple of arrays, hence threads.
 
@@ -762,18 +822,21 @@ def louvain_runs(graph, X, Y, b, init, states, labels_out, q_out):
         Final partitions, labels ``0..C-1`` in order of first appearance.
     q_out : array, shape (runs,), float64, overwritten
         ``Q = Σ_ij B_ij δ(c_i, c_j)`` of every final partition.
+    refine : bool
+        Runs seeded by ``init`` that can still move groups of nodes (``_louvain_refined``), instead of BCT's
+        seeded run (single-node moves and merges only).
     """
     nonneg = bool(np.all(b >= 0) and np.all(X >= 0) and np.all(Y >= 0))
     runs = states.size
     k = min(runs, numba.get_num_threads())
     if k <= 1:
-        _louvain_serial(graph, X, Y, b, init, states, nonneg, labels_out, q_out, _DENSE_RATIO)
+        _louvain_serial(graph, X, Y, b, init, states, nonneg, labels_out, q_out, _DENSE_RATIO, bool(refine))
         return
     from concurrent.futures import ThreadPoolExecutor
 
     cuts = np.linspace(0, runs, k + 1).astype(np.int64)
     with ThreadPoolExecutor(k) as pool:
         done = [pool.submit(_louvain_serial, graph, X, Y, b, init[i:j], states[i:j], nonneg, labels_out[i:j],
-                            q_out[i:j], _DENSE_RATIO) for i, j in zip(cuts[:-1], cuts[1:])]
+                            q_out[i:j], _DENSE_RATIO, bool(refine)) for i, j in zip(cuts[:-1], cuts[1:])]
         for f in done:
             f.result()
