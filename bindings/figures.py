@@ -548,10 +548,11 @@ def fig_receptive_fields(store, out, n_show=64, member=0):
     return figs
 
 
-def fig_rf_clusters(store, out, threshold=0.1, member=0, progress=None):
+def fig_rf_clusters(store, out, threshold=0.1, member=0, progress=None, result=None):
     """Testolin's receptive-field clustering of layer 1 at the last epoch: the dendrogram (cut at 20
     clusters) and each cluster's mean receptive field. Exact EMD over all cores; ``progress``:
-    ``progress(done, total)`` over the EMD pairs."""
+    ``progress(done, total)`` over the EMD pairs; ``result``: that epoch's
+    :func:`deepcnt.receptive_field_clusters`, already computed."""
     import deepcnt
     from scipy.cluster.hierarchy import dendrogram
 
@@ -560,8 +561,10 @@ def fig_rf_clusters(store, out, threshold=0.1, member=0, progress=None):
     if side * side != n0:
         return []
     i = len(store) - 1
-    g = store.graph(i, member=member).threshold(threshold)
-    res = deepcnt.receptive_field_clusters(g, 1, (side, side), emd="exact", min_size=2, progress=progress)
+    res = result
+    if res is None:
+        g = store.graph(i, member=member).threshold(threshold)
+        res = deepcnt.receptive_field_clusters(g, 1, (side, side), emd="exact", min_size=2, progress=progress)
     cl = res["clustering"]
     k = int(cl.labels.max())
     plt = _plt()

@@ -25,8 +25,9 @@ def _layer_ends(epochs_per_layer, n_layers):
 
 
 def testolin_findings(ctx):
-    """Testolin et al., sections 4.1–4.2 of the paper: the weights' mean shifts negative, the distribution becomes skewed, and the
-    visible units' strengths all turn negative (inhibitory)."""
+    """Testolin et al., sections 4.1–4.3 of the paper: the weights' mean shifts negative, the distribution becomes
+    skewed, the visible units' strengths all turn negative (inhibitory), and the h1 receptive fields form
+    clusters."""
     ep = ctx.epochs()
     m0, m1 = _first_last(ep, "weight_mean")
     means = [float(np.mean(w)) for w in ctx.store.read_arrays(len(ctx.store) - 1, member=0)[0]]
@@ -53,13 +54,54 @@ def testolin_findings(ctx):
                 "at least 90% negative at the end",
                 "all negative: visible units act as inhibitors of h1 (§4.2, Fig. 5)",
                 neg1 - neg0),
-    ]
+    ] + _rf_finding(ctx)
+
+
+def _rf_clusters(ctx):
+    """Testolin's clustering of the h1 receptive fields (EMD between their pebble distributions, hierarchical
+    clustering of the EMD rows cut at 20 clusters) at the first and the last saved epoch, and each one's
+    silhouette on the EMD distances; the last epoch's per-cluster topology on the graph thresholded at
+    θ = 0.1 (the paper's). None where the input is not a square image."""
+    if "rf" not in ctx._cache:
+        import deepcnt
+        from deepcnt.function.rfclusters import silhouette
+
+        shape = tuple(ctx.data.image_shape)
+        out = None
+        if len(shape) == 2 and shape[0] * shape[1] == ctx.store.sizes[0]:
+            out = {}
+            for when, i in (("initial", 0), ("trained", len(ctx.store) - 1)):
+                g = ctx.store.graph(i, member=0).threshold(0.1)
+                res = deepcnt.receptive_field_clusters(g, 1, shape, emd="exact", min_size=2)
+                res["silhouette"] = silhouette(res["emd"], res["clustering"].labels)
+                res["epoch"] = ctx.store.epochs[i]
+                out[when] = res
+        ctx._cache["rf"] = out
+    return ctx._cache["rf"]
+
+
+def _rf_finding(ctx):
+    """Testolin et al. §4.3: units with similar receptive fields group into clusters (Fig. 5)."""
+    rf = _rf_clusters(ctx)
+    if rf is None:
+        return []
+    s0, s1 = rf["initial"]["silhouette"], rf["trained"]["silhouette"]
+    k = int(rf["trained"]["clustering"].labels.max())
+    return [Finding("receptive fields form clusters of similar units", s1 > s0 and s1 > 0,
+                    f"silhouette of the {k} EMD clusters of the h1 receptive fields on the EMD distances: "
+                    f"{s0:+.3f} at epoch {rf['initial']['epoch']} → {s1:+.3f} at epoch {rf['trained']['epoch']}",
+                    "the silhouette grows with training and ends above 0",
+                    "units with a similar functional role fall in the same cluster (Fig. 5, by eye; 20 clusters)",
+                    s1 - s0)]
 
 
 def testolin_figures(ctx, out):
     from . import figures as F
 
     figs = [F.fig_weights(ctx.store, out), F.fig_node_hist(ctx.nodes(), out, "strength")]
+    rf = _rf_clusters(ctx)
+    if rf is not None:
+        figs += F.fig_rf_clusters(ctx.store, out, result=rf["trained"])
     return figs + list(F.fig_receptive_fields(ctx.store, out) or [])
 
 
@@ -84,6 +126,35 @@ def _shine_periods(ctx):
     return epochs, q, acc, max(early_end, 1)
 
 
+def _across(ctx):
+    """The consensus across epochs of member 0 (the ``communities`` table's modules, one partition for every
+    epoch) with each module's layers, and the Q of that one partition at every saved epoch."""
+    if "across" not in ctx._cache:
+        import deepcnt
+
+        nodes = ctx.nodes()
+        nodes = nodes[nodes.member == nodes.member.min()]
+        last = nodes[nodes.entry == nodes.entry.max()].sort_values("node")
+        labels = last.module.to_numpy()
+        layers = [sorted(set(last.layer[labels == c])) for c in range(labels.max() + 1)]
+        g = ctx.store.stack(list(range(len(ctx.store))), member=0)
+        ctx._cache["across"] = labels, layers, np.atleast_1d(deepcnt.modularity(g, labels))
+    return ctx._cache["across"]
+
+
+def _across_finding(ctx):
+    labels, layers, _ = _across(ctx)
+    n_layers = len(ctx.store.sizes)
+    big = [ls for c, ls in enumerate(layers) if (labels == c).sum() > 1]
+    spanning = sum(len(ls) >= 2 for ls in big)
+    return Finding("a consensus across epochs gives modules spanning the layers",
+                   len(big) >= 2 and spanning == len(big),
+                   f"{len(layers)} modules ({len(big)} of more than one node); layers each spans: "
+                   + ", ".join(str(len(ls)) for ls in layers) + f" of {n_layers}",
+                   "at least 2 modules of more than one node, each spanning at least 2 layers",
+                   "10 clusters spanning all layers (consensus across all epochs)", float(spanning))
+
+
 def shine_findings(ctx):
     """Shine et al. Fig. 1–2: Q flat while accuracy rises, then Q rises; the early edge change of the input
     weights tracks the pixels' information about the class."""
@@ -105,6 +176,7 @@ def shine_findings(ctx):
                 "epochs 15–700: an abrupt rise of Q, tracking accuracy (r = 0.981); it falls again after "
                 "(not tested here)", q_late - q_early),
     ]
+    out.append(_across_finding(ctx))
     idx = [i for i, e in enumerate(ctx.store.epochs) if e <= epochs[k]]
     g = ctx.store.stack(idx)
     change = deepcnt.edge_change(g, block=0).sum(axis=0)
@@ -131,9 +203,13 @@ def shine_figures(ctx, out):
     ax.axvline(epochs[k], color="0.5", ls=":", lw=1)
     ax.set_title("accuracy (Fig. 1C)", fontsize=10)
     ax = axes[1]
-    ax.plot(epochs, q, "s-", ms=3, color="C1")
+    ax.plot(epochs, q, "s-", ms=3, color="C1", label="each epoch's consensus (seeded by the previous)")
+    _, _, q_across = _across(ctx)
+    if len(q_across) == len(ctx.store):
+        saved = np.asarray(ctx.store.epochs)
+        ax.plot(saved, q_across, "-", lw=1, color="C7", label="the consensus across epochs, at every epoch")
     F._epoch_axis(ax, epochs)
-    ax.set_ylabel("modularity Q (consensus partition)")
+    ax.set_ylabel("modularity Q")
     ax.axvline(epochs[k], color="0.5", ls=":", lw=1, label=f"end of early period (epoch {epochs[k]})")
     ax.legend(fontsize=7)
     ax.set_title("modularity (Fig. 1D)", fontsize=10)
@@ -252,9 +328,19 @@ def zambra_figures(ctx, out):
 
 
 _NONE = {"threshold": None}
+
+
+def _shine_analysis(runs):
+    """Shine et al.'s analysis: each epoch's Q that of the consensus of ``runs`` Louvain runs seeded with the
+    previous epoch's consensus partition (runs that can still move); the nodes' modules (and participation,
+    z) those of the consensus across epochs of these partitions. Both metrics share the per-epoch partitions."""
+    chain = {"runs": runs, "init": "previous"}
+    return dict(_NONE, metrics=["modularity", "communities"],
+                options={"modularity": chain, "communities": dict(chain, across_epochs=True)})
 RECIPES = {
     "testolin": Recipe(
-        paper="testolin", title="Testolin et al.: a DBN trained by CD-1 (weights and strengths, §4.1–4.2)",
+        paper="testolin",
+        title="Testolin et al.: a DBN trained by CD-1 (weights, strengths and receptive-field clusters, §4.1–4.3)",
         preset="testolin-dbn",
         steps={"tiny": 60, "small": 750, "full": 3000},
         settings={"tiny": {"hidden": (40, 40, 60)}, "small": {}, "full": {}},
@@ -266,9 +352,7 @@ RECIPES = {
         preset="shine-mlp",
         steps={"tiny": 2_000, "small": 22_500, "full": 135_000},
         settings={"tiny": {"hidden": (30, 30)}, "small": {}, "full": {}},
-        analysis={"tiny": dict(_NONE, metrics=["modularity"], options={"modularity": {"runs": 20}}),
-                  "small": dict(_NONE, metrics=["modularity"], options={"modularity": {"runs": 100}}),
-                  "full": dict(_NONE, metrics=["modularity"], options={"modularity": {"runs": 500}})},
+        analysis={size: _shine_analysis(runs) for size, runs in (("tiny", 20), ("small", 100), ("full", 500))},
         findings=shine_findings, figures=shine_figures, schedule=lambda total: "shine"),
     "zambra": Recipe(
         paper="zambra", title="Zambra et al.: coloured 4-node motifs of an MLP (before and after training)",

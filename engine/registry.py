@@ -37,6 +37,10 @@ class Metric:
     expands : bool
         Needs explicit edges but reads sparse, identity and diagonal blocks as the dense blocks of their kept
         edges (``LayeredGraph.kept_stack``): only convolution and pooling blocks keep it out.
+    spans_epochs : callable, optional
+        ``spans_epochs(options) -> bool``: with these options an epoch's values depend on the other epochs
+        (a partition seeded by the previous epoch's, a consensus across epochs), so ``analyze`` gives it
+        every epoch of a member in one stack.
     """
 
     name: str
@@ -48,6 +52,7 @@ class Metric:
     needs_edges: bool = False
     skips: bool = False
     expands: bool = False
+    spans_epochs: Callable = None
 
     def reads(self, implicit, opaque):
         """Whether this metric can read a run whose blocks are ``implicit`` (any kind but dense) and ``opaque``
@@ -58,10 +63,12 @@ class Metric:
 REGISTRY = {}
 
 
-def register(name, kind, columns, description="", default=True, needs_edges=False, skips=False, expands=False):
+def register(name, kind, columns, description="", default=True, needs_edges=False, skips=False, expands=False,
+             spans_epochs=None):
     """Decorator: register ``compute(g) -> {column: array}`` under ``name`` (``skips=True``: it is defined on
     block DAGs with skip blocks; otherwise such a graph is refused with one :class:`InputError`;
-    ``expands=True``: it needs explicit edges but reads sparse, identity and diagonal blocks)."""
+    ``expands=True``: it needs explicit edges but reads sparse, identity and diagonal blocks;
+    ``spans_epochs``: :class:`Metric`'s)."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}")
 
@@ -69,7 +76,7 @@ def register(name, kind, columns, description="", default=True, needs_edges=Fals
         checked = takes_graph(func, skips=skips)  # given anything but a graph: one line that says what it expects
         checked.__name__ = f"metric {name!r}"
         REGISTRY[name] = Metric(name, kind, tuple(columns), checked, description, default, needs_edges, skips,
-                                expands)
+                                expands, spans_epochs)
         return func
 
     return deco

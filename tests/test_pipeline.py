@@ -172,6 +172,36 @@ def test_metric_options_reach_the_metric_and_are_recorded(run, tmp_path):
         analyze(run, metrics=["modularity"], threshold=0.3, members=[1], out=tmp_path / "a")
 
 
+
+def test_options_that_tie_the_epochs_get_the_whole_run(run, tmp_path):
+    """init="previous" (each epoch seeded by the previous one's partition) and across_epochs (one consensus
+    partition for every epoch) need every epoch of a member in one stack: the tables equal the metric on the
+    whole stack, a batch that would cut it is refused, and a run that grows is recomputed as a whole."""
+    opts = {"modularity": {"runs": 3, "init": "previous"}, "communities": {"runs": 3, "across_epochs": True}}
+    a = analyze(run, metrics=["modularity", "communities"], threshold=0.3, members=[0], out=tmp_path / "a",
+                options=opts)
+    store = EpochStore.open(run)
+    n = len(store)
+    g = store.stack(list(range(n)), member=0).threshold(0.3)
+    want_q = deepcnt.get_metric("modularity").compute(g, **opts["modularity"])["modularity_q"]
+    np.testing.assert_allclose(a.epochs().sort_values("entry").modularity_q.to_numpy(), want_q, atol=1e-12)
+    module = a.nodes().sort_values(["entry", "node"]).module.to_numpy().reshape(n, -1)
+    assert (module == module[0]).all()  # across epochs: one partition
+    with pytest.raises(deepcnt.InputError, match="leave batch unset"):
+        analyze(run, metrics=["modularity", "communities"], members=[0], out=tmp_path / "b", batch=2, options=opts)
+    rng = np.random.default_rng(3)
+    with EpochStore.open(run, mode="a") as grow:
+        grow.append(70, [rng.normal(size=(2, p, q)).astype(np.float32) for p, q in zip(SIZES[:-1], SIZES[1:])],
+                    biases=[rng.normal(size=(2, q)).astype(np.float32) for q in SIZES[1:]],
+                    scalars={"loss": 0.1, "accuracy": [0.7, 0.35]})
+    a = analyze(run, metrics=["modularity", "communities"], threshold=0.3, members=[0], out=tmp_path / "a",
+                options=opts)
+    assert sorted(a.epochs().entry) == list(range(n + 1))
+    assert len(list((tmp_path / "a" / "epochs").glob("part-*.parquet"))) == 1
+    g = EpochStore.open(run).stack(list(range(n + 1)), member=0).threshold(0.3)
+    want_q = deepcnt.get_metric("modularity").compute(g, **opts["modularity"])["modularity_q"]
+    np.testing.assert_allclose(a.epochs().sort_values("entry").modularity_q.to_numpy(), want_q, atol=1e-12)
+
 @pytest.mark.parametrize("options, match", [
     ({"knn": {"runs": 2}}, "not computed here"),
     ({"modularity": {"rounds": 2}}, "has no option 'rounds'; its options: negative, directed, gamma, seed, runs"),

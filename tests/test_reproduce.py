@@ -35,11 +35,19 @@ def test_testolin_directions(testolin):
     assert _finding(testolin, "mean weight").shown
     # ... and the visible units' strengths turn negative (§4.2)
     assert _finding(testolin, "visible units").value > 0
+    # the h1 receptive fields form clusters of similar units (§4.3, Fig. 5): the silhouette of the EMD
+    # clusters grows with training
+    rf = _finding(testolin, "receptive fields form clusters")
+    assert rf.value > 0 and rf.shown
+    assert (testolin.table.parent / "rf_dendrogram.png").stat().st_size > 0
 
 
 def test_shine_directions(shine):
     # the early edge change of the input weights tracks the pixels' information about the class (Fig. 2C)
     assert _finding(shine, "early edge change").value > 0.3
+    # the consensus across epochs (of per-epoch consensus partitions seeded by the previous epoch's) gives
+    # modules that span the layers, not one module per layer
+    assert _finding(shine, "a consensus across epochs").shown
 
 
 def test_outputs(testolin, shine):

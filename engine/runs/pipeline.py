@@ -208,6 +208,13 @@ def _done_entries(out):
     return done["nodes"] & done["epochs"]
 
 
+def _drop_member(out, member):
+    """Delete the table parts of one member (its analysis is recomputed as a whole)."""
+    for table in _TABLES:
+        for p in (out / table).glob(f"part-m{member:04d}-*.parquet"):
+            p.unlink(missing_ok=True)
+
+
 def _batches(entries, batch):
     """Consecutive runs of ``entries`` cut into batches of at most ``batch``."""
     out, cur = [], []
@@ -580,7 +587,9 @@ def analyze(run, metrics=None, threshold=None, threshold_mode="abs", per_block=F
         Options of the metrics, by metric name: ``{"modularity": {"runs": 500}}`` makes every epoch's Q that of
         a 500-run consensus partition. The names are the keyword arguments of each metric
         (``deepcnt metrics`` lists them); they are recorded with the analysis, which is resumed only with
-        the same options.
+        the same options. Options that tie the epochs together (``modularity``/``communities``:
+        ``init="previous"``, ``across_epochs=True``) analyse each member's entries in one task (one stack of
+        every epoch); a member whose run has grown since is recomputed as a whole.
 
     Returns
     -------
@@ -618,10 +627,17 @@ def analyze(run, metrics=None, threshold=None, threshold_mode="abs", per_block=F
         if not 0 <= m < E:
             raise InputError(f"member {m} does not exist: this run has members 0..{E - 1}")
     per_epoch = itemsize * sum(sizes[i] * sizes[j] for i, j in pairs)  # dense upper bound
-    if batch is None:
-        batch = int(max(1, min(MAX_BATCH, BATCH_BYTES // max(per_epoch, 1))))
-    elif int(batch) < 1:
+    spans = [n for n in names if REGISTRY[n].spans_epochs and REGISTRY[n].spans_epochs(options.get(n, {}))]
+    if batch is not None and int(batch) < 1:
         raise InputError(f"batch must be >= 1, got {batch}")
+    if spans:  # every epoch of a member in one task: an epoch's values depend on the others
+        if batch is not None and int(batch) < n_entries:
+            raise InputError(f"the options of {', '.join(spans)} tie the epochs together (init='previous' or "
+                             f"across_epochs), so each member's {n_entries} entries are analysed in one task: "
+                             "leave batch unset")
+        batch = max(n_entries, 1)
+    elif batch is None:
+        batch = int(max(1, min(MAX_BATCH, BATCH_BYTES // max(per_epoch, 1))))
     get_backend(device)  # DeviceError now, before anything is written
     if not chain:
         refused = [n for n in names if not REGISTRY[n].skips]
@@ -649,6 +665,9 @@ def analyze(run, metrics=None, threshold=None, threshold_mode="abs", per_block=F
                 tasks = []
                 for m in members:
                     todo = [i for i in range(n_entries) if (m, i) not in done]
+                    if spans and 0 < len(todo) < n_entries:  # the run has grown: the member again, as a whole
+                        _drop_member(out, m)
+                        todo = list(range(n_entries))
                     tasks += [(m, b) for b in _batches(todo, int(batch))]
                 skipped = len(members) * n_entries - sum(len(b) for _, b in tasks)
                 calls = [(n, options.get(n, {})) for n in names]
