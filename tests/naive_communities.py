@@ -206,15 +206,18 @@ def louvain_refined_ref(B, init, state=1, tol=1e-10):
     ``refine=True``).
 
     One node-order stream throughout: BCT's seeded run from ``init`` (``louvain_ref``); then, while Q grows by
-    more than ``tol``: a fresh unseeded run gives a fine partition; the parts are the nodes sharing a module in
-    both; Louvain runs on ``EᵀBE`` (E: the parts) from the current partition of the parts.
+    more than ``tol``: a fresh unseeded run; the better of the two partitions (the current one on a tie) is
+    refined: the parts are the nodes sharing a module in both, and Louvain runs on ``EᵀBE`` (E: the parts)
+    from the better partition of the parts.
     """
     rng = XorShift64(state)
     n = B.shape[0]
     labels, q = _louvain(B, init, rng, tol)
     while True:
-        fine, _ = _louvain(B, None, rng, tol)
-        parts = first_appearance(labels * n + fine)
+        fresh, qf = _louvain(B, None, rng, tol)
+        if qf - q > tol:
+            labels, fresh, q = fresh, labels, qf
+        parts = first_appearance(labels * n + fresh)
         P = parts.max() + 1
         if P == n:
             return labels, q

@@ -760,21 +760,26 @@ def _louvain_refined(G, X, Y, b, init, state, nonneg, labels, dense_ratio):
 
     BCT's seeded run (``_louvain_one``) moves single nodes out of the seed's modules and merges modules, but
     never splits one: from a seed that is already a local optimum (the previous epoch's partition) it returns
-    the seed. Here, after it, each round refines the partition, in the spirit of Leiden (Traag et al. 2019):
-    the parts are the nodes that share a module both in the partition and in a fresh unseeded run (same
-    random stream); the graph is aggregated by those parts and Louvain runs on it *starting from the
-    partition*, so a part can move to another module or alone (a module splits). Rounds repeat while Q grows
-    by ``> 1e-10``. Each round starts from the partition it refines, so Q never falls below the seed's.
-    (Parts from one level of local moving, finer than the fresh run's modules, were too small to move: a
-    module that splits in two needs its halves to move, not their fragments.)
+    the seed. Here, after it, each round draws a fresh unseeded run (same random stream); the better of the
+    partition and the fresh run (the partition on a tie) is refined by the other, in the spirit of Leiden
+    (Traag et al. 2019): the parts are the nodes that share a module in both, the graph is aggregated by those
+    parts and Louvain runs on it *starting from the better partition*, so a part can move to another module or
+    alone (a module splits). Rounds repeat while Q grows by ``> 1e-10``. So Q never ends below the seed's nor
+    below a fresh run's: where the network has moved away from the seed's basin, the run follows.
+    (Refining the seed alone, by parts of the seed and a fresh run, still stayed in the seed's basin on a
+    trained network: Q 0.1445 where 0.1555 was there.)
     """
     q = _louvain_one(G, X, Y, b, init, state, nonneg, labels, dense_ratio)
     n = _n(G)
+    fresh = np.empty(n, np.int64)
     for _ in range(_MAX_REFINE):
-        fine = np.empty(n, np.int64)
-        _louvain_one(G, X, Y, b, np.arange(n), state, nonneg, fine, dense_ratio)
-        parts, P = _refined_parts(labels, fine)
-        if P == n:  # every part a single node: the seeded run above has made every move there is
+        qf = _louvain_one(G, X, Y, b, np.arange(n), state, nonneg, fresh, dense_ratio)
+        if qf - q > _TOL:  # the fresh run is better: refine it by the partition instead
+            for u in range(n):
+                labels[u], fresh[u] = fresh[u], labels[u]
+            q = qf
+        parts, P = _refined_parts(labels, fresh)
+        if P == n:  # every part a single node: the runs above have made every move there is
             break
         ip, ix, dv, XM, ysum = _aggregate(G, X, Y, parts, P)
         start = np.empty(P, np.int64)
