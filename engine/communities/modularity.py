@@ -482,10 +482,10 @@ def louvain(g, gamma=1.0, negative="asym", seed=0, init=None, directed=False, bi
         and merges modules: from a seed that is a local optimum (an earlier epoch's partition) it returns the
         seed, so a chain of epochs stays tied to its first partition. With ``refine``, rounds follow (as long
         as each raises Q by ``> 1e-10``) in which the nodes sharing a module both in the partition and in a
-        fresh unseeded run form parts, and Louvain on the graph of the parts, started from the partition,
-        moves whole parts between modules or alone (in the spirit of Leiden's refinement, Traag et al. 2019).
-        Q never ends below the seed's; a run costs about two to three unseeded runs. Default: True for
-        ``init="previous"``, False otherwise (BCT).
+        fresh unseeded run form parts, and Louvain on the graph of the parts, started from the better of the
+        two, moves whole parts between modules or alone (in the spirit of Leiden's refinement, Traag et al.
+        2019). Q never ends below the seed's nor the fresh runs'; a run costs about two to three unseeded
+        runs. Default: True for ``init="previous"``, False otherwise (BCT).
 
     Returns
     -------
