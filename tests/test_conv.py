@@ -154,6 +154,7 @@ def test_kernel_twins_against_dense(monkeypatch, parallel_min_edges, geometry, x
     from naive_conv import layer_dense
 
     monkeypatch.setattr(kcpu, "PARALLEL_MIN_EDGES", parallel_min_edges)
+    monkeypatch.setattr(kcpu, "GEMM_MIN_CHANNEL_PAIRS", 0)  # the products even for these few channels
     rng = np.random.default_rng(7)
     geo = dict(geometry)
     K = rng.normal(size=geo.pop("shape")).astype(np.float32)
