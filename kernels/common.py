@@ -31,6 +31,18 @@ def add_sign_channels(w, th, x, a_pos, a_neg, w_pos, w_neg):
     return a_pos, a_neg, w_pos, w_neg
 
 
+def add_sign_channels_at(acc, k, w, th, x):
+    """:func:`add_sign_channels` into column ``k`` of an accumulator ``acc`` (4, n), in place: only the two
+    sums a kept weight changes are read and written (a four-way tuple update of array elements ran 26× slower
+    in the CPU's CSR pass)."""
+    if w > th:
+        acc[0, k] += x
+        acc[2, k] += w * x
+    elif w < -th:
+        acc[1, k] += x
+        acc[3, k] -= w * x
+
+
 def store_sign_channels(out, t, k, a_pos, a_neg, w_pos, w_neg):
     """Write the four sign-channel sums of unit ``k`` at epoch ``t``: ``out[t, :, k] = (A⁺, A⁻, W⁺, W⁻)``."""
     out[t, 0, k] = a_pos

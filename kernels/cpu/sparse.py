@@ -13,6 +13,7 @@ from .. import common, config
 from .blockpass import _sum_chunks  # the column sums of the row chunks, as in the dense pass
 
 _add_sign_channels = njit(inline="always")(common.add_sign_channels)
+_add_sign_channels_at = njit(inline="always")(common.add_sign_channels_at)
 
 
 def csr_matvec(indptr, indices, data, theta, x_row, x_col, row_out, col_out):
@@ -58,12 +59,7 @@ def _rows(indptr, indices, data, theta, x_row, x_col, row_out, part, t, r0, r1):
             j = indices[e]
             w = np.float64(data[e])
             rp, rm, rwp, rwm = _add_sign_channels(w, th, x_col[t, j], rp, rm, rwp, rwm)
-            if w > th:
-                part[0, j] += xi
-                part[2, j] += w * xi
-            elif w < -th:
-                part[1, j] += xi
-                part[3, j] -= w * xi
+            _add_sign_channels_at(part, j, w, th, xi)
         row_out[t, 0, i] = rp
         row_out[t, 1, i] = rm
         row_out[t, 2, i] = rwp

@@ -22,6 +22,7 @@ from numba import cuda, float64
 from .. import common, config
 
 _add_sign_channels = cuda.jit(device=True, inline="always")(common.add_sign_channels)
+_add_sign_channels_at = cuda.jit(device=True, inline="always")(common.add_sign_channels_at)
 _store_sign_channels = cuda.jit(device=True, inline="always")(common.store_sign_channels)
 _SIM = config._SIMULATOR
 #: Lanes per warp (the hardware's 32; 4 under the simulator, whose every thread is a Python thread).
@@ -92,13 +93,7 @@ def _tile_kernel(W, theta, x_row, x_col, rows_per_tile, row_part, col_part):
                 if j < nt:
                     wv = float64(W[t, i, j])
                     rp, rm, rwp, rwm = _add_sign_channels(wv, th, xc[v], rp, rm, rwp, rwm)
-                    # the same formula, updating only the two sums a kept weight changes (as kernels/cpu/sparse)
-                    if wv > th:
-                        col[0, v] += xr
-                        col[2, v] += wv * xr
-                    elif wv < -th:
-                        col[1, v] += xr
-                        col[3, v] -= wv * xr
+                    _add_sign_channels_at(col, v, wv, th, xr)
         rp, rm, rwp, rwm = _warp_sum4(rp, rm, rwp, rwm, scratch, w, lane)
         if lane == 0 and i < r1:
             row_part[t, 0, i, jt] = rp
