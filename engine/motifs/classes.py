@@ -172,3 +172,15 @@ def shapes_for_size(size):
     if size == 4:
         return SHAPES_3 + SHAPES_4
     raise InputError(f"motif size must be 3 or 4, got {size!r}")
+
+
+def edge_choices(x, cols):
+    """``Π_c C(x^c, mult_c)``: the ways to pick edges of the colour multiset ``cols`` (colours 1..k, a colour
+    repeated up to 3 times) at each node, from its per-colour edge counts ``x`` (T, k, n) → (T, n)."""
+    out = None
+    for c in set(cols):
+        v = x[:, c - 1]
+        mult = cols.count(c)
+        term = v if mult == 1 else (v * (v - 1) // 2 if mult == 2 else v * (v - 1) * (v - 2) // 6)
+        out = term if out is None else out * term
+    return out

@@ -172,17 +172,6 @@ class _Block:
         self._mv = {}
 
 
-def _multi(x, cols, xp):
-    """Π_c C(x^c, mult_c) for the colour multiset ``cols``: ways to pick those edges at one node. (T, n)."""
-    out = None
-    for c in set(cols):
-        v = x[:, c - 1]
-        mult = cols.count(c)
-        term = v if mult == 1 else (v * (v - 1) // 2 if mult == 2 else v * (v - 1) * (v - 2) // 6)
-        out = term if out is None else out * term
-    return out
-
-
 def _matvecs(blk, key, v, xp):
     """``B_b v_c`` for every colour pair, memoised on the block: (T, k, n_s, k) float64.
 
@@ -289,7 +278,7 @@ def _count_batch(codes, k, shapes, kern, xp):
             if shape in cls:
                 x = getattr(b, src)
                 for cols in cls[shape]:
-                    put(shape, cols, l, _multi(x, list(cols), xp).sum(axis=1))
+                    put(shape, cols, l, mc.edge_choices(x, list(cols)).sum(axis=1))
         if "bifan" in cls or "N" in cls:
             gm = _gram_moments(b, kern, xp)
             for cols in cls.get("bifan", ()):
@@ -314,9 +303,9 @@ def _count_batch(codes, k, shapes, kern, xp):
             for cols in cls.get("chain3", ()):
                 put("chain3", cols, l, (kin[:, cols[0] - 1] * kout[:, cols[1] - 1]).sum(axis=1))
             for cols in cls.get("y_in2out1", ()):
-                put("y_in2out1", cols, l, (_multi(kin, list(cols[:2]), xp) * kout[:, cols[2] - 1]).sum(axis=1))
+                put("y_in2out1", cols, l, (mc.edge_choices(kin, list(cols[:2])) * kout[:, cols[2] - 1]).sum(axis=1))
             for cols in cls.get("y_in1out2", ()):
-                put("y_in1out2", cols, l, (kin[:, cols[0] - 1] * _multi(kout, list(cols[1:]), xp)).sum(axis=1))
+                put("y_in1out2", cols, l, (kin[:, cols[0] - 1] * mc.edge_choices(kout, list(cols[1:]))).sum(axis=1))
             if any(s in cls for s in ("diamond", "src_branch", "snk_branch")):
                 S, s = _path_moments(b, n, kern, xp)
                 for a, bb, c, d in cls.get("diamond", ()):

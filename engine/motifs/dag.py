@@ -18,7 +18,6 @@ import numpy as np
 from .. import config
 from ..backend import to_host
 from . import classes as mc
-from .counts import _multi
 
 
 def dag_census3(g, codes, k):
@@ -87,13 +86,13 @@ def _census_batch(g, codes, k):
     fans = mc.classes("fanout2", k)  # sorted colour pairs, the same for fan-ins
     for p in range(L):
         for cols in fans:
-            add("fanout2", cols, p, _multi(kout[p], list(cols), xp).sum(axis=1))
+            add("fanout2", cols, p, mc.edge_choices(kout[p], list(cols)).sum(axis=1))
     for m, by_src in enumerate(kin_from):  # fan-in pairs into layer m, by the lower of their sources' layers
         suffix, prev = None, {cols: 0 for cols in fans}
         for p in sorted(by_src, reverse=True):
             suffix = by_src[p] if suffix is None else suffix + by_src[p]
             for cols in fans:
-                cur = _multi(suffix, list(cols), xp).sum(axis=1)
+                cur = mc.edge_choices(suffix, list(cols)).sum(axis=1)
                 add("fanin2", cols, p, cur - prev[cols])
                 prev[cols] = cur
     # feed-forward loops, by colour (a, b, c) of i→j, j→k, i→k
