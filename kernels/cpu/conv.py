@@ -154,7 +154,8 @@ def _conv_matvec_gemm(K, geom, theta, x_row, x_col, row_out, col_out):
                 if oy.stop <= oy.start or ox.stop <= ox.start or not (pos.any() or neg.any()):
                     continue
                 if a_in is not None:
-                    col[:, :, :, oy, ox] += (B @ a_in[:, None, :, None])[..., None]  # (G, 4, cout_g, 1, 1): every position
+                    # (G, 4, cout_g, 1, 1): the same sum at every position of the window
+                    col[:, :, :, oy, ox] += (B @ a_in[:, None, :, None])[..., None]
                 else:
                     win_in = np.ascontiguousarray(xr[:, :, iy, ix])  # (G, cin_g, ny, nx)
                     ny, nx = win_in.shape[2:]
