@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 from deepcnt.errors import InputError
 
+from .torch_checkpoints import _find_state_dict, _is_scalar, load_checkpoint
+
 
 def _first_line(exc):
     text = str(exc).strip().splitlines()
@@ -149,8 +151,6 @@ def fit_state_dict(model, sd, source):
     """
     import torch
 
-    from .torch import _is_scalar
-
     own = model.state_dict(keep_vars=True)
     sd = {str(k): _tensor(v) for k, v in sd.items() if not ("." not in str(k) and _is_scalar(v) and str(k) not in own)}
     masks = {}
@@ -235,7 +235,6 @@ class ModelReader:
                 "fold_norm": self.fold_norm}
 
     def _trace(self, path):
-        from .torch import _find_state_dict, load_checkpoint
         from .trace import trace_module
 
         source = f"checkpoint {path}"

@@ -6,78 +6,30 @@ sets (layers ``0..L`` in a topological order) with one block on any pair ``i < j
 when ``j > i + 1``): ``g.pairs[b]`` is the pair of block ``b``. An epoch stack holds ``T`` of each block as
 ``(T, n_i, n_j)`` so the kernels process ``T`` epochs in one call. A threshold is kept as a rule (one ``θ`` per
 block and epoch, an edge is ``|w| > θ`` with its sign); masks are built on the fly inside the kernels.
+
+The parts: :mod:`deepcnt.model.graph_shape` (layers, blocks, nodes, epochs, device: the ``_Shape`` mixin;
+:func:`chain_refusal`), :mod:`deepcnt.model.graph_arrays` (checking blocks and biases, array helpers). This
+module holds :class:`LayeredGraph` (construction, thresholds, exports) and :func:`takes_graph`.
 """
 import functools
-import itertools
-from functools import cached_property
 
 import numpy as np
 
-from ..backend import backend_for, get_backend, is_torch_tensor
+from ..backend import backend_for
 from ..errors import InputError, check_choice, renamed
 from . import export
 from .blocks import ImplicitBlock
-from .diagonal import DiagonalBlock, IdentityBlock
+from .diagonal import IdentityBlock
+# get_backend_np and chain_refusal (runs.pipeline) stay importable from here
+from .graph_arrays import (_as_block, _bias_stacks, _concat, _edge_values, _top_fraction_cut,  # noqa: F401
+                           get_backend_np)
+from .graph_shape import _Shape, chain_refusal  # noqa: F401
 from .sparse import SparseBlock
-from .sums import node_sums
 
 _THRESHOLD_MODES = ("abs", "proportional")
 
 
-def _as_block(w, l, xp, named=False):
-    """Validate one weight block and return it C-contiguous as float32/float64 (``l``: its index, or its
-    name with ``named=True``)."""
-    name = l if named else f"weights[{l}]"
-    if isinstance(w, ImplicitBlock):
-        return w  # validated by its own constructor
-    if is_torch_tensor(w):
-        raise InputError(
-            f"{name} is a torch.Tensor: use deepcnt.bindings.torch.from_module(model), "
-            "or convert it with .detach().cpu().numpy()"
-        )
-    if not hasattr(w, "dtype"):
-        try:
-            w = np.asarray(w)
-        except Exception as exc:  # ragged lists and the like
-            raise InputError(f"{name} is not an array of numbers ({exc})") from None
-    if w.ndim not in (2, 3):
-        raise InputError(
-            f"{name} has shape {tuple(w.shape)}: expected a 2-D block (n_in, n_out) "
-            "or a 3-D epoch stack (T, n_in, n_out)"
-        )
-    kind = w.dtype.kind
-    if kind not in "biuf":
-        raise InputError(f"{name} has dtype {w.dtype}: weights must be real numbers (float32 or float64)")
-    if kind == "f" and w.dtype.itemsize < 4:
-        w = w.astype(np.float32)
-    elif kind != "f":
-        w = w.astype(np.float64)
-    w = xp.ascontiguousarray(w)
-    if not _all_finite(w, xp):  # one pass in the common case; details only on failure
-        for bad, what in ((xp.isnan, "NaN"), (xp.isinf, "infinite")):
-            mask = bad(w)
-            n_bad = int(mask.sum())
-            if n_bad:
-                first = tuple(int(i) for i in np.argwhere(get_backend_np(mask))[0])
-                raise InputError(
-                    f"{name} holds {n_bad} {what} weight(s), the first at index {first}: "
-                    "clean the checkpoint or drop the epoch before building the graph"
-                )
-    return w
-
-
-def _all_finite(w, xp, chunk=1 << 22):
-    """``isfinite(w).all()`` in slices of ``chunk`` weights, so the boolean temporary stays small."""
-    flat = w.reshape(-1)
-    return all(bool(xp.isfinite(flat[i : i + chunk]).all()) for i in range(0, flat.size, chunk))
-
-
-def get_backend_np(a):
-    """Host copy of a numpy or CuPy array."""
-    return a.get() if hasattr(a, "get") else np.asarray(a)
-
-
-class LayeredGraph:
+class LayeredGraph(_Shape):
     """A layered (k-partite) directed weighted graph: layers ``0..L`` and weight blocks between them.
 
     Build a chain with :meth:`from_weights`, a block DAG (skip blocks) with :meth:`from_blocks`. Node ids are
@@ -350,159 +302,6 @@ class LayeredGraph:
         kw.update(changes)
         return LayeredGraph(**kw)
 
-    # ------------------------------------------------------------------ shape
-    @property
-    def n_layers(self):
-        """Number of layers ``L + 1``."""
-        return len(self.sizes)
-
-    @property
-    def n_blocks(self):
-        """Number of weight blocks (``L`` for a chain)."""
-        return len(self.blocks)
-
-    @cached_property  # a graph is immutable (its blocks are set once, in __init__)
-    def is_chain(self):
-        """True when the blocks are exactly ``(0, 1), (1, 2), ..., (L-1, L)``: the form every metric takes."""
-        return self.pairs == tuple((l, l + 1) for l in range(self.n_layers - 1))
-
-    @property
-    def skip_pairs(self):
-        """The pairs ``(i, j)`` of the blocks that join non-consecutive layers (``j > i + 1``)."""
-        return tuple(p for p in self.pairs if p[1] > p[0] + 1)
-
-    def require_chain(self, what, instead=None):
-        """Raise one :class:`InputError` naming ``what`` unless the graph is a chain of blocks.
-
-        Metrics that are defined on block DAGs (degree, strength, knn, La Malfa's, ``n_edges``, thresholds,
-        exports, 3-node motifs, modularity, Louvain, consensus, participation, module z-score) do not call
-        this; every other one does (through :func:`takes_graph` or :meth:`block_stack`), so a skip block gives
-        a clear refusal, never a wrong result. ``instead``: the sentence that says what to use (default: the
-        metrics defined on block DAGs).
-        """
-        if not self.is_chain:
-            raise InputError(chain_refusal(what, self.pairs, self.n_layers, instead))
-
-    def kept_stack(self, l, what, epoch=None):
-        """Block ``l`` as a dense epoch stack (T, n_i, n_j) and its thresholds (T,): what the metrics that need
-        explicit edges (motifs, modularity, Louvain, roles) read, on chains and on block DAGs.
-
-        A dense block is returned as it is (a view). Sparse, identity and diagonal blocks are expanded to dense
-        stacks of their kept edges (dropped entries 0, threshold 0: the same edge set); memory is then
-        O(n_i n_j) per epoch, the same as a dense block on that pair (nothing is kept on the graph).
-
-        Parameters
-        ----------
-        epoch : int, optional
-            Only this epoch (index into the stack): shapes (1, n_i, n_j) and (1,).
-
-        Raises
-        ------
-        InputError
-            A block of another implicit kind (a convolution): ``what`` needs explicit edges.
-        """
-        b = self.blocks[l]
-        ts = range(b.shape[0]) if epoch is None else [epoch]
-        if not isinstance(b, ImplicitBlock):
-            return (b, self.theta[l]) if epoch is None else (b[epoch:epoch + 1], self.theta[l, epoch:epoch + 1])
-        if not isinstance(b, (SparseBlock, DiagonalBlock)):  # DiagonalBlock includes IdentityBlock
-            where = l if self.is_chain else self.pairs[l]
-            raise InputError(f"{what} needs explicit edges but block {where} is an implicit "
-                             f"{type(b).__name__}: {b.explicit_hint}")
-        dense = np.zeros((len(ts),) + tuple(b.shape[1:]), dtype=np.float64)
-        for k, t in enumerate(ts):
-            r, c, v = b.edges(t, self.theta[l, t])
-            dense[k, np.asarray(r, np.int64), np.asarray(c, np.int64)] = np.asarray(v, np.float64)
-        return self.backend.xp.asarray(dense), np.zeros(len(ts))
-
-    def block(self, i, j):
-        """The block on the layer pair ``(i, j)``: an array of shape (n_i, n_j), (T, n_i, n_j) for an epoch
-        stack, or an :class:`ImplicitBlock` (a view, not a copy; every weight, whatever the threshold).
-
-        Raises
-        ------
-        InputError
-            No block joins layers ``i`` and ``j``.
-        """
-        try:
-            b = self.blocks[self.pairs.index((i, j))]
-        except ValueError:
-            raise InputError(f"no block joins layers {i} and {j}: the blocks are {list(self.pairs)}") from None
-        return b if self.stacked or isinstance(b, ImplicitBlock) else b[0]
-
-    @cached_property
-    def n_nodes(self):
-        """Total number of nodes ``N``."""
-        return int(sum(self.sizes))
-
-    @property
-    def n_epochs(self):
-        """``T`` for an epoch stack, ``None`` for a single network."""
-        return int(self.blocks[0].shape[0]) if self.stacked else None
-
-    @cached_property
-    def offsets(self):
-        """Node offsets ``o_l`` of every layer, plus ``N`` at the end (length ``L + 2``)."""
-        return tuple(itertools.accumulate(self.sizes, initial=0))
-
-    def layer_slice(self, l):
-        """The slice of layer ``l``'s nodes in any per-node array (negative ``l`` counts from the end)."""
-        n = self.n_layers
-        if not -n <= l < n:
-            raise InputError(f"layer {l} does not exist: this graph has layers 0..{n - 1}")
-        l %= n
-        o = self.offsets
-        return slice(o[l], o[l + 1])
-
-    def layer_of(self):
-        """Layer index of every node, shape (N,)."""
-        return np.repeat(np.arange(self.n_layers), self.sizes)
-
-    @property
-    def n_edges(self):
-        """Number of kept edges (``|w| > θ``): an int, or an array of shape (T,) for an epoch stack."""
-        s = node_sums(self)
-        counts = s.in_sums[:, 0].sum(axis=1) + s.in_sums[:, 1].sum(axis=1)
-        counts = np.rint(self.backend.to_numpy(counts)).astype(np.int64)
-        return counts if self.stacked else int(counts[0])
-
-    @property
-    def device(self):
-        """``"cpu"`` or ``"gpu"``."""
-        return self.backend.device
-
-    def to(self, device):
-        """This graph on ``device`` (``"cpu"`` or ``"gpu"``); itself if it is there already.
-
-        Raises
-        ------
-        DeviceError
-            ``"gpu"`` on a machine without a CUDA device.
-        """
-        target = get_backend(device)
-        if target is self.backend:
-            return self
-        src = self.backend
-
-        def move(a):
-            return target.xp.asarray(src.to_numpy(a)) if target.name == "gpu" else src.to_numpy(a)
-
-        blocks = [b.to(target) if isinstance(b, ImplicitBlock) else move(b) for b in self.blocks]
-        biases = None if self.biases is None else [move(b) for b in self.biases]
-        return self._replace(blocks=blocks, biases=biases, backend=target)
-
-    def epoch(self, t):
-        """The single-epoch graph at index ``t`` of an epoch stack."""
-        if not self.stacked:
-            raise InputError("epoch(t) needs an epoch stack; this graph holds one network")
-        T = self.n_epochs
-        if not -T <= t < T:
-            raise InputError(f"epoch {t} does not exist: the stack holds epochs 0..{T - 1}")
-        t %= T
-        blocks = [b.take(t) if isinstance(b, ImplicitBlock) else b[t : t + 1] for b in self.blocks]
-        biases = None if self.biases is None else [b[t : t + 1] for b in self.biases]
-        return self._replace(blocks=blocks, biases=biases, theta=self.theta[:, t : t + 1], stacked=False)
-
     def __repr__(self):
         stack = f", epochs={self.n_epochs}" if self.stacked else ""
         pairs = "" if self.is_chain else f", blocks={list(self.pairs)}"
@@ -717,82 +516,6 @@ class LayeredGraph:
     def to_igraph(self, directed=True, epoch=None):
         """An igraph Graph of the kept edges; edge attribute ``weight`` (signed), vertex ``layer``."""
         return export.to_igraph(self, directed=directed, epoch=epoch)
-
-
-def chain_refusal(what, pairs, n_layers, instead=None):
-    """The one-line refusal of ``what`` (a metric defined on chains only) for a graph with blocks on ``pairs``;
-    ``instead``: the closing sentence that says what to use (default: the metrics defined on block DAGs)."""
-    skips = tuple(p for p in pairs if p[1] > p[0] + 1)
-    if skips:
-        shown = ", ".join(map(str, skips[:4])) + (", ..." if len(skips) > 4 else "")
-        why = f"it has skip blocks between non-consecutive layers {shown}"
-    else:
-        why = f"its blocks {list(pairs)} do not form a chain 0 -> 1 -> ... -> {n_layers - 1}"
-    if instead is None:
-        instead = ("Degree, strength, knn, n_edges, La Malfa's metrics, 3-node motifs, modularity, Louvain, "
-                   "consensus, participation, module z-score, thresholds and exports work on them")
-    return f"{what} is not yet supported on graphs with skip blocks: {why}. {instead}"
-
-
-def _bias_stacks(biases, sizes, T, stacked, xp):
-    """Validated biases of layers ``1..L`` (``biases[l]`` belongs to layer ``l+1``), each shape (T, n_{l+1})."""
-    out = []
-    for l, b in enumerate(biases):
-        n = sizes[l + 1]
-        if b is None:
-            out.append(xp.zeros((T, n)))
-            continue
-        b = xp.asarray(b, dtype=xp.float64)
-        given = tuple(b.shape)
-        if b.ndim == 1:
-            b = xp.broadcast_to(b, (T, b.shape[0]))
-        if b.ndim != 2 or b.shape != (T, n):
-            raise InputError(
-                f"biases[{l}] has shape {given} but layer {l + 1} has {n} nodes"
-                + (f" and the stack has {T} epochs" if stacked else "")
-            )
-        if not bool(xp.isfinite(b).all()):
-            raise InputError(f"biases[{l}] holds NaN or infinite values")
-        out.append(xp.ascontiguousarray(b))
-    return out
-
-
-def _top_fraction_cut(mags, counts, rho):
-    """The largest magnitude not kept when the top ``round(ρ·n)`` of ``n`` edges are (0 keeps all).
-
-    ``counts[i]`` is None where every magnitude is one edge, else the multiplicity of each magnitude.
-    """
-    a = np.concatenate(mags)
-    if all(c is None for c in counts):
-        k = int(round(rho * a.size))
-        return 0.0 if k >= a.size else float(np.partition(a, a.size - k - 1)[a.size - k - 1])
-    c = np.concatenate([np.ones(m.size, np.int64) if c is None else c for m, c in zip(mags, counts)])
-    n = int(c.sum())
-    k = int(round(rho * n))
-    if k >= n:
-        return 0.0
-    order = np.argsort(a)[::-1]  # the (k+1)-th largest magnitude, counted with multiplicity
-    return float(a[order][np.searchsorted(np.cumsum(c[order]), k, side="right")])
-
-
-def _concat(blocks, xp):
-    if isinstance(blocks[0], ImplicitBlock):
-        return type(blocks[0]).concat(blocks)
-    return xp.concatenate(blocks)
-
-
-def _edge_values(v, sign):
-    if sign == "net":
-        return v
-    if sign == "abs":
-        return np.abs(v)
-    if sign == "positive":
-        return np.maximum(v, 0.0)
-    if sign == "negative":
-        return np.maximum(-v, 0.0)
-    if sign == "binary":
-        return np.ones_like(v)
-    raise InputError(f"unknown sign {sign!r}: use net, abs, positive, negative or binary")
 
 
 def takes_graph(func=None, *, skips=False):
