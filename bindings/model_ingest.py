@@ -21,6 +21,7 @@ import numpy as np
 from deepcnt.errors import InputError
 
 from .torch_checkpoints import _find_state_dict, _is_scalar, load_checkpoint
+from .trace import trace_module
 
 
 def _first_line(exc):
@@ -235,8 +236,6 @@ class ModelReader:
                 "fold_norm": self.fold_norm}
 
     def _trace(self, path):
-        from .trace import trace_module
-
         source = f"checkpoint {path}"
         sd, masks = fit_state_dict(self.model, _find_state_dict(load_checkpoint(path), source), source)
         self.model.load_state_dict(sd, strict=False)  # checked by fit_state_dict (tied keys may be left out)

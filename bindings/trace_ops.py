@@ -9,6 +9,7 @@ bookkeeping the methods use (``self.layers``, ``self.blocks``, ``new_layer``, ``
 """
 import numpy as np
 
+from .torch_conv import _padding
 from .trace_values import (_BIG, _CONST, _Ids, _Mix, _Units, _arange_like, _call, _describe, _expand, _field, _map,
                            _opname, _path, _scaled)
 
@@ -134,8 +135,6 @@ class _Operations:
     def conv(self, node, x, K, b, stride, padding, dilation, groups, name, what):
         """Conv2d, or Conv1d as the ``(C, 1, L)`` convolution of the kernel ``(C_out, C_in/g, 1, k)``."""
         import torch
-
-        from .torch_conv import _padding
 
         one = K.ndim == 3
         K = K.detach().unsqueeze(2) if one else K.detach()
