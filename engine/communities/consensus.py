@@ -16,10 +16,10 @@ from ..model.graph import takes_graph
 from .modularity import (
     _check_gamma,
     canonical_mode,
-    check_labels,
     louvain_problem,
     louvain_runs,
     run_states,
+    seed_partitions,
 )
 
 #: Cap on consensus_und's re-clustering rounds (MATLAB has none; it converges in a few in practice).
@@ -164,10 +164,7 @@ def consensus(g, runs=500, tau=0.1, reps=10, seed=0, gamma=1.0, negative="asym",
         raise InputError(f"runs must be a positive integer, got {runs!r}")
     run_states(seed, 1)  # validates the seed
     T = g.blocks[0].shape[0]
-    chain = isinstance(init, str)
-    if chain and init != "previous":
-        raise InputError(f"init must be a partition or 'previous', got {init!r}")
-    lab0 = None if (init is None or chain) else check_labels(g, init, "init")[0]
+    chain, lab0 = seed_partitions(g, init)
     refine = True if refine is None else bool(refine)
     out = np.empty((T, g.n_nodes), np.int64)
     for t in range(T):

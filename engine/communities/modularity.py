@@ -453,6 +453,15 @@ def louvain_runs(problem, runs, seed, init=None, stream=0, refine=False):
     return labels, q
 
 
+def seed_partitions(g, init):
+    """``(chain, labels)`` of a Louvain ``init``: ``None`` (no seed), ``"previous"`` (each epoch seeded with the
+    result of the one before: ``chain`` True) or a partition, checked, shape (T, N)."""
+    chain = isinstance(init, str)
+    if chain and init != "previous":
+        raise InputError(f"init must be a partition or 'previous', got {init!r}")
+    return chain, (None if (init is None or chain) else check_labels(g, init, "init")[0])
+
+
 @takes_graph(skips=True)
 def louvain(g, gamma=1.0, negative="asym", seed=0, init=None, directed=False, binary=False, refine=None):
     """Louvain community detection (Blondel et al. 2008) in BCT ``community_louvain`` form.
@@ -505,10 +514,7 @@ def louvain(g, gamma=1.0, negative="asym", seed=0, init=None, directed=False, bi
     mode = canonical_mode(negative)
     gamma = _check_gamma(gamma)
     T = g.blocks[0].shape[0]
-    chain = isinstance(init, str)
-    if chain and init != "previous":
-        raise InputError(f"init must be a partition or 'previous', got {init!r}")
-    lab0 = None if (init is None or chain) else check_labels(g, init, "init")[0]
+    chain, lab0 = seed_partitions(g, init)
     refine = chain if refine is None else bool(refine)
     labels = np.empty((T, g.n_nodes), np.int64)
     q = np.empty(T)

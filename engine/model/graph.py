@@ -127,10 +127,7 @@ class LayeredGraph(_Shape):
         for l, n in enumerate(sizes):
             if n == 0:
                 raise InputError(f"layer {l} has no nodes: every layer needs at least one node")
-        if layer_names is None:
-            layer_names = [f"L{l}" for l in range(len(sizes))]
-        elif len(layer_names) != len(sizes):
-            raise InputError(f"layer_names has {len(layer_names)} names for {len(sizes)} layers")
+        layer_names = _layer_names(layer_names, len(sizes))
         bias_blocks = None
         if biases is not None:
             if len(biases) != len(blocks):
@@ -254,10 +251,7 @@ class LayeredGraph(_Shape):
                     f"{name} has shape {tuple(b.shape[1:])} but layers {i} and {j} have {sizes[i]} and "
                     f"{sizes[j]} nodes: the block on (i, j) must have shape (n_i, n_j)"
                 )
-        if layer_names is None:
-            layer_names = [f"L{l}" for l in range(len(sizes))]
-        elif len(layer_names) != len(sizes):
-            raise InputError(f"layer_names has {len(layer_names)} names for {len(sizes)} layers")
+        layer_names = _layer_names(layer_names, len(sizes))
         bias_blocks = None
         if biases is not None:
             if isinstance(biases, dict):
@@ -516,6 +510,15 @@ class LayeredGraph(_Shape):
     def to_igraph(self, directed=True, epoch=None):
         """An igraph Graph of the kept edges; edge attribute ``weight`` (signed), vertex ``layer``."""
         return export.to_igraph(self, directed=directed, epoch=epoch)
+
+
+def _layer_names(names, n_layers):
+    """``names`` checked against the number of layers; ``L0, L1, ...`` when it is None."""
+    if names is None:
+        return [f"L{l}" for l in range(n_layers)]
+    if len(names) != n_layers:
+        raise InputError(f"layer_names has {len(names)} names for {n_layers} layers")
+    return names
 
 
 def takes_graph(func=None, *, skips=False):
