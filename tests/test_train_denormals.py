@@ -1,7 +1,9 @@
 """The trainers flush subnormal floats to zero in every torch thread, scoped to themselves, and stay
 bit-reproducible (issue 17, item 8)."""
 import _thread
+import signal
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -58,20 +60,31 @@ def test_errors_nesting_and_ctrl_c_pass_through():
 
     with pytest.raises(InputError, match="one line"):
         bad()
-    done = []
+    done, started = [], threading.Event()
 
     @without_denormals
     def long_loop():
+        started.set()
         try:
-            while True:
+            deadline = time.monotonic() + 60  # a Ctrl-C that never arrives fails the test instead of hanging it
+            while time.monotonic() < deadline:
                 torch.ones(8).sum()
         finally:
             done.append(True)
 
-    timer = threading.Timer(0.2, _thread.interrupt_main)
-    timer.start()
-    with pytest.raises(KeyboardInterrupt):
-        long_loop()
+    def ctrl_c_once_running():
+        if started.wait(60):
+            _thread.interrupt_main()
+
+    # Python's own Ctrl-C handler, whatever an earlier test or library left (interrupt_main does nothing
+    # while SIGINT is ignored: the suite once hung here)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        threading.Thread(target=ctrl_c_once_running, daemon=True).start()
+        with pytest.raises(KeyboardInterrupt):
+            long_loop()
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert done == [True]  # the worker stopped (its finally ran) before the caller re-raised
 
 
