@@ -251,7 +251,7 @@ def build_parser():
                        description="Train a DBN (CD-1) and an MLP (SGD) on the bundled digits saving every epoch, "
                                    "analyze every epoch with every default metric, and write the reports.")
     d.add_argument("--out", default="demo-out", help="where to put the runs")
-    d.add_argument("--quick", action="store_true", help="a smaller, faster version (a few epochs)")
+    d.add_argument("--quick", action="store_true", help="a smaller, faster version (a few epochs; a narrower DBN)")
     d.add_argument("--random", action="store_true",
                    help="instead: core metrics of a random 784-500-500-2000 network (no training)")
     d.set_defaults(func=_demo)

@@ -201,30 +201,27 @@ def positive_int(text):
     return v
 
 
+def _sizes(text, what, example):
+    """Comma-separated whole numbers >= 1; ``what`` names one of them in the error line."""
+    parts = [p.strip() for p in text.split(",")]
+    bad = next((p for p in parts if not p.lstrip("-").isdigit()), None)
+    if bad is not None:
+        raise argparse.ArgumentTypeError(f"{bad!r} in {text!r} is not {what}: give whole numbers separated by "
+                                         f"commas, e.g. {example}")
+    sizes = tuple(int(p) for p in parts)
+    if min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: every {what.split(' ', 1)[1]} must be >= 1")
+    return sizes
+
+
 def _shape(text):
     """argparse type of ``--input-shape``: one sample's shape, comma-separated sizes >= 1 (``3,32,32``)."""
-    try:
-        shape = tuple(int(p) for p in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a shape: give sizes separated by commas, e.g. 3,32,32 "
-                                         "or 784") from None
-    if min(shape) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: every size must be >= 1")
-    return shape
+    return _sizes(text, "a size", "3,32,32 or 784")
 
 
 def _widths(text):
     """argparse type of ``--hidden``: comma-separated layer widths, each >= 1 (``100,100``)."""
-    parts = [p.strip() for p in text.split(",")]
-    try:
-        widths = tuple(int(p) for p in parts)
-    except ValueError:
-        bad = next(p for p in parts if not p.lstrip("-").isdigit())
-        raise argparse.ArgumentTypeError(f"{bad!r} in {text!r} is not a layer width: give whole numbers "
-                                         "separated by commas, e.g. 100,100") from None
-    if min(widths) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: every layer width must be >= 1")
-    return widths
+    return _sizes(text, "a layer width", "100,100")
 
 
 def _positive_float(text):

@@ -19,7 +19,7 @@ import numpy as np
 
 from deepcnt.errors import InputError
 
-from .train_loop import generator_state, generators, init_block, member_list, set_generator_state
+from .train_loop import generator_state, init_block, set_generator_state
 from .train_mlp import BatchedMLP
 
 PRESET = dict(kind="cnn", filters=10, kernel_size=3, activation="relu", biases=True, init="normal",
@@ -55,12 +55,6 @@ class BatchedCNN(BatchedMLP):
                  batch_size=16, biases=True, device="cpu"):
         import torch
 
-        if activation not in ("sigmoid", "relu", "tanh"):
-            raise InputError(f"unknown activation {activation!r}: use sigmoid, relu or tanh")
-        if nesterov and momentum <= 0:
-            raise InputError("Nesterov momentum needs momentum > 0")
-        if lr <= 0 or batch_size < 1 or momentum < 0 or weight_decay < 0:
-            raise InputError("lr and batch_size must be positive; momentum and weight_decay >= 0")
         try:
             C, H, W = (int(v) for v in image_shape)
         except (TypeError, ValueError):
@@ -72,15 +66,8 @@ class BatchedCNN(BatchedMLP):
         self.out_hw = (H - k + 1, W - k + 1)
         n_hidden = self.filters * self.out_hw[0] * self.out_hw[1]
         self.sizes = (C * H * W, n_hidden, int(n_classes))
-        self.seeds = [int(s) for s in seeds]
-        self.E = len(self.seeds)
-        if self.E < 1:
-            raise InputError("an ensemble needs at least one seed")
-        scales = member_list(init_scale, self.E, "init_scale")
-        self.activation, self.lr, self.momentum, self.nesterov = activation, float(lr), float(momentum), nesterov
-        self.weight_decay, self.batch_size, self.use_biases = float(weight_decay), int(batch_size), bool(biases)
-        self.device = torch.device(device)
-        self.gens = generators(self.seeds)
+        scales = self._set_sgd(seeds, init_scale, activation, lr, momentum, nesterov, weight_decay, batch_size,
+                               biases, device)
         fan_in = C * k * k
         kern, dense = [], []
         for g, s in zip(self.gens, scales):  # member e: its kernel, then its dense block, from its generator

@@ -111,27 +111,31 @@ def without_denormals(fn):
 
         import torch
 
-        box, finished = {}, threading.Event()
+        box, finished, cancelled = {}, threading.Event(), threading.Event()
 
         def target():
-            _FTZ.on = True
-            torch.set_flush_denormal(True)
             try:
-                box["out"] = fn(*args, **kwargs)
+                _FTZ.on = True
+                torch.set_flush_denormal(True)
+                if not cancelled.is_set():
+                    box["out"] = fn(*args, **kwargs)
             except BaseException as exc:  # handed to the caller
                 box["exc"] = exc
             finally:
                 finished.set()
 
         worker = threading.Thread(target=target, name=f"deepcnt-{fn.__name__}", daemon=True)
-        worker.start()
-        try:  # an Event, not Thread.join: a join interrupted by Ctrl-C can mark the thread as stopped
-            while not finished.wait(0.25):  # short waits keep the caller responsive to Ctrl-C
-                pass
+        try:  # start() inside: a Ctrl-C that lands while the thread starts must stop it too
+            worker.start()
+            while not finished.wait(0.25):  # an Event, not Thread.join: a join interrupted by Ctrl-C can mark
+                pass  # the thread as stopped; short waits keep the caller responsive to Ctrl-C
         except KeyboardInterrupt:
-            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(worker.ident),
-                                                       ctypes.py_object(KeyboardInterrupt))
-            finished.wait()  # a second Ctrl-C leaves at once (the daemon thread dies with the process)
+            cancelled.set()  # not started fn yet: it never will
+            if worker.ident is not None:
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(worker.ident),
+                                                           ctypes.py_object(KeyboardInterrupt))
+            while worker.is_alive() and not finished.wait(0.25):  # a second Ctrl-C leaves at once (the daemon
+                pass  # thread dies with the process)
             raise
         if "exc" in box:
             raise box["exc"]

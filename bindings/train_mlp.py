@@ -47,15 +47,32 @@ class BatchedMLP:
                  momentum=0.0, nesterov=False, weight_decay=0.0, batch_size=32, biases=True, device="cpu"):
         import torch
 
+        self.sizes = tuple(int(n) for n in sizes)
+        if len(self.sizes) < 2 or min(self.sizes) < 1:
+            raise InputError(f"sizes {self.sizes}: an MLP needs at least inputs and outputs, all widths >= 1")
+        scales = self._set_sgd(seeds, init_scale, activation, lr, momentum, nesterov, weight_decay, batch_size,
+                               biases, device)
+        # initial weights: member e draws all its blocks, in layer order, from its own generator
+        per = [[init_block(g, a, b, init, s) for a, b in zip(self.sizes[:-1], self.sizes[1:])]
+               for g, s in zip(self.gens, scales)]
+        self.W = [torch.stack([p[l] for p in per]).to(self.device).requires_grad_(True)
+                  for l in range(len(self.sizes) - 1)]
+        self.b = [torch.zeros(self.E, n, device=self.device, requires_grad=self.use_biases) for n in self.sizes[1:]]
+        self.vel = [torch.zeros_like(p) for p in self._params()]
+        self._act = {"sigmoid": torch.sigmoid, "relu": torch.relu, "tanh": torch.tanh}[activation]
+
+    def _set_sgd(self, seeds, init_scale, activation, lr, momentum, nesterov, weight_decay, batch_size, biases,
+                 device):
+        """Check and keep the ensemble's SGD settings (shared by the MLP and the CNN); one generator per
+        member; returns the members' ``init_scale`` list."""
+        import torch
+
         if activation not in ACTIVATIONS:
             raise InputError(f"unknown activation {activation!r}: use one of {', '.join(ACTIVATIONS)}")
         if nesterov and momentum <= 0:
             raise InputError("Nesterov momentum needs momentum > 0")
         if lr <= 0 or batch_size < 1 or momentum < 0 or weight_decay < 0:
             raise InputError("lr and batch_size must be positive; momentum and weight_decay >= 0")
-        self.sizes = tuple(int(n) for n in sizes)
-        if len(self.sizes) < 2 or min(self.sizes) < 1:
-            raise InputError(f"sizes {self.sizes}: an MLP needs at least inputs and outputs, all widths >= 1")
         self.seeds = [int(s) for s in seeds]
         self.E = len(self.seeds)
         if self.E < 1:
@@ -65,14 +82,7 @@ class BatchedMLP:
         self.weight_decay, self.batch_size, self.use_biases = float(weight_decay), int(batch_size), bool(biases)
         self.device = torch.device(device)
         self.gens = generators(self.seeds)
-        # initial weights: member e draws all its blocks, in layer order, from its own generator
-        per = [[init_block(g, a, b, init, s) for a, b in zip(self.sizes[:-1], self.sizes[1:])]
-               for g, s in zip(self.gens, scales)]
-        self.W = [torch.stack([p[l] for p in per]).to(self.device).requires_grad_(True)
-                  for l in range(len(self.sizes) - 1)]
-        self.b = [torch.zeros(self.E, n, device=self.device, requires_grad=self.use_biases) for n in self.sizes[1:]]
-        self.vel = [torch.zeros_like(p) for p in self._params()]
-        self._act = {"sigmoid": torch.sigmoid, "relu": torch.relu, "tanh": torch.tanh}[activation]
+        return scales
 
     def _params(self):
         return self.W + (self.b if self.use_biases else [])

@@ -240,7 +240,7 @@ def test_a_model_that_does_not_fit_is_one_line_and_leaves_nothing(nets, tmp_path
         (["--model", "dc_nets:Nope"], r"module 'dc_nets' has no 'Nope'"),
         (["--model", "no_such_pkg.mod:Net"], r"cannot import the model's module 'no_such_pkg\.mod' \(ModuleNotFound"),
         (["--model", "dc_nets:TinyResNet"], r"give the shape of one input of TinyResNet"),
-        (["--model", "dc_nets:MLP", "--input-shape", "2,x"], r"is not a shape"),
+        (["--model", "dc_nets:MLP", "--input-shape", "2,x"], r"is not a size"),
     ]
     import re
 

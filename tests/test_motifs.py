@@ -177,26 +177,9 @@ def test_unknown_class_name():
         mc.parse_name("bifan[++|+x]", "+-")
 
 
-TINY = [
-    [np.array([[0.5, -1.0], [2.0, 0.25]]), np.array([[1.0, -0.5], [0.0, 1.5]])],
-    [np.array([[1.0]]), np.array([[-2.0, 3.0]])],
-    [np.ones((3, 1), np.float32)],
-]
-
-
-@pytest.mark.parametrize("name", ["motifs", "motifs_signed"])
-def test_registered_families_keep_the_contract(name):
-    metric = deepcnt.get_metric(name)
-    assert metric.kind == "epoch"
-    for blocks in TINY:
-        g = deepcnt.LayeredGraph.from_weights(blocks)
-        gs = deepcnt.LayeredGraph.from_weights([np.stack([b, 2 * b]) for b in blocks])
-        out, outs = metric.compute(g), metric.compute(gs)
-        assert list(out) == list(metric.columns)
-        for col in metric.columns:
-            a, b = np.asarray(out[col]), np.asarray(outs[col])
-            assert a.shape == () and b.shape == (2,) and b[0] == a, col
-    g = deepcnt.LayeredGraph.from_weights(TINY[0])
+def test_registered_motifs_metric_counts():
+    # the columns' contract (shapes, stacks) of every registered metric is in test_api_contract
+    g = deepcnt.LayeredGraph.from_weights([np.array([[0.5, -1.0], [2.0, 0.25]]), np.array([[1.0, -0.5], [0.0, 1.5]])])
     out = deepcnt.get_metric("motifs").compute(g)
     assert out["motif_total3"] == 12 and out["motif_total4"] == 11
 

@@ -60,16 +60,6 @@ def test_outputs(testolin, shine):
         assert r.figures and all(p.exists() and p.stat().st_size > 0 for p in r.figures)
 
 
-def test_resume_continues(testolin):
-    from deepcnt import EpochStore
-
-    out = testolin.table.parent
-    n = len(EpochStore.open(testolin.run))
-    again = reproduce("testolin", out, size="tiny", threads=1)  # nothing left to train or analyse
-    assert len(EpochStore.open(again.run)) == n
-    assert [f.value for f in again.findings] == pytest.approx([f.value for f in testolin.findings])
-
-
 def test_other_size_in_same_out_is_refused(testolin):
     with pytest.raises(InputError, match="another --size or --data.*give another --out"):
         reproduce("testolin", testolin.table.parent, size="small", threads=1)
@@ -83,11 +73,18 @@ def test_bad_arguments(tmp_path):
     assert set(RECIPES) >= {"testolin", "shine", "lamalfa", "zambra"}
 
 
-def test_cli(testolin, capsys):
-    assert main(["reproduce", "testolin", "--size", "tiny", "--out", str(testolin.table.parent), "--quiet",
-                 "--threads", "1"]) == 0
+def test_cli_resumes(testolin, capsys):
+    """The CLI on the fixture's output: a resume with nothing left to train or analyse, the same findings."""
+    from deepcnt import EpochStore
+
+    out = testolin.table.parent
+    n = len(EpochStore.open(testolin.run))
+    assert main(["reproduce", "testolin", "--size", "tiny", "--out", str(out), "--quiet", "--threads", "1"]) == 0
     text = capsys.readouterr().out
     assert "mean weight shifts negative" in text and "findings.md" in text
+    assert len(EpochStore.open(testolin.run)) == n
+    values = [float(row["value"]) for row in csv.DictReader(open(out / "findings.csv"))]
+    assert values == pytest.approx([f.value for f in testolin.findings], rel=1e-5, nan_ok=True)  # 6 digits
     with pytest.raises(SystemExit) as e:
         main(["reproduce", "nobody"])
     assert e.value.code == 2

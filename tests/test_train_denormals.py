@@ -101,3 +101,32 @@ def test_two_runs_give_identical_weights(tmp_path, preset, kw):
         wb, bb = b.read_arrays(t)
         assert all(np.array_equal(x, y) for x, y in zip(wa + (ba or []), wb + (bb or [])))
     assert isinstance(EpochStore.open(tmp_path / "r0"), EpochStore)
+
+
+def test_ctrl_c_while_the_worker_starts_stops_it(monkeypatch):
+    """A Ctrl-C that lands inside ``Thread.start`` (the worker already running ``fn``) stops the worker too;
+    it once escaped before the wait loop and left the worker computing (seen under load in a test run)."""
+    from deepcnt.bindings import train_loop
+
+    class InterruptedStart(threading.Thread):
+        def start(self):
+            super().start()
+            started.wait(10)
+            raise KeyboardInterrupt  # as if SIGINT arrived while start() returned
+
+    done, started = [], threading.Event()
+
+    @without_denormals
+    def long_loop():
+        started.set()
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                torch.ones(8).sum()
+        finally:
+            done.append(True)
+
+    monkeypatch.setattr(train_loop.threading, "Thread", InterruptedStart)
+    with pytest.raises(KeyboardInterrupt):
+        long_loop()
+    assert done == [True]
