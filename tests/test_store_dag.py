@@ -257,9 +257,15 @@ def test_cli_analyze_of_a_dag_run(tmp_path, capsys):
     assert main(["analyze", str(tmp_path / "run"), "--quiet"]) == 0
     nodes = deepcnt.Analysis(tmp_path / "run" / "analysis", 0, 0).nodes()
     assert len(nodes) == 2 * 15 and "knn" in nodes
-    # the report draws every block that has weights (identity skips have none; a sparse block its kept edges)
-    assert main(["report", str(tmp_path / "run"), "--quiet"]) == 0
-    assert (tmp_path / "run" / "analysis" / "report" / "weights.png").stat().st_size > 0
+    assert "weight_skew" in deepcnt.Analysis(tmp_path / "run" / "analysis", 0, 0).epochs()
+    # the report draws every block that has weights (identity skips have none; a sparse block its kept edges),
+    # and the receptive fields of the dense first block with their EMD clusters (every path: skips too)
+    assert main(["report", str(tmp_path / "run"), "--rf-clusters", "--quiet"]) == 0
+    report = tmp_path / "run" / "analysis" / "report"
+    for name in ("weights.png", "per_epoch.png", "receptive_fields_epoch0.png", "rf_dendrogram.png",
+                 "rf_cluster_means.png"):
+        assert (report / name).stat().st_size > 0, name
+    assert "Not drawn" not in (report / "index.html").read_text()
     capsys.readouterr()
     assert main(["analyze", str(tmp_path / "run"), "--metrics", "motifs", "--out", str(tmp_path / "m")]) != 0
     err = capsys.readouterr().err.strip().splitlines()
