@@ -237,7 +237,7 @@ def _block_change(g, l, end):
     """``Σ |W_{t+1} − W_t|`` over each source (``end="source"``) or target node's slots of block ``l``,
     shape (T−1, n)."""
     b = g.blocks[l]
-    T, ns, nt = b.shape
+    T = b.shape[0]
     axis = 1 if end == "source" else 0
     if not isinstance(b, ImplicitBlock):
         W = _host(g, b)

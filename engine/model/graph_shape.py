@@ -3,8 +3,7 @@
 :class:`_Shape` is a mixin of ``LayeredGraph``: layers, blocks and pairs (``is_chain``, ``require_chain``, a
 block by its pair, a kept block as a dense stack, a block's learnt weights and its matrix for products), nodes
 and their layer slices, the number of edges and epochs, the device (``to``) and one epoch of a stack
-(``epoch``). :func:`chain_refusal` is the one-line
-refusal of a metric defined on chains only.
+(``epoch``). :func:`chain_refusal` is the one-line refusal of a metric defined on chains only.
 """
 import itertools
 from functools import cached_property
@@ -116,14 +115,13 @@ class _Shape:
             return b.d, None
         if not isinstance(b, SparseBlock):
             self._refuse_opaque(l, what, "explicit weights")
-        p = to_host(b.indptr)
-        start, nnz = p[:, 0], p[:, -1] - p[:, 0]
-        m = int(nnz.max())
-        pos = np.arange(m)
-        valid = pos[None, :] < nnz[:, None]
-        idx = np.where(valid, start[:, None] + pos[None, :], 0)
         if b.data.size == 0:
             return xp.zeros((b.shape[0], 0), dtype=b.dtype), None
+        p = to_host(b.indptr)
+        start, nnz = p[:, 0], p[:, -1] - p[:, 0]
+        pos = np.arange(int(nnz.max()))
+        valid = pos[None, :] < nnz[:, None]
+        idx = np.where(valid, start[:, None] + pos[None, :], 0)
         values = xp.take(b.data, xp.asarray(idx))
         return values, (None if valid.all() else xp.asarray(valid))
 

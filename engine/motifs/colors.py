@@ -27,8 +27,8 @@ def _pool(graphs):
             for l in range(g.n_blocks):
                 lw = g.learnt_weights(l, "the Zambra colour scheme")
                 if lw is not None:
-                    v, ok = (g.backend.to_numpy(a) for a in (lw[0], lw[0] if lw[1] is None else lw[1]))
-                    parts.append((v if lw[1] is None else v[ok]).ravel())
+                    v = g.backend.to_numpy(lw[0])
+                    parts.append((v if lw[1] is None else v[g.backend.to_numpy(lw[1])]).ravel())
         else:
             parts.append(np.asarray(g, dtype=float).ravel())
     w = np.concatenate(parts).astype(np.float64) if parts else np.empty(0)
