@@ -35,8 +35,9 @@ class Metric:
     skips : bool
         Defined on block DAGs (skip blocks); otherwise such a graph is one clear error.
     expands : bool
-        Needs explicit edges but reads sparse, identity and diagonal blocks as the dense blocks of their kept
-        edges (``LayeredGraph.kept_stack``): only convolution and pooling blocks keep it out.
+        Needs explicit edges but reads sparse, identity and diagonal blocks (as the dense blocks of their kept
+        edges, ``LayeredGraph.kept_stack``, or as their learnt weights, ``LayeredGraph.learnt_weights``): only
+        convolution and pooling blocks keep it out.
     spans_epochs : callable, optional
         ``spans_epochs(options) -> bool``: with these options an epoch's values depend on the other epochs
         (a partition seeded by the previous epoch's, a consensus across epochs), so ``analyze`` gives it

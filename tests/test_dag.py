@@ -218,18 +218,9 @@ REFUSALS = {
     "motif significance of size 4": lambda g: deepcnt.motif_significance(g, draws=2),
     "motif intensity of size 4": lambda g: deepcnt.motif_intensity(g),
     "motif participation of size 4": lambda g: deepcnt.motif_participation(g),
-    "the Zambra colour scheme": lambda g: deepcnt.zambra_colors(g),
-    "receptive fields": lambda g: deepcnt.receptive_fields(g, layer=2),
-    "cluster_statistics": lambda g: deepcnt.cluster_statistics(g, 1, np.zeros(4, dtype=int)),
-    "receptive_field_clusters": lambda g: deepcnt.receptive_field_clusters(g, 1, (2, 2)),
-    "weight_histograms": lambda g: deepcnt.weight_histograms(g),
-    "weight_moments": lambda g: deepcnt.weight_moments(g),
-    "edge_change": lambda g: deepcnt.edge_change(g),
-    "forward": lambda g: deepcnt.function.activity.forward(g, np.ones((2, 4))),
     "channel_graph": lambda g: deepcnt.channel_graph(g),
     "dense_block": lambda g: g.dense_block(0),
     "metric 'motifs'": lambda g: deepcnt.get_metric("motifs").compute(g),
-    "metric 'weight_moments'": lambda g: deepcnt.get_metric("weight_moments").compute(g),
 }
 
 
@@ -242,15 +233,16 @@ def test_other_metrics_refuse_skip_blocks(skip_graph, name):
 
 def test_registry_marks_the_dag_metrics():
     dag = {m.name for m in deepcnt.REGISTRY.values() if m.skips}
-    assert dag == {"degree", "strength", "knn", "lamalfa_strength", "layers_fluctuation", "modularity", "communities"}
+    assert dag == {"degree", "strength", "knn", "lamalfa_strength", "layers_fluctuation", "modularity", "communities",
+                   "weight_moments"}
 
 
 def test_refusal_of_a_dag_without_skips():
     g = LayeredGraph.from_blocks([2, 3, 2, 2], {(0, 1): np.ones((2, 3)), (2, 3): np.ones((2, 2))})
     assert not g.is_chain and g.skip_pairs == ()
     np.testing.assert_array_equal(deepcnt.degree(g), [3, 3, 2, 2, 2, 2, 2, 2, 2])
-    with pytest.raises(deepcnt.InputError, match=r"weight_moments is not yet supported .* do not form a chain"):
-        deepcnt.weight_moments(g)
+    with pytest.raises(deepcnt.InputError, match=r"degree_motifs is not yet supported .* do not form a chain"):
+        deepcnt.degree_motifs(g)
 
 
 def test_store_refuses_block_kinds_it_cannot_hold(tmp_path):
@@ -389,9 +381,9 @@ def test_to_sparse_keeps_every_metric(seed):
 def test_chain_of_sparse_blocks_refuses_edge_metrics_with_a_hint():
     g = LayeredGraph.from_weights([SparseBlock(np.eye(3)), np.ones((3, 2))])
     assert g.is_chain and g.n_edges == 9
-    with pytest.raises(deepcnt.InputError, match="the Zambra colour scheme needs explicit edges but block 0 is an "
+    with pytest.raises(deepcnt.InputError, match="dense_block needs explicit edges but block 0 is an "
                                                  "implicit SparseBlock: degree, strength, knn"):
-        deepcnt.zambra_colors(g)
+        g.dense_block(0)
 
 
 def test_chain_of_sparse_blocks_counts_motifs_as_the_dense_chain():

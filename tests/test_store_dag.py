@@ -223,7 +223,7 @@ def test_analyze_a_dag_run_equals_the_metrics_of_its_graphs(tmp_path):
     graphs = _dag_run(tmp_path, E=2, n=3)
     a = analyze(tmp_path / "run", threshold=0.3, batch=2)
     assert a.metadata()["metrics"] == ["communities", "degree", "knn", "lamalfa_strength", "layers_fluctuation",
-                                       "modularity", "strength"]
+                                       "modularity", "strength", "weight_moments"]
     nodes, epochs = a.nodes(), a.epochs()
     for k, g in enumerate(graphs):
         for m in range(2):
@@ -243,6 +243,8 @@ def test_analyze_a_dag_run_equals_the_metrics_of_its_graphs(tmp_path):
             np.testing.assert_allclose(row.modularity_q.iloc[0], q, rtol=1e-12)
             np.testing.assert_allclose(rows.participation_pos.to_numpy(), deepcnt.participation(h, labels),
                                        rtol=1e-12)
+            for col, v in deepcnt.weight_moments(h).items():  # the learnt weights (identities left out)
+                np.testing.assert_allclose(row[col].iloc[0], v, rtol=1e-9, err_msg=col)
     with pytest.raises(InputError, match=r"^motifs is not yet supported on graphs with skip blocks: it "
                                          r"has skip blocks between non-consecutive layers \(0, 2\), \(1, 3\)\. .*"
                                          r"leave the others out"):
@@ -255,9 +257,15 @@ def test_cli_analyze_of_a_dag_run(tmp_path, capsys):
     assert main(["analyze", str(tmp_path / "run"), "--quiet"]) == 0
     nodes = deepcnt.Analysis(tmp_path / "run" / "analysis", 0, 0).nodes()
     assert len(nodes) == 2 * 15 and "knn" in nodes
-    # the report draws every block that has weights (identity skips have none; a sparse block its kept edges)
-    assert main(["report", str(tmp_path / "run"), "--quiet"]) == 0
-    assert (tmp_path / "run" / "analysis" / "report" / "weights.png").stat().st_size > 0
+    assert "weight_skew" in deepcnt.Analysis(tmp_path / "run" / "analysis", 0, 0).epochs()
+    # the report draws every block that has weights (identity skips have none; a sparse block its kept edges),
+    # and the receptive fields of the dense first block with their EMD clusters (every path: skips too)
+    assert main(["report", str(tmp_path / "run"), "--rf-clusters", "--quiet"]) == 0
+    report = tmp_path / "run" / "analysis" / "report"
+    for name in ("weights.png", "per_epoch.png", "receptive_fields_epoch0.png", "rf_dendrogram.png",
+                 "rf_cluster_means.png"):
+        assert (report / name).stat().st_size > 0, name
+    assert "Not drawn" not in (report / "index.html").read_text()
     capsys.readouterr()
     assert main(["analyze", str(tmp_path / "run"), "--metrics", "motifs", "--out", str(tmp_path / "m")]) != 0
     err = capsys.readouterr().err.strip().splitlines()
@@ -265,18 +273,17 @@ def test_cli_analyze_of_a_dag_run(tmp_path, capsys):
 
 
 def test_analyze_a_chain_run_with_a_sparse_block_counts_motifs(tmp_path):
-    # motifs and communities read sparse blocks as their kept edges; the weight moments do not (left out)
+    # motifs and communities read sparse blocks as their kept edges; the weight moments their stored entries
     rng = np.random.default_rng(3)
     g = LayeredGraph.from_weights([SparseBlock(rng.normal(size=(4, 5)) * (rng.random((4, 5)) < 0.6)),
                                    rng.normal(size=(5, 3)).astype(np.float64)])
     with EpochStore.create_for(tmp_path / "run", g) as s:
         s.append_graph(0, g)
     a = analyze(tmp_path / "run", threshold=0.2)
-    assert {"motifs", "modularity", "communities"} <= set(a.metadata()["metrics"])
-    assert "weight_moments" not in a.metadata()["metrics"]
+    assert {"motifs", "modularity", "communities", "weight_moments"} <= set(a.metadata()["metrics"])
     h = EpochStore.open(tmp_path / "run").graph(0).threshold(0.2)
     m = deepcnt.motifs(h)
     row = a.epochs().iloc[0]
     assert all(row[f"motif_{n}"] == m[n] for n in m.classes)
-    with pytest.raises(InputError, match=r"^weight_moments needs explicit edges, but this run has sparse blocks"):
-        analyze(tmp_path / "run", metrics=["weight_moments"], out=tmp_path / "w")
+    w = deepcnt.weight_moments(h)
+    assert all(row[k] == pytest.approx(float(v), rel=1e-12) for k, v in w.items())

@@ -4,10 +4,17 @@ groups, Shine's |ΔW| per input node).
 
 Histograms of an epoch stack are one ``bincount`` over ``(epoch, bin)`` codes, not a loop over epochs; KDEs
 are Gaussian sums evaluated in chunks (``scipy.stats.gaussian_kde`` with Scott's or Silverman's rule).
+
+The weight statistics (:func:`weight_histograms`, :func:`weight_moments`) are over the **learnt weights** of
+every block, on chains and block DAGs alike (:meth:`LayeredGraph.learnt_weights`): every entry of a dense
+block, the stored entries of a sparse block, the diagonal of a diagonal block (a folded norm scale); an
+identity skip has no weights of its own and does not count. Convolution and pooling blocks are refused.
 """
 import numpy as np
 
 from ..errors import InputError
+from ..model.blocks import ImplicitBlock
+from ..model.diagonal import DiagonalBlock
 from ..model.graph import takes_graph
 from .strength import strength
 
@@ -46,29 +53,44 @@ def _edges(x, bins, range_):
     return np.linspace(lo, hi, bins + 1)
 
 
-@takes_graph
+@takes_graph(skips=True)
 def weight_histograms(g, bins=50, value_range=None, kept_only=False):
-    """Histogram of the weights of every block and epoch (Testolin Fig. 4, per layer pair).
+    """Histogram of the learnt weights of every block and epoch (Testolin Fig. 4, per layer pair).
+
+    A dense block counts every entry, a sparse block its stored entries, a diagonal block its diagonal; an
+    identity block (a skip, no learnt weights) gets ``None`` (module doc).
 
     Parameters
     ----------
-    g : LayeredGraph
+    g : LayeredGraph (a chain or a block DAG)
     bins : int
     value_range : (lo, hi), optional; default each block's min and max over all epochs (so epochs share edges)
     kept_only : bool, only the kept edges ``|w| > θ`` of a thresholded graph
 
     Returns
     -------
-    counts : list of ndarray, one per block, shape (T, bins), int64
-    edges : list of ndarray, one per block, shape (bins+1,)
+    counts : list, one per block in the order of ``g.pairs``: ndarray (T, bins), int64, or None (identity)
+    edges : list, one per block: ndarray (bins+1,), or None (identity)
+
+    Raises
+    ------
+    InputError
+        A convolution or pooling block; a bad ``bins`` or ``value_range``.
     """
     counts, edges = [], []
     for l in range(g.n_blocks):
-        W = g.block_stack(l, "weight_histograms")
-        w = _host(g, W).reshape(W.shape[0], -1)
-        e = _edges(w, bins, value_range)
+        lw = g.learnt_weights(l, "weight_histograms")
+        if lw is None:
+            counts.append(None)
+            edges.append(None)
+            continue
+        w = _host(g, lw[0])
+        if lw[1] is not None:
+            w = np.where(_host(g, lw[1]) > 0, w, np.nan)  # NaN codes fall outside the edges
+        real = w[~np.isnan(w)]
+        e = _edges(real if real.size else np.zeros(1), bins, value_range)
         if kept_only:
-            w = np.where(np.abs(w) > g.theta[l][:, None], w, np.nan)  # NaN codes fall outside the edges
+            w = np.where(np.abs(w) > g.theta[l][:, None], w, np.nan)
         counts.append(stacked_histogram(w, e))
         edges.append(e)
     return counts, edges
@@ -211,23 +233,46 @@ def group_kl(values, accuracy, width=ACCURACY_BIN, bins=100, value_range=None, e
     return ids * width, D, counts
 
 
-@takes_graph
+def _block_change(g, l, end):
+    """``Σ |W_{t+1} − W_t|`` over each source (``end="source"``) or target node's slots of block ``l``,
+    shape (T−1, n)."""
+    b = g.blocks[l]
+    T = b.shape[0]
+    axis = 1 if end == "source" else 0
+    if not isinstance(b, ImplicitBlock):
+        W = _host(g, b)
+        return np.abs(np.diff(W, axis=0)).sum(axis=axis + 1)
+    if isinstance(b, DiagonalBlock):  # an identity: zeros; a diagonal: |Δd| at both ends
+        return np.abs(np.diff(_host(g, b.d), axis=0))
+    mats = [g.operator(l, t, "edge_change") for t in range(T)]  # sparse: slot-wise, patterns may differ
+    return np.stack([np.asarray(abs(b1 - b0).sum(axis=axis)).ravel() for b0, b1 in zip(mats, mats[1:])])
+
+
+@takes_graph(skips=True)
 def edge_change(g, block=0, end="source", shape=None):
     """Shine et al.'s edge change: ``|ΔW|`` between consecutive epochs summed over each node's edges of one block.
 
     .. math:: c_t(i) = \\sum_j \\lvert W_{t+1}[i, j] - W_t[i, j] \\rvert \\quad (\\text{source nodes; block 0:
               the input pixels})
 
+    Every slot of the block counts (all weights, whatever the threshold): a sparse block's missing entries are
+    zeros, an identity block never changes (zeros), a diagonal block changes by ``|Δd|``.
+
     Parameters
     ----------
-    g : LayeredGraph, an epoch stack with T >= 2
-    block : int, 0..L−1
+    g : LayeredGraph, an epoch stack with T >= 2 (a chain or a block DAG)
+    block : int, 0..n_blocks−1, in the order of ``g.pairs`` (block ``l`` of a chain joins layers ``l``, ``l+1``)
     end : {"source", "target"}, sum over each source node's out-edges or each target node's in-edges
     shape : (h, w), optional, reshape the result to images (e.g. (28, 28) for the input layer)
 
     Returns
     -------
     ndarray, shape (T−1, n) or (T−1, h, w), float64
+
+    Raises
+    ------
+    InputError
+        Not a stack of at least 2 epochs; a bad ``block``, ``end`` or ``shape``; a convolution or pooling block.
     """
     if not g.stacked or g.n_epochs < 2:
         raise InputError("edge_change needs an epoch stack with at least 2 epochs (LayeredGraph.stack)")
@@ -235,8 +280,7 @@ def edge_change(g, block=0, end="source", shape=None):
         raise InputError(f"block must be an integer in 0..{g.n_blocks - 1}, got {block!r}")
     if end not in ("source", "target"):
         raise InputError(f"end must be 'source' or 'target', got {end!r}")
-    W = _host(g, g.block_stack(block, "edge_change"))
-    d = np.abs(np.diff(W, axis=0)).sum(axis=2 if end == "source" else 1)
+    d = _block_change(g, int(block), end)
     if shape is not None:
         shape = tuple(int(s) for s in shape)
         if int(np.prod(shape)) != d.shape[1]:
@@ -245,29 +289,44 @@ def edge_change(g, block=0, end="source", shape=None):
     return d
 
 
-@takes_graph
+@takes_graph(skips=True)
 def weight_moments(g):
-    """Mean, std, skewness and excess kurtosis of all weights of each epoch (Testolin: the mean shifts negative
-    and the skewness grows with learning). Moments are population moments (``scipy.stats.skew`` /
+    """Mean, std, skewness and excess kurtosis of all learnt weights of each epoch (Testolin: the mean shifts
+    negative and the skewness grows with learning). Moments are population moments (``scipy.stats.skew`` /
     ``kurtosis`` with ``bias=True``), accumulated in float64; NaN for the shape moments when all weights are equal.
+
+    The weights pooled are those of the module doc: every entry of the dense blocks, the stored entries of
+    the sparse blocks, the diagonals of the diagonal blocks; identity skips do not count.
 
     Returns
     -------
     dict of arrays, shape () or (T,): ``weight_mean``, ``weight_std``, ``weight_skew``, ``weight_kurtosis``
+
+    Raises
+    ------
+    InputError
+        A convolution or pooling block; a graph with no learnt weight (identity blocks only).
     """
     xp = g.backend.xp
-    blocks = [g.block_stack(l, "weight_moments") for l in range(g.n_blocks)]
-    T = blocks[0].shape[0]
-    n = sum(b.shape[1] * b.shape[2] for b in blocks)
-    s1 = sum(b.reshape(T, -1).sum(1, dtype=xp.float64) for b in blocks)
-    mean = s1 / n
-    m2 = sum(((b.reshape(T, -1) - mean[:, None]) ** 2).sum(1, dtype=xp.float64) for b in blocks) / n
-    m3 = sum(((b.reshape(T, -1) - mean[:, None]) ** 3).sum(1, dtype=xp.float64) for b in blocks) / n
-    m4 = sum(((b.reshape(T, -1) - mean[:, None]) ** 4).sum(1, dtype=xp.float64) for b in blocks) / n
+    parts = [lw for l in range(g.n_blocks) if (lw := g.learnt_weights(l, "weight_moments")) is not None]
+    T = g.blocks[0].shape[0]
+    n = sum((v.shape[1] if ok is None else ok.sum(1)) for v, ok in parts) + xp.zeros(T)
+    if not bool((n > 0).all()):
+        raise InputError("weight_moments needs learnt weights: this graph has none (identity blocks or empty "
+                         "sparse blocks only)")
+
+    def total(f):  # Σ over every block's real values of f(values), per epoch (padded sparse entries: nothing)
+        return sum((f(v) if ok is None else xp.where(ok, f(v), 0.0)).sum(1, dtype=xp.float64) for v, ok in parts)
+
+    mean = total(lambda v: v) / n
+
+    def moment(k):
+        return total(lambda v: (v - mean[:, None]) ** k) / n
+
+    m2, m3, m4 = moment(2), moment(3), moment(4)
     ok = m2 > 0
     safe = xp.where(ok, m2, 1.0)
     skew = xp.where(ok, m3 / safe ** 1.5, xp.nan)
     kurt = xp.where(ok, m4 / safe ** 2 - 3.0, xp.nan)
     out = {"weight_mean": mean, "weight_std": xp.sqrt(m2), "weight_skew": skew, "weight_kurtosis": kurt}
     return out if g.stacked else {k: v[0] for k, v in out.items()}
-

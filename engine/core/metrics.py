@@ -43,4 +43,5 @@ def _fluctuation_columns(g):
 
 
 register("weight_moments", "epoch", ["weight_mean", "weight_std", "weight_skew", "weight_kurtosis"],
-         "mean, std, skewness and excess kurtosis of all weights (Testolin et al.)", needs_edges=True)(weight_moments)
+         "mean, std, skewness and excess kurtosis of all learnt weights (Testolin et al.)", needs_edges=True,
+         skips=True, expands=True)(weight_moments)

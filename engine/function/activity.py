@@ -31,9 +31,17 @@ def _act(name, z):
 def forward(g, X, activation="sigmoid", output_activation=None, epoch=None, use_biases=True):
     """Activations of every layer for the items ``X``: ``H_0 = X``, ``H_l = φ(H_{l−1} W_l + b_l)``.
 
+    On a block DAG a layer sums every block into it (a residual sum, a concatenation's branches), in layer
+    (topological) order:
+
+    .. math:: H_j = φ_j\\Big(\\sum_{\\text{blocks } (i, j)} H_i B_{ij} + b_j\\Big)
+
+    with ``φ_L`` = ``output_activation`` for the last layer and ``activation`` for every other. Sparse blocks
+    enter as the matrix of their stored entries, identity skips as ``I``, diagonal blocks as ``diag(d)``.
+
     Parameters
     ----------
-    g : LayeredGraph or sequence of weight arrays (n_{l−1}, n_l)
+    g : LayeredGraph (a chain or a block DAG) or sequence of weight arrays (n_{l−1}, n_l)
     X : array, shape (S, n_0)
     activation : {"sigmoid", "relu", "tanh", "linear"}, the hidden layers' non-linearity (Shine: sigmoid)
     output_activation : same choices or "softmax"; default ``activation``
@@ -43,6 +51,12 @@ def forward(g, X, activation="sigmoid", output_activation=None, epoch=None, use_
     Returns
     -------
     list of ndarray, ``[H_0, …, H_L]``, shapes (S, n_l), float64
+
+    Raises
+    ------
+    InputError
+        Bad ``X`` or epoch; a layer after the input that no block feeds (a second input: it has no activity);
+        a convolution or pooling block (use the torch binding's forward pass).
 
     Examples
     --------
@@ -63,16 +77,21 @@ def forward(g, X, activation="sigmoid", output_activation=None, epoch=None, use_
         raise InputError(f"X must have shape (items, {g.sizes[0]}), got {X.shape}")
     if not np.isfinite(X).all():
         raise InputError("X holds NaN or infinite values")
+    fed = {j for _, j in g.pairs}
+    for j in range(1, g.n_layers):
+        if j not in fed:
+            raise InputError(f"forward: no block feeds layer {j} ({g.layer_names[j]}), so it has no activity: "
+                             "every layer after the input needs an incoming block")
     out = [X]
-    H = X
-    for l in range(g.n_blocks):
-        W = np.asarray(g.backend.to_numpy(g.block_stack(l, "forward")), dtype=np.float64)[0]
-        Z = H @ W
+    for j in range(1, g.n_layers):
+        Z = np.zeros((X.shape[0], g.sizes[j]))
+        for l, (i, jj) in enumerate(g.pairs):
+            if jj == j:
+                Z += np.asarray(out[i] @ g.operator(l, 0, "forward"))
         if use_biases and g.biases is not None:
-            Z = Z + np.asarray(g.backend.to_numpy(g.biases[l]))[0]
-        last = l == g.n_blocks - 1
-        H = _act((output_activation or activation) if last else activation, Z)
-        out.append(H)
+            Z = Z + np.asarray(g.backend.to_numpy(g.biases[j - 1]))[0]
+        last = j == g.n_layers - 1
+        out.append(_act((output_activation or activation) if last else activation, Z))
     return out
 
 

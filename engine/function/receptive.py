@@ -1,38 +1,68 @@
 """Receptive fields of hidden units, their conversion to probability distributions, and dead units.
 
 The receptive field (RF) of unit ``j`` of layer 1 is column ``j`` of ``W_1``; a deeper unit's RF is the linear
-projection ``(W_1 W_2 … W_l)[:, j]`` (Testolin et al.: "h2 unit l = Σ_j w1_ij w2_jl", no non-linearity). Every
-function here returns RFs as rows: an array ``(n_units, n_pixels)`` (``(T, n_units, n_pixels)`` for an epoch
-stack), reshaped to images with ``as_images``.
+projection ``(W_1 W_2 … W_l)[:, j]`` (Testolin et al.: "h2 unit l = Σ_j w1_ij w2_jl", no non-linearity). On a
+block DAG it sums over every path from the input, skips included. Every function here returns RFs as rows: an
+array ``(n_units, n_pixels)`` (``(T, n_units, n_pixels)`` for an epoch stack), reshaped to images with
+``as_images``.
 """
 import numpy as np
 
 from ..errors import InputError, check_choice
+from ..model.blocks import ImplicitBlock
 from ..model.graph import LayeredGraph
 
 #: Modes of :func:`rf_distributions` (``split`` is handled by the EMD functions as pos + neg).
 DIST_MODES = ("pos", "neg", "abs", "shift", "minmax", "pebbles")
 
 
-def _blocks_of(g_or_weights):
-    """Host float64 blocks (T, n_l, n_{l+1}) of a LayeredGraph or a list of 2-D/3-D arrays; and ``stacked``."""
-    if hasattr(g_or_weights, "blocks") and hasattr(g_or_weights, "backend"):
-        g = g_or_weights
-    else:
-        g = LayeredGraph.from_weights(g_or_weights)  # validation: shapes chain, no NaN/inf
-    blocks = [g.block_stack(l, "receptive fields") for l in range(g.n_blocks)]
-    return [np.asarray(g.backend.to_numpy(b), dtype=np.float64) for b in blocks], g.stacked
+def _graph_of(g_or_weights):
+    """A LayeredGraph, or one built from a list of 2-D/3-D arrays (validation: shapes chain, no NaN/inf)."""
+    if isinstance(g_or_weights, LayeredGraph):
+        return g_or_weights
+    return LayeredGraph.from_weights(g_or_weights)
+
+
+def _projections(g, layer, epochs):
+    """``P_j`` (n_0, n_j) of every layer ``j <= layer`` and epoch in ``epochs``: ``P_0 = I``,
+    ``P_j = Σ_{blocks (i, j)} P_i B_ij`` in layer (topological) order; host float64, shape (len(epochs), n_0, n_j).
+    """
+    n0 = g.sizes[0]
+    P = {0: np.broadcast_to(np.eye(n0), (len(epochs), n0, n0))}
+    for j in range(1, layer + 1):
+        acc = np.zeros((len(epochs), n0, g.sizes[j]))
+        for l, (i, jj) in enumerate(g.pairs):
+            if jj != j:
+                continue
+            b = g.blocks[l]
+            if not isinstance(b, ImplicitBlock):  # dense: one batched GEMM (none out of the input, P_0 = I)
+                W = np.asarray(g.backend.to_numpy(b), dtype=np.float64)[list(epochs)]
+                acc += W if i == 0 else P[i] @ W
+                continue
+            for k, t in enumerate(epochs):
+                B = g.operator(l, t, "receptive fields")  # CSR of a sparse, identity or diagonal block
+                acc[k] += B.toarray() if i == 0 else np.asarray(P[i][k] @ B)
+        P[j] = acc
+    return P[layer]
 
 
 def receptive_fields(g, layer=1, epoch=None):
     """Receptive fields of the units of ``layer`` on the input layer, one row per unit.
 
-    .. math:: \\mathrm{RF}_l = (W_1 W_2 \\cdots W_l)^{\\mathsf T}, \\qquad \\mathrm{RF}_l[j, p] =
-              \\sum_{i_1, \\dots} W_1[p, i_1] W_2[i_1, i_2] \\cdots W_l[i_{l-1}, j]
+    The RF sums the products of the weights along **every path** from the input layer 0 to the unit, skips
+    included (the linear projection, no non-linearity):
+
+    .. math:: P_0 = I,\\qquad P_j = \\sum_{\\text{blocks } (i, j)} P_i B_{ij}\\ (\\text{layers in order}),
+              \\qquad \\mathrm{RF}_j = P_j^{\\mathsf T}
+
+    On a chain this is ``(W_1 W_2 ⋯ W_l)ᵀ``, ``RF_l[j, p] = Σ W_1[p, i_1] W_2[i_1, i_2] ⋯ W_l[i_{l-1}, j]``. On
+    the N×N adjacency ``A`` it is the block of ``(I − A)^{-1}`` from layer 0 to layer ``l``, transposed. A sparse
+    block enters as the matrix of its stored entries, an identity skip as ``I``, a diagonal block as
+    ``diag(d)``; a layer no path from the input reaches has zero fields.
 
     Parameters
     ----------
-    g : LayeredGraph or sequence of arrays, each shape (n_{l-1}, n_l) or (T, n_{l-1}, n_l)
+    g : LayeredGraph (a chain or a block DAG) or sequence of arrays, each shape (n_{l-1}, n_l) or (T, n_{l-1}, n_l)
         Thresholds of a LayeredGraph are ignored: RFs use the raw weights.
     layer : int, 1..L
     epoch : int, optional
@@ -42,25 +72,36 @@ def receptive_fields(g, layer=1, epoch=None):
     -------
     ndarray, shape (n_layer, n_0), or (T, n_layer, n_0) for a stack and ``epoch=None``; float64
 
+    Raises
+    ------
+    InputError
+        A bad layer or epoch; a convolution or pooling block on a path to ``layer`` (it has no explicit
+        weight matrix here).
+
     Examples
     --------
     >>> W1 = np.array([[1.0, 0.0], [0.0, 2.0], [3.0, 0.0]]); W2 = np.array([[1.0], [1.0]])
     >>> receptive_fields([W1, W2], layer=2).tolist()
     [[1.0, 2.0, 3.0]]
+
+    A residual unit adds the identity path: ``RF = (W_1 W_2 + I)ᵀ``.
+
+    >>> g = LayeredGraph.from_blocks([2, 1, 2], {(0, 1): np.ones((2, 1)), (1, 2): np.ones((1, 2)),
+    ...                                          (0, 2): "identity"})
+    >>> receptive_fields(g, layer=2).tolist()
+    [[2.0, 1.0], [1.0, 2.0]]
     """
-    blocks, stacked = _blocks_of(g)
-    L = len(blocks)
+    g = _graph_of(g)
+    L = g.n_layers - 1
     if not isinstance(layer, (int, np.integer)) or not 1 <= layer <= L:
         raise InputError(f"layer must be an integer in 1..{L} (a layer above the input), got {layer!r}")
-    P = blocks[0]
-    for W in blocks[1:layer]:
-        P = P @ W  # batched over T
-    rf = np.ascontiguousarray(np.swapaxes(P, 1, 2))
+    T = g.blocks[0].shape[0]
     if epoch is not None:
-        if not -rf.shape[0] <= epoch < rf.shape[0]:
-            raise InputError(f"epoch {epoch} is out of range: the stack holds {rf.shape[0]} epochs")
-        return rf[epoch]
-    return rf if stacked else rf[0]
+        if not isinstance(epoch, (int, np.integer)) or not -T <= epoch < T:
+            raise InputError(f"epoch {epoch} is out of range: the stack holds {T} epochs")
+        return np.ascontiguousarray(_projections(g, int(layer), [epoch % T])[0].T)
+    rf = np.ascontiguousarray(np.swapaxes(_projections(g, int(layer), range(T)), 1, 2))
+    return rf if g.stacked else rf[0]
 
 
 def as_images(rf, shape):

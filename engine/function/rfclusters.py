@@ -148,7 +148,7 @@ def _node_metrics(g, layer, epoch, weighted_knn):
     return out
 
 
-@takes_graph
+@takes_graph(skips=True)
 def cluster_statistics(g, layer, labels, epoch=None, min_size=10, weighted_knn=False, n_permutations=0, seed=0):
     """Per-cluster topology of a layer's units and Pearson correlations across clusters.
 
@@ -160,7 +160,8 @@ def cluster_statistics(g, layer, labels, epoch=None, min_size=10, weighted_knn=F
 
     Parameters
     ----------
-    g : LayeredGraph (thresholded as in the analysis; Testolin θ = 0.1)
+    g : LayeredGraph (thresholded as in the analysis; Testolin θ = 0.1), a chain or a block DAG (the statistics
+        are over every block into or out of a node)
     layer : int, the layer whose units were clustered (1..L)
     labels : array, shape (n_layer,), cluster label of every unit
     epoch : int, required for an epoch stack
@@ -212,7 +213,7 @@ def cluster_statistics(g, layer, labels, epoch=None, min_size=10, weighted_knn=F
     return table, corr
 
 
-@takes_graph
+@takes_graph(skips=True)
 def receptive_field_clusters(g, layer, shape, epoch=None, mode="pebbles", method="testolin", n_clusters=20,
                              emd="exact", min_size=10, n_jobs=None, progress=None, **options):
     """Testolin's whole analysis for one layer and epoch: receptive fields → EMD matrix → clusters → per-cluster
@@ -221,7 +222,7 @@ def receptive_field_clusters(g, layer, shape, epoch=None, mode="pebbles", method
     Parameters
     ----------
     g : LayeredGraph, thresholded as the topology should be measured (Testolin θ = 0.1); the receptive fields
-        use the raw weights
+        use the raw weights (on a block DAG, of every path from the input: :func:`receptive_fields`)
     layer : int, 1..L; shape : (h, w), the input image shape
     epoch : int, required for an epoch stack
     mode : RF → distribution mode (:func:`deepcnt.function.receptive.rf_distributions`, or ``"split"``); default

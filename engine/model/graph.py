@@ -521,16 +521,17 @@ def _layer_names(names, n_layers):
     return names
 
 
-def takes_graph(func=None, *, skips=False):
+def takes_graph(func=None, *, skips=False, instead=None):
     """Decorator of a public function whose first argument is a :class:`LayeredGraph`: anything else (an array,
     a list of weights) is one :class:`InputError` that says what is expected, not an ``AttributeError``.
 
     ``skips=True`` marks a function defined on every block DAG; without it a graph that is not a chain of
-    blocks (skip blocks) is one :class:`InputError` naming the function (:meth:`LayeredGraph.require_chain`).
-    Use as ``@takes_graph`` or ``@takes_graph(skips=True)``.
+    blocks (skip blocks) is one :class:`InputError` naming the function (:meth:`LayeredGraph.require_chain`;
+    ``instead``: its closing sentence, what to use). Use as ``@takes_graph``, ``@takes_graph(skips=True)`` or
+    ``@takes_graph(instead="...")``.
     """
     if func is None:
-        return functools.partial(takes_graph, skips=skips)
+        return functools.partial(takes_graph, skips=skips, instead=instead)
 
     @functools.wraps(func)
     def checked(g, *args, **kwargs):
@@ -538,7 +539,7 @@ def takes_graph(func=None, *, skips=False):
             raise InputError(f"{checked.__name__} expects a LayeredGraph, got {type(g).__name__}: build one with "
                              "deepcnt.LayeredGraph.from_weights([W1, W2, ...])")
         if not skips:
-            g.require_chain(checked.__name__)
+            g.require_chain(checked.__name__, instead)
         return func(g, *args, **kwargs)
 
     checked.supports_skips = skips

@@ -1,19 +1,19 @@
 """The shape of a :class:`~deepcnt.model.graph.LayeredGraph` (part of :mod:`deepcnt.model.graph`).
 
 :class:`_Shape` is a mixin of ``LayeredGraph``: layers, blocks and pairs (``is_chain``, ``require_chain``, a
-block by its pair, a kept block as a dense stack), nodes and their layer slices, the number of edges and
-epochs, the device (``to``) and one epoch of a stack (``epoch``). :func:`chain_refusal` is the one-line
-refusal of a metric defined on chains only.
+block by its pair, a kept block as a dense stack, a block's learnt weights and its matrix for products), nodes
+and their layer slices, the number of edges and epochs, the device (``to``) and one epoch of a stack
+(``epoch``). :func:`chain_refusal` is the one-line refusal of a metric defined on chains only.
 """
 import itertools
 from functools import cached_property
 
 import numpy as np
 
-from ..backend import get_backend
+from ..backend import get_backend, to_host
 from ..errors import InputError
 from .blocks import ImplicitBlock
-from .diagonal import DiagonalBlock
+from .diagonal import DiagonalBlock, IdentityBlock
 from .sparse import SparseBlock
 from .sums import node_sums
 
@@ -45,7 +45,8 @@ class _Shape:
         """Raise one :class:`InputError` naming ``what`` unless the graph is a chain of blocks.
 
         Metrics that are defined on block DAGs (degree, strength, knn, La Malfa's, ``n_edges``, thresholds,
-        exports, 3-node motifs, modularity, Louvain, consensus, participation, module z-score) do not call
+        exports, 3-node motifs, modularity, Louvain, consensus, participation, module z-score, weight
+        statistics, receptive fields, the forward pass, the Zambra colours) do not call
         this; every other one does (through :func:`takes_graph` or :meth:`block_stack`), so a skip block gives
         a clear refusal, never a wrong result. ``instead``: the sentence that says what to use (default: the
         metrics defined on block DAGs).
@@ -76,14 +77,73 @@ class _Shape:
         if not isinstance(b, ImplicitBlock):
             return (b, self.theta[l]) if epoch is None else (b[epoch:epoch + 1], self.theta[l, epoch:epoch + 1])
         if not isinstance(b, (SparseBlock, DiagonalBlock)):  # DiagonalBlock includes IdentityBlock
-            where = l if self.is_chain else self.pairs[l]
-            raise InputError(f"{what} needs explicit edges but block {where} is an implicit "
-                             f"{type(b).__name__}: {b.explicit_hint}")
+            self._refuse_opaque(l, what)
         dense = np.zeros((len(ts),) + tuple(b.shape[1:]), dtype=np.float64)
         for k, t in enumerate(ts):
             r, c, v = b.edges(t, self.theta[l, t])
             dense[k, np.asarray(r, np.int64), np.asarray(c, np.int64)] = np.asarray(v, np.float64)
         return self.backend.xp.asarray(dense), np.zeros(len(ts))
+
+    def _refuse_opaque(self, l, what, need="explicit edges"):
+        """Raise the one-line refusal of block ``l`` (a convolution, pooling: not expanded) for ``what``."""
+        b = self.blocks[l]
+        where = l if self.is_chain else self.pairs[l]
+        raise InputError(f"{what} needs {need} but block {where} is an implicit {type(b).__name__}: "
+                         f"{b.explicit_hint}")
+
+    def learnt_weights(self, l, what):
+        """The learnt weights of block ``l`` in every epoch, for the weight statistics (histograms, moments,
+        colour fits): ``None`` for an identity (a skip has no weights of its own), else ``(values, valid)``.
+
+        ``values`` has shape (T, m) on the graph's device: every entry of a dense block (zeros included), the
+        diagonal ``d`` of a diagonal block (a folded norm scale), the stored entries of a sparse block (its
+        remaining weights; epochs with fewer entries are padded). ``valid`` is None, or a (T, m) bool array
+        marking the real entries where a sparse block's epochs differ in size. Thresholds are ignored.
+
+        Raises
+        ------
+        InputError
+            A convolution or pooling block: ``what`` needs explicit weights.
+        """
+        b = self.blocks[l]
+        xp = self.backend.xp
+        if isinstance(b, IdentityBlock):
+            return None
+        if not isinstance(b, ImplicitBlock):
+            return b.reshape(b.shape[0], -1), None
+        if isinstance(b, DiagonalBlock):
+            return b.d, None
+        if not isinstance(b, SparseBlock):
+            self._refuse_opaque(l, what, "explicit weights")
+        if b.data.size == 0:
+            return xp.zeros((b.shape[0], 0), dtype=b.dtype), None
+        p = to_host(b.indptr)
+        start, nnz = p[:, 0], p[:, -1] - p[:, 0]
+        pos = np.arange(int(nnz.max()))
+        valid = pos[None, :] < nnz[:, None]
+        idx = np.where(valid, start[:, None] + pos[None, :], 0)
+        values = xp.take(b.data, xp.asarray(idx))
+        return values, (None if valid.all() else xp.asarray(valid))
+
+    def operator(self, l, t, what):
+        """Block ``l`` of epoch ``t`` as a host float64 matrix ``B`` (n_i, n_j) for products ``X @ B``: the dense
+        array, or a ``scipy.sparse`` CSR matrix of a sparse, identity or diagonal block. Every weight, whatever
+        the threshold.
+
+        Raises
+        ------
+        InputError
+            A convolution or pooling block: ``what`` needs explicit weights.
+        """
+        import scipy.sparse as sp
+
+        b = self.blocks[l]
+        if not isinstance(b, ImplicitBlock):
+            return np.asarray(to_host(b[t]), dtype=np.float64)
+        if not isinstance(b, (SparseBlock, DiagonalBlock)):
+            self._refuse_opaque(l, what, "explicit weights")
+        r, c, v = b.edges(t, -1.0)
+        return sp.csr_matrix((np.asarray(v, np.float64), (r, c)), shape=tuple(b.shape[1:]))
 
     def block(self, i, j):
         """The block on the layer pair ``(i, j)``: an array of shape (n_i, n_j), (T, n_i, n_j) for an epoch
@@ -186,5 +246,6 @@ def chain_refusal(what, pairs, n_layers, instead=None):
         why = f"its blocks {list(pairs)} do not form a chain 0 -> 1 -> ... -> {n_layers - 1}"
     if instead is None:
         instead = ("Degree, strength, knn, n_edges, La Malfa's metrics, 3-node motifs, modularity, Louvain, "
-                   "consensus, participation, module z-score, thresholds and exports work on them")
+                   "consensus, participation, module z-score, weight statistics, receptive fields, thresholds and "
+                   "exports work on them")
     return f"{what} is not yet supported on graphs with skip blocks: {why}. {instead}"

@@ -33,9 +33,15 @@ def _binoms(k, cols, xp):
     return out
 
 
-@takes_graph
+@takes_graph(instead="With skips the chain and fan counts hold feed-forward loops, which need explicit edges: "
+             "count the 3-node classes (loops included) with motifs(g, size=3)")
 def degree_motifs(g, size=4, signed=False, per_block=True):
     """Exact counts of the degree-vector motif classes of a layered graph (dense or implicit blocks).
+
+    Chains only: with skip blocks a 3-node subgraph can be a feed-forward loop ``i→j→k, i→k`` that every
+    degree-vector formula also counts (spec §16: ``chain3 = Σ kin·kout − FFL``), and the loops need explicit
+    edges, which implicit blocks (the point of this function) do not give. On a block DAG count the 3-node
+    classes with :func:`deepcnt.motifs.counts.motifs` ``(g, size=3)``.
 
     Parameters
     ----------
@@ -52,6 +58,11 @@ def degree_motifs(g, size=4, signed=False, per_block=True):
     MotifCounts
         Same layout as :func:`deepcnt.motifs.counts.motifs` (``counts``, ``per_block`` by lowest layer), restricted
         to the shapes above. Equal to ``motifs(g)`` on those classes.
+
+    Raises
+    ------
+    InputError
+        A bad size; a graph that is not a chain (skip blocks), naming this function and what to use.
     """
     if size not in (3, 4):
         raise InputError(f"motif size must be 3 or 4, got {size!r}")
