@@ -23,8 +23,11 @@ $(VENV)/.stamp: pyproject.toml
 	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
 	touch $@
 
+# The tests run in TEST_WORKERS processes (pytest-xdist), a test file to a worker (its module fixtures are built
+# once); TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= 2
 test: venv
-	$(SIM) $(PY) -m pytest -q
+	$(SIM) $(PY) -m pytest -q $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 
 demo: venv
 	$(SIM) $(PY) -m deepcnt.bindings.cli demo
