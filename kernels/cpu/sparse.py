@@ -57,8 +57,9 @@ def _rows(indptr, indices, data, theta, x_row, x_col, row_out, part, t, r0, r1):
     for i in range(r0, r1):
         xi = x_row[t, i]
         rp = rm = rwp = rwm = 0.0
-        for e in range(indptr[t, i], indptr[t, i + 1]):
-            j = indices[e]
+        # unsigned positions: Numba then emits no negative-index wraparound in the loop (10% of its time)
+        for e in range(np.uint64(indptr[t, i]), np.uint64(indptr[t, i + 1])):
+            j = np.uint64(indices[e])
             w = np.float64(data[e])
             ap = 1.0 if w > th else 0.0  # selects, not branches
             am = 1.0 if w < -th else 0.0
@@ -69,11 +70,10 @@ def _rows(indptr, indices, data, theta, x_row, x_col, row_out, part, t, r0, r1):
             rm += am * xj
             rwp += wp * xj
             rwm += wm * xj
-            acc = part[j]
-            acc[0] += ap * xi
-            acc[1] += am * xi
-            acc[2] += wp * xi
-            acc[3] += wm * xi
+            part[j, 0] += ap * xi
+            part[j, 1] += am * xi
+            part[j, 2] += wp * xi
+            part[j, 3] += wm * xi
         row_out[t, 0, i] = rp
         row_out[t, 1, i] = rm
         row_out[t, 2, i] = rwp
