@@ -330,6 +330,65 @@ def test_csr_kernel_twins_against_dense(monkeypatch, parallel_min):
                 np.testing.assert_allclose(col[t, c], x_row[t] @ B, rtol=1e-12, atol=1e-15)
 
 
+def _csr_channels_ref(indptr, indices, data, theta, x_row, x_col, nt):
+    """The four channel mat-vecs of a raw CSR stack from its dense matrices (numpy, float64)."""
+    T, ns = indptr.shape[0], indptr.shape[1] - 1
+    row, col = np.zeros((T, 4, ns)), np.zeros((T, 4, nt))
+    for t in range(T):
+        W = np.zeros((ns, nt))
+        for i in range(ns):
+            e = slice(indptr[t, i], indptr[t, i + 1])
+            W[i, indices[e]] = data[e]  # each row's columns are distinct
+        th = theta[t]
+        chans = [(W > th) * 1.0, (W < -th) * 1.0]
+        chans += [W * chans[0], -W * chans[1]]
+        for c, B in enumerate(chans):
+            row[t, c], col[t, c] = B @ x_col[t], x_row[t] @ B
+    return row, col
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_csr_kernel_chunks_dtypes_and_thresholds(seed):
+    """The CPU CSR pass against dense numpy on random sparse stacks: every row chunking (one chunk, several,
+    one per row), float32/float64 data, int32/int64 indices, empty rows, stored zeros and weights at exactly
+    ±θ (not kept), one-signed and mixed blocks, epochs with different entries; the GPU twin (simulator) on the
+    same small inputs."""
+    from deepcnt.kernels.cpu import sparse as kcpu
+    from deepcnt.kernels.gpu import sparse as kgpu
+
+    rng = np.random.default_rng(300 + seed)
+    T, ns, nt = int(rng.integers(1, 4)), int(rng.integers(1, 40)), int(rng.integers(1, 30))
+    W = _weights(rng, (T, ns, nt), rng.choice([0.05, 0.3, 0.9]), ["mixed", "positive", "negative"][seed % 3],
+                 np.float64)
+    W[:, rng.random(ns) < 0.2] = 0.0  # empty rows
+    theta = rng.choice([0.0, 0.3, 1.0], size=T)
+    ptrs, idx, dat = [], [], []
+    for t in range(T):
+        m = sp.csr_matrix(W[t])
+        m.data[::7] = np.where(rng.random(m.data[::7].size) < 0.5, theta[t], -theta[t])  # on the threshold
+        if m.nnz:
+            m.data[0] = 0.0  # a stored zero is no edge
+        ptrs.append(m.indptr + sum(len(d) for d in dat))
+        idx.append(m.indices)
+        dat.append(m.data)
+    indptr = np.stack(ptrs).astype(np.int64)
+    indices = np.concatenate(idx).astype([np.int32, np.int64][seed % 2])
+    data = np.concatenate(dat).astype([np.float32, np.float64][(seed // 2) % 2])
+    theta = theta.astype(np.float32).astype(np.float64)  # ±θ exactly representable in float32 data
+    x_row, x_col = rng.random((T, ns)), rng.random((T, nt))
+    ref = _csr_channels_ref(indptr, indices, data.astype(np.float64), theta, x_row, x_col, nt)
+    runs = [lambda r, c: kcpu.csr_matvec(indptr, indices, data, theta, x_row, x_col, r, c),
+            lambda r, c: kcpu._csr_serial(indptr, indices, data, theta, x_row, x_col, r, c),
+            lambda r, c: kgpu.csr_matvec(indptr, indices, data, theta, x_row, x_col, r, c)]
+    runs += [lambda r, c, k=k: kcpu._csr_parallel(indptr, indices, data, theta, x_row, x_col, r, c, k)
+             for k in sorted({1, min(3, ns), ns})]
+    for run in runs:
+        row, col = np.full((T, 4, ns), np.nan), np.full((T, 4, nt), np.nan)
+        run(row, col)
+        np.testing.assert_allclose(row, ref[0], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(col, ref[1], rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("T", [None, 2])
 def test_dag_cpu_vs_gpu_simulator(T):
     rng = np.random.default_rng(21)
