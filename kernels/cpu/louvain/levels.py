@@ -6,7 +6,8 @@ from ... import config
 from .access import _diag, _n, _nnz
 from .aggregate import _aggregate, _aggregate_dense, _quality
 from .graph import CSRGraph
-from .moving import _TOL, _local_moving, _renumber
+from .ids import _renumber
+from .moving import _TOL, _local_moving
 
 
 @njit(cache=config.CACHE)

@@ -6,7 +6,7 @@ A node ``u`` of module ``a`` moves to the module (or "alone": an empty id) of la
           H[u, c] = A[u, c] - \sum_t b_t X_{t,u} \sum_{v \in c} Y_{t,v},
 
 when it is ``> 1e-10`` (the first such module in id order on a tie). Module ids are kept compact
-(``_compact``), so a scan covers ids ``0..hi``. How a node's candidates are evaluated (all exact):
+(``ids._compact``), so a scan covers ids ``0..hi``. How a node's candidates are evaluated (all exact):
 
 * *dense mode*: the rows ``Hnm[u, c] = A[u, c]`` are kept (built when it starts, updated by each move in
   ``O(deg)``), and a node is one scan of its row (``scan._max_row_rank2``);
@@ -27,6 +27,7 @@ from ... import config
 from .access import _deg, _diag, _move_rows, _n, _nnz, _prefetch, _prefetch_row, _scatter
 from .bound import _OUTLIERS, _outliers, _ratio, _ratio_ub
 from .dense_rows import _dense_rows, _dense_work
+from .ids import _compact, _renumber
 from .neighbours import _neighbours_best, _neighbours_zero, _null
 from .rng import _shuffle
 from .scan import _first_max, _first_max_row_rank2, _fold_rows, _max_row_rank2, _scan_values, _zero_rows
@@ -81,25 +82,6 @@ Workspace = namedtuple("Workspace", [
     "outliers", "outlier_ratios", "is_outlier",  # the ratio bound's outliers (_outliers)
     "tile_work",    # _dense_rows' workspace
 ])
-
-
-@njit(cache=config.CACHE)
-def _compact(part, size, ysum, hi, renumbering):
-    """Renumber the non-empty ids below ``hi`` to ``0..C-1`` in id order (``size``, ``ysum`` follow; ``renumbering``
-    is a workspace of at least ``hi`` entries); returns ``C``."""
-    C = 0
-    for c in range(hi):
-        if size[c] > 0:
-            renumbering[c] = C
-            size[C] = size[c]
-            for t in range(ysum.shape[0]):
-                ysum[t, C] = ysum[t, c]
-            C += 1
-    size[C:hi] = 0
-    ysum[:, C:hi] = 0.0
-    for u in range(part.size):
-        part[u] = renumbering[part[u]]
-    return C
 
 
 @njit(cache=config.CACHE)
@@ -357,23 +339,8 @@ def _sweeps(level, part, state, hi, ws):
                     elif 4 * n_live < 3 * hi and hi > _CHUNK:  # compact mid-sweep: the scans shrink with the ids
                         hi = _compact(part, size, ysum, hi, renumbering)
                         nfree = 0
-                        if ypos:  # renumbering ids: the outliers again (the bound is exact again too)
+                        if ypos:  # new ids: the outliers again (the bound is exact again too)
                             n_out = _outliers(ysum, size, hi, outliers, outlier_ratios, is_outlier, rho)
         if moved == 0:
             break
     return dense, cap, hi
-
-
-@njit(cache=config.CACHE)
-def _renumber(part):
-    """Relabel in place to 0..C-1 in order of first appearance; returns C."""
-    n = part.size
-    renumbering = np.full(n, -1, np.int64)
-    C = 0
-    for u in range(n):
-        m = part[u]
-        if renumbering[m] < 0:
-            renumbering[m] = C
-            C += 1
-        part[u] = renumbering[m]
-    return C

@@ -7,8 +7,9 @@ from ... import config
 from .access import _n
 from .aggregate import _aggregate
 from .graph import CSRGraph
+from .ids import _renumber
 from .levels import _louvain_one
-from .moving import _TOL, _renumber
+from .moving import _TOL
 
 #: Refinement rounds of a seeded run that can still move (``_louvain_refined``); each raises Q or stops.
 _MAX_REFINE = 100
