@@ -699,6 +699,26 @@ def test_louvain_memo_keeps_few_epochs():
     assert louvain(g, seed=2)[1].tolist() == q.tolist()
 
 
+def test_louvain_memo_keeps_few_null_models():
+    """Within an epoch's memo, a sweep over resolutions keeps the null terms of the ``PROBLEMS_KEPT`` most
+    recent gammas only (the level-0 graph once); results do not depend on what is memoised. (Before, every
+    gamma's null terms stayed memoised: checked failing.)"""
+    import deepcnt.communities.modularity as com
+
+    rng = np.random.default_rng(6)
+    g = deepcnt.LayeredGraph.from_weights([rng.normal(size=(12, 8)), rng.normal(size=(8, 5))])
+    gammas = [0.5 + 0.1 * k for k in range(com.PROBLEMS_KEPT + 3)]
+    first = [louvain(g, gamma=gm, seed=1) for gm in gammas]
+    memo = g._cache["louvain"][0]
+    assert sum(k[0] == "problem" for k in memo) == com.PROBLEMS_KEPT
+    assert sum(k[0] == "graph" for k in memo) == 1
+    assert ("problem", "asym", False, False, gammas[-1]) in memo
+    for gm, (lab, q) in zip(gammas, first):
+        lab2, q2 = louvain(g, gamma=gm, seed=1)
+        np.testing.assert_array_equal(lab2, lab)
+        assert q2 == q
+
+
 def test_louvain_runs_independent_of_threads():
     """Many runs are split over threads in contiguous chunks; every run keeps its own random stream, so the
     result does not depend on the thread count."""

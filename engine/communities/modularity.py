@@ -231,6 +231,9 @@ def _check_gamma(gamma):
 #: recently used first: the next run on one epoch starts at once, and a long epoch stack does not keep a copy
 #: of every epoch.
 EPOCHS_KEPT = 2
+#: Null models (one per gamma, mode and view) an epoch's memo keeps, most recently used last: a sweep over
+#: many resolutions keeps the level-0 graphs (a few, one per mode and view) but not every gamma's null terms.
+PROBLEMS_KEPT = 4
 
 
 def _epoch_memo(g, t):
@@ -367,7 +370,8 @@ def louvain_problem(g, t, gamma, mode, directed, binary):
     Returns ``(graph, X, Y, b)`` with ``B = A − Σ_r b_r X_r Y_rᵀ``, normalised so that
     ``Σ_ij B_ij δ_ij`` is Q itself; ``graph`` is a ``CSRGraph`` or a ``BlocksGraph``
     (``kernels.cpu.louvain.graph``). Memoised per epoch (``_epoch_memo``; graphs are immutable), so the next
-    run on one graph starts at once.
+    run on one graph starts at once: the graph per mode and view, the null terms of the ``PROBLEMS_KEPT`` most
+    recent (gamma, mode, view).
     """
     # Louvain's kernels are loaded on first use (0.1 s), not by import deepcnt
     from ..kernels.cpu import louvain as klv
@@ -376,6 +380,7 @@ def louvain_problem(g, t, gamma, mode, directed, binary):
     key = ("graph", mode, bool(directed), bool(binary))
     pkey = ("problem", mode, bool(directed), bool(binary), gamma)
     if pkey in memo:
+        memo[pkey] = memo.pop(pkey)  # most recently used last
         return memo[pkey]
     st = _setup(g, mode, binary, directed, _louvain_channels(g, t, binary))
     c0, c1 = float(st["c0"][0]), float(st["c1"][0])
@@ -399,6 +404,9 @@ def louvain_problem(g, t, gamma, mode, directed, binary):
     for r, (x, y, _) in enumerate(terms):
         X[r], Y[r] = x, y
     memo[pkey] = (memo[key], X, Y, np.array([br for _, _, br in terms], dtype=np.float64))
+    problems = [k for k in memo if k[0] == "problem"]  # dicts keep their insertion order
+    for k in problems[:-PROBLEMS_KEPT]:
+        del memo[k]
     return memo[pkey]
 
 
