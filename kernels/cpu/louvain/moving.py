@@ -24,7 +24,7 @@ import numpy as np
 from numba import njit
 
 from ... import config
-from .access import _deg, _diag, _move_rows, _n, _nnz, _prefetch, _prefetch_row, _scatter
+from .access import _deg, _move_rows, _n, _nnz, _prefetch, _prefetch_row, _scatter
 from .bound import _OUTLIERS, _outliers, _ratio, _ratio_ub
 from .dense_rows import _dense_rows, _dense_work
 from .ids import _compact, _renumber
