@@ -423,7 +423,7 @@ def test_louvain_matches_reference(seed):
     Where it cannot be equal to the bit, and why:
 
     * Q: the kernel reads Q off the last aggregated graph, whose entries after a dense sweep are node ×
-      module sums updated move by move (``Hd[v, a] −= A[u, v]``, ``Hd[v, c] += A[u, v]``), and whose null
+      module sums updated move by move (``Hnm[v, a] −= A[u, v]``, ``Hnm[v, c] += A[u, v]``), and whose null
       term is low rank (``Σ b_t X_t Y_tᵀ``, never the N×N matrix); its scan evaluates ``h − x₀Y₀ − x₁Y₁``
       with contracted (fused multiply-add) arithmetic. The reference sums ``B`` afresh. They differ in the
       last bits only (measured: at most 2e-15, 75 of 384 cases equal to the bit), far below the move
@@ -468,7 +468,7 @@ def test_louvain_local_moving_leaves_no_improving_move(seed, monkeypatch):
     (Checked: with both the full-scan fallback and the outliers removed, this fails.)"""
     import deepcnt.communities.modularity as com
     from deepcnt.communities.modularity import louvain_problem, run_states
-    from deepcnt.kernels.cpu import louvain as klv
+    from deepcnt.kernels.cpu.louvain import moving
 
     rng = np.random.default_rng(950 + seed // 2)
     sizes = [int(rng.integers(150, 300)), int(rng.integers(2, 4))]
@@ -488,15 +488,15 @@ def test_louvain_local_moving_leaves_no_improving_move(seed, monkeypatch):
         B = A - (b[:, None] * X).T @ Y
         nonneg = bool(np.all(b >= 0) and np.all(X >= 0) and np.all(Y >= 0))
         # singletons, and a start of 4 modules (dense rows from the first sweep)
-        for dense_ratio, Mb0 in itertools.product((0.0, 1.0), (np.arange(n), rng.integers(0, 4, n))):
-            Mb = Mb0.copy()
-            klv._local_moving(G, X, Y, b, Mb, run_states(seed, 1), nonneg, np.zeros(n), dense_ratio)
-            M = np.zeros((n, Mb.max() + 2))
-            M[np.arange(n), Mb] = 1.0  # (the last column: an empty module, "alone")
+        for dense_ratio, part0 in itertools.product((0.0, 1.0), (np.arange(n), rng.integers(0, 4, n))):
+            part = part0.copy()
+            moving._local_moving(G, X, Y, b, part, run_states(seed, 1), nonneg, np.zeros(n), dense_ratio)
+            M = np.zeros((n, part.max() + 2))
+            M[np.arange(n), part] = 1.0  # (the last column: an empty module, "alone")
             H = B @ M
-            own = H[np.arange(n), Mb]
+            own = H[np.arange(n), part]
             gain = H - own[:, None] + np.diag(B)[:, None]
-            gain[np.arange(n), Mb] = -np.inf
+            gain[np.arange(n), part] = -np.inf
             assert gain.max() <= 1e-10 + 1e-13, (mode, directed, dense_ratio, gain.max())
 
 
@@ -506,7 +506,7 @@ def test_louvain_dense_mode_is_exact(seed):
     partition as pure sparse sweeps, from singletons and from initial partitions (two runs of 5 modules: dense
     from the first sweep)."""
     from deepcnt.communities.modularity import louvain_problem, run_states
-    from deepcnt.kernels.cpu import louvain as klv, louvain_graph as klg
+    from deepcnt.kernels.cpu.louvain import runs
 
     rng = np.random.default_rng(500 + seed)
     sizes = [int(x) for x in rng.integers(8, 30, size=4)]
@@ -518,7 +518,7 @@ def test_louvain_dense_mode_is_exact(seed):
         out = []
         for dense_ratio in (0.0, 1.0, 1e9):
             lab, q = np.empty((3, n), np.int64), np.empty(3)
-            klv._louvain_serial(*prob, init, run_states(seed, 3), False, lab, q, dense_ratio, False)
+            runs._louvain_serial(*prob, init, run_states(seed, 3), False, lab, q, dense_ratio, False)
             out.append((lab, q))
         for lab, q in out[1:]:
             np.testing.assert_array_equal(lab, out[0][0])
@@ -531,7 +531,7 @@ def test_louvain_level0_build_kernels(seed):
     sparse fill (its dropped entries as explicit zeros)."""
     import scipy.sparse as sp
 
-    from deepcnt.kernels.cpu import louvain as klv, louvain_graph as klg
+    from deepcnt.kernels.cpu import louvain as klg
 
     g, rng = _graph(600 + seed, max_width=12)
     s = deepcnt.node_sums(g)
@@ -610,45 +610,45 @@ def test_louvain_graph_forms_agree(seed, monkeypatch):
 
 
 def test_louvain_dense_scan_max_then_first():
-    """A dense sweep takes the max without storing the values (``_scan1max``), then recomputes them to find the
-    first module reaching it (``_first1``): the same module as ``_scan1`` + ``_first``, to the bit, for every
-    length (vector body and remainder) and with ties."""
-    from deepcnt.kernels.cpu import louvain as klv
+    """A dense sweep takes the max without storing the values (``_max_row_rank2``), then recomputes them to find
+    the first module reaching it (``_first_max_row_rank2``): the same module as ``_scan_row_rank2`` +
+    ``_first_max``, to the bit, for every length (vector body and remainder) and with ties."""
+    from deepcnt.kernels.cpu.louvain import scan
 
     rng = np.random.default_rng(42)
     for m in list(range(1, 70)) + [113, 257, 995]:
         for _ in range(20):
             h = rng.normal(size=(3, m + 5)) * 1e-3
-            YM = np.abs(rng.normal(size=(2, m + 5)))
+            ysum = np.abs(rng.normal(size=(2, m + 5)))
             xb = rng.normal(size=2) * 1e-4
             if rng.random() < 0.3:  # ties: repeated columns
                 k = rng.integers(0, m, 2)
-                h[:, k[1]], YM[:, k[1]] = h[:, k[0]], YM[:, k[0]]
+                h[:, k[1]], ysum[:, k[1]] = h[:, k[0]], ysum[:, k[0]]
             buf = np.empty(m + 5)
-            v = klv._scan1(h, 1, YM, xb, m, buf, False)
-            assert klv._scan1max(h, 1, YM, xb, m) == v
-            assert klv._first1(h, 1, YM, xb, m, v) == klv._first(buf, m, v)
+            v = scan._scan_row_rank2(h, 1, ysum, xb, m, buf, False)
+            assert scan._max_row_rank2(h, 1, ysum, xb, m) == v
+            assert scan._first_max_row_rank2(h, 1, ysum, xb, m, v) == scan._first_max(buf, m, v)
 
 
 @pytest.mark.parametrize("seed", range(6))
 def test_louvain_dense_rows_built_at_once(seed, monkeypatch):
-    """``_dense_rows`` (every dense row ``Hd[u, c] = A[u, c]`` at once, blocks form) equals ``A E`` from the CSR
+    """``_dense_rows`` (every dense row ``Hnm[u, c] = A[u, c]`` at once, blocks form) equals ``A E`` from the CSR
     form's dense ``A`` (1e-12), and equals the rows built one by one with ``_scatter`` to the bit; columns from
     ``hi`` up are 0. Thresholds, both dtypes, directed and binary views."""
     import scipy.sparse as sp
     from numba import njit
 
     import deepcnt.communities.modularity as com
-    from deepcnt.kernels.cpu import louvain_graph as klg
+    from deepcnt.kernels.cpu.louvain import access, dense_rows
 
     @njit
-    def at_once(G, Mb, Hd, hi, work):
-        return klg._dense_rows(G, Mb, Hd, hi, work)
+    def at_once(G, part, Hnm, hi, work):
+        return dense_rows._dense_rows(G, part, Hnm, hi, work)
 
     @njit
-    def one_by_one(G, Mb, Hd):
-        for u in range(Hd.shape[0]):
-            klg._scatter(G, Mb, u, Hd, u, 1)
+    def one_by_one(G, part, Hnm):
+        for u in range(Hnm.shape[0]):
+            access._scatter(G, part, u, Hnm, u, 1)
 
     rng = np.random.default_rng(1100 + seed)
     sizes = [int(x) for x in rng.integers(3, 30, size=int(rng.integers(2, 6)))]
@@ -667,18 +667,18 @@ def test_louvain_dense_rows_built_at_once(seed, monkeypatch):
         assert type(G).__name__ == "BlocksGraph" and type(csr).__name__ == "CSRGraph"
         A = sp.csr_matrix((csr[2], csr[1], csr[0]), shape=(n, n)).toarray()
         for hi in (1, 7, n):
-            Mb = rng.integers(0, hi, n)
+            part = rng.integers(0, hi, n)
             cap = min(n + 1, hi + 9)
-            Hd = np.full((n, cap), np.nan)
+            Hnm = np.full((n, cap), np.nan)
             work = np.full(n * max(sizes), np.nan)  # _dense_work's size
-            assert at_once(G, Mb, Hd, hi, work)
-            assert not at_once(csr, Mb, np.zeros((n, cap)), hi, work)
+            assert at_once(G, part, Hnm, hi, work)
+            assert not at_once(csr, part, np.zeros((n, cap)), hi, work)
             E = np.zeros((n, cap))
-            E[np.arange(n), Mb] = 1.0
-            np.testing.assert_allclose(Hd, A @ E, rtol=0, atol=1e-12)
+            E[np.arange(n), part] = 1.0
+            np.testing.assert_allclose(Hnm, A @ E, rtol=0, atol=1e-12)
             ref = np.zeros((n, cap))
-            one_by_one(G, Mb, ref)
-            np.testing.assert_array_equal(Hd, ref)
+            one_by_one(G, part, ref)
+            np.testing.assert_array_equal(Hnm, ref)
 
 
 def test_louvain_memo_keeps_few_epochs():
@@ -697,6 +697,26 @@ def test_louvain_memo_keeps_few_epochs():
         np.testing.assert_array_equal(lt, labels[t])
         assert qt == q[t]
     assert louvain(g, seed=2)[1].tolist() == q.tolist()
+
+
+def test_louvain_memo_keeps_few_null_models():
+    """Within an epoch's memo, a sweep over resolutions keeps the null terms of the ``PROBLEMS_KEPT`` most
+    recent gammas only (the level-0 graph once); results do not depend on what is memoised. (Before, every
+    gamma's null terms stayed memoised: checked failing.)"""
+    import deepcnt.communities.modularity as com
+
+    rng = np.random.default_rng(6)
+    g = deepcnt.LayeredGraph.from_weights([rng.normal(size=(12, 8)), rng.normal(size=(8, 5))])
+    gammas = [0.5 + 0.1 * k for k in range(com.PROBLEMS_KEPT + 3)]
+    first = [louvain(g, gamma=gm, seed=1) for gm in gammas]
+    memo = g._cache["louvain"][0]
+    assert sum(k[0] == "problem" for k in memo) == com.PROBLEMS_KEPT
+    assert sum(k[0] == "graph" for k in memo) == 1
+    assert ("problem", "asym", False, False, gammas[-1]) in memo
+    for gm, (lab, q) in zip(gammas, first):
+        lab2, q2 = louvain(g, gamma=gm, seed=1)
+        np.testing.assert_array_equal(lab2, lab)
+        assert q2 == q
 
 
 def test_louvain_runs_independent_of_threads():

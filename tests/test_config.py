@@ -43,9 +43,12 @@ def test_every_tunable_is_read_somewhere():
 def test_kernels_are_stamped_by_every_kernel_source():
     from deepcnt.kernels.cpu import blockpass
 
-    locator = blockpass._rows._cache._impl._locator
-    assert isinstance(locator, numba_cache.LOCATORS)
-    assert locator.get_source_stamp() == numba_cache.sources_stamp()
+    from deepcnt.kernels.cpu.louvain import moving
+
+    for kernel in (blockpass._rows, moving._sweeps):  # a module of a subpackage too (kernels/cpu/louvain/)
+        locator = kernel._cache._impl._locator
+        assert isinstance(locator, numba_cache.LOCATORS)
+        assert locator.get_source_stamp() == numba_cache.sources_stamp()
 
 
 def test_stamp_changes_with_any_source(tmp_path):

@@ -60,7 +60,7 @@ def _dense_problem(dt, gamma=1.0):
     import scipy.sparse as sp
 
     # Louvain's kernels are loaded on first use (0.1 s), not by import deepcnt
-    from ..kernels.cpu.louvain_graph import CSRGraph
+    from ..kernels.cpu.louvain import CSRGraph
 
     s = float(dt.sum())
     k = dt.sum(axis=1)

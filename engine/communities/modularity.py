@@ -231,6 +231,9 @@ def _check_gamma(gamma):
 #: recently used first: the next run on one epoch starts at once, and a long epoch stack does not keep a copy
 #: of every epoch.
 EPOCHS_KEPT = 2
+#: Null models (one per gamma, mode and view) an epoch's memo keeps, most recently used last: a sweep over
+#: many resolutions keeps the level-0 graphs (a few, one per mode and view) but not every gamma's null terms.
+PROBLEMS_KEPT = 4
 
 
 def _epoch_memo(g, t):
@@ -280,7 +283,7 @@ def _epoch_pass(g, t):
     if "pass" in memo:
         return memo
     # Louvain's kernels are loaded on first use (0.1 s), not by import deepcnt
-    from ..kernels.cpu import louvain_graph as klg
+    from ..kernels.cpu import louvain as klv
 
     o, n = np.array(g.offsets, np.int64), g.n_nodes
     # Louvain runs on the CPU for every backend (kernels.cpu.louvain.CPU_ONLY): a GPU graph's blocks are
@@ -294,23 +297,23 @@ def _epoch_pass(g, t):
     known = "sums" in g._cache
     if known:  # the kept out-entries, for the fill test
         _, out[0], _, out[1] = (c[t] for c in _channels(g, True))
-    dense, up, boff, layer = klg.level0_pass(down, o, th, not known, out, inn, _DENSE_FILL)
+    dense, up, boff, layer = klv.level0_pass(down, o, th, not known, out, inn, _DENSE_FILL)
     memo["sums"] = None if known else (out, inn)
     memo["pass"] = (down, up, boff, o, layer, th, dense)
     return memo
 
 
 def _level0_graph(g, t, coef):
-    """The level-0 graph of epoch ``t`` (a ``BlocksGraph`` or a ``CSRGraph``, ``kernels.cpu.louvain_graph``)
+    """The level-0 graph of epoch ``t`` (a ``BlocksGraph`` or a ``CSRGraph``, ``kernels.cpu.louvain.graph``)
     with the entries ``edge_rule``'s coefficients ``coef`` give."""
     # Louvain's kernels are loaded on first use (0.1 s), not by import deepcnt
-    from ..kernels.cpu import louvain_graph as klg
+    from ..kernels.cpu import louvain as klv
 
     if not _blocks_in_place(g):
         return _general_level0(g, t, coef)
     down, up, boff, o, layer, th, blocks_form = _epoch_pass(g, t)["pass"]
     if blocks_form:
-        return klg.BlocksGraph(down, up, boff, o, layer, th, coef)
+        return klv.BlocksGraph(down, up, boff, o, layer, th, coef)
     n = g.n_nodes
     blocks = [down[boff[l]:boff[l + 1]].reshape(o[l + 1] - o[l], o[l + 2] - o[l + 1]) for l in range(boff.size - 1)]
     pin, pout, nin, nout = _louvain_channels(g, t, True)
@@ -323,16 +326,16 @@ def _level0_graph(g, t, coef):
             cnt[o[l]:o[l + 1]] += nt_
             cnt[o[l + 1]:o[l + 2]] += ns_
         else:
-            klg.block_edge_counts(W, th[l], coef, cnt[o[l]:o[l + 1]], cnt[o[l + 1]:o[l + 2]])
+            klv.block_edge_counts(W, th[l], coef, cnt[o[l]:o[l + 1]], cnt[o[l + 1]:o[l + 2]])
     indptr = np.zeros(n + 1, np.int64)
     np.cumsum(cnt, out=indptr[1:])
     indices = np.empty(indptr[-1], np.int32)
     data = np.empty(indptr[-1])
     pos = indptr[:-1].copy()
     for l, W in enumerate(blocks):
-        fill_block = klg.block_csr_fill_dense if dense[l] else klg.block_csr_fill
+        fill_block = klv.block_csr_fill_dense if dense[l] else klv.block_csr_fill
         fill_block(W, th[l], coef, o[l], o[l + 1], pos, indices, data)
-    return klg.CSRGraph(indptr, indices, data)
+    return klv.CSRGraph(indptr, indices, data)
 
 
 def _general_level0(g, t, coef):
@@ -340,7 +343,7 @@ def _general_level0(g, t, coef):
     sparse, identity and diagonal blocks as dense stacks of their kept edges) filled at the offsets of its
     layer pair ``(i, j)``. Blocks are visited in the order of their pairs, so every row's ids ascend (as
     the chain's CSR form)."""
-    from ..kernels.cpu import louvain_graph as klg
+    from ..kernels.cpu import louvain as klv
 
     o, n = g.offsets, g.n_nodes
     to = g.backend.to_numpy
@@ -350,15 +353,15 @@ def _general_level0(g, t, coef):
         blocks.append((i, j, np.ascontiguousarray(to(W[0])), float(th[0])))
     cnt = np.zeros(n, np.int64)
     for i, j, W, th in blocks:
-        klg.block_edge_counts(W, th, coef, cnt[o[i]:o[i + 1]], cnt[o[j]:o[j + 1]])
+        klv.block_edge_counts(W, th, coef, cnt[o[i]:o[i + 1]], cnt[o[j]:o[j + 1]])
     indptr = np.zeros(n + 1, np.int64)
     np.cumsum(cnt, out=indptr[1:])
     indices = np.empty(indptr[-1], np.int32)
     data = np.empty(indptr[-1])
     pos = indptr[:-1].copy()
     for i, j, W, th in blocks:
-        klg.block_csr_fill(W, th, coef, o[i], o[j], pos, indices, data)
-    return klg.CSRGraph(indptr, indices, data)
+        klv.block_csr_fill(W, th, coef, o[i], o[j], pos, indices, data)
+    return klv.CSRGraph(indptr, indices, data)
 
 
 def louvain_problem(g, t, gamma, mode, directed, binary):
@@ -366,21 +369,23 @@ def louvain_problem(g, t, gamma, mode, directed, binary):
 
     Returns ``(graph, X, Y, b)`` with ``B = A − Σ_r b_r X_r Y_rᵀ``, normalised so that
     ``Σ_ij B_ij δ_ij`` is Q itself; ``graph`` is a ``CSRGraph`` or a ``BlocksGraph``
-    (``kernels.cpu.louvain_graph``). Memoised per epoch (``_epoch_memo``; graphs are immutable), so the next
-    run on one graph starts at once.
+    (``kernels.cpu.louvain.graph``). Memoised per epoch (``_epoch_memo``; graphs are immutable), so the next
+    run on one graph starts at once: the graph per mode and view, the null terms of the ``PROBLEMS_KEPT`` most
+    recent (gamma, mode, view).
     """
     # Louvain's kernels are loaded on first use (0.1 s), not by import deepcnt
-    from ..kernels.cpu import louvain_graph as klg
+    from ..kernels.cpu import louvain as klv
 
     memo = _epoch_memo(g, t)
     key = ("graph", mode, bool(directed), bool(binary))
     pkey = ("problem", mode, bool(directed), bool(binary), gamma)
     if pkey in memo:
+        memo[pkey] = memo.pop(pkey)  # most recently used last
         return memo[pkey]
     st = _setup(g, mode, binary, directed, _louvain_channels(g, t, binary))
     c0, c1 = float(st["c0"][0]), float(st["c1"][0])
     if key not in memo:
-        coef = klg.edge_rule(c0, c1, sign={"abs": "abs", "none": "as_is"}.get(mode, "signed"), binary=binary,
+        coef = klv.edge_rule(c0, c1, sign={"abs": "abs", "none": "as_is"}.get(mode, "signed"), binary=binary,
                              half=directed)  # the directed view's A = (W + Wᵀ)/2
         memo[key] = _level0_graph(g, t, coef)
     terms = []  # (X_r, Y_r, b_r)
@@ -399,6 +404,9 @@ def louvain_problem(g, t, gamma, mode, directed, binary):
     for r, (x, y, _) in enumerate(terms):
         X[r], Y[r] = x, y
     memo[pkey] = (memo[key], X, Y, np.array([br for _, _, br in terms], dtype=np.float64))
+    problems = [k for k in memo if k[0] == "problem"]  # dicts keep their insertion order
+    for k in problems[:-PROBLEMS_KEPT]:
+        del memo[k]
     return memo[pkey]
 
 
