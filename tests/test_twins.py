@@ -29,7 +29,7 @@ CPU_MODULES = sorted(m.name for m in pkgutil.iter_modules(kcpu.__path__))
 def test_twins_have_equal_signatures(family):
     cpu = importlib.import_module(f"deepcnt.kernels.cpu.{family}")
     if getattr(cpu, "CPU_ONLY", None):  # a module-level string saying why (e.g. Louvain: spec §10)
-        pytest.skip(f"kernels/cpu/{family}.py is CPU-only: {cpu.CPU_ONLY}")
+        pytest.skip(f"deepcnt.kernels.cpu.{family} is CPU-only: {cpu.CPU_ONLY}")
     try:
         gpu = importlib.import_module(f"deepcnt.kernels.gpu.{family}")
     except ImportError as exc:  # pragma: no cover - the failure message is the point
