@@ -25,7 +25,20 @@ _TEMPLATES = {
     "src_branch": [("i", "j1"), ("i", "j2"), ("j2", "k")],
     "snk_branch": [("i", "j2"), ("j1", "k"), ("j2", "k")],
     "ffl": [("i", "j"), ("j", "k"), ("i", "k")],
+    # 4-node shapes of block DAGs: a path with a shortcut, a feed-forward loop with a pendant edge at its
+    # source / middle / sink (in or out), the transitive tournament v0<v1<v2<v3 and it without one edge
+    "bypass4": [("i", "j"), ("j", "k"), ("k", "h"), ("i", "h")],
+    "ffl_src_in": [("i", "j"), ("j", "k"), ("i", "k"), ("x", "i")],
+    "ffl_src_out": [("i", "j"), ("j", "k"), ("i", "k"), ("i", "x")],
+    "ffl_mid_in": [("i", "j"), ("j", "k"), ("i", "k"), ("x", "j")],
+    "ffl_mid_out": [("i", "j"), ("j", "k"), ("i", "k"), ("j", "x")],
+    "ffl_snk_in": [("i", "j"), ("j", "k"), ("i", "k"), ("x", "k")],
+    "ffl_snk_out": [("i", "j"), ("j", "k"), ("i", "k"), ("k", "x")],
 }
+_TT4 = [(f"v{a}", f"v{b}") for a, b in itertools.combinations(range(4), 2)]
+_TEMPLATES["tt4"] = _TT4
+for _e in _TT4:
+    _TEMPLATES[f"tt4_no{_e[0][1]}{_e[1][1]}"] = [x for x in _TT4 if x != _e]
 
 
 def template(shape, cols):

@@ -49,8 +49,8 @@ def motif_participation(g, size=4):
     """
     shapes = mc.shapes_for_size(size)
     if not g.is_chain and size != 3:
-        g.require_chain("motif participation of size 4", instead="Count the 3-node classes (the feed-forward "
-                        "loop included) with motif_participation(g, size=3)")
+        g.require_chain("motif participation of size 4", instead="Count the 4-node classes of the whole graph "
+                        "with motifs(g, size=4), or the 3-node classes per node with motif_participation(g, size=3)")
     xp = g.backend.xp
     L = g.n_blocks
     T = g.blocks[0].shape[0]
