@@ -213,9 +213,7 @@ def skip_graph():
 
 
 REFUSALS = {
-    "motifs of size 4": lambda g: deepcnt.motifs(g, size=4),
     "degree_motifs": lambda g: deepcnt.degree_motifs(g),
-    "motif significance of size 4": lambda g: deepcnt.motif_significance(g, draws=2),
     "motif intensity of size 4": lambda g: deepcnt.motif_intensity(g),
     "motif participation of size 4": lambda g: deepcnt.motif_participation(g),
     "channel_graph": lambda g: deepcnt.channel_graph(g),
