@@ -33,6 +33,13 @@ The feed-forward loop ``ffl`` (Milo et al. 2002) needs an edge that skips a laye
 block DAGs (:meth:`deepcnt.LayeredGraph.from_blocks` with a skip block); there the 3-node census is
 ``SHAPES_3_DAG``. Its ``blocks``/``span`` fields describe the chain-aligned part (the path ``i→j→k``); the
 closing edge ``i→k`` lies in the skip block.
+
+On a block DAG the 4-node classes are all 24 connected acyclic 4-node digraphs (``SHAPES_4_DAG``): the ten
+above and fourteen that need a skip (``SHAPES_4_DAG_ONLY``): ``bypass4`` (a 3-edge path and the edge that
+bypasses it), the feed-forward loop with a pendant edge at its source, middle or sink, into or out of it
+(``ffl_src_in`` ... ``ffl_snk_out``, code ``ab|c|d``: loop path, loop skip, pendant), the transitive
+tournament ``tt4`` and ``tt4_noab`` (it without ``a→b``). :data:`EDGES` gives every shape's template
+(vertices ``0..3``, slots in order); their automorphisms are computed from it (:func:`automorphisms`).
 """
 import functools
 import itertools
