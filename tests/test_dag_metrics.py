@@ -523,3 +523,23 @@ def test_dag_motif_participation_against_brute_force(seed):
         b = deepcnt.motif_participation(g.to("gpu"), size=3)
         for s in part:
             np.testing.assert_array_equal(part[s], b[s])
+
+
+def test_dag_motifs4_tt4_in_chunks(monkeypatch):
+    # four layers all joined (tt4 occurs): the n⁴ contraction summed over chunks of its first vertex is the same
+    rng = np.random.default_rng(11)
+    sizes = [3, 2, 3, 2]
+    g = LayeredGraph.from_blocks(sizes, {p: rng.normal(size=(sizes[p[0]], sizes[p[1]]))
+                                         for p in itertools.combinations(range(4), 2)}).threshold(0.3)
+    whole = deepcnt.motifs(g, size=4, signed=True)
+    A = np.zeros((10, 10))
+    o = g.offsets
+    for (i, j), W in zip(g.pairs, g.blocks):
+        A[o[i]:o[i + 1], o[j]:o[j + 1]] = np.where(np.abs(W) > 0.3, W, 0)
+    want = _brute4((A != 0) * (1 + (A < 0)), 2, True)
+    assert sum(v for n, v in want.items() if n.startswith("tt4[")) > 0
+    assert {n: int(whole[n]) for n in whole.classes} == {n: want.get(n, 0) for n in whole.classes}
+    monkeypatch.setattr(deepcnt.config, "MOTIF_MASK_BUDGET", 1)  # one node of vertex 0 per chunk
+    parts = deepcnt.motifs(g, size=4, signed=True)
+    for n in whole.classes:
+        np.testing.assert_array_equal(whole.per_block[n], parts.per_block[n])

@@ -168,18 +168,97 @@ class _Hom:
         out = np.zeros((T, self.L + 1, k ** ne))
         subs = ",".join("t" + _COLOUR_LETTERS[q] + _LETTERS[a] + _LETTERS[b] for q, (a, b) in enumerate(edges))
         spec = subs + "->t" + _COLOUR_LETTERS[:ne]
+        sizes = self.g.sizes
         for assign in layer_assignments(n, edges, self.g.pairs, self.g.n_layers):
             ops = [self.masks[(assign[a], assign[b])] for a, b in edges]
-            val = _contract(spec, ops, xp)
-            out[:, min(assign)] += np.asarray(to_host(val)).reshape(T, -1)
+            # a vertex with three neighbours (tt4) makes a table over the other three: bound it by summing
+            # vertex 0's nodes in chunks (the count is linear in them)
+            table = 8 * k ** ne * int(np.prod([sizes[assign[v]] for v in range(1, n)])) if ne == 6 else 0
+            step = max(1, int(config.MOTIF_MASK_BUDGET // max(table, 1)))
+            n0 = int(sizes[assign[0]])
+            for r0 in range(0, n0, step) if table else (None,):
+                part = ops if r0 is None else [
+                    op[:, :, r0:r0 + step] if a == 0 else op[:, :, :, r0:r0 + step] if b == 0 else op
+                    for op, (a, b) in zip(ops, edges)]
+                val = _contract(spec, part, xp)
+                out[:, min(assign)] += np.asarray(to_host(val)).reshape(T, -1)
         out = out[:, :self.L]  # a motif's lowest layer is never the last one
         self.memo[edges] = out
         return out
 
 
 def _contract(spec, ops, xp):
-    """``einsum`` with a GEMM path; the batch (epoch) and colour axes ride along."""
-    return xp.einsum(spec, *ops, optimize="greedy")
+    """The einsum ``spec`` ("teab,tfbc->tef": epoch ``t``, colours ``e..j``, vertices ``a..d``) on the
+    :func:`elimination_path`, epoch by epoch: each step that sums a shared vertex is a ``tensordot`` (BLAS);
+    the colour axes ride along as free indices. Returns (T, k...)."""
+    inputs, out = spec.replace("t", "").split("->")
+    terms = inputs.split(",")
+    path = elimination_path(inputs)[1:]
+    res = []
+    for t in range(ops[0].shape[0]):
+        cur = [(term, op[t]) for term, op in zip(terms, ops)]
+        for idx in path:
+            picked = [cur[i] for i in idx]
+            for i in sorted(idx, reverse=True):
+                del cur[i]
+            need = set("".join(term for term, _ in cur) + out)
+            if len(picked) == 2:
+                need_a = need | set(picked[1][0])
+                need_b = need | set(picked[0][0])
+                (ta, A), (tb, B) = _reduce(*picked[0], need_a, xp), _reduce(*picked[1], need_b, xp)
+                shared = set(ta) & set(tb)
+                summed = [c for c in ta if c in shared and c not in need]
+                if shared - set(summed):  # a vertex kept on both sides: a broadcast product
+                    keep = "".join(dict.fromkeys(c for c in ta + tb if c in need))
+                    cur.append((keep, xp.einsum(f"{ta},{tb}->{keep}", A, B)))
+                else:
+                    C = xp.tensordot(A, B, axes=([ta.index(c) for c in summed], [tb.index(c) for c in summed]))
+                    cur.append(("".join(c for c in ta if c not in summed) + "".join(c for c in tb if c not in summed),
+                                C))
+            else:
+                cur.append(_reduce(*picked[0], need, xp))
+        term, X = cur[0]
+        res.append(xp.einsum(f"{term}->{out}", X))
+    return xp.stack(res)
+
+
+def _reduce(term, X, need, xp):
+    """Sum out the indices of ``X`` that no one else needs."""
+    keep = "".join(c for c in term if c in need)
+    return (term, X) if keep == term else (keep, xp.einsum(f"{term}->{keep}", X))
+
+
+@functools.lru_cache(maxsize=None)
+def elimination_path(terms):
+    """A contraction path for the einsum operands ``terms`` ("eab,fbc,..."; vertex letters ``a..d``): factors on
+    one vertex pair are multiplied first, then vertices are summed out fewest-neighbours first, so a vertex of
+    degree 1 is a row sum, one of degree 2 a GEMM, and only a vertex with three neighbours (``tt4``) builds a
+    three-vertex table (``n³`` memory, ``n⁴`` BLAS work)."""
+    ops = [frozenset(c for c in t if c in _LETTERS) for t in terms.split(",")]
+    path = ["einsum_path"]
+
+    def contract(*idx):
+        merged = frozenset().union(*(ops[i] for i in idx))
+        for i in sorted(idx, reverse=True):
+            del ops[i]
+        ops.append(frozenset(v for v in merged if any(v in o for o in ops)))
+        path.append(tuple(sorted(idx)))
+
+    while len(ops) > 1:
+        same = next(((i, j) for i in range(len(ops)) for j in range(i + 1, len(ops)) if ops[i] == ops[j]), None)
+        if same is not None:
+            contract(*same)
+            continue
+        verts = sorted(frozenset().union(*ops))
+        if not verts:
+            contract(0, 1)
+            continue
+        v = min(verts, key=lambda x: len(frozenset().union(*(o for o in ops if x in o))))
+        holders = [i for i, o in enumerate(ops) if v in o]
+        contract(*holders[:2])
+    if len(path) == 1 or ops[0]:
+        contract(0)  # a lone operand still holding vertices: sum them out
+    return path
 
 
 def _injective(hom, edges, k):
