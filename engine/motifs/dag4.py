@@ -156,6 +156,7 @@ class _Hom:
         self.T = next(iter(masks.values())).shape[0]
         self.L = g.n_layers - 1
         self.memo = {}
+        self.products = _Products()
 
     def __call__(self, edges):
         """``hom`` of the template with these edges, every colouring: float64 (T, L, k^e) (host), split by the
@@ -180,44 +181,67 @@ class _Hom:
                 part = ops if r0 is None else [
                     op[:, :, r0:r0 + step] if a == 0 else op[:, :, :, r0:r0 + step] if b == 0 else op
                     for op, (a, b) in zip(ops, edges)]
-                val = _contract(spec, part, xp)
+                names = [(a, b) for a, b in ((assign[a], assign[b]) for a, b in edges)] if r0 is None else None
+                val = _contract(spec, part, xp, names, self.products)
                 out[:, min(assign)] += np.asarray(to_host(val)).reshape(T, -1)
         out = out[:, :self.L]  # a motif's lowest layer is never the last one
         self.memo[edges] = out
         return out
 
 
-def _contract(spec, ops, xp):
+class _Products(dict):
+    """GEMMs of two masks, shared by every template and layer assignment of a batch, within
+    ``config.MOTIF_MASK_BUDGET`` bytes (beyond it products are recomputed)."""
+
+    nbytes = 0
+
+    def keep(self, key, C):
+        if self.nbytes + C.nbytes <= config.MOTIF_MASK_BUDGET:
+            self[key] = C
+            self.nbytes += C.nbytes
+        return C
+
+
+def _contract(spec, ops, xp, names=None, products=None):
     """The einsum ``spec`` ("teab,tfbc->tef": epoch ``t``, colours ``e..j``, vertices ``a..d``) on the
     :func:`elimination_path`, epoch by epoch: each step that sums a shared vertex is a ``tensordot`` (BLAS);
-    the colour axes ride along as free indices. Returns (T, k...)."""
+    the colour axes ride along as free indices. ``names``: the block of each operand, to look up and keep the
+    products of two masks in ``products``. Returns (T, k...)."""
     inputs, out = spec.replace("t", "").split("->")
     terms = inputs.split(",")
     path = elimination_path(inputs)[1:]
+    names = [None] * len(terms) if names is None or products is None else names
     res = []
     for t in range(ops[0].shape[0]):
-        cur = [(term, op[t]) for term, op in zip(terms, ops)]
+        cur = [(term, op[t], name) for term, op, name in zip(terms, ops, names)]
         for idx in path:
             picked = [cur[i] for i in idx]
             for i in sorted(idx, reverse=True):
                 del cur[i]
-            need = set("".join(term for term, _ in cur) + out)
+            need = set("".join(c[0] for c in cur) + out)
             if len(picked) == 2:
-                need_a = need | set(picked[1][0])
-                need_b = need | set(picked[0][0])
-                (ta, A), (tb, B) = _reduce(*picked[0], need_a, xp), _reduce(*picked[1], need_b, xp)
+                (ta0, A0, na), (tb0, B0, nb) = picked
+                (ta, A), (tb, B) = _reduce(ta0, A0, need | set(tb0), xp), _reduce(tb0, B0, need | set(ta0), xp)
                 shared = set(ta) & set(tb)
                 summed = [c for c in ta if c in shared and c not in need]
                 if shared - set(summed):  # a vertex kept on both sides: a broadcast product
                     keep = "".join(dict.fromkeys(c for c in ta + tb if c in need))
-                    cur.append((keep, xp.einsum(f"{ta},{tb}->{keep}", A, B)))
-                else:
-                    C = xp.tensordot(A, B, axes=([ta.index(c) for c in summed], [tb.index(c) for c in summed]))
-                    cur.append(("".join(c for c in ta if c not in summed) + "".join(c for c in tb if c not in summed),
-                                C))
+                    cur.append((keep, xp.einsum(f"{ta},{tb}->{keep}", A, B), None))
+                    continue
+                axes = ([ta.index(c) for c in summed], [tb.index(c) for c in summed])
+                key = None
+                if na is not None and nb is not None:  # two masks: the product may be known
+                    key = (t, na, tuple(c in ta for c in ta0), nb, tuple(c in tb for c in tb0), tuple(map(tuple, axes)))
+                C = products.get(key) if key is not None else None
+                if C is None:
+                    C = xp.tensordot(A, B, axes=axes)
+                    if key is not None:
+                        products.keep(key, C)
+                cur.append(("".join(c for c in ta if c not in summed) + "".join(c for c in tb if c not in summed),
+                            C, None))
             else:
-                cur.append(_reduce(*picked[0], need, xp))
-        term, X = cur[0]
+                cur.append(_reduce(*picked[0][:2], need, xp) + (None,))
+        term, X, _ = cur[0]
         res.append(xp.einsum(f"{term}->{out}", X))
     return xp.stack(res)
 
