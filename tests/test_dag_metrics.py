@@ -517,10 +517,28 @@ def test_dag_motif_participation_against_brute_force(seed):
             got = np.atleast_2d(part[s])[t]
             np.testing.assert_array_equal(got, want.get(s, np.zeros(g.n_nodes, int)), err_msg=s)
             assert got.sum() == 3 * np.atleast_1d(res[s])[t]
-    with pytest.raises(deepcnt.InputError, match=r"^motif participation of size 4 is not yet supported"):
-        deepcnt.motif_participation(g)
     if seed == 1:  # the GPU (simulator) twin
         b = deepcnt.motif_participation(g.to("gpu"), size=3)
+        for s in part:
+            np.testing.assert_array_equal(part[s], b[s])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_dag_motif_participation4_against_brute_force(seed, monkeypatch):
+    g, mats = _dag(2100 + seed, T=[None, 2][seed % 2], max_nodes=15)
+    if seed == 3:  # tt4 tables in chunks of one node
+        monkeypatch.setattr(deepcnt.config, "MOTIF_MASK_BUDGET", 1)
+    part = deepcnt.motif_participation(g, size=4)
+    res = deepcnt.motifs(g, size=4)
+    assert set(part) == set(mc.SHAPES_3_DAG + mc.SHAPES_4_DAG)
+    for t, A in enumerate(mats):
+        want = brute_participation(None, matrix=A)
+        for s in part:
+            got = np.atleast_2d(part[s])[t]
+            np.testing.assert_array_equal(got, want.get(s, np.zeros(g.n_nodes, int)), err_msg=s)
+            assert got.sum() == mc.SHAPES[s].size * np.atleast_1d(res[s])[t]
+    if seed == 0:  # the GPU (simulator) twin
+        b = deepcnt.motif_participation(g.to("gpu"), size=4)
         for s in part:
             np.testing.assert_array_equal(part[s], b[s])
 
@@ -543,3 +561,7 @@ def test_dag_motifs4_tt4_in_chunks(monkeypatch):
     parts = deepcnt.motifs(g, size=4, signed=True)
     for n in whole.classes:
         np.testing.assert_array_equal(whole.per_block[n], parts.per_block[n])
+    part, want = deepcnt.motif_participation(g, size=4), brute_participation(None, matrix=A)
+    assert want["tt4"].sum() > 0
+    for s in part:
+        np.testing.assert_array_equal(part[s], want.get(s, np.zeros(10, int)), err_msg=s)

@@ -104,8 +104,9 @@ def _partitions(items):
 
 @functools.lru_cache(maxsize=None)
 def quotients(edges):
-    """The Möbius terms of ``inj(H)``: ``[(μ, quotient edges, image)]`` where ``image[e]`` is the quotient edge
-    of template edge ``e``; partitions that merge an edge's two ends are left out."""
+    """The Möbius terms of ``inj(H)``: ``[(μ, quotient edges, image, where)]`` where ``image[e]`` is the quotient
+    edge of template edge ``e`` and ``where[v]`` the quotient vertex of ``v``; partitions that merge an edge's two
+    ends are left out."""
     n = 1 + max(max(e) for e in edges)
     out = []
     for part in _partitions(list(range(n))):
@@ -117,7 +118,7 @@ def quotients(edges):
             mu *= (-1) ** (len(block) - 1) * factorial(len(block) - 1)
         qedges = tuple(sorted({(where[a], where[b]) for a, b in edges}))
         image = tuple(qedges.index((where[a], where[b])) for a, b in edges)
-        out.append((mu, qedges, image))
+        out.append((mu, qedges, image, tuple(where[v] for v in range(n))))
     return tuple(out)
 
 
@@ -169,24 +170,31 @@ class _Hom:
         out = np.zeros((T, self.L + 1, k ** ne))
         subs = ",".join("t" + _COLOUR_LETTERS[q] + _LETTERS[a] + _LETTERS[b] for q, (a, b) in enumerate(edges))
         spec = subs + "->t" + _COLOUR_LETTERS[:ne]
-        sizes = self.g.sizes
         for assign in layer_assignments(n, edges, self.g.pairs, self.g.n_layers):
-            ops = [self.masks[(assign[a], assign[b])] for a, b in edges]
-            # a vertex with three neighbours (tt4) makes a table over the other three: bound it by summing
-            # vertex 0's nodes in chunks (the count is linear in them)
-            table = 8 * k ** ne * int(np.prod([sizes[assign[v]] for v in range(1, n)])) if ne == 6 else 0
-            step = max(1, int(config.MOTIF_MASK_BUDGET // max(table, 1)))
-            n0 = int(sizes[assign[0]])
-            for r0 in range(0, n0, step) if table else (None,):
-                part = ops if r0 is None else [
-                    op[:, :, r0:r0 + step] if a == 0 else op[:, :, :, r0:r0 + step] if b == 0 else op
-                    for op, (a, b) in zip(ops, edges)]
-                names = [(a, b) for a, b in ((assign[a], assign[b]) for a, b in edges)] if r0 is None else None
-                val = _contract(spec, part, xp, names, self.products)
+            for _, ops, names in _chunked(self.masks, edges, assign, self.g.sizes, k):
+                val = _contract(spec, ops, xp, names, self.products)
                 out[:, min(assign)] += np.asarray(to_host(val)).reshape(T, -1)
         out = out[:, :self.L]  # a motif's lowest layer is never the last one
         self.memo[edges] = out
         return out
+
+
+def _chunked(masks, edges, assign, sizes, k):
+    """The operands of one layer assignment: ``[(r0, masks, block names)]``, one item; for a template with six
+    edges (``tt4``, a table over three vertices) vertex 0's nodes in chunks ``r0:r0+step`` within
+    ``config.MOTIF_MASK_BUDGET`` (the count is linear in them; chunks carry no names: their products are not
+    kept)."""
+    ops = [masks[(assign[a], assign[b])] for a, b in edges]
+    names = [(assign[a], assign[b]) for a, b in edges]
+    if len(edges) < 6:
+        return [(None, ops, names)]
+    table = 8 * k ** len(edges) * int(np.prod([sizes[assign[v]] for v in range(1, 4)]))
+    step = max(1, int(config.MOTIF_MASK_BUDGET // max(table, 1)))
+    n0 = int(sizes[assign[0]])
+    if step >= n0:
+        return [(None, ops, names)]
+    return [(r0, [op[:, :, r0:r0 + step] if a == 0 else op[:, :, :, r0:r0 + step] if b == 0 else op
+                  for op, (a, b) in zip(ops, edges)], None) for r0 in range(0, n0, step)]
 
 
 class _Products(dict):
@@ -209,7 +217,7 @@ def _contract(spec, ops, xp, names=None, products=None):
     products of two masks in ``products``. Returns (T, k...)."""
     inputs, out = spec.replace("t", "").split("->")
     terms = inputs.split(",")
-    path = elimination_path(inputs)[1:]
+    path = elimination_path(inputs, "".join(c for c in out if c in _LETTERS))[1:]
     names = [None] * len(terms) if names is None or products is None else names
     res = []
     for t in range(ops[0].shape[0]):
@@ -253,11 +261,11 @@ def _reduce(term, X, need, xp):
 
 
 @functools.lru_cache(maxsize=None)
-def elimination_path(terms):
+def elimination_path(terms, keep=""):
     """A contraction path for the einsum operands ``terms`` ("eab,fbc,..."; vertex letters ``a..d``): factors on
     one vertex pair are multiplied first, then vertices are summed out fewest-neighbours first, so a vertex of
     degree 1 is a row sum, one of degree 2 a GEMM, and only a vertex with three neighbours (``tt4``) builds a
-    three-vertex table (``n³`` memory, ``n⁴`` BLAS work)."""
+    three-vertex table (``n³`` memory, ``n⁴`` BLAS work). Vertices in ``keep`` (outputs) are summed last."""
     ops = [frozenset(c for c in t if c in _LETTERS) for t in terms.split(",")]
     path = ["einsum_path"]
 
@@ -265,7 +273,7 @@ def elimination_path(terms):
         merged = frozenset().union(*(ops[i] for i in idx))
         for i in sorted(idx, reverse=True):
             del ops[i]
-        ops.append(frozenset(v for v in merged if any(v in o for o in ops)))
+        ops.append(frozenset(v for v in merged if v in keep or any(v in o for o in ops)))
         path.append(tuple(sorted(idx)))
 
     while len(ops) > 1:
@@ -273,14 +281,14 @@ def elimination_path(terms):
         if same is not None:
             contract(*same)
             continue
-        verts = sorted(frozenset().union(*ops))
+        verts = sorted(frozenset().union(*ops) - frozenset(keep))
         if not verts:
             contract(0, 1)
             continue
         v = min(verts, key=lambda x: len(frozenset().union(*(o for o in ops if x in o))))
         holders = [i for i, o in enumerate(ops) if v in o]
         contract(*holders[:2])
-    if len(path) == 1 or ops[0]:
+    if len(path) == 1 or ops[0] - frozenset(keep):
         contract(0)  # a lone operand still holding vertices: sum them out
     return path
 
@@ -290,7 +298,7 @@ def _injective(hom, edges, k):
     ne = len(edges)
     cols = np.array(list(itertools.product(range(k), repeat=ne)), dtype=np.int64).reshape(-1, ne)
     tot = None
-    for mu, qedges, image in quotients(edges):
+    for mu, qedges, image, _ in quotients(edges):
         h = hom(qedges)
         nq = len(qedges)
         # the colouring of the quotient edges, and whether the merged edges agree on their colour
@@ -355,6 +363,60 @@ def _census4_batch(g, codes, k):
             v = v - cnt * ind[q]
         ind[key] = v
     return {key: np.rint(v).astype(np.int64) for key, v in ind.items()}
+
+
+def dag_participation4(g, A):
+    """Per-node participation in the 24 four-node DAG shapes: the census's three steps with one vertex kept.
+
+    The copies of ``H`` that hold node ``u`` are ``Σ_a inj_a(H)[u] / |Aut(H)|``, where ``inj_a`` counts the
+    injective maps that send vertex ``a`` to ``u`` (Möbius over the partitions, the class of ``a`` kept as the
+    output of the contraction); the supergraph inversion holds node by node (a spanning copy has every node of
+    its instance).
+
+    Parameters
+    ----------
+    g : LayeredGraph
+    A : list of 0/1 float64 arrays (T, n_i, n_j), the kept edges of every block in the order of ``g.pairs``
+
+    Returns
+    -------
+    dict {shape: array (T, N)} (on the graph's device)
+    """
+    xp = g.backend.xp
+    T, N, o = A[0].shape[0], g.n_nodes, g.offsets
+    masks = {pair: a[:, None].astype(xp.float64) for pair, a in zip(g.pairs, A)}
+    products, memo = _Products(), {}
+
+    def hom_at(qedges, vertex):
+        if (qedges, vertex) not in memo:
+            n = 1 + max(max(e) for e in qedges)
+            spec = (",".join("t" + _COLOUR_LETTERS[q] + _LETTERS[a] + _LETTERS[b] for q, (a, b) in enumerate(qedges))
+                    + "->t" + _COLOUR_LETTERS[:len(qedges)] + _LETTERS[vertex])
+            out = xp.zeros((T, N))
+            for assign in layer_assignments(n, qedges, g.pairs, g.n_layers):
+                lo = o[assign[vertex]]
+                for r0, ops, names in _chunked(masks, qedges, assign, g.sizes, 1):
+                    val = _contract(spec, ops, xp, names, products).reshape(T, -1)
+                    at = lo + (r0 if r0 is not None and vertex == 0 else 0)
+                    out[:, at:at + val.shape[1]] += val
+            memo[(qedges, vertex)] = out
+        return memo[(qedges, vertex)]
+
+    sub = {}
+    for s in mc.SHAPES_4_DAG:
+        tot = xp.zeros((T, N))
+        for mu, qedges, _, where in quotients(mc.EDGES[s]):
+            for a in range(4):
+                tot = tot + mu * hom_at(qedges, where[a])
+        sub[s] = tot / len(mc.SHAPES[s].group)
+    keys, _, sup = class_table(1)
+    ind = {}
+    for key in keys:  # densest first
+        v = sub[key[0]]
+        for q, cnt in sup[key]:
+            v = v - cnt * ind[q[0]]
+        ind[key[0]] = v
+    return ind
 
 
 # --------------------------------------------------------------------------------------- null model
