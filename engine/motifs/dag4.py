@@ -197,6 +197,10 @@ def _chunked(masks, edges, assign, sizes, k):
                   for op, (a, b) in zip(ops, edges)], None) for r0 in range(0, n0, step)]
 
 
+#: Blocks with at most this many nodes a side are contracted for every epoch at once (numpy, no BLAS).
+_SMALL = 32
+
+
 class _Products(dict):
     """GEMMs of two masks, shared by every template and layer assignment of a batch, within
     ``config.MOTIF_MASK_BUDGET`` bytes (beyond it products are recomputed)."""
@@ -217,7 +221,13 @@ def _contract(spec, ops, xp, names=None, products=None):
     products of two masks in ``products``. Returns (T, k...)."""
     inputs, out = spec.replace("t", "").split("->")
     terms = inputs.split(",")
-    path = elimination_path(inputs, "".join(c for c in out if c in _LETTERS))[1:]
+    full = elimination_path(inputs, "".join(c for c in out if c in _LETTERS))
+    nmax = max(max(op.shape[2:]) for op in ops)
+    table = ops[0].shape[0] * nmax ** 3 * ops[0].shape[1] ** len(ops) * 8  # bound of its temporaries (bytes)
+    if xp is np and nmax <= _SMALL and table <= config.MOTIF_MASK_BUDGET:
+        # tiny blocks, many epochs (null draws): one batched call beats a BLAS call per epoch
+        return np.einsum(spec, *ops, optimize=list(full))
+    path = full[1:]
     names = [None] * len(terms) if names is None or products is None else names
     res = []
     for t in range(ops[0].shape[0]):
