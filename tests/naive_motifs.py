@@ -2,6 +2,7 @@
 isomorphism with edge-colour matching against one template per coloured class. Slow and obviously correct;
 nothing here uses deepcnt's counting code (only the class names, to label the templates).
 """
+import functools
 import itertools
 
 import networkx as nx
@@ -55,8 +56,9 @@ def _signature(G):
                          tuple(sorted(d["color"] for _, _, d in G.out_edges(v, data=True)))) for v in G))
 
 
+@functools.lru_cache(maxsize=None)
 def all_templates(k, signed=False):
-    """{signature: [(name, template)]} for every class of every shape with k colours."""
+    """{signature: [(name, template)]} for every class of every shape with k colours (built once: read only)."""
     symbols = mc.symbols_for(k, signed, colored=k > 1 and not signed)
     out = {}
     for shape in mc.SHAPES:
