@@ -109,9 +109,9 @@ def classify(adjacency, symbols="123"):
     n = A.shape[0]
     edges = {(u, v): int(A[u, v]) for u in range(n) for v in range(n) if A[u, v]}
     for shape, sh in mc.SHAPES.items():
-        if sh.size != n or len(sh.blocks) != len(edges):
+        if sh.size != n or sh.n_slots != len(edges):
             continue
-        roles = _ROLES[shape]
+        roles = _ROLES.get(shape, mc.EDGES[shape])  # the shapes of block DAGs by their vertex-labelled template
         names = sorted({r for e in roles for r in e})
         for perm in itertools.permutations(range(n), len(names)):
             pos = dict(zip(names, perm))

@@ -2,6 +2,7 @@
 isomorphism with edge-colour matching against one template per coloured class. Slow and obviously correct;
 nothing here uses deepcnt's counting code (only the class names, to label the templates).
 """
+import functools
 import itertools
 
 import networkx as nx
@@ -25,7 +26,20 @@ _TEMPLATES = {
     "src_branch": [("i", "j1"), ("i", "j2"), ("j2", "k")],
     "snk_branch": [("i", "j2"), ("j1", "k"), ("j2", "k")],
     "ffl": [("i", "j"), ("j", "k"), ("i", "k")],
+    # 4-node shapes of block DAGs: a path with a shortcut, a feed-forward loop with a pendant edge at its
+    # source / middle / sink (in or out), the transitive tournament v0<v1<v2<v3 and it without one edge
+    "bypass4": [("i", "j"), ("j", "k"), ("k", "h"), ("i", "h")],
+    "ffl_src_in": [("i", "j"), ("j", "k"), ("i", "k"), ("x", "i")],
+    "ffl_src_out": [("i", "j"), ("j", "k"), ("i", "k"), ("i", "x")],
+    "ffl_mid_in": [("i", "j"), ("j", "k"), ("i", "k"), ("x", "j")],
+    "ffl_mid_out": [("i", "j"), ("j", "k"), ("i", "k"), ("j", "x")],
+    "ffl_snk_in": [("i", "j"), ("j", "k"), ("i", "k"), ("x", "k")],
+    "ffl_snk_out": [("i", "j"), ("j", "k"), ("i", "k"), ("k", "x")],
 }
+_TT4 = [(f"v{a}", f"v{b}") for a, b in itertools.combinations(range(4), 2)]
+_TEMPLATES["tt4"] = _TT4
+for _e in _TT4:
+    _TEMPLATES[f"tt4_no{_e[0][1]}{_e[1][1]}"] = [x for x in _TT4 if x != _e]
 
 
 def template(shape, cols):
@@ -42,8 +56,9 @@ def _signature(G):
                          tuple(sorted(d["color"] for _, _, d in G.out_edges(v, data=True)))) for v in G))
 
 
+@functools.lru_cache(maxsize=None)
 def all_templates(k, signed=False):
-    """{signature: [(name, template)]} for every class of every shape with k colours."""
+    """{signature: [(name, template)]} for every class of every shape with k colours (built once: read only)."""
     symbols = mc.symbols_for(k, signed, colored=k > 1 and not signed)
     out = {}
     for shape in mc.SHAPES:

@@ -213,14 +213,11 @@ def skip_graph():
 
 
 REFUSALS = {
-    "motifs of size 4": lambda g: deepcnt.motifs(g, size=4),
     "degree_motifs": lambda g: deepcnt.degree_motifs(g),
-    "motif significance of size 4": lambda g: deepcnt.motif_significance(g, draws=2),
     "motif intensity of size 4": lambda g: deepcnt.motif_intensity(g),
-    "motif participation of size 4": lambda g: deepcnt.motif_participation(g),
     "channel_graph": lambda g: deepcnt.channel_graph(g),
     "dense_block": lambda g: g.dense_block(0),
-    "metric 'motifs'": lambda g: deepcnt.get_metric("motifs").compute(g),
+    "metric 'motifs_signed'": lambda g: deepcnt.get_metric("motifs_signed").compute(g),
 }
 
 
@@ -234,7 +231,7 @@ def test_other_metrics_refuse_skip_blocks(skip_graph, name):
 def test_registry_marks_the_dag_metrics():
     dag = {m.name for m in deepcnt.REGISTRY.values() if m.skips}
     assert dag == {"degree", "strength", "knn", "lamalfa_strength", "layers_fluctuation", "modularity", "communities",
-                   "weight_moments"}
+                   "weight_moments", "motifs"}
 
 
 def test_refusal_of_a_dag_without_skips():

@@ -115,18 +115,96 @@ def test_dag_census_on_a_chain_equals_the_chain_census(seed):
         assert all(not v.any() for (s, _), v in dag.items() if s == "ffl")
 
 
-def test_dag_motifs_of_size_4_refused(monkeypatch):
-    g = LayeredGraph.from_blocks([2, 2, 2], {(0, 1): np.ones((2, 2)), (1, 2): np.ones((2, 2)), (0, 2): "identity"})
-    with pytest.raises(deepcnt.InputError, match=r"^motifs of size 4 is not yet supported on graphs with skip "
-                                                 r"blocks: .*\(0, 2\)\. Count the 3-node classes .* size=3\)$"):
-        deepcnt.motifs(g)
+def _brute4(C, k, signed, lowest=0, layer_of=None):
+    """Brute-force 3- and 4-node census of the colour matrix ``C`` (layers >= ``lowest``)."""
+    if lowest:
+        keep = layer_of >= lowest
+        C = C[np.ix_(keep, keep)]
+    want = brute_census(None, k, signed, graph=colour_matrix_digraph(C))
+    assert "other" not in want  # every connected 4-node subgraph of a DAG is one of the 24 shapes
+    return want
 
 
-def test_dag_motifs3_epoch_batches(monkeypatch):
+@pytest.mark.parametrize("seed", range(8))
+def test_dag_motifs4_against_brute_force(seed):
+    g, mats = _dag(1100 + seed, T=[None, 2][seed % 2], max_nodes=15)
+    for signed in (False, True):
+        res = deepcnt.motifs(g, size=4, signed=signed)
+        assert {mc.parse_name(n, res.symbols)[0] for n in res.classes} == set(mc.SHAPES_3_DAG + mc.SHAPES_4_DAG)
+        for t, A in enumerate(mats):
+            C = (A != 0) * (1 + (signed & (A < 0)))
+            want = _brute4(C, 2 if signed else 1, signed)
+            got = {n: int(np.atleast_1d(res[n])[t]) for n in res.classes}
+            assert got == {n: want.get(n, 0) for n in res.classes}, (g.pairs, got, want)
+            assert int(np.atleast_1d(res.total(4))[t]) == sum(v for n, v in want.items()
+                                                              if mc.SHAPES[n.split("[")[0]].size == 4)
+
+
+def test_dag_motifs4_per_block_and_explicit_colours():
+    g, (A,) = _dag(1200, max_nodes=14)
+    res = deepcnt.motifs(g, size=4)
+    layer_of = g.layer_of()
+    C = (A != 0).astype(int)
+    above = [_brute4(C, 1, False, p, layer_of) for p in range(g.n_layers)]  # motifs with every node in >= p
+    for n in res.classes:
+        want = [above[p].get(n, 0) - above[p + 1].get(n, 0) for p in range(g.n_layers - 1)]
+        np.testing.assert_array_equal(res.per_block[n], want, err_msg=n)
+    rng = np.random.default_rng(5)
+    colors = [rng.integers(0, 4, size=b.shape[1:]) for b in g.blocks]
+    res = deepcnt.motifs(g, size=4, colors=colors, n_colors=3)
+    o = g.offsets
+    for (i, j), c in zip(g.pairs, colors):
+        C[o[i]:o[i + 1], o[j]:o[j + 1]] = c
+    want = _brute4(C * (A != 0), 3, False)
+    assert {n: int(res[n]) for n in res.classes} == {n: want.get(n, 0) for n in res.classes}
+
+
+def test_residual_unit_4node_classes_by_hand():
+    # x -> h -> y with the identity skip x -> y (all ones): every 4-node set holds one loop (x_k, h, y_k)
+    g = LayeredGraph.from_blocks([3, 4, 3], {(0, 1): np.ones((3, 4)), (1, 2): np.ones((4, 3)), (0, 2): "identity"})
+    res = deepcnt.motifs(g, size=4)
+    assert int(res["tt4_no12"]) == 3 * 6  # x_k -> {h_a, h_b} -> y_k and x_k -> y_k
+    assert int(res["ffl_mid_out"]) == 3 * 4 * 2  # the loop and h_a -> y_m
+    assert int(res["ffl_mid_in"]) == 3 * 4 * 2  # the loop and x_m -> h_a
+    assert int(res["diamond"]) == 3 * 6 * 2  # x_k -> {h_a, h_b} -> y_m, m != k
+    assert {n for n in res.classes if res[n]} - set(mc.SHAPES_3_DAG) == {
+        "tt4_no12", "ffl_mid_out", "ffl_mid_in", "diamond", "bifan", "outstar3", "instar3", "y_in2out1",
+        "y_in1out2"}
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_dag_census4_on_a_chain_equals_the_chain_census(seed):
+    from deepcnt.motifs.dag4 import dag_census4
+
+    rng = np.random.default_rng(1300 + seed)
+    sizes = rng.integers(1, 5, size=int(rng.integers(2, 6)))
+    g = LayeredGraph.from_weights([rng.normal(size=(2, a, b)) for a, b in zip(sizes[:-1], sizes[1:])])
+    g = g.threshold(0.3)
+    for signed in (False, True):
+        codes, k = edge_code_blocks(g, signed=signed)
+        chain = count_codes(codes, k, mc.SHAPES_4, g.backend.kernel("motifs"), g.backend.xp)
+        dag = dag_census4(g, codes, k)
+        for key, v in chain.items():
+            np.testing.assert_array_equal(dag[key], v, err_msg=str(key))
+        assert all(not v.any() for (s, _), v in dag.items() if s in mc.SHAPES_4_DAG_ONLY)
+
+
+def test_dag_shape_templates():
+    # every shape's automorphisms, as listed, are those of its template; the 24 templates are distinct classes
+    from deepcnt.motifs.dag4 import classify
+
+    for s in mc.SHAPES:
+        assert set(mc.SHAPES[s].group) == set(mc.automorphisms(mc.EDGES[s])), s
+    for s in mc.SHAPES_4_DAG:
+        assert classify([e + (1,) for e in mc.EDGES[s]]) == (s, (1,) * len(mc.EDGES[s]))
+    assert len(mc.SHAPES_4_DAG) == 24
+
+
+def test_dag_motifs_epoch_batches(monkeypatch):
     g, _ = _dag(1050, T=2)
-    whole = deepcnt.motifs(g, size=3, signed=True)
+    whole = deepcnt.motifs(g, size=4, signed=True)
     monkeypatch.setattr(deepcnt.config, "MOTIF_MASK_BUDGET", 1)  # one epoch per batch
-    parts = deepcnt.motifs(g, size=3, signed=True)
+    parts = deepcnt.motifs(g, size=4, signed=True)
     for n in whole.classes:
         np.testing.assert_array_equal(whole.per_block[n], parts.per_block[n])
 
@@ -151,18 +229,38 @@ def _enumerate_null(sizes, codes, k, null):
 
 @pytest.mark.parametrize("null,sizes", [("permutation", (2, 2, 2)), ("bernoulli", (2, 2, 1))])
 def test_dag_null_expectations_are_exact(null, sizes):
+    from deepcnt.motifs.dag4 import dag_census4, dag_expected4
+
     rng = np.random.default_rng(7)
     pairs = ((0, 1), (0, 2), (1, 2))
     g = LayeredGraph.from_blocks(sizes, {p: np.ones((sizes[p[0]], sizes[p[1]])) for p in pairs})
     for k in (1, 2):
         codes = [rng.integers(0, k + 1, size=(sizes[i], sizes[j])) for i, j in pairs]
         stacks, w = _enumerate_null(sizes, codes, k, null)
-        raw = dag_census3(g, stacks, k)
         m = np.array([np.bincount(c.ravel(), minlength=k + 1) for c in codes], dtype=float)
-        exp = dag_expected3(sizes, pairs, m, k, null)
-        assert set(exp) == set(raw)
-        for key, v in raw.items():
-            assert exp[key] == pytest.approx(float(w @ v.sum(axis=1)), abs=1e-9), key
+        for census, expected in ((dag_census3, dag_expected3), (dag_census4, dag_expected4)):
+            raw = census(g, stacks, k)
+            exp = expected(sizes, pairs, m, k, null)
+            assert set(exp) == set(raw)
+            for key, v in raw.items():
+                assert exp[key] == pytest.approx(float(w @ v.sum(axis=1)), abs=1e-9), key
+
+
+def test_dag4_null_expectations_with_four_layers():
+    # four layers, every pair a block (tt4 can occur), Bernoulli null with one slot per block: every outcome
+    from deepcnt.motifs.dag4 import dag_census4, dag_expected4
+
+    sizes = (1, 1, 2, 1)
+    pairs = tuple(itertools.combinations(range(4), 2))
+    g = LayeredGraph.from_blocks(sizes, {p: np.ones((sizes[p[0]], sizes[p[1]])) for p in pairs})
+    codes = [np.eye(sizes[i], sizes[j], dtype=int) for i, j in pairs]
+    stacks, w = _enumerate_null(sizes, codes, 1, "bernoulli")
+    raw = dag_census4(g, stacks, 1)
+    m = np.array([np.bincount(c.ravel(), minlength=2) for c in codes], dtype=float)
+    exp = dag_expected4(sizes, pairs, m, 1, "bernoulli")
+    assert exp[("tt4", (1,) * 6)] > 0
+    for key, v in raw.items():
+        assert exp[key] == pytest.approx(float(w @ v.sum(axis=1)), abs=1e-9), key
 
 
 def test_dag_motif_significance():
@@ -176,15 +274,27 @@ def test_dag_motif_significance():
             assert abs(sig.mc_mean[n] - sig.expected[n]) < 5 * sig.sd[n] / np.sqrt(40) + 1e-9, n
     deg = deepcnt.motif_significance(g, size=3, null="degree", draws=5)
     assert np.isnan(deg.z["chain3"]) or deg.sd["chain3"] > 0  # paths through a skip are not degree-invariant
-    with pytest.raises(deepcnt.InputError, match=r"^motif significance of size 4 is not yet supported"):
-        deepcnt.motif_significance(g, draws=2)
 
 
-def test_dag_motifs3_gpu_simulator():
+def test_dag_motif_significance4():
+    g, _ = _dag(1701, max_nodes=16)
+    sig = deepcnt.motif_significance(g, size=4, draws=40, seed=1, concentrations=True)
+    obs = deepcnt.motifs(g, size=4)
+    assert sig.classes == obs.classes
+    for n in sig.classes:
+        assert sig.observed[n] == obs[n]
+        if sig.sd[n] > 0:
+            assert abs(sig.mc_mean[n] - sig.expected[n]) < 5 * sig.sd[n] / np.sqrt(40) + 1e-9, n
+    assert any(sig.sd[n] > 0 for n in mc.SHAPES_4_DAG_ONLY)
+    assert sig.concentration["chain4"] == pytest.approx(obs.concentration("chain4"))
+
+
+@pytest.mark.parametrize("size", [3, 4])
+def test_dag_motifs_gpu_simulator(size):
     g, _ = _dag(1000, T=2)
     gg = g.to("gpu")
     for kw in (dict(), dict(signed=True)):
-        a, b = deepcnt.motifs(g, size=3, **kw), deepcnt.motifs(gg, size=3, **kw)
+        a, b = deepcnt.motifs(g, size=size, **kw), deepcnt.motifs(gg, size=size, **kw)
         assert a.classes == b.classes
         for n in a.classes:
             np.testing.assert_array_equal(a[n], b[n])
@@ -362,8 +472,8 @@ def test_dag_louvain_epoch_stack_is_per_epoch():
 def test_dag_motif_significance_gpu_simulator():
     g = LayeredGraph.from_blocks([3, 3, 3], {(0, 1): np.array([[1, -1, 0], [0.5, 0, 2], [0, -3, 1]]),
                                              (1, 2): np.array([[0, 1, 1], [-1, 0, 2], [1, 1, 0]]), (0, 2): "identity"})
-    a = deepcnt.motif_significance(g, size=3, draws=30, seed=2, signed=True)
-    b = deepcnt.motif_significance(g.to("gpu"), size=3, draws=30, seed=2, signed=True)
+    a = deepcnt.motif_significance(g, size=4, draws=30, seed=2, signed=True)
+    b = deepcnt.motif_significance(g.to("gpu"), size=4, draws=30, seed=2, signed=True)
     for n in a.classes:
         assert a.observed[n] == b.observed[n] and a.expected[n] == pytest.approx(b.expected[n])
         assert abs(a.mc_mean[n] - b.mc_mean[n]) <= 6 * max(a.sd[n], b.sd[n], 1e-12) / np.sqrt(30) + 1e-9
@@ -407,9 +517,51 @@ def test_dag_motif_participation_against_brute_force(seed):
             got = np.atleast_2d(part[s])[t]
             np.testing.assert_array_equal(got, want.get(s, np.zeros(g.n_nodes, int)), err_msg=s)
             assert got.sum() == 3 * np.atleast_1d(res[s])[t]
-    with pytest.raises(deepcnt.InputError, match=r"^motif participation of size 4 is not yet supported"):
-        deepcnt.motif_participation(g)
     if seed == 1:  # the GPU (simulator) twin
         b = deepcnt.motif_participation(g.to("gpu"), size=3)
         for s in part:
             np.testing.assert_array_equal(part[s], b[s])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_dag_motif_participation4_against_brute_force(seed, monkeypatch):
+    g, mats = _dag(2100 + seed, T=[None, 2][seed % 2], max_nodes=15)
+    if seed == 3:  # tt4 tables in chunks of one node
+        monkeypatch.setattr(deepcnt.config, "MOTIF_MASK_BUDGET", 1)
+    part = deepcnt.motif_participation(g, size=4)
+    res = deepcnt.motifs(g, size=4)
+    assert set(part) == set(mc.SHAPES_3_DAG + mc.SHAPES_4_DAG)
+    for t, A in enumerate(mats):
+        want = brute_participation(None, matrix=A)
+        for s in part:
+            got = np.atleast_2d(part[s])[t]
+            np.testing.assert_array_equal(got, want.get(s, np.zeros(g.n_nodes, int)), err_msg=s)
+            assert got.sum() == mc.SHAPES[s].size * np.atleast_1d(res[s])[t]
+    if seed == 0:  # the GPU (simulator) twin
+        b = deepcnt.motif_participation(g.to("gpu"), size=4)
+        for s in part:
+            np.testing.assert_array_equal(part[s], b[s])
+
+
+def test_dag_motifs4_tt4_in_chunks(monkeypatch):
+    # four layers all joined (tt4 occurs): the n⁴ contraction summed over chunks of its first vertex is the same
+    rng = np.random.default_rng(11)
+    sizes = [3, 2, 3, 2]
+    g = LayeredGraph.from_blocks(sizes, {p: rng.normal(size=(sizes[p[0]], sizes[p[1]]))
+                                         for p in itertools.combinations(range(4), 2)}).threshold(0.3)
+    whole = deepcnt.motifs(g, size=4, signed=True)
+    A = np.zeros((10, 10))
+    o = g.offsets
+    for (i, j), W in zip(g.pairs, g.blocks):
+        A[o[i]:o[i + 1], o[j]:o[j + 1]] = np.where(np.abs(W) > 0.3, W, 0)
+    want = _brute4((A != 0) * (1 + (A < 0)), 2, True)
+    assert sum(v for n, v in want.items() if n.startswith("tt4[")) > 0
+    assert {n: int(whole[n]) for n in whole.classes} == {n: want.get(n, 0) for n in whole.classes}
+    monkeypatch.setattr(deepcnt.config, "MOTIF_MASK_BUDGET", 1)  # one node of vertex 0 per chunk
+    parts = deepcnt.motifs(g, size=4, signed=True)
+    for n in whole.classes:
+        np.testing.assert_array_equal(whole.per_block[n], parts.per_block[n])
+    part, want = deepcnt.motif_participation(g, size=4), brute_participation(None, matrix=A)
+    assert want["tt4"].sum() > 0
+    for s in part:
+        np.testing.assert_array_equal(part[s], want.get(s, np.zeros(10, int)), err_msg=s)

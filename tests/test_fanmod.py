@@ -74,3 +74,14 @@ def test_fanmod_readers_reject_bad_files(tmp_path):
         fanmod.read_edgelist(bad, [3, 2])
     with pytest.raises(InputError, match="not a FANMOD census"):
         fanmod.read_census(bad)
+
+
+def test_classify_names_the_block_dag_shapes():
+    # FANMOD's global switching makes skip edges: its 4-node DAG classes get deepcnt's DAG names too
+    A = np.zeros((4, 4), int)
+    A[0, 1] = A[1, 2] = A[2, 3] = 1
+    A[0, 3] = 2
+    assert fanmod.classify(A) == "bypass4[111|2]"
+    A = np.zeros((4, 4), int)
+    A[0, 1] = A[1, 2] = A[0, 2] = A[1, 3] = 1
+    assert fanmod.classify(A, symbols="") == "ffl_mid_out"

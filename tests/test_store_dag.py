@@ -223,7 +223,7 @@ def test_analyze_a_dag_run_equals_the_metrics_of_its_graphs(tmp_path):
     graphs = _dag_run(tmp_path, E=2, n=3)
     a = analyze(tmp_path / "run", threshold=0.3, batch=2)
     assert a.metadata()["metrics"] == ["communities", "degree", "knn", "lamalfa_strength", "layers_fluctuation",
-                                       "modularity", "strength", "weight_moments"]
+                                       "modularity", "motifs", "strength", "weight_moments"]
     nodes, epochs = a.nodes(), a.epochs()
     for k, g in enumerate(graphs):
         for m in range(2):
@@ -245,10 +245,13 @@ def test_analyze_a_dag_run_equals_the_metrics_of_its_graphs(tmp_path):
                                        rtol=1e-12)
             for col, v in deepcnt.weight_moments(h).items():  # the learnt weights (identities left out)
                 np.testing.assert_allclose(row[col].iloc[0], v, rtol=1e-9, err_msg=col)
-    with pytest.raises(InputError, match=r"^motifs is not yet supported on graphs with skip blocks: it "
+            m4 = deepcnt.motifs(h, size=4)  # the 4-node census of the block DAG, DAG-only classes included
+            assert all(row[f"motif_{n}"].iloc[0] == m4[n] for n in m4.classes)
+            assert row.motif_total4.iloc[0] == m4.total(4)
+    with pytest.raises(InputError, match=r"^motifs_signed is not yet supported on graphs with skip blocks: it "
                                          r"has skip blocks between non-consecutive layers \(0, 2\), \(1, 3\)\. .*"
                                          r"leave the others out"):
-        analyze(tmp_path / "run", metrics=["degree", "motifs", "modularity"], out=tmp_path / "other")
+        analyze(tmp_path / "run", metrics=["degree", "motifs_signed", "modularity"], out=tmp_path / "other")
     assert not (tmp_path / "other").exists()
 
 
@@ -267,9 +270,9 @@ def test_cli_analyze_of_a_dag_run(tmp_path, capsys):
         assert (report / name).stat().st_size > 0, name
     assert "Not drawn" not in (report / "index.html").read_text()
     capsys.readouterr()
-    assert main(["analyze", str(tmp_path / "run"), "--metrics", "motifs", "--out", str(tmp_path / "m")]) != 0
+    assert main(["analyze", str(tmp_path / "run"), "--metrics", "motifs_signed", "--out", str(tmp_path / "m")]) != 0
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "motifs is not yet supported on graphs with skip blocks" in err[0]
+    assert len(err) == 1 and "motifs_signed is not yet supported on graphs with skip blocks" in err[0]
 
 
 def test_analyze_a_chain_run_with_a_sparse_block_counts_motifs(tmp_path):

@@ -45,7 +45,7 @@ class _Shape:
         """Raise one :class:`InputError` naming ``what`` unless the graph is a chain of blocks.
 
         Metrics that are defined on block DAGs (degree, strength, knn, La Malfa's, ``n_edges``, thresholds,
-        exports, 3-node motifs, modularity, Louvain, consensus, participation, module z-score, weight
+        exports, 3- and 4-node motifs, modularity, Louvain, consensus, participation, module z-score, weight
         statistics, receptive fields, the forward pass, the Zambra colours) do not call
         this; every other one does (through :func:`takes_graph` or :meth:`block_stack`), so a skip block gives
         a clear refusal, never a wrong result. ``instead``: the sentence that says what to use (default: the
@@ -245,7 +245,7 @@ def chain_refusal(what, pairs, n_layers, instead=None):
     else:
         why = f"its blocks {list(pairs)} do not form a chain 0 -> 1 -> ... -> {n_layers - 1}"
     if instead is None:
-        instead = ("Degree, strength, knn, n_edges, La Malfa's metrics, 3-node motifs, modularity, Louvain, "
+        instead = ("Degree, strength, knn, n_edges, La Malfa's metrics, 3- and 4-node motifs, modularity, Louvain, "
                    "consensus, participation, module z-score, weight statistics, receptive fields, thresholds and "
                    "exports work on them")
     return f"{what} is not yet supported on graphs with skip blocks: {why}. {instead}"

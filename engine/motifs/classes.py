@@ -33,6 +33,13 @@ The feed-forward loop ``ffl`` (Milo et al. 2002) needs an edge that skips a laye
 block DAGs (:meth:`deepcnt.LayeredGraph.from_blocks` with a skip block); there the 3-node census is
 ``SHAPES_3_DAG``. Its ``blocks``/``span`` fields describe the chain-aligned part (the path ``i→j→k``); the
 closing edge ``i→k`` lies in the skip block.
+
+On a block DAG the 4-node classes are all 24 connected acyclic 4-node digraphs (``SHAPES_4_DAG``): the ten
+above and fourteen that need a skip (``SHAPES_4_DAG_ONLY``): ``bypass4`` (a 3-edge path and the edge that
+bypasses it), the feed-forward loop with a pendant edge at its source, middle or sink, into or out of it
+(``ffl_src_in`` ... ``ffl_snk_out``, code ``ab|c|d``: loop path, loop skip, pendant), the transitive
+tournament ``tt4`` and ``tt4_noab`` (it without ``a→b``). :data:`EDGES` gives every shape's template
+(vertices ``0..3``, slots in order); their automorphisms are computed from it (:func:`automorphisms`).
 """
 import functools
 import itertools
@@ -54,6 +61,10 @@ class Shape:
     groups: Tuple[int, ...]      # slot-group lengths for the name code
     span: int                    # number of consecutive blocks
     nonedges: Tuple[int, ...] = ()  # block offsets of the slots that must be empty
+
+    @property
+    def n_slots(self):
+        return len(self.group[0])
 
     def placements(self, sizes, p):
         """Number of node tuples (one per uncoloured instance slot labelling) at lowest layer ``p``."""
@@ -85,11 +96,65 @@ SHAPES = {
         Shape("ffl", 3, (0, 1, 0), ((0, 1, 2),), (2, 1), 2),
     )
 }
+
 SHAPES_3 = ("chain3", "fanout2", "fanin2")
 #: The 3-node census of a block DAG: the feed-forward loop besides the three layered shapes.
 SHAPES_3_DAG = SHAPES_3 + ("ffl",)
 SHAPES_4 = ("outstar3", "instar3", "y_in2out1", "y_in1out2", "chain4", "bifan", "N", "diamond", "src_branch",
             "snk_branch")
+
+#: Vertex-labelled templates: the edges of every shape over vertices ``0..size-1``, in slot order.
+EDGES = {
+    "chain3": ((0, 1), (1, 2)),
+    "fanout2": ((0, 1), (0, 2)),
+    "fanin2": ((0, 2), (1, 2)),
+    "ffl": ((0, 1), (1, 2), (0, 2)),
+    "outstar3": ((0, 1), (0, 2), (0, 3)),
+    "instar3": ((0, 3), (1, 3), (2, 3)),
+    "y_in2out1": ((0, 2), (1, 2), (2, 3)),
+    "y_in1out2": ((0, 1), (1, 2), (1, 3)),
+    "chain4": ((0, 1), (1, 2), (2, 3)),
+    "bifan": ((0, 2), (0, 3), (1, 2), (1, 3)),
+    "N": ((0, 2), (0, 3), (1, 3)),
+    "diamond": ((0, 1), (1, 3), (0, 2), (2, 3)),
+    "src_branch": ((0, 1), (0, 2), (2, 3)),
+    "snk_branch": ((0, 2), (1, 3), (2, 3)),
+    # block DAGs only (an edge that skips a layer closes a cycle of the underlying undirected graph)
+    "bypass4": ((0, 1), (1, 2), (2, 3), (0, 3)),
+    "ffl_src_in": ((1, 2), (2, 3), (1, 3), (0, 1)),
+    "ffl_src_out": ((0, 1), (1, 2), (0, 2), (0, 3)),
+    "ffl_mid_in": ((1, 2), (2, 3), (1, 3), (0, 2)),
+    "ffl_mid_out": ((0, 1), (1, 2), (0, 2), (1, 3)),
+    "ffl_snk_in": ((0, 1), (1, 3), (0, 3), (2, 3)),
+    "ffl_snk_out": ((0, 1), (1, 2), (0, 2), (2, 3)),
+    "tt4": ((0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)),
+}
+_TT4 = EDGES["tt4"]
+for _e in _TT4:
+    EDGES[f"tt4_no{_e[0]}{_e[1]}"] = tuple(x for x in _TT4 if x != _e)
+#: The 14 four-node shapes that need a skip block: 24 connected acyclic 4-node digraphs in all.
+SHAPES_4_DAG_ONLY = ("bypass4", "ffl_src_in", "ffl_src_out", "ffl_mid_in", "ffl_mid_out", "ffl_snk_in",
+                     "ffl_snk_out") + tuple(f"tt4_no{a}{b}" for a, b in _TT4) + ("tt4",)
+#: The 4-node census of a block DAG: every connected acyclic 4-node digraph (the chain's ten first).
+SHAPES_4_DAG = SHAPES_4 + SHAPES_4_DAG_ONLY
+
+
+def automorphisms(edges):
+    """The automorphisms of a template (vertex permutations that keep its edge set) as slot permutations."""
+    n = 1 + max(max(e) for e in edges)
+    pos = {e: q for q, e in enumerate(edges)}
+    out = []
+    for sigma in itertools.permutations(range(n)):
+        perm = tuple(pos.get((sigma[a], sigma[b]), -1) for a, b in edges)
+        if -1 not in perm:
+            out.append(perm)
+    return tuple(out)  # the identity first: permutations() starts with it
+
+
+for _name in SHAPES_4_DAG_ONLY:
+    _e = EDGES[_name]
+    SHAPES[_name] = Shape(_name, 4, (), automorphisms(_e),
+                          (3, 1) if _name == "bypass4" else (2, 1, 1) if _name.startswith("ffl") else (len(_e),), 0)
 
 _PLACEMENTS = {
     "chain3": lambda a, b, c: a * b * c,
@@ -145,7 +210,7 @@ def class_name(shape, colours, symbols):
 @functools.lru_cache(maxsize=None)
 def classes(shape, k):
     """Canonical colourings of every class of ``shape`` with ``k`` colours, sorted (a tuple)."""
-    n = len(SHAPES[shape].blocks)
+    n = SHAPES[shape].n_slots
     return tuple(sorted({canonical(shape, c) for c in itertools.product(range(1, k + 1), repeat=n)}))
 
 
@@ -154,7 +219,7 @@ def parse_name(name, symbols):
     if "[" not in name:
         if name not in SHAPES:
             raise InputError(f"unknown motif class {name!r}")
-        return name, (1,) * len(SHAPES[name].blocks)
+        return name, (1,) * SHAPES[name].n_slots
     shape, code = name[:-1].split("[", 1)
     if shape not in SHAPES:
         raise InputError(f"unknown motif class {name!r}")

@@ -61,9 +61,8 @@ class MotifCounts:
 
     def total(self, size):
         """Number of connected induced ``size``-node subgraphs (3 or 4)."""
-        shapes = mc.SHAPES_3_DAG if size == 3 else mc.SHAPES_4
         tot = self.shape_totals()
-        return sum(tot[s] for s in shapes if s in tot)
+        return sum(v for s, v in tot.items() if mc.SHAPES[s].size == size)
 
     def to_frame(self):
         """A pandas table: one row per class (and epoch), columns class, shape, size, [epoch], count, concentration."""
@@ -360,9 +359,15 @@ def count_codes(codes, k, shapes, kern, xp):
 def motifs(g, size=4, signed=False, colors=None, n_colors=None, per_block=True):
     """Exact counts of every connected induced motif class of a layered graph.
 
-    On a block DAG (skip blocks, :meth:`LayeredGraph.from_blocks`) ``size=3`` counts the three layered
-    classes and the feed-forward loop ``ffl`` (``i→j→k`` closed by ``i→k``) exactly
-    (:mod:`deepcnt.motifs.dag`); ``size=4`` is refused there (its classes are not all done yet).
+    On a block DAG (skip blocks, :meth:`LayeredGraph.from_blocks`) a class is the isomorphism class of a
+    connected induced subgraph as a (coloured) directed acyclic graph. ``size=3`` counts the three layered
+    classes and the feed-forward loop ``ffl`` (``i→j→k`` closed by ``i→k``) (:mod:`deepcnt.motifs.dag`);
+    ``size=4`` adds all 24 connected acyclic 4-node classes (:mod:`deepcnt.motifs.dag4`): the chain's ten,
+    which keep their names, and fourteen that need a skip block (``bypass4``, the feed-forward loop with a
+    pendant edge ``ffl_{src,mid,snk}_{in,out}``, the transitive tournament ``tt4`` and ``tt4_noab``, it without
+    the edge ``a→b``; templates in :data:`deepcnt.motifs.classes.EDGES`). Those counts come from block
+    contractions (GEMM paths) and two exact inversions, never from enumerating node sets; on a chain the
+    result is the chain census, unchanged.
 
     .. math::
         \\mathrm{bifan}_l = \\tfrac14\\big[\\lVert A_l^\\top A_l\\rVert_F^2 - \\textstyle\\sum_i r_i^2
@@ -375,7 +380,7 @@ def motifs(g, size=4, signed=False, colors=None, n_colors=None, per_block=True):
         Edges are the kept weights ``|w| > θ``.
     size : {3, 4}
         3: ``chain3``, ``fanout2``, ``fanin2`` (and ``ffl`` on a block DAG); 4: those plus the ten 4-node
-        shapes (chains only).
+        shapes of a chain (the 24 of :data:`deepcnt.motifs.classes.SHAPES_4_DAG` on a block DAG).
     signed : bool
         Split every class by edge sign (colour 1 = ``+``, 2 = ``-``): 4 chain3 classes, 7 bi-fan, 10 diamond, ...
     colors : list of int arrays, shape (n_i, n_j) or (T, n_i, n_j), optional
@@ -397,7 +402,7 @@ def motifs(g, size=4, signed=False, colors=None, n_colors=None, per_block=True):
     ------
     InputError
         Bad size, colours of the wrong number/shape/dtype, colours outside 0..4, signed and colours together;
-        ``size=4`` on a block DAG; a convolution block on a block DAG.
+        a convolution block on a block DAG.
 
     Examples
     --------
@@ -408,18 +413,26 @@ def motifs(g, size=4, signed=False, colors=None, n_colors=None, per_block=True):
     """
     shapes = mc.shapes_for_size(size)
     if not g.is_chain:
-        if size != 3:
-            g.require_chain("motifs of size 4", instead="Count the 3-node classes (the feed-forward loop "
-                            "included) with motifs(g, size=3)")
-        from .dag import dag_census3
-
         codes, k = edge_code_blocks(g, signed=signed, colors=colors, n_colors=n_colors)
-        raw = dag_census3(g, codes, k)
-        return _package(raw, mc.symbols_for(k, signed, colors is not None), mc.SHAPES_3_DAG, g.stacked, per_block)
+        raw, shapes = dag_census(g, codes, k, size)
+        return _package(raw, mc.symbols_for(k, signed, colors is not None), shapes, g.stacked, per_block)
     codes, k = edge_code_blocks(g, signed=signed, colors=colors, n_colors=n_colors)
     be = g.backend
     raw = count_codes(codes, k, shapes, be.kernel("motifs"), be.xp)
     return _package(raw, mc.symbols_for(k, signed, colors is not None), shapes, g.stacked, per_block)
+
+
+def dag_census(g, codes, k, size):
+    """The census of a block DAG: ``({(shape, colours): int64 (T, L)}, shapes)`` for ``size`` 3 or 4."""
+    from .dag import dag_census3
+
+    raw = dag_census3(g, codes, k)
+    if size == 3:
+        return raw, mc.SHAPES_3_DAG
+    from .dag4 import dag_census4
+
+    raw.update(dag_census4(g, codes, k))
+    return raw, mc.SHAPES_3_DAG + mc.SHAPES_4_DAG
 
 
 def _package(raw, symbols, shapes, stacked, per_block=True):

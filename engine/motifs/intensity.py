@@ -56,8 +56,8 @@ def motif_intensity(g, size=4, normalize=False):
     """
     shapes = mc.shapes_for_size(size)
     if not g.is_chain and size != 3:
-        g.require_chain("motif intensity of size 4", instead="Sum the 3-node classes (the feed-forward loop "
-                        "included) with motif_intensity(g, size=3)")
+        g.require_chain("motif intensity of size 4", instead="Count the 4-node classes with motifs(g, size=4), "
+                        "or sum the 3-node intensities with motif_intensity(g, size=3)")
     xp = g.backend.xp
     L = g.n_blocks
     T = g.blocks[0].shape[0]

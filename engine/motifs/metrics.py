@@ -10,12 +10,17 @@ _SIGNED_NAMES = [mc.class_name(s, c, "+-") for s in mc.SHAPES_3 + mc.SHAPES_4 fo
 PIPELINE_DRAWS = 20
 
 
-@register("motifs", "epoch", [f"motif_{s}" for s in mc.SHAPES_3 + mc.SHAPES_4] + ["motif_total3", "motif_total4"],
-          "exact counts of the 13 layered 3- and 4-node motif classes and the connected-subgraph totals",
-          needs_edges=True, expands=True)
+_DAG_SHAPES = mc.SHAPES_3 + mc.SHAPES_4 + ("ffl",) + mc.SHAPES_4_DAG_ONLY
+
+
+@register("motifs", "epoch", [f"motif_{s}" for s in _DAG_SHAPES] + ["motif_total3", "motif_total4"],
+          "exact counts of the connected 3- and 4-node motif classes (13 on a chain; on a block DAG also the "
+          "feed-forward loop and the 14 four-node classes that need a skip block, zero on a chain) and the "
+          "connected-subgraph totals", needs_edges=True, skips=True, expands=True)
 def _motif_columns(g):
     res = motifs(g, per_block=False)
-    out = {f"motif_{n}": res[n] for n in res.classes}
+    zero = res["chain3"] * 0
+    out = {f"motif_{s}": res.counts.get(s, zero) for s in _DAG_SHAPES}
     out["motif_total3"], out["motif_total4"] = res.total(3), res.total(4)
     return out
 

@@ -130,6 +130,18 @@ def expected_counts(sizes, m, k, null, shapes):
     return out
 
 
+def _dag_expected(sizes, pairs, m, k, null, size):
+    """Exact expectations of every class of a block DAG's ``size`` census (3: four shapes; 4: 28 shapes)."""
+    from .dag import dag_expected3
+
+    out = dag_expected3(sizes, pairs, m, k, null)
+    if size == 4:
+        from .dag4 import dag_expected4
+
+        out.update(dag_expected4(sizes, pairs, m, k, null))
+    return out
+
+
 def _draw_counts(codes_t, k, shapes, null, draws, seed, swaps_per_edge, kern, xp, counter=None):
     """Counts of every class in ``draws`` null draws of one epoch: {(shape, cols): int64 (R,)}.
 
@@ -191,12 +203,14 @@ def motif_significance(g, null="permutation", draws=100, seed=0, size=4, signed=
     Raises
     ------
     InputError
-        Unknown null, fewer than 2 draws, and every error of ``motifs`` (``size=4`` on a block DAG).
+        Unknown null, fewer than 2 draws, and every error of ``motifs``.
 
     Notes
     -----
-    On a block DAG (``size=3``) the classes are those of :func:`deepcnt.motifs.dag.dag_census3`, feed-forward
-    loop included, and the exact expectations those of :func:`deepcnt.motifs.dag.dag_expected3`.
+    On a block DAG the classes are those of :func:`deepcnt.motifs.dag.dag_census3` (feed-forward loop
+    included) and, for ``size=4``, the 24 four-node classes of :func:`deepcnt.motifs.dag4.dag_census4`; the
+    exact expectations are :func:`deepcnt.motifs.dag.dag_expected3` and :func:`deepcnt.motifs.dag4.dag_expected4`
+    (each block randomised independently, so the layer pairs of the blocks are kept).
     """
     check_choice("null model", null, NULLS)
     if not isinstance(draws, (int, np.integer)) or draws < 2:
@@ -205,21 +219,18 @@ def motif_significance(g, null="permutation", draws=100, seed=0, size=4, signed=
         raise InputError(f"swaps_per_edge must be a positive integer, got {swaps_per_edge!r}")
     shapes = mc.shapes_for_size(size)
     dag = not g.is_chain
-    if dag and size != 3:
-        g.require_chain("motif significance of size 4", instead="Test the 3-node classes (the feed-forward loop "
-                        "included) with motif_significance(g, size=3)")
     codes, k = edge_code_blocks(g, signed=signed, colors=colors, n_colors=n_colors)
     be = g.backend
     xp, kern = be.xp, be.kernel("motifs")
     symbols = mc.symbols_for(k, signed, colors is not None)
     counter = None
     if dag:
-        from .dag import dag_census3, dag_expected3
+        from .counts import dag_census
 
-        shapes = mc.SHAPES_3_DAG
+        shapes = mc.SHAPES_3_DAG + (mc.SHAPES_4_DAG if size == 4 else ())
 
         def counter(c):
-            return dag_census3(g, c, k)
+            return dag_census(g, c, k, size)[0]
 
     obs_raw = count_codes(codes, k, shapes, kern, xp) if counter is None else counter(codes)
     keys = [(s, c) for s in shapes for c in mc.classes(s, k)]
@@ -243,7 +254,7 @@ def motif_significance(g, null="permutation", draws=100, seed=0, size=4, signed=
             exp_[t] = mean[t]
         else:
             m = np.array([np.bincount(to_host(c).ravel(), minlength=k + 1)[: k + 1] for c in codes_t], dtype=float)
-            e = dag_expected3(sizes, g.pairs, m, k, null) if dag else expected_counts(sizes, m, k, null, shapes)
+            e = _dag_expected(sizes, g.pairs, m, k, null, size) if dag else expected_counts(sizes, m, k, null, shapes)
             exp_[t] = [e[key] for key in keys]
         if concentrations:
             tot = np.stack([R[:, size_of == sz].sum(axis=1) for sz in size_of], axis=1)

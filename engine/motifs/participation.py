@@ -26,7 +26,8 @@ def motif_participation(g, size=4):
     """Number of motif instances of every uncoloured class that contain each node.
 
     On a block DAG ``size=3`` gives the four 3-node classes, feed-forward loop included
-    (:func:`dag_participation3`); ``size=4`` is refused there.
+    (:func:`dag_participation3`); ``size=4`` adds the 24 four-node classes
+    (:func:`deepcnt.motifs.dag4.dag_participation4`).
 
     .. math:: \\sum_v \\mathrm{part}_v(\\mathrm{class}) = |\\mathrm{class}| \\cdot \\mathrm{count}(\\mathrm{class})
 
@@ -48,9 +49,6 @@ def motif_participation(g, size=4):
     [1, 1, 1, 1]
     """
     shapes = mc.shapes_for_size(size)
-    if not g.is_chain and size != 3:
-        g.require_chain("motif participation of size 4", instead="Count the 3-node classes (the feed-forward "
-                        "loop included) with motif_participation(g, size=3)")
     xp = g.backend.xp
     L = g.n_blocks
     T = g.blocks[0].shape[0]
@@ -62,6 +60,10 @@ def motif_participation(g, size=4):
         A.append((xp.abs(w) > th).astype(xp.float64))
     if not g.is_chain:
         out = dag_participation3(g, A)
+        if size == 4:
+            from .dag4 import dag_participation4
+
+            out.update(dag_participation4(g, A))
     else:
         out = _chain_participation(g, A, shapes)
     res = {}
