@@ -38,12 +38,18 @@ def dag_census3(g, codes, k):
         ``{(shape, colours): int64 array (T, L)}`` (host), ``L = n_layers - 1``: the count of the motifs whose
         lowest layer is ``l``.
     """
+    return census_in_batches(g, codes, k, 4, _census_batch)
+
+
+def census_in_batches(g, codes, k, bytes_per_slot, census_batch):
+    """``census_batch(g, codes, k)`` over batches of epochs whose masks (``bytes_per_slot · k`` bytes per slot of
+    every block) fit ``config.MOTIF_MASK_BUDGET``; its ``{key: int64 array (T_batch, ...)}`` joined over ``T``."""
     T = codes[0].shape[0]
     slots = sum(int(c.shape[1]) * int(c.shape[2]) for c in codes)
-    batch = max(1, int(config.MOTIF_MASK_BUDGET // max(1, 4 * k * slots)))
+    batch = max(1, int(config.MOTIF_MASK_BUDGET // max(1, bytes_per_slot * k * slots)))
     result = {}
     for t0 in range(0, T, batch):
-        part = _census_batch(g, [c[t0:t0 + batch] for c in codes], k)
+        part = census_batch(g, [c[t0:t0 + batch] for c in codes], k)
         for key, v in part.items():
             result.setdefault(key, np.zeros((T,) + v.shape[1:], dtype=np.int64))[t0:t0 + batch] = v
     return result

@@ -28,7 +28,7 @@ import numpy as np
 from .. import config
 from ..backend import to_host
 from . import classes as mc
-from .dag import _slot_prob
+from .dag import _slot_prob, census_in_batches
 
 _LETTERS = "abcd"
 _COLOUR_LETTERS = "efghij"
@@ -341,15 +341,7 @@ def dag_census4(g, codes, k):
     dict
         ``{(shape, colours): int64 array (T, L)}`` (host), split by the motif's lowest layer.
     """
-    T = codes[0].shape[0]
-    slots = sum(int(c.shape[1]) * int(c.shape[2]) for c in codes)
-    batch = max(1, int(config.MOTIF_MASK_BUDGET // max(1, 8 * k * slots)))
-    result = {}
-    for t0 in range(0, T, batch):
-        part = _census4_batch(g, [c[t0:t0 + batch] for c in codes], k)
-        for key, v in part.items():
-            result.setdefault(key, np.zeros((T,) + v.shape[1:], dtype=np.int64))[t0:t0 + batch] = v
-    return result
+    return census_in_batches(g, codes, k, 8, _census4_batch)
 
 
 def _census4_batch(g, codes, k):
