@@ -140,15 +140,21 @@ def test_cpu_vs_gpu_simulator():
             np.testing.assert_array_equal(to_host(mg.per_block[name]), mc.per_block[name], err_msg=name)
 
 
-@pytest.mark.parametrize("x_kind", ["random", "per-channel constant"])
+@pytest.mark.parametrize("fold", [None, "count", "abs"])
+@pytest.mark.parametrize("x_kind", ["random", "integer", "per-channel constant"])
 @pytest.mark.parametrize("parallel_min_edges", [0, 1 << 40], ids=["gemm", "loops"])
 @pytest.mark.parametrize("geometry", [
     dict(shape=(2, 4, 1, 3, 2), in_shape=(2, 5, 6), stride=(2, 1), padding=(1, 2), dilation=(1, 2), groups=2),
     dict(shape=(1, 5, 1, 3, 3), in_shape=(1, 6, 5), stride=1, padding=1, dilation=1, groups=1),  # chunked rows
+    dict(shape=(1, 6, 3, 1, 1), in_shape=(3, 5, 7), stride=1, padding=0, dilation=1, groups=1),  # plain 1×1
+    dict(shape=(2, 6, 3, 1, 1), in_shape=(3, 7, 7), stride=2, padding=0, dilation=1, groups=1),  # strided 1×1
+    dict(shape=(1, 4, 2, 5, 3), in_shape=(2, 9, 4), stride=(3, 2), padding=(2, 1), dilation=1, groups=1),
+    dict(shape=(1, 4, 1, 3, 3), in_shape=(4, 7, 7), stride=2, padding=1, dilation=1, groups=4),  # depthwise
 ])
-def test_kernel_twins_against_dense(monkeypatch, parallel_min_edges, geometry, x_kind):
-    """Large convolutions take BLAS products per kernel offset (a vector constant over each channel, as the
-    ones of degrees and strengths, factors out of them), small ones the loops: both equal the dense block."""
+def test_kernel_twins_against_dense(monkeypatch, parallel_min_edges, geometry, x_kind, fold):
+    """Large convolutions take BLAS products (im2col), small ones the loops, a vector constant over each
+    channel (the ones of degrees and strengths) the per-offset tables; a fold asks for one sum of two sign
+    channels. All equal the dense block, the 0/1 channels times integers exactly (float32 products)."""
     from deepcnt.kernels.cpu import conv as kcpu
     from deepcnt.kernels.gpu import conv as kgpu
     from naive_conv import layer_dense
@@ -162,13 +168,16 @@ def test_kernel_twins_against_dense(monkeypatch, parallel_min_edges, geometry, x
     T, n_in, n_out = b.shape
     theta = np.array([0.0, 0.6])[:T]
     x_row, x_col = rng.random((T, n_in)), rng.random((T, n_out))
-    if x_kind != "random":
+    if x_kind == "integer":  # neighbour degrees; large enough that float32 sums need the exactness check
+        x_row, x_col = (rng.integers(0, 1 << 21, (T, n)).astype(np.float64) for n in (n_in, n_out))
+    elif x_kind != "random":
         x_row = np.repeat(rng.random((T, b.in_shape[0])), n_in // b.in_shape[0], axis=1)
         x_col = np.repeat(rng.random((T, b.out_shape[0])), n_out // b.out_shape[0], axis=1)
+    lead = (T, 4) if fold is None else (T,)
     outs = []
     for mod in (kcpu, kgpu):
-        row, col = np.full((T, 4, n_in), np.nan), np.full((T, 4, n_out), np.nan)
-        mod.conv_matvec(b.kernel, b.geom, theta, x_row, x_col, row, col)
+        row, col = np.full(lead + (n_in,), np.nan), np.full(lead + (n_out,), np.nan)
+        mod.conv_matvec(b.kernel, b.geom, theta, x_row, x_col, row, col, fold)
         outs.append((row, col))
     np.testing.assert_allclose(outs[1][0], outs[0][0], rtol=1e-12)
     np.testing.assert_allclose(outs[1][1], outs[0][1], rtol=1e-12)
@@ -181,9 +190,53 @@ def test_kernel_twins_against_dense(monkeypatch, parallel_min_edges, geometry, x
         th = theta[t]
         chans = [(D > th) * 1.0, (D < -th) * 1.0]
         chans += [D * chans[0], -D * chans[1]]
+        if fold is not None:
+            c = 0 if fold == "count" else 2
+            chans = [chans[c] + chans[c + 1]]
         for c, B in enumerate(chans):
-            np.testing.assert_allclose(outs[0][0][t, c], B @ x_col[t], rtol=1e-10, atol=1e-12)
-            np.testing.assert_allclose(outs[0][1][t, c], x_row[t] @ B, rtol=1e-10, atol=1e-12)
+            row, col = (o[t, c] if fold is None else o[t] for o in outs[0])
+            if x_kind == "integer" and (fold == "count" or (fold is None and c < 2)):
+                np.testing.assert_array_equal(row, B @ x_col[t])
+                np.testing.assert_array_equal(col, x_row[t] @ B)
+            np.testing.assert_allclose(row, B @ x_col[t], rtol=1e-10, atol=1e-12)
+            np.testing.assert_allclose(col, x_row[t] @ B, rtol=1e-10, atol=1e-12)
+
+
+def test_float32_products_only_when_exact(monkeypatch):
+    """k_nn's count products run in float32 only where every partial sum is an integer below 2^24: large
+    integers take pieces or float64, non-integers float64; the result is the exact float64 product."""
+    from deepcnt.kernels.cpu import conv as kcpu
+
+    assert kcpu._f32_chunk(np.array([1.0, 2.5]), 10) is None
+    assert kcpu._f32_chunk(np.array([3.0, 2.0 ** 24]), 10) is None
+    assert kcpu._f32_chunk(np.array([3.0, 1000.0]), 100) == 100
+    assert kcpu._f32_chunk(np.array([2.0 ** 22]), 10) == 3  # 4 pieces of at most 3 terms
+    assert kcpu._f32_chunk(np.array([2.0 ** 22]), 100) is None  # would take 34 pieces
+    rng = np.random.default_rng(3)
+    A = (rng.random((1, 5, 10)) < 0.7).astype(np.float64)
+    X = rng.integers(2 ** 22 - 50, 2 ** 22, (1, 10, 4)).astype(np.float64)  # sums up to 4e7 > 2^24
+    got = kcpu._product(A, X, kcpu._f32_chunk(X, 10))
+    assert got.dtype == np.float64
+    np.testing.assert_array_equal(got, A @ X)
+
+
+def test_fold_passes_on_a_dag():
+    """k_nn's one-channel passes equal the four-channel pass folded, on a DAG mixing convolutions (which
+    compute the one channel) with identity skips and dense blocks (folded by the pass)."""
+    from deepcnt.model.sums import block_pass
+
+    rng = np.random.default_rng(5)
+    c1 = ConvBlock(rng.normal(size=(3, 2, 3, 3)).astype(np.float32), (2, 5, 5), padding=1)
+    c2 = ConvBlock(rng.normal(size=(3, 3, 1, 1)).astype(np.float32), (3, 5, 5))
+    blocks = {(0, 1): c1, (1, 2): c2, (0, 2): rng.normal(size=(50, 75)), (1, 3): rng.normal(size=(75, 75)),
+              (2, 3): "identity"}
+    g = deepcnt.LayeredGraph.from_blocks((50, 75, 75, 75), blocks).threshold(0.4)
+    x = rng.integers(1, 40, (1, g.n_nodes)).astype(np.float64)
+    full = block_pass(g, x, x)
+    for fold, c in (("count", 0), ("abs", 2)):
+        got = block_pass(g, x, x, fold)
+        np.testing.assert_allclose(got.in_sums, full.in_sums[:, c] + full.in_sums[:, c + 1], rtol=1e-12)
+        np.testing.assert_allclose(got.out_sums, full.out_sums[:, c] + full.out_sums[:, c + 1], rtol=1e-12)
 
 
 @pytest.mark.parametrize("reduce", ["sum", "abs", "norm"])

@@ -1,29 +1,19 @@
 """Average nearest-neighbour degree ``k_nn`` and Barrat's weighted version, by two mat-vecs per block."""
+import numpy as np
+
 from ..errors import InputError, check_choice, renamed
 from ..model.graph import takes_graph
-from .strength import block_pass, node_sums
+from .strength import block_pass, channel_sum, node_sums
 
 _ENDS = ("in", "out", "in+out")
 _WEIGHTS = ("abs", "positive", "negative")
 
 
-def _degree_vec(sums, end):
-    """Unweighted degree (all signs) of every node for a networkx direction name; shape (T, N)."""
-    if end == "in":
-        s = sums.in_sums
-    elif end == "out":
-        s = sums.out_sums
-    else:
-        s = sums.in_sums + sums.out_sums
-    return s[:, 0] + s[:, 1]
-
-
-def _channel(s, weighted, sign):
+def _terms(weighted, sign):
+    """The sign channels of the four that a degree (``weighted=False``) or a strength of ``sign`` adds."""
     if not weighted:
-        return s[:, 0] + s[:, 1]
-    if sign == "abs":
-        return s[:, 2] + s[:, 3]
-    return s[:, 2 if sign == "positive" else 3]
+        return (0, 1), (1, 1)
+    return {"abs": ((2, 1), (3, 1)), "positive": ((2, 1),), "negative": ((3, 1),)}[sign]
 
 
 @takes_graph(skips=True)
@@ -76,19 +66,24 @@ def knn(g, weighted=False, sign="abs", source=None, target=None, *, weight=None)
     check_choice("target", target, _ENDS)
     xp = g.backend.xp
     sums = node_sums(g)
-    k_target = _degree_vec(sums, target)
-    key = ("knn_pass", target)
+    # the numerator's pass computes only the sum it reads: A⁺ + A⁻ (binary) or W⁺ + W⁻ (|w|); w⁺, w⁻ take the four
+    fold = "count" if not weighted else "abs" if sign == "abs" else None
+    key = ("knn_pass", target, fold)
     if key not in g._cache:
-        g._cache[key] = block_pass(g, k_target, k_target)
+        k_target = channel_sum(sums, target, _terms(False, sign))
+        g._cache[key] = block_pass(g, k_target, k_target, fold)
     nb = g._cache[key]
-    num = 0.0
-    den = 0.0
-    if source in ("in", "in+out"):
-        num = num + _channel(nb.in_sums, weighted, sign)
-        den = den + _channel(sums.in_sums, weighted, sign)
-    if source in ("out", "in+out"):
-        num = num + _channel(nb.out_sums, weighted, sign)
-        den = den + _channel(sums.out_sums, weighted, sign)
-    safe = xp.where(den > 0, den, 1.0)
-    out = xp.where(den > 0, num / safe, 0.0)
+    terms = _terms(weighted, sign)
+    if fold:
+        parts = {"in": (nb.in_sums,), "out": (nb.out_sums,)}.get(source, (nb.in_sums, nb.out_sums))
+        num = parts[0] + parts[1] if len(parts) == 2 else parts[0].copy()
+    else:
+        num = channel_sum(nb, source, terms)
+    den = channel_sum(sums, source, terms)
+    pos = den > 0
+    if xp is np:  # in place (num is a fresh array): CuPy's divide has no where=
+        out = np.divide(num, den, out=num, where=pos)
+        out[~pos] = 0.0
+    else:
+        out = xp.where(pos, num / xp.where(pos, den, 1.0), 0.0)
     return out if g.stacked else out[0]

@@ -89,6 +89,7 @@ class ConvBlock(ImplicitBlock):
                      "knn)")
 
     kind = "conv"
+    folds = True
 
     def __init__(self, kernel, in_shape, stride=1, padding=0, dilation=1, groups=1, stacked=None):
         K = kernel
@@ -175,9 +176,10 @@ class ConvBlock(ImplicitBlock):
                 f"stride={self.stride}, padding={self.padding}, dilation={self.dilation}, groups={self.groups})")
 
     # ------------------------------------------------------------------ ImplicitBlock contract
-    def block_matvec(self, theta, x_row, x_col, row_out, col_out, backend):
-        """The four masked sign-channel mat-vecs (``kernels.*.conv.conv_matvec``), shapes as ``block_matvec``."""
-        backend.kernel("conv").conv_matvec(self.kernel, self.geom, theta, x_row, x_col, row_out, col_out)
+    def block_matvec(self, theta, x_row, x_col, row_out, col_out, backend, fold=None):
+        """The four masked sign-channel mat-vecs (``kernels.*.conv.conv_matvec``), shapes as ``block_matvec``;
+        ``fold="count"``/``"abs"``: only ``A⁺ + A⁻`` or ``W⁺ + W⁻``, outputs of shape (T, n)."""
+        backend.kernel("conv").conv_matvec(self.kernel, self.geom, theta, x_row, x_col, row_out, col_out, fold)
 
     def edges(self, t, theta):
         """Kept edges of epoch ``t`` as numpy ``(rows, cols, values)``; ``theta = -1`` keeps every entry.

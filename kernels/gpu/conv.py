@@ -7,6 +7,7 @@ stride). Accepts CuPy arrays on a device and numpy arrays under the CUDA simulat
 """
 import math
 
+import numpy as np
 from numba import cuda, float64
 
 from .. import common, config
@@ -71,7 +72,16 @@ def _rows_kernel(K, geom, theta, x_col, row_out):
     _store_sign_channels(row_out, t, i, rp, rm, rwp, rwm)
 
 
-def conv_matvec(K, geom, theta, x_row, x_col, row_out, col_out):
+def _cupy_or_numpy(a):
+    """The array module of ``a``: CuPy on a device, numpy under the simulator."""
+    if type(a).__module__.split(".")[0] == "cupy":
+        import cupy
+
+        return cupy
+    return np
+
+
+def conv_matvec(K, geom, theta, x_row, x_col, row_out, col_out, fold=None):
     """Row and column mat-vecs of the four masked sign channels of a convolution stack.
 
     Same contract as ``deepcnt.kernels.cpu.conv.conv_matvec``:
@@ -87,7 +97,12 @@ def conv_matvec(K, geom, theta, x_row, x_col, row_out, col_out):
     x_col : array, shape (T, C_out·H_out·W_out), float64
     row_out : array, shape (T, 4, C_in·H·W), float64, overwritten
     col_out : array, shape (T, 4, C_out·H_out·W_out), float64, overwritten
+    fold : {None, "count", "abs"}
+        Only ``A⁺ + A⁻`` or ``W⁺ + W⁻``, into ``row_out`` (T, C_in·H·W) and ``col_out`` (T, C_out·H_out·W_out).
+        Here the four channels are gathered in the same pass and then added.
     """
+    if fold not in (None, "count", "abs"):
+        raise ValueError(f"fold must be one of (None, 'count', 'abs'), got {fold!r}")
     T = K.shape[0]
     if T == 0:
         return
@@ -95,5 +110,17 @@ def conv_matvec(K, geom, theta, x_row, x_col, row_out, col_out):
     n_in = geom[0] * geom[1] * geom[2]
     n_out = geom[3] * geom[4] * geom[5]
     tpb = config.THREADS_PER_BLOCK
-    _cols_kernel[(math.ceil(n_out / tpb), T), (tpb, 1)](K, geom, theta, x_row, col_out)
-    _rows_kernel[(math.ceil(n_in / tpb), T), (tpb, 1)](K, geom, theta, x_col, row_out)
+    row, col = row_out, col_out
+    if fold is not None or not (row_out.flags.c_contiguous and col_out.flags.c_contiguous):
+        # the kernels write the four channels into contiguous buffers (the pass may hand strided slices)
+        xp = _cupy_or_numpy(row_out)
+        row, col = xp.empty((T, 4, n_in)), xp.empty((T, 4, n_out))
+    _cols_kernel[(math.ceil(n_out / tpb), T), (tpb, 1)](K, geom, theta, x_row, col)
+    _rows_kernel[(math.ceil(n_in / tpb), T), (tpb, 1)](K, geom, theta, x_col, row)
+    if fold is not None:
+        c = 0 if fold == "count" else 2
+        row_out[...] = row[:, c] + row[:, c + 1]
+        col_out[...] = col[:, c] + col[:, c + 1]
+    elif row is not row_out:
+        row_out[...] = row
+        col_out[...] = col
