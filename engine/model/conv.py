@@ -10,7 +10,8 @@ output units with one edge per (output position, kernel entry) whose input posit
 
 (only input channels of ``c_o``'s group). Zero padding adds no edge. A :class:`ConvBlock` holds the kernel
 tensor and that geometry and never the edges: the fused block pass runs the kernels of
-``deepcnt.kernels.*.conv`` (O(E) work, O(parameters + units) memory), so degree, strength, knn (binary and
+``deepcnt.kernels.*.conv`` (degrees and strengths in O(parameters + units), other vectors as one BLAS
+product per direction; memory O(parameters + units)), so degree, strength, knn (binary and
 Barrat), La Malfa's strength and fluctuation, ``n_edges``, thresholds (applied to the kernel entries: an edge
 is ``|K| > θ``), epoch stacks and exports work unchanged.
 

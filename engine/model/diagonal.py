@@ -15,7 +15,7 @@ from .blocks import ImplicitBlock
 from .blocks import array_module as _xp
 
 
-def diagonal_matvec(d, theta, x_row, x_col, row_out, col_out):
+def diagonal_matvec(d, theta, x_row, x_col, row_out, col_out, fold=None):
     """The four masked sign-channel mat-vecs of ``diag(d)`` (contract of ``kernels.*.blockpass.block_matvec``).
 
     .. math:: \\mathrm{row\\_out}[t,c,k] = B_c(d_{tk})\\,x\\_col[t,k],\\qquad
@@ -28,11 +28,19 @@ def diagonal_matvec(d, theta, x_row, x_col, row_out, col_out):
     d : array, shape (T, n), float32 or float64 (numpy or CuPy)
     theta : array, shape (T,), float64
     x_row, x_col : arrays, shape (T, n), float64
-    row_out, col_out : arrays, shape (T, 4, n), float64, overwritten
+    row_out, col_out : arrays, shape (T, 4, n), float64, overwritten; (T, n) with a ``fold``
+    fold : {None, "count", "abs"}
+        Only ``A⁺ + A⁻`` or ``W⁺ + W⁻`` (``deepcnt.model.sums.block_pass``).
     """
     xp = _xp(d)
     d = d.astype(xp.float64, copy=False)
     th = theta[:, None]
+    if fold is not None:
+        kept = xp.abs(d) > th
+        b = kept.astype(xp.float64) if fold == "count" else xp.where(kept, xp.abs(d), 0.0)
+        xp.multiply(b, x_col, out=row_out)
+        xp.multiply(b, x_row, out=col_out)
+        return
     pos = d > th
     neg = d < -th
     channels = (pos.astype(xp.float64), neg.astype(xp.float64), xp.where(pos, d, 0.0), xp.where(neg, -d, 0.0))
@@ -57,6 +65,7 @@ class DiagonalBlock(ImplicitBlock):
     """
 
     kind = "diagonal"
+    folds = True
 
     def __init__(self, d, stacked=None):
         if not hasattr(d, "dtype"):
@@ -116,8 +125,8 @@ class DiagonalBlock(ImplicitBlock):
     def __repr__(self):
         return f"{type(self).__name__}(n={self.shape[1]}, epochs={self.shape[0]})"
 
-    def block_matvec(self, theta, x_row, x_col, row_out, col_out, backend):
-        diagonal_matvec(self.d, theta, x_row, x_col, row_out, col_out)
+    def block_matvec(self, theta, x_row, x_col, row_out, col_out, backend, fold=None):
+        diagonal_matvec(self.d, theta, x_row, x_col, row_out, col_out, fold)
 
     def edges(self, t, theta):
         d = to_host(self.d[t]).astype(np.float64)
