@@ -15,6 +15,7 @@ import numpy as np
 from numba import njit, prange
 
 from .. import config
+from .blockpass import _sum_chunks
 
 
 def csr_matvec(indptr, indices, data, theta, x_row, x_col, row_out, col_out):
@@ -102,12 +103,4 @@ def _csr_parallel(indptr, indices, data, theta, x_row, x_col, row_out, col_out, 
         c = job - t * nchunks
         _rows(indptr, indices, data, theta, x_row, x_col, row_out, part[job], t, (c * ns) // nchunks,
               ((c + 1) * ns) // nchunks)
-    # the column sums of the row chunks, in chunk order
-    for tc in prange(T * 4):
-        t = tc // 4
-        ch = tc - 4 * t
-        for j in range(nt):
-            s = 0.0
-            for k in range(nchunks):
-                s += part[t * nchunks + k, j, ch]
-            col_out[t, ch, j] = s
+    _sum_chunks(part.transpose(0, 2, 1), nchunks, col_out)  # the column sums of the row chunks, in chunk order
