@@ -66,8 +66,11 @@ def knn(g, weighted=False, sign="abs", source=None, target=None, *, weight=None)
     check_choice("target", target, _ENDS)
     xp = g.backend.xp
     sums = node_sums(g)
-    # the numerator's pass computes only the sum it reads: A⁺ + A⁻ (binary) or W⁺ + W⁻ (|w|); w⁺, w⁻ take the four
-    fold = "count" if not weighted else "abs" if sign == "abs" else None
+    # with blocks that fold (convolutions, pooling, diagonals), the numerator's pass computes only the sum it
+    # reads: A⁺ + A⁻ (binary) or W⁺ + W⁻ (|w|), a quarter of their products. Dense and sparse blocks compute
+    # the four channels at once anyway: there one pass of the four serves the binary and the weighted k_nn.
+    folding = any(getattr(W, "folds", False) for W in g.blocks)
+    fold = None if not folding else "count" if not weighted else "abs" if sign == "abs" else None
     key = ("knn_pass", target, fold)
     if key not in g._cache:
         k_target = channel_sum(sums, target, _terms(False, sign))
