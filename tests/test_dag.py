@@ -231,7 +231,7 @@ def test_other_metrics_refuse_skip_blocks(skip_graph, name):
 def test_registry_marks_the_dag_metrics():
     dag = {m.name for m in deepcnt.REGISTRY.values() if m.skips}
     assert dag == {"degree", "strength", "knn", "lamalfa_strength", "layers_fluctuation", "modularity", "communities",
-                   "weight_moments", "motifs"}
+                   "weight_moments", "motifs", "motif_z"}
 
 
 def test_refusal_of_a_dag_without_skips():

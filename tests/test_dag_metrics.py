@@ -565,3 +565,39 @@ def test_dag_motifs4_tt4_in_chunks(monkeypatch):
     assert want["tt4"].sum() > 0
     for s in part:
         np.testing.assert_array_equal(part[s], want.get(s, np.zeros(10, int)), err_msg=s)
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_dag_motif_z_metric_against_brute_force(seed):
+    # the registered motif_z on a block DAG: the z of every class of the 24 + 4, its observed count the brute force
+    from deepcnt.motifs.metrics import PIPELINE_DRAWS
+
+    g, mats = _dag(1720 + seed, T=[None, 2][seed], max_nodes=14)
+    m = deepcnt.get_metric("motif_z")
+    assert m.skips and set(m.columns) == {f"motifz_{s}" for s in mc.SHAPES_3_DAG + mc.SHAPES_4_DAG}
+    cols = m.compute(g)
+    assert set(cols) == set(m.columns)
+    for t, A in enumerate(mats):
+        sig = deepcnt.motif_significance(g.epoch(t) if g.stacked else g, size=4, draws=PIPELINE_DRAWS, seed=0)
+        want = _brute4((A != 0).astype(np.int8), 1, False)
+        for s in mc.SHAPES_3_DAG + mc.SHAPES_4_DAG:
+            obs, exp_, sd = (float(d[s]) for d in (sig.observed, sig.expected, sig.sd))
+            assert obs == want.get(s, 0), s
+            z = float(np.atleast_1d(cols[f"motifz_{s}"])[t])
+            if sd > 0:
+                assert z == pytest.approx((obs - exp_) / sd), s
+            else:
+                assert np.isnan(z), s
+    assert any(np.isfinite(cols[f"motifz_{s}"]).any() for s in ("ffl",) + mc.SHAPES_4_DAG_ONLY)
+
+
+def test_motif_z_metric_on_a_chain_has_nan_dag_classes():
+    rng = np.random.default_rng(1730)
+    g = LayeredGraph.from_weights([rng.normal(size=(2, a, b)) for a, b in [(4, 5), (5, 4), (4, 3)]]).threshold(0.4)
+    cols = deepcnt.get_metric("motif_z").compute(g)
+    sig = [deepcnt.motif_significance(g.epoch(t), size=4, draws=20, seed=0) for t in range(2)]
+    for s in mc.SHAPES_3 + mc.SHAPES_4:  # every epoch seeded alike: its z does not depend on the stack it is in
+        np.testing.assert_array_equal(cols[f"motifz_{s}"], [sig[0].z[s], sig[1].z[s]], err_msg=s)
+        assert cols[f"motifz_{s}"][1] == deepcnt.get_metric("motif_z").compute(g.epoch(1))[f"motifz_{s}"]
+    for s in ("ffl",) + mc.SHAPES_4_DAG_ONLY:  # they cannot occur on a chain: no z, not a z of 0
+        assert cols[f"motifz_{s}"].shape == (2,) and np.isnan(cols[f"motifz_{s}"]).all(), s

@@ -275,6 +275,25 @@ def test_cli_analyze_of_a_dag_run(tmp_path, capsys):
     assert len(err) == 1 and "motifs_signed is not yet supported on graphs with skip blocks" in err[0]
 
 
+def test_analyze_a_dag_run_with_motif_z(tmp_path, capsys):
+    # motif_z is defined on block DAGs: the z of the chain's 13 classes, the loop and the 14 that need a skip
+    from deepcnt.motifs.metrics import PIPELINE_DRAWS
+
+    graphs = _dag_run(tmp_path, E=1, n=2)
+    assert main(["analyze", str(tmp_path / "run"), "--metrics", "motifs,motif_z", "--threshold", "0.3",
+                 "--quiet"]) == 0
+    epochs = deepcnt.Analysis(tmp_path / "run" / "analysis", 0, 0).epochs()
+    zcols = deepcnt.get_metric("motif_z").columns
+    assert set(zcols) <= set(epochs.columns) and "motif_ffl" in epochs
+    for k, g in enumerate(graphs):
+        h = g.epoch(0).threshold(0.3)  # seeded per epoch: the same z whichever batch analyze puts it in
+        sig = deepcnt.motif_significance(h, size=4, draws=PIPELINE_DRAWS, seed=0)
+        row = epochs[epochs.entry == k]
+        for col in zcols:
+            np.testing.assert_allclose(row[col].iloc[0], sig.z[col[len("motifz_"):]], rtol=1e-12, err_msg=col)
+    assert np.isfinite(epochs.motifz_ffl).all()
+
+
 def test_analyze_a_chain_run_with_a_sparse_block_counts_motifs(tmp_path):
     # motifs and communities read sparse blocks as their kept edges; the weight moments their stored entries
     rng = np.random.default_rng(3)

@@ -1,4 +1,6 @@
 """The motif family's entries in the metric registry (what ``analyze`` computes per epoch)."""
+import numpy as np
+
 from ..registry import register
 from . import classes as mc
 from .counts import motifs
@@ -32,16 +34,19 @@ def _motif_signed_columns(g):
     return {f"motif_{n}": res[n] for n in res.classes}
 
 
-@register("motif_z", "epoch", [f"motifz_{s}" for s in mc.SHAPES_3 + mc.SHAPES_4],
-          f"z-score of every layered motif class under the within-block permutation null: exact "
-          f"expectation, sd from {PIPELINE_DRAWS} Monte Carlo draws; NaN where the spread is zero",
-          default=False, needs_edges=True, expands=True)
+@register("motif_z", "epoch", [f"motifz_{s}" for s in _DAG_SHAPES],
+          f"z-score of every motif class under the within-block permutation null: exact expectation, sd from "
+          f"{PIPELINE_DRAWS} Monte Carlo draws (seeded per epoch); NaN where the spread is zero (on a chain the feed-forward loop and "
+          f"the 14 four-node classes that need a skip block cannot occur, so their z is NaN)",
+          default=False, needs_edges=True, skips=True, expands=True)
 def _motif_z_columns(g):
+    # epoch by epoch, each with seed 0: an epoch's z does not depend on its place in the stack analyze gives
+    graphs = [g.epoch(t) for t in range(g.n_epochs)] if g.stacked else [g]
+    zs = [motif_significance(h, null="permutation", draws=PIPELINE_DRAWS, seed=0, size=4).z for h in graphs]
     out = {}
-    for size in (3, 4):
-        sig = motif_significance(g, null="permutation", draws=PIPELINE_DRAWS, seed=0, size=size)
-        for s in mc.shapes_for_size(size):
-            out[f"motifz_{s}"] = sig.z[s]
+    for s in _DAG_SHAPES:
+        v = np.array([z.get(s, np.nan) for z in zs], dtype=np.float64)  # size=4 holds the 3-node classes too
+        out[f"motifz_{s}"] = v if g.stacked else v[0]
     return out
 
 
