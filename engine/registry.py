@@ -42,6 +42,8 @@ class Metric:
         ``spans_epochs(options) -> bool``: with these options an epoch's values depend on the other epochs
         (a partition seeded by the previous epoch's, a consensus across epochs), so ``analyze`` gives it
         every epoch of a member in one stack.
+    instead : str, optional
+        For a metric defined on chains only: the sentence its refusal of a block DAG closes with (what to use).
     """
 
     name: str
@@ -54,6 +56,7 @@ class Metric:
     skips: bool = False
     expands: bool = False
     spans_epochs: Callable = None
+    instead: str = None
 
     def reads(self, implicit, opaque):
         """Whether this metric can read a run whose blocks are ``implicit`` (any kind but dense) and ``opaque``
@@ -65,19 +68,19 @@ REGISTRY = {}
 
 
 def register(name, kind, columns, description="", default=True, needs_edges=False, skips=False, expands=False,
-             spans_epochs=None):
+             spans_epochs=None, instead=None):
     """Decorator: register ``compute(g) -> {column: array}`` under ``name`` (``skips=True``: it is defined on
-    block DAGs with skip blocks; otherwise such a graph is refused with one :class:`InputError`;
-    ``expands=True``: it needs explicit edges but reads sparse, identity and diagonal blocks;
-    ``spans_epochs``: :class:`Metric`'s)."""
+    block DAGs with skip blocks; otherwise such a graph is refused with one :class:`InputError`, closed by
+    ``instead`` when given; ``expands=True``: it needs explicit edges but reads sparse, identity and diagonal
+    blocks; ``spans_epochs``: :class:`Metric`'s)."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}")
 
     def deco(func):
-        checked = takes_graph(func, skips=skips)  # given anything but a graph: one line that says what it expects
+        checked = takes_graph(func, skips=skips, instead=instead)  # given anything but a graph: one line that says what it expects
         checked.__name__ = f"metric {name!r}"
         REGISTRY[name] = Metric(name, kind, tuple(columns), checked, description, default, needs_edges, skips,
-                                expands, spans_epochs)
+                                expands, spans_epochs, instead)
         return func
 
     return deco

@@ -485,7 +485,8 @@ def analyze(run, metrics=None, threshold=None, threshold_mode="abs", per_block=F
         refused = [n for n in names if not REGISTRY[n].skips]
         if refused:
             raise InputError(chain_refusal(", ".join(refused), pairs, len(sizes)).replace(
-                "work on them", "work on them: leave the others out (the default metrics of this run do)"))
+                "work on them", "work on them: leave the others out (the default metrics of this run do)")
+                + "".join(f". {REGISTRY[n].instead}" for n in refused if REGISTRY[n].instead))
     if implicit:
         edges = [n for n in names if not REGISTRY[n].reads(implicit, opaque)]
         if edges:
