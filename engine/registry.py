@@ -77,7 +77,8 @@ def register(name, kind, columns, description="", default=True, needs_edges=Fals
         raise ValueError(f"kind must be one of {KINDS}")
 
     def deco(func):
-        checked = takes_graph(func, skips=skips, instead=instead)  # given anything but a graph: one line that says what it expects
+        # given anything but a graph: one line that says what it expects
+        checked = takes_graph(func, skips=skips, instead=instead)
         checked.__name__ = f"metric {name!r}"
         REGISTRY[name] = Metric(name, kind, tuple(columns), checked, description, default, needs_edges, skips,
                                 expands, spans_epochs, instead)

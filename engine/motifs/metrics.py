@@ -46,9 +46,9 @@ def _motif_signed_columns(g):
 
 
 @register("motif_z", "epoch", [f"motifz_{s}" for s in _DAG_SHAPES],
-          f"z-score of every motif class under the within-block permutation null: exact expectation, sd from "
-          f"{PIPELINE_DRAWS} Monte Carlo draws (seeded per epoch); NaN where the spread is zero (on a chain the feed-forward loop and "
-          f"the 14 four-node classes that need a skip block cannot occur, so their z is NaN)",
+          "z-score of every motif class under the within-block permutation null: exact expectation, sd from "
+          f"{PIPELINE_DRAWS} Monte Carlo draws (seeded per epoch); NaN where the spread is zero (on a chain the "
+          "feed-forward loop and the 14 four-node classes that need a skip block cannot occur, so their z is NaN)",
           default=False, needs_edges=True, skips=True, expands=True)
 def _motif_z_columns(g):
     # epoch by epoch, each with seed 0: an epoch's z does not depend on its place in the stack analyze gives
