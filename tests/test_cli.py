@@ -45,6 +45,7 @@ def test_version_and_python_m_deepcnt(capsys, monkeypatch):
     rc, out, _ = run_cli(capsys, "--version")
     assert rc == 0 and out.strip() == f"deepcnt {deepcnt.__version__}"
     monkeypatch.setattr(sys, "argv", ["deepcnt", "--version"])
+    monkeypatch.delitem(sys.modules, "deepcnt.__main__", raising=False)  # as a fresh `python -m deepcnt` finds it
     with pytest.raises(SystemExit) as exc:
         runpy.run_module("deepcnt", run_name="__main__")
     assert exc.value.code == 0 and capsys.readouterr().out.strip() == f"deepcnt {deepcnt.__version__}"

@@ -86,7 +86,7 @@ Workspace = namedtuple("Workspace", [
 
 @njit(cache=config.CACHE)
 def _local_moving(G, X, Y, b, part, state, nonneg, diag, dense_ratio):
-    """BCT's local moving phase on ``B = A − Σ_t b_t X_t Y_tᵀ``: sweeps of single-node moves of gain
+    r"""BCT's local moving phase on ``B = A − Σ_t b_t X_t Y_tᵀ``: sweeps of single-node moves of gain
 
     .. math:: \Delta Q(u \to c) = H[u, c] - H[u, a] + B_{uu}, \quad
               H[u, c] = A[u, c] - \sum_t b_t X_{t,u} \sum_{v \in c} Y_{t,v}
