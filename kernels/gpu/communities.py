@@ -53,29 +53,19 @@ def within_sums(W, theta, lab_src, lab_dst, out):
 
 
 @cuda.jit
-def _rows_kernel(W, theta, channel, lab_dst, row_out):
-    i, t = cuda.grid(2)
+def _side_kernel(W, theta, channel, lab_other, out, by_col):
+    """One thread per row (``by_col`` False) or per column ``u`` of ``W``: ``out[t, u, m]`` sums the channel's
+    weights between ``u`` and the nodes ``v`` at the other end whose module ``lab_other[t, v]`` is ``m``."""
+    u, t = cuda.grid(2)
     T, ns, nt = W.shape
-    if i >= ns or t >= T:
+    n_u, n_v = (nt, ns) if by_col else (ns, nt)
+    if u >= n_u or t >= T:
         return
     th = theta[t]
-    for j in range(nt):
-        v = _chan(float64(W[t, i, j]), th, channel)
-        if v != 0.0:
-            row_out[t, i, lab_dst[t, j]] += v
-
-
-@cuda.jit
-def _cols_kernel(W, theta, channel, lab_src, col_out):
-    j, t = cuda.grid(2)
-    T, ns, nt = W.shape
-    if j >= nt or t >= T:
-        return
-    th = theta[t]
-    for i in range(ns):
-        v = _chan(float64(W[t, i, j]), th, channel)
-        if v != 0.0:
-            col_out[t, j, lab_src[t, i]] += v
+    for v in range(n_v):
+        val = _chan(float64(W[t, v, u] if by_col else W[t, u, v]), th, channel)
+        if val != 0.0:
+            out[t, u, lab_other[t, v]] += val
 
 
 def node_module_sums(W, theta, channel, lab_src, lab_dst, row_out, col_out):
@@ -100,8 +90,8 @@ def node_module_sums(W, theta, channel, lab_src, lab_dst, row_out, col_out):
     if T == 0 or ns == 0 or nt == 0:
         return
     tpb = config.THREADS_PER_BLOCK
-    _rows_kernel[(math.ceil(ns / tpb), T), (tpb, 1)](W, theta, channel, lab_dst, row_out)
-    _cols_kernel[(math.ceil(nt / tpb), T), (tpb, 1)](W, theta, channel, lab_src, col_out)
+    _side_kernel[(math.ceil(ns / tpb), T), (tpb, 1)](W, theta, channel, lab_dst, row_out, False)
+    _side_kernel[(math.ceil(nt / tpb), T), (tpb, 1)](W, theta, channel, lab_src, col_out, True)
 
 
 @cuda.jit
