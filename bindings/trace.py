@@ -7,7 +7,7 @@ walks the operations in order. Every tensor of the forward is one of: **units** 
 node set, tracked as an integer tensor of unit ids of the same shape, carried through every re-indexing
 operation by running that operation on the ids), an **attention mix** (scores and weights, made from the query
 and key), a **constant** (no input dependence: parameters, masks, positions) or **token ids** (the integer
-input of an ``Embedding``). The mapping (spec METRICS.md §16):
+input of an ``Embedding``). The mapping (the documentation's model page says the same for users):
 
 * ``Linear``, ``F.linear``/``addmm``/``matmul`` with a parameter, HF's ``Conv1D`` (a transposed Linear) → a
   dense block into a new layer, acting on the last axis; ``Conv1d``/``Conv2d`` → a :class:`ConvBlock` on the

@@ -39,9 +39,9 @@ def degree_motifs(g, size=4, signed=False, per_block=True):
     """Exact counts of the degree-vector motif classes of a layered graph (dense or implicit blocks).
 
     Chains only: with skip blocks a 3-node subgraph can be a feed-forward loop ``i→j→k, i→k`` that every
-    degree-vector formula also counts (spec §16: ``chain3 = Σ kin·kout − FFL``), and the loops need explicit
-    edges, which implicit blocks (the point of this function) do not give. On a block DAG count the 3-node
-    classes with :func:`deepcnt.motifs.counts.motifs` ``(g, size=3)``.
+    degree-vector formula also counts (``Σ_j kin_j·kout_j`` holds the chains and the loops alike:
+    ``chain3 = Σ kin·kout − FFL``), and the loops need explicit edges, which implicit blocks (the point of this
+    function) do not give. On a block DAG count the classes with :func:`deepcnt.motifs.counts.motifs`.
 
     Parameters
     ----------
