@@ -256,11 +256,15 @@ def hf_model(kind, seed=0):
     return randomise_norms(m, seed + 10), x
 
 
-def test_hf_bert_against_explicit_graph():
-    m, x = hf_model("bert")
-    g = trace_module(m, x)
+def traced_hf(kind):
+    """The traced graph of ``hf_model(kind)``, a reader of its parameters as float64 arrays, and their names."""
+    m, x = hf_model(kind)
     P = dict(m.named_parameters())
-    w = lambda n: np64(P[n])
+    return trace_module(m, x), lambda n: np64(P[n]), set(P)
+
+
+def test_hf_bert_against_explicit_graph():
+    g, w, _ = traced_hf("bert")
     d, e = 8, "encoder.layer.0."
     ref = Ref()
     at, q, k, v = e + "attention.output.add", e + "attention.self.query", e + "attention.self.key", e + "attention.self.value"
@@ -301,10 +305,7 @@ def test_hf_eager_and_sdpa_attention_give_one_graph():
 
 
 def test_hf_gpt2_against_explicit_graph():
-    m, x = hf_model("gpt2")
-    g = trace_module(m, x)
-    P = dict(m.named_parameters())
-    w = lambda n: np64(P[n])
+    g, w, _ = traced_hf("gpt2")
     d = 8
     qkv = [f"h.0.attn.c_attn[{a}:{a + d}]" for a in (0, d, 2 * d)]
     ref = Ref()
@@ -325,10 +326,7 @@ def test_hf_gpt2_against_explicit_graph():
 
 
 def test_hf_vit_against_explicit_graph():
-    m, x = hf_model("vit")
-    g = trace_module(m, x)
-    P = dict(m.named_parameters())
-    w = lambda n: np64(P[n])
+    g, w, names = traced_hf("vit")
     d, e = 8, "layers.0."
     proj = "embeddings.patch_embeddings.projection"
     q, k, v = (e + f"attention.{t}_proj" for t in "qkv")
@@ -336,7 +334,6 @@ def test_hf_vit_against_explicit_graph():
     for name, n in (("input", 3 * 4 * 4), (proj, d), (q, d), (k, d), (v, d), (e + "add", d), (e + "mlp.fc1", 12),
                     (e + "add_4", d), ("pooler.dense", d), ("output.scale", d)):
         ref.layer(name, n)
-    names = {n for n in P}
     sb = w(next(n for n in names if n.startswith(e) and "norm" in n.lower() and n.endswith("weight") and ("before" in n or "1" in n)))
     sa = w(next(n for n in names if n.startswith(e) and "norm" in n.lower() and n.endswith("weight") and ("after" in n or "2" in n)))
     sf = w(next(n for n in names if not n.startswith(e) and "norm" in n.lower() and n.endswith("weight")))
