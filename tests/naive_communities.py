@@ -2,10 +2,27 @@
 of spec §5.1 and §6 (MATLAB BCT semantics), independent of deepcnt's kernels."""
 import numpy as np
 
+from deepcnt import LayeredGraph
+from naive import random_blocks
+
 
 def dense(g, directed, weight="net"):
     """The N×N matrix of the kept edges, from deepcnt's exporter (the view BCT and networkx are given)."""
     return g.to_scipy(directed=directed, sign=weight).toarray()
+
+
+def random_graph(seed, max_width=7, signed=True):
+    """A random chain of blocks (``naive.random_blocks``), |w| when not ``signed``, thresholded at 0.3 one time
+    in three; returns the graph and its generator."""
+    rng = np.random.default_rng(seed)
+    blocks = random_blocks(rng, max_width=max_width)
+    if not signed:
+        blocks = [np.abs(b) for b in blocks]
+    g = LayeredGraph.from_weights(blocks)
+    theta = float(rng.choice([0.0, 0.0, 0.3]))
+    if theta and any((np.abs(b) > theta).any() for b in blocks):
+        g = g.threshold(theta)
+    return g, rng
 
 
 def newman_sum(W, ci, gamma=1.0):

@@ -7,24 +7,12 @@ import pytest
 import deepcnt
 from deepcnt.communities.modularity import louvain, modularity
 from naive import random_blocks
-from naive_communities import dense, random_partition, signed_q
+from naive_communities import dense, random_graph, random_partition, signed_q
 from deepcnt.backend import to_host
 
 bct = pytest.importorskip("bct")
 MODES = ["asym", "sym", "smp", "pos", "neg"]
 BCT_QTYPE = {"asym": "sta", "sym": "gja", "smp": "smp", "pos": "pos", "neg": "neg"}
-
-
-def _graph(seed, max_width=7, signed=True):
-    rng = np.random.default_rng(seed)
-    blocks = random_blocks(rng, max_width=max_width)
-    if not signed:
-        blocks = [np.abs(b) for b in blocks]
-    g = deepcnt.LayeredGraph.from_weights(blocks)
-    theta = float(rng.choice([0.0, 0.0, 0.3]))
-    if theta and any((np.abs(b) > theta).any() for b in blocks):
-        g = g.threshold(theta)
-    return g, rng
 
 
 def _bct_b(W, kind, gamma=1.0):
@@ -75,7 +63,7 @@ def test_oracle_louvain_finds_unique_optimum(oracle, oracle_graph):
 # ------------------------------------------------------------------------------------------ modularity
 @pytest.mark.parametrize("seed", range(25))
 def test_modularity_matches_bctpy_undirected(seed):
-    g, rng = _graph(seed)
+    g, rng = random_graph(seed)
     if not _has_edges(g):
         pytest.skip("threshold emptied the graph")
     Wu = dense(g, directed=False)
@@ -107,7 +95,7 @@ def test_modularity_matches_networkx_on_abs(seed):
     import networkx as nx
     from networkx.algorithms.community import modularity as nxq
 
-    g, rng = _graph(seed)
+    g, rng = random_graph(seed)
     if not _has_edges(g):
         pytest.skip("threshold emptied the graph")
     ci = random_partition(rng, g.n_nodes)
@@ -126,7 +114,7 @@ def test_modularity_matches_networkx_on_abs(seed):
 @pytest.mark.parametrize("seed", range(12))
 def test_modularity_equals_bctpy_community_louvain_q(seed):
     """bctpy's returned Q is the Q of its returned partition: ours must equal it, signed and directed too."""
-    g, rng = _graph(seed, max_width=6)
+    g, rng = random_graph(seed, max_width=6)
     if not _has_edges(g):
         pytest.skip("threshold emptied the graph")
     for directed in (False, True):
@@ -164,7 +152,7 @@ def test_modularity_stack_and_per_epoch_labels():
 
 @pytest.mark.parametrize("seed", range(3))
 def test_modularity_cpu_vs_gpu_simulator(seed):
-    g, rng = _graph(200 + seed, max_width=5)
+    g, rng = random_graph(200 + seed, max_width=5)
     if not _has_edges(g):
         pytest.skip("threshold emptied the graph")
     gg = g.to("gpu")
@@ -177,7 +165,7 @@ def test_modularity_cpu_vs_gpu_simulator(seed):
 # ------------------------------------------------------------------------------------------ louvain
 @pytest.mark.parametrize("seed", range(8))
 def test_louvain_at_least_best_of_10_bctpy(seed):
-    g, rng = _graph(300 + seed, max_width=12)
+    g, rng = random_graph(300 + seed, max_width=12)
     if not _has_edges(g) or not (dense(g, True) > 0).any():
         pytest.skip("no positive edges")
     for directed in (False, True):
@@ -226,7 +214,7 @@ def test_louvain_directed_vs_bctpy_symmetrised_b(seed):
 
 
 def test_louvain_deterministic_and_seed_dependent():
-    g, _ = _graph(17, max_width=12)
+    g, _ = random_graph(17, max_width=12)
     a = louvain(g, seed=4)
     b = louvain(g, seed=4)
     assert np.array_equal(a[0], b[0]) and a[1] == b[1]
@@ -300,7 +288,7 @@ def test_previous_epoch_seed_can_still_move():
 
 
 def test_louvain_binary_and_gamma():
-    g, _ = _graph(23, max_width=10)
+    g, _ = random_graph(23, max_width=10)
     for kw in (dict(binary=True, negative="ignore"), dict(gamma=0.5), dict(gamma=2.0, negative="sym"),
                dict(negative="smp", directed=True)):
         labels, q = louvain(g, seed=2, **kw)

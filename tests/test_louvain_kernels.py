@@ -7,21 +7,8 @@ import pytest
 
 import deepcnt
 from deepcnt.communities.modularity import louvain, modularity, run_states
-from naive import random_blocks
-from naive_communities import dense, louvain_ref, louvain_refined_ref, modularity_matrix
+from naive_communities import dense, louvain_ref, louvain_refined_ref, modularity_matrix, random_graph
 
-
-
-def _graph(seed, max_width=7, signed=True):
-    rng = np.random.default_rng(seed)
-    blocks = random_blocks(rng, max_width=max_width)
-    if not signed:
-        blocks = [np.abs(b) for b in blocks]
-    g = deepcnt.LayeredGraph.from_weights(blocks)
-    theta = float(rng.choice([0.0, 0.0, 0.3]))
-    if theta and any((np.abs(b) > theta).any() for b in blocks):
-        g = g.threshold(theta)
-    return g, rng
 
 
 def _reference_blocks(rng, seed):
@@ -164,7 +151,7 @@ def test_louvain_level0_build_kernels(seed):
 
     from deepcnt.kernels.cpu import louvain as klg
 
-    g, rng = _graph(600 + seed, max_width=12)
+    g, rng = random_graph(600 + seed, max_width=12)
     s = deepcnt.node_sums(g)
     o, n = g.offsets, g.n_nodes
     out, inn = np.zeros((4, n)), np.zeros((4, n))
