@@ -9,9 +9,10 @@ factor ``1 − A`` (``A``: the 0/1 mask of the kept edges, whichever way the lay
 
 over the orientations ``o`` of ``F`` that keep ``P ∪ F`` acyclic (an edge goes up the layers, so a cyclic
 orientation has no instance). ``inj(H)`` sums over the injective maps of the template ``H`` the product of its
-edges' factors: ``X`` on the edges of ``P``, the mask on the added ones. This is where a superset instance differs
-from the supergraph subtraction of the counts: an instance of a denser class ``Q ⊃ P`` enters ``P``'s sum with
-the weights of ``P``'s edges only, at ``P``'s exponent, and the edges ``Q`` adds are 0/1 factors.
+edges' factors: ``X`` on the edges of ``P``, the mask on the added ones. (The counts' supergraph subtraction does
+not carry over: an instance of a denser class ``Q ⊃ P`` enters ``P``'s non-induced sum with the weights of ``P``'s
+edges at ``P``'s exponent, which is not ``Q``'s intensity. Here every term keeps ``P``'s exponent on ``P``'s edges
+and the edges a denser class adds are 0/1 factors.)
 
 ``inj`` is :func:`.dag4.quotients`' Möbius inversion over the vertex partitions, with one change: edges that a
 partition merges multiply their factors, so a merged edge carries ``|W|^{p}`` with ``p`` the sum of its edges'
@@ -31,8 +32,9 @@ from . import classes as mc
 from .dag4 import _COLOUR_LETTERS, _LETTERS, _contract, _Products, chunk_operands, layer_assignments, quotients
 
 
-#: A class whose alternating sum is within this fraction of the sum of its terms' magnitudes has no instance:
-#: it is reported as 0 (the residue measured on random block DAGs is about one unit of float64 rounding).
+#: A class whose alternating sum is within this fraction of the sum of its terms' magnitudes is reported as 0:
+#: a class with no instance leaves a residue of about one unit of float64 rounding (measured on random block
+#: DAGs), and below this the sum cannot tell a total from rounding.
 ROUNDING = 256 * np.finfo(np.float64).eps
 
 
