@@ -214,7 +214,6 @@ def skip_graph():
 
 REFUSALS = {
     "degree_motifs": lambda g: deepcnt.degree_motifs(g),
-    "motif intensity of size 4": lambda g: deepcnt.motif_intensity(g),
     "channel_graph": lambda g: deepcnt.channel_graph(g),
     "dense_block": lambda g: g.dense_block(0),
     "metric 'motifs_signed'": lambda g: deepcnt.get_metric("motifs_signed").compute(g),

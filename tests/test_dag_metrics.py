@@ -14,7 +14,7 @@ from deepcnt.communities.consensus import consensus_und
 from deepcnt.communities.modularity import run_states
 from naive_communities import (agreement_ref, louvain_ref, modularity_matrix, participation_ref, signed_q,
                                zscore_ref)
-from naive_motifs import brute_census, brute_intensity, brute_participation, colour_matrix_digraph
+from naive_motifs import brute_census, brute_participation, colour_matrix_digraph
 from test_dag import explicit, random_dag
 
 
@@ -477,33 +477,6 @@ def test_dag_motif_significance_gpu_simulator():
     for n in a.classes:
         assert a.observed[n] == b.observed[n] and a.expected[n] == pytest.approx(b.expected[n])
         assert abs(a.mc_mean[n] - b.mc_mean[n]) <= 6 * max(a.sd[n], b.sd[n], 1e-12) / np.sqrt(30) + 1e-9
-
-
-@pytest.mark.parametrize("seed", range(5))
-def test_dag_motif_intensity_against_brute_force(seed):
-    g, mats = _dag(1900 + seed, T=[None, 2][seed % 2])
-    for normalize in (False, True):
-        tot, per = deepcnt.motif_intensity(g, size=3, normalize=normalize)
-        for t, A in enumerate(mats):
-            B = A / np.abs(A).max() if normalize and A.any() else A
-            want = brute_intensity(None, sizes=(3,), matrix=B)
-            for s in (mc.SHAPES_3 if g.is_chain else mc.SHAPES_3_DAG):
-                assert np.atleast_1d(tot[s])[t] == pytest.approx(want.get(s, 0.0), rel=1e-9, abs=1e-9), s
-    if not g.is_chain:
-        per = deepcnt.motif_intensity(g, size=3)[1]
-        layer_of = g.layer_of()
-        A = mats[0]
-        above = [brute_intensity(None, sizes=(3,), matrix=np.where(np.outer(layer_of >= p, layer_of >= p), A, 0.0))
-                 for p in range(g.n_layers)]
-        for s in mc.SHAPES_3_DAG:  # per_block by the lowest layer
-            want = [above[p].get(s, 0.0) - above[p + 1].get(s, 0.0) for p in range(g.n_layers - 1)]
-            np.testing.assert_allclose(np.atleast_2d(per[s])[0], want, atol=1e-9, err_msg=s)
-        with pytest.raises(deepcnt.InputError, match=r"^motif intensity of size 4 is not yet supported"):
-            deepcnt.motif_intensity(g)
-    if seed == 1:  # the GPU (simulator) twin
-        a, b = deepcnt.motif_intensity(g, size=3), deepcnt.motif_intensity(g.to("gpu"), size=3)
-        for s in a[0]:
-            np.testing.assert_allclose(a[1][s], b[1][s], rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("seed", range(5))

@@ -186,6 +186,12 @@ def _chunked(masks, edges, assign, sizes, k):
     kept)."""
     ops = [masks[(assign[a], assign[b])] for a, b in edges]
     names = [(assign[a], assign[b]) for a, b in edges]
+    return chunk_operands(ops, names, edges, assign, sizes, k)
+
+
+def chunk_operands(ops, names, edges, assign, sizes, k):
+    """:func:`_chunked` for operands already picked (one per template edge, shape (T, k, n_a, n_b)) and their
+    names (the keys of their kept products)."""
     if len(edges) < 6:
         return [(None, ops, names)]
     table = 8 * k ** len(edges) * int(np.prod([sizes[assign[v]] for v in range(1, 4)]))

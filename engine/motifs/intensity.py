@@ -4,13 +4,15 @@ The intensity of one motif instance ``g`` with edges ``e`` is the geometric mean
 ``I(g) = (Π_e |w_e|)^{1/|g|}``. Summed over the instances of a class it is the same closed form as the count
 with ``X = |W|^{1/|g|}`` in place of the mask (element-wise, then products and power sums); the induced
 classes (N, branches) subtract the instances whose missing slot is an edge, as for the counts. All
-products run in float64 through ``xp.matmul`` (numpy BLAS or cuBLAS; never TF32).
+products run in float64 through ``xp.matmul`` (numpy BLAS or cuBLAS; never TF32). On a block DAG the 3-node
+classes are :func:`dag_intensity3` and the 4-node ones :mod:`deepcnt.motifs.dag4_intensity`.
 """
 import numpy as np
 
 from ..backend import to_host
 from ..model.graph import takes_graph
 from . import classes as mc
+from .dag4_intensity import dag_intensity4
 
 
 def _e2(p1, p2):
@@ -25,8 +27,11 @@ def _e3(p1, p2, p3):
 def motif_intensity(g, size=4, normalize=False):
     """Total Onnela intensity of every uncoloured motif class, per block and in total.
 
-    On a block DAG ``size=3`` gives the four 3-node classes, feed-forward loop included
-    (:func:`dag_intensity3`); ``size=4`` is refused there.
+    On a block DAG (skip blocks, identities, sparse and diagonal blocks) the classes are those of
+    :func:`deepcnt.motifs`: ``size=3`` gives the four 3-node classes, feed-forward loop included
+    (:func:`dag_intensity3`); ``size=4`` adds the 24 four-node classes, the 14 that need a skip included
+    (:func:`deepcnt.motifs.dag4_intensity.dag_intensity4`: the instances a class holds exactly, each at its own
+    exponent ``1/|g|``, by inclusion–exclusion over its empty vertex pairs).
 
     .. math:: I_{class} = \\sum_{g \\in class} \\Big(\\prod_{e \\in g} |w_e|\\Big)^{1/|g|}, \\qquad
               \\mathrm{bifan}_l = \\tfrac14\\big[\\lVert XX^\\top\\rVert_F^2 - \\textstyle\\sum_i r_i^2
@@ -43,9 +48,10 @@ def motif_intensity(g, size=4, normalize=False):
     Returns
     -------
     totals : dict
-        Shape → float64, shape () or (T,).
+        Shape → float64, shape () or (T,). On a chain the 3 (``size=3``) or 13 layered classes; on a block DAG
+        the 4 or 28 classes of :data:`deepcnt.motifs.classes.SHAPES_3_DAG` (+ ``SHAPES_4_DAG``).
     per_block : dict
-        Shape → float64 array (L,) or (T, L), by the motif's lowest layer.
+        Shape → float64 array (L,) or (T, L), by the motif's lowest layer (``L = n_layers - 1``).
 
     Examples
     --------
@@ -53,11 +59,12 @@ def motif_intensity(g, size=4, normalize=False):
     >>> g = deepcnt.LayeredGraph.from_weights([np.array([[1.0, 16.0]]), np.array([[1.0], [1.0]])])
     >>> round(float(motif_intensity(g)[0]["fanout2"]), 6)
     4.0
+    >>> d = deepcnt.LayeredGraph.from_blocks([1, 1, 1, 1], {(0, 1): [[2.0]], (1, 2): [[4.0]], (2, 3): [[1.0]],
+    ...                                                     (0, 3): [[8.0]]})
+    >>> round(float(motif_intensity(d)[0]["bypass4"]), 6)  # (2 · 4 · 1 · 8)^(1/4)
+    2.828427
     """
     shapes = mc.shapes_for_size(size)
-    if not g.is_chain and size != 3:
-        g.require_chain("motif intensity of size 4", instead="Count the 4-node classes with motifs(g, size=4), "
-                        "or sum the 3-node intensities with motif_intensity(g, size=3)")
     xp = g.backend.xp
     L = g.n_blocks
     T = g.blocks[0].shape[0]
@@ -73,6 +80,8 @@ def motif_intensity(g, size=4, normalize=False):
         W = [w / top for w in W]
     if not g.is_chain:
         per = dag_intensity3(g, W)
+        if size == 4:
+            per.update(dag_intensity4(g, W))
         return ({s: (v.sum(1) if g.stacked else v.sum(1)[0]) for s, v in per.items()},
                 {s: (v if g.stacked else v[0]) for s, v in per.items()})
     A = [(w > 0).astype(xp.float64) for w in W]
