@@ -95,22 +95,27 @@ def brute_census(codes, k, signed=False, sizes=(3, 4), graph=None):
     ``graph``: a coloured DiGraph to census instead of the layered graph of ``codes``.
     """
     G = coloured_digraph(codes) if graph is None else graph
+    counts = {}
+    for name, _, _ in classified_subgraphs(G, sizes, k, signed):
+        counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def classified_subgraphs(G, sizes, k=1, signed=False):
+    """Yield ``(class name, nodes, induced subgraph)`` of every connected induced subgraph of ``G`` with
+    ``sizes`` nodes, by enumeration and isomorphism with the templates (edge colours matched when ``k > 1``
+    or ``signed``; ``"other"`` when none matches)."""
     U = G.to_undirected()
     temps = all_templates(k, signed)
-    em = nx.algorithms.isomorphism.categorical_edge_match("color", None)
-    counts = {}
+    em = nx.algorithms.isomorphism.categorical_edge_match("color", None) if (k > 1 or signed) else None
     for size in sizes:
         for nodes in itertools.combinations(G.nodes, size):
             if not nx.is_connected(U.subgraph(nodes)):
                 continue
             H = G.subgraph(nodes)
-            name = "other"
-            for cand, T in temps.get(_signature(H), []):
-                if nx.is_isomorphic(H, T, edge_match=em):
-                    name = cand
-                    break
-            counts[name] = counts.get(name, 0) + 1
-    return counts
+            name = next((n for n, T in temps.get(_signature(H), []) if nx.is_isomorphic(H, T, edge_match=em)),
+                        "other")
+            yield name, nodes, H
 
 
 def random_codes(rng, k, max_layers=4, max_width=4):
@@ -142,17 +147,10 @@ def brute_intensity(weights, theta=0.0, sizes=(3, 4), matrix=None):
 
 
 def _intensity_census(G, sizes):
-    U = G.to_undirected()
-    temps = all_templates(1)
     out = {}
-    for size in sizes:
-        for nodes in itertools.combinations(G.nodes, size):
-            if not nx.is_connected(U.subgraph(nodes)):
-                continue
-            H = G.subgraph(nodes)
-            name = next((n for n, T in temps.get(_signature(H), []) if nx.is_isomorphic(H, T)), "other")
-            ws = [d["w"] for _, _, d in H.edges(data=True)]
-            out[name] = out.get(name, 0.0) + float(np.prod(ws)) ** (1.0 / len(ws))
+    for name, _, H in classified_subgraphs(G, sizes):
+        ws = [d["w"] for _, _, d in H.edges(data=True)]
+        out[name] = out.get(name, 0.0) + float(np.prod(ws)) ** (1.0 / len(ws))
     return out
 
 
@@ -163,15 +161,8 @@ def brute_participation(codes, sizes=(3, 4), matrix=None):
     """
     G = (coloured_digraph([(c != 0).astype(np.int8) for c in codes]) if matrix is None
          else colour_matrix_digraph((matrix != 0).astype(int)))
-    U = G.to_undirected()
-    temps = all_templates(1)
     out = {}
-    for size in sizes:
-        for nodes in itertools.combinations(G.nodes, size):
-            if not nx.is_connected(U.subgraph(nodes)):
-                continue
-            H = G.subgraph(nodes)
-            name = next((n for n, T in temps.get(_signature(H), []) if nx.is_isomorphic(H, T)), "other")
-            arr = out.setdefault(name, np.zeros(G.number_of_nodes(), dtype=np.int64))
-            arr[list(nodes)] += 1
+    for name, nodes, _ in classified_subgraphs(G, sizes):
+        arr = out.setdefault(name, np.zeros(G.number_of_nodes(), dtype=np.int64))
+        arr[list(nodes)] += 1
     return out
