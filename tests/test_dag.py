@@ -90,8 +90,21 @@ def lamalfa_explicit(A, sizes, biases, t, convention):
     return s
 
 
+def is_identity(block):
+    return isinstance(block, IdentityBlock) or (isinstance(block, str) and block == "identity")
+
+
+def proportional_theta(blocks, ref, pairs, rho, t):
+    """θ of every block (in ``pairs`` order) of a global proportional threshold: the cut of the learnt blocks'
+    weights, 0 for the identity skips (they take no part and keep their edges)."""
+    cut = proportional_cut(ref, [p for p in pairs if not is_identity(blocks[p])], rho, t)
+    return np.array([0.0 if is_identity(blocks[p]) else cut for p in pairs])
+
+
 def proportional_cut(ref, pairs, rho, t):
     """The cut of a global proportional threshold, from the explicit weights: keep the top round(ρ·E) by |w|."""
+    if not pairs:
+        return 0.0
     mags = np.sort(np.concatenate([np.abs(ref[p][t]).ravel() for p in pairs]))[::-1]
     mags = mags[mags > 0]
     k = int(round(rho * mags.size))
@@ -149,7 +162,7 @@ def test_dag_metrics_against_explicit_graph(seed):
     else:
         rho = float(rng.choice([0.1, 0.4, 0.75]))
         g = g.threshold(rho, mode="proportional")
-        theta = np.array([[proportional_cut(ref, g.pairs, rho, t) for t in range(nt)]] * g.n_blocks)
+        theta = np.stack([proportional_theta(blocks, ref, g.pairs, rho, t) for t in range(nt)], axis=1)
         np.testing.assert_allclose(g.theta, theta)
     for t in range(nt):
         _check_epoch(g, sizes, ref, biases, t, theta[:, t])
@@ -163,7 +176,10 @@ def test_per_block_proportional_and_stack_round_trip(seed):
     for b, p in enumerate(g.pairs):  # each block keeps the top half of its own non-zero weights
         mags = np.abs(ref[p][0]).ravel()
         kept = np.count_nonzero(mags > g.theta[b, 0])
-        assert kept == np.count_nonzero(mags > proportional_cut(ref, [p], 0.5, 0))
+        if is_identity(blocks[p]):  # a skip keeps every edge (a tie of equal weights would drop them all)
+            assert g.theta[b, 0] == 0 and kept == sizes[p[0]]
+        else:
+            assert kept == np.count_nonzero(mags > proportional_cut(ref, [p], 0.5, 0))
     st = LayeredGraph.stack([g, g.threshold(0.3), g])
     assert st.pairs == g.pairs and st.n_epochs == 3
     for t, h in enumerate([g, g.threshold(0.3), g]):

@@ -321,7 +321,9 @@ class LayeredGraph(_Shape):
         LayeredGraph
             The same blocks with the new rule. Thresholds compose: an edge must pass every one applied.
             Proportional thresholds are computed per epoch; ties at the cut are dropped, so at most
-            ``round(ρ·E)`` edges are kept.
+            ``round(ρ·E)`` edges are kept. They rank the learnt weights only: the edges of an identity block
+            (a residual skip, weight 1, no parameters of its own) are neither counted in ``E`` nor cut, as a
+            block of equal weights would otherwise lose all of its edges to the tie rule.
         """
         check_choice("threshold mode", mode, _THRESHOLD_MODES)
         L, T = self.theta.shape
@@ -350,22 +352,25 @@ class LayeredGraph(_Shape):
         """θ per block and epoch such that the top ``ρ`` fraction by ``|w|`` (of kept edges) passes.
 
         Implicit blocks contribute each shared weight once with its number of edges (``weight_counts``).
+        Identity blocks take no part and keep θ = 0 (:meth:`threshold`).
         """
         L, T = self.theta.shape
         out = np.zeros((L, T))
         to_np = self.backend.to_numpy
+        learnt = [l for l, b in enumerate(self.blocks) if not isinstance(b, IdentityBlock)]
         for t in range(T):
-            mags, counts = [], []
-            for l, b in enumerate(self.blocks):
+            mags, counts = {}, {}
+            for l in learnt:
+                b = self.blocks[l]
                 if isinstance(b, ImplicitBlock):
                     a, c = b.weight_counts(t)
                     a = np.abs(a)
                 else:
                     a, c = np.abs(to_np(b[t])).ravel(), None
                 keep = a > self.theta[l, t]
-                mags.append(a[keep])
-                counts.append(None if c is None else np.asarray(c)[keep])
-            groups = [[l] for l in range(L)] if per_block else [list(range(L))]
+                mags[l] = a[keep]
+                counts[l] = None if c is None else np.asarray(c)[keep]
+            groups = [[l] for l in learnt] if per_block else [learnt] if learnt else []
             for group in groups:
                 cut = _top_fraction_cut([mags[l] for l in group], [counts[l] for l in group], rho)
                 for l in group:
