@@ -141,7 +141,7 @@ def test_cpu_vs_gpu_simulator():
 
 
 @pytest.mark.parametrize("fold", [None, "count", "abs"])
-@pytest.mark.parametrize("x_kind", ["random", "integer", "per-channel constant"])
+@pytest.mark.parametrize("x_kind", ["random", "integer", "per-channel constant", "position classes"])
 @pytest.mark.parametrize("parallel_min_edges", [0, 1 << 40], ids=["gemm", "loops"])
 @pytest.mark.parametrize("geometry", [
     dict(shape=(2, 4, 1, 3, 2), in_shape=(2, 5, 6), stride=(2, 1), padding=(1, 2), dilation=(1, 2), groups=2),
@@ -153,7 +153,8 @@ def test_cpu_vs_gpu_simulator():
 ])
 def test_kernel_twins_against_dense(monkeypatch, parallel_min_edges, geometry, x_kind, fold):
     """Large convolutions take BLAS products (im2col), small ones the loops, a vector constant over each
-    channel (the ones of degrees and strengths) the per-offset tables; a fold asks for one sum of two sign
+    channel (the ones of degrees and strengths) the per-offset tables, a vector with few position classes
+    (k_nn's neighbour degrees) the class products; a fold asks for one sum of two sign
     channels. All equal the dense block, the 0/1 channels times integers exactly (float32 products)."""
     from deepcnt.kernels.cpu import conv as kcpu
     from deepcnt.kernels.gpu import conv as kgpu
@@ -170,6 +171,18 @@ def test_kernel_twins_against_dense(monkeypatch, parallel_min_edges, geometry, x
     x_row, x_col = rng.random((T, n_in)), rng.random((T, n_out))
     if x_kind == "integer":  # neighbour degrees; large enough that float32 sums need the exactness check
         x_row, x_col = (rng.integers(0, 1 << 21, (T, n)).astype(np.float64) for n in (n_in, n_out))
+    elif x_kind == "position classes":  # like degrees: a value per channel, border rows/columns, parities
+        def classes(n_t, shape):
+            C, H, W = shape
+            v = rng.integers(1, 60, (n_t, C, 3, 3)).astype(np.float64)
+            iy, ix = rng.integers(0, 3, H), rng.integers(0, 3, W)
+            return v[:, :, iy][:, :, :, ix].reshape(n_t, -1)
+
+        x_row, x_col = classes(T, b.in_shape), classes(T, b.out_shape)
+        monkeypatch.setattr(kcpu, "CLASSES_MIN_SAVING", 0)  # the class products even on these small images
+        taken = []
+        route = kcpu._conv_matvec_classes
+        monkeypatch.setattr(kcpu, "_conv_matvec_classes", lambda *a: taken.append(route(*a)) or taken[-1])
     elif x_kind != "random":
         x_row = np.repeat(rng.random((T, b.in_shape[0])), n_in // b.in_shape[0], axis=1)
         x_col = np.repeat(rng.random((T, b.out_shape[0])), n_out // b.out_shape[0], axis=1)
@@ -179,6 +192,8 @@ def test_kernel_twins_against_dense(monkeypatch, parallel_min_edges, geometry, x
         row, col = np.full(lead + (n_in,), np.nan), np.full(lead + (n_out,), np.nan)
         mod.conv_matvec(b.kernel, b.geom, theta, x_row, x_col, row, col, fold)
         outs.append((row, col))
+    if x_kind == "position classes" and parallel_min_edges == 0:
+        assert taken == [True]
     np.testing.assert_allclose(outs[1][0], outs[0][0], rtol=1e-12)
     np.testing.assert_allclose(outs[1][1], outs[0][1], rtol=1e-12)
     m = nn.Conv2d(b.in_shape[0], b.out_shape[0], K.shape[-2:], stride=b.stride, padding=b.padding,
@@ -195,7 +210,7 @@ def test_kernel_twins_against_dense(monkeypatch, parallel_min_edges, geometry, x
             chans = [chans[c] + chans[c + 1]]
         for c, B in enumerate(chans):
             row, col = (o[t, c] if fold is None else o[t] for o in outs[0])
-            if x_kind == "integer" and (fold == "count" or (fold is None and c < 2)):
+            if x_kind in ("integer", "position classes") and (fold == "count" or (fold is None and c < 2)):
                 np.testing.assert_array_equal(row, B @ x_col[t])
                 np.testing.assert_array_equal(col, x_row[t] @ B)
             np.testing.assert_allclose(row, B @ x_col[t], rtol=1e-10, atol=1e-12)

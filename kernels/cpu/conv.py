@@ -15,6 +15,8 @@ Unit order is C-order of ``(C, H, W)`` (``c·H·W + y·W + x``), the order of ``
 ``geom`` is a tuple of 15 ints
 ``(C_in, H, W, C_out, H_out, W_out, kh, kw, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups)``.
 """
+import functools
+
 import numba
 import numpy as np
 from numba import njit, prange
@@ -30,6 +32,9 @@ PARALLEL_MIN_EDGES = 1 << 16
 #: loops 84 ms, products 53 ms). One folded channel (k_nn's pass) always takes the products; a vector
 #: constant over each channel (degrees, strengths) always takes the tables.
 GEMM_MIN_CHANNEL_PAIRS = 8192
+#: A vector with few position classes (k_nn's neighbour degrees) takes the class products when they touch at
+#: most ``1 / CLASSES_MIN_SAVING`` of the positions the im2col products would (float64 against float32: 2).
+CLASSES_MIN_SAVING = 2
 
 
 @njit(cache=config.CACHE, inline="always")
@@ -104,6 +109,8 @@ def conv_matvec(K, geom, theta, x_row, x_col, row_out, col_out, fold=None):
     cout_g = C_out // G
     work = T * C_out * (C_in // G) * kh * kw * Ho * Wo  # an upper bound on the edges
     parallel = work >= PARALLEL_MIN_EDGES
+    if parallel and _conv_matvec_classes(K, geom, theta, x_row, x_col, row_out, col_out, fold):
+        return
     if parallel and (fold is not None or C_in // G * cout_g >= GEMM_MIN_CHANNEL_PAIRS):
         _conv_matvec_gemm(K, geom, theta, x_row, x_col, row_out, col_out, fold)
         return
@@ -359,6 +366,116 @@ def _conv_matvec_gemm(K, geom, theta, x_row, x_col, row_out, col_out, fold):
             row = row.reshape(n_c, C_in * H * W)
         _store(col_out[t], col.reshape(n_c, C_out * Ho * Wo), chans)
         _store(row_out[t], row, chans)
+
+
+@functools.lru_cache(maxsize=256)
+def _probe(shape):
+    """Fixed pseudo-random weights of ``shape``: the keys that tell rows (columns) of an image apart."""
+    return np.random.default_rng(0).random(shape)
+
+
+def _position_classes(x):
+    """Rows and columns of the images ``x`` (C, H, W) that hold the same values in every channel.
+
+    Returns ``(iy, ix, a)`` with ``x[c, y, w] == a[c, iy[y], ix[w]]`` exactly (``a``: shape (C, ny, nx), the
+    values of one representative row and column of each class), or ``None`` when the classes are not few
+    (``ny·nx > H·W / (2·CLASSES_MIN_SAVING)``). Degree vectors have a handful: a unit's degree depends on its channel and on which
+    kernel offsets reach it (the border rows and columns, the parity under a stride).
+    """
+    C, H, W = x.shape
+    picked = []
+    for spec, other in (("chw,cw->h", (C, W)), ("chw,ch->w", (C, H))):
+        # rows with different keys differ; rows with one key are checked below (the keys only group them)
+        _, first, inv = np.unique(np.einsum(spec, x, _probe(other)), return_index=True, return_inverse=True)
+        picked.append((first, inv.ravel()))
+    (fy, iy), (fx, ix) = picked
+    if 2 * CLASSES_MIN_SAVING * fy.size * fx.size > H * W:
+        return None
+    a = x[:, fy][:, :, fx]
+    if not np.array_equal(a[:, iy][:, :, ix], x):
+        return None
+    return iy, ix, a
+
+
+def _read_patterns(cls, off0, step, s, n_in, n_out, k, none, transposed):
+    """Which class every position reads through each kernel offset along one axis: ``(patterns, index)``,
+    ``patterns`` (n_patterns, k) the distinct rows of the code matrix and ``index`` the pattern of every
+    position; code ``none`` where the offset reads nothing (outside the image, or not on the stride).
+
+    Output position ``o`` reads input ``o·s + off0 + q·step`` (``cls`` over input positions); input position
+    ``i`` (``transposed``) is read by output ``(i − off0 − q·step) / s`` (``cls`` over output positions).
+    """
+    q = np.arange(k)[None, :]
+    if transposed:
+        d = np.arange(n_in)[:, None] - off0 - q * step
+        ok = (d >= 0) & (d % s == 0) & (d // s < n_out)
+        codes = np.where(ok, cls[np.clip(d // s, 0, n_out - 1)], none)
+    else:
+        i = np.arange(n_out)[:, None] * s + off0 + q * step
+        ok = (i >= 0) & (i < n_in)
+        codes = np.where(ok, cls[np.clip(i, 0, n_in - 1)], none)
+    patterns, index = np.unique(codes, axis=0, return_inverse=True)
+    return patterns, index.ravel()
+
+
+def _conv_matvec_classes(K, geom, theta, x_row, x_col, row_out, col_out, fold):
+    """``conv_matvec`` for vectors with few position classes (:func:`_position_classes`: k_nn's neighbour
+    degrees), in O(parameters × classes + units); returns False (nothing written) for other vectors.
+
+    The generalisation of the per-offset tables: an output position's column sum depends only on its
+    channel and on the classes of the inputs its kernel offsets read (a row pattern and a column pattern),
+    so one product of the kernel's sign channels with the unfolded image of one position per pattern pair
+    (instead of every position: im2col) gives every sum, gathered to the positions. The row sums: the
+    transposed kernel times one vector per output class, then per input pattern pair the sum over the
+    offsets of the value of the class each reads. Same products as :func:`_conv_matvec_gemm`, in float64
+    (0/1 channels times integers: exact).
+    """
+    C_in, H, W, C_out, Ho, Wo, kh, kw, sh, sw, ph, pw, dh, dw, G = geom
+    cin_g, cout_g = C_in // G, C_out // G
+    n_k = cin_g * kh * kw
+    plans = []
+    for t in range(K.shape[0]):
+        cin, cout = (_position_classes(x[t].reshape(*shape)) for x, shape in
+                     ((x_row, (C_in, H, W)), (x_col, (C_out, Ho, Wo))))
+        if cin is None or cout is None:
+            return False
+        (iy, ix, a), (jy, jx, b) = cin, cout
+        col_pat = (_read_patterns(iy, -ph, dh, sh, H, Ho, kh, a.shape[1], False),
+                   _read_patterns(ix, -pw, dw, sw, W, Wo, kw, a.shape[2], False))
+        row_pat = (_read_patterns(jy, -ph, dh, sh, H, Ho, kh, b.shape[1], True),
+                   _read_patterns(jx, -pw, dw, sw, W, Wo, kw, b.shape[2], True))
+        n_col = col_pat[0][0].shape[0] * col_pat[1][0].shape[0]
+        n_row = row_pat[0][0].shape[0] * row_pat[1][0].shape[0]
+        n_b = (b.shape[1] + 1) * (b.shape[2] + 1)
+        if CLASSES_MIN_SAVING * (n_col + n_b + n_row) > Ho * Wo:  # not enough cheaper than the products over every position
+            return False
+        plans.append((a, b, col_pat, row_pat))
+    for t, (a, b, ((py, oy), (px, ox)), ((qy, iy), (qx, ix))) in enumerate(plans):
+        chans = _sign_channels(K[t].reshape(G, cout_g, n_k), theta[t], fold)
+        n_c = len(chans)
+        B = chans[0][1] if n_c == 1 else np.concatenate([m for _, m in chans], axis=1)  # (G, c·cout_g, n_k)
+        # columns: the unfolded image of one position per (row pattern, column pattern), class "none" reads 0
+        a_pad = np.zeros((C_in, a.shape[1] + 1, a.shape[2] + 1))
+        a_pad[:, :-1, :-1] = a
+        X = a_pad[:, py.T[:, None, :, None], px.T[None, :, None, :]]  # (C_in, kh, kw, n_py, n_px)
+        col = np.matmul(B, X.reshape(G, n_k, -1)).reshape(G, n_c, cout_g, -1).transpose(1, 0, 2, 3)
+        col = np.take(col.reshape(n_c, C_out, -1), (oy[:, None] * px.shape[0] + ox).ravel(), axis=2)
+        # rows: the transposed kernel times one vector per output class (the class "none" is zero) ...
+        b_pad = np.zeros((C_out, b.shape[1] + 1, b.shape[2] + 1))
+        b_pad[:, :-1, :-1] = b
+        if n_c == 1:
+            Bt = B.transpose(0, 2, 1)
+        else:
+            Bt = np.concatenate([m.transpose(0, 2, 1) for _, m in chans], axis=1)  # (G, c·n_k, cout_g)
+        Y = np.matmul(Bt, b_pad.reshape(G, cout_g, -1)).reshape(G, n_c, cin_g, kh, kw, *b_pad.shape[1:])
+        Y = Y.transpose(1, 0, 2, 3, 4, 5, 6).reshape(n_c, C_in, kh, kw, *b_pad.shape[1:])
+        # ... summed per input (row pattern, column pattern) over the offsets of the class each one reads
+        ky, kx = np.arange(kh)[:, None, None, None], np.arange(kw)[None, :, None, None]
+        R = Y[:, :, ky, kx, qy.T[:, None, :, None], qx.T[None, :, None, :]].sum(axis=(2, 3))
+        row = np.take(R.reshape(n_c, C_in, -1), (iy[:, None] * qx.shape[0] + ix).ravel(), axis=2)
+        _store(col_out[t], col.reshape(n_c, C_out * Ho * Wo), chans)
+        _store(row_out[t], row.reshape(n_c, C_in * H * W), chans)
+    return True
 
 
 @njit(parallel=True, cache=config.CACHE)
