@@ -157,6 +157,7 @@ def test_kernel_twins_against_dense(monkeypatch, parallel_min_edges, geometry, x
     (k_nn's neighbour degrees) the class products; a fold asks for one sum of two sign
     channels. All equal the dense block, the 0/1 channels times integers exactly (float32 products)."""
     from deepcnt.kernels.cpu import conv as kcpu
+    from deepcnt.kernels.cpu import conv_classes
     from deepcnt.kernels.gpu import conv as kgpu
     from naive_conv import layer_dense
 
@@ -179,10 +180,10 @@ def test_kernel_twins_against_dense(monkeypatch, parallel_min_edges, geometry, x
             return v[:, :, iy][:, :, :, ix].reshape(n_t, -1)
 
         x_row, x_col = classes(T, b.in_shape), classes(T, b.out_shape)
-        monkeypatch.setattr(kcpu, "CLASSES_MIN_SAVING", 0)  # the class products even on these small images
+        monkeypatch.setattr(conv_classes, "CLASSES_MIN_SAVING", 0)  # the class products even on small images
         taken = []
-        route = kcpu._conv_matvec_classes
-        monkeypatch.setattr(kcpu, "_conv_matvec_classes", lambda *a: taken.append(route(*a)) or taken[-1])
+        route = conv_classes.conv_matvec_classes
+        monkeypatch.setattr(conv_classes, "conv_matvec_classes", lambda *a: taken.append(route(*a)) or taken[-1])
     elif x_kind != "random":
         x_row = np.repeat(rng.random((T, b.in_shape[0])), n_in // b.in_shape[0], axis=1)
         x_col = np.repeat(rng.random((T, b.out_shape[0])), n_out // b.out_shape[0], axis=1)
@@ -192,8 +193,14 @@ def test_kernel_twins_against_dense(monkeypatch, parallel_min_edges, geometry, x
         row, col = np.full(lead + (n_in,), np.nan), np.full(lead + (n_out,), np.nan)
         mod.conv_matvec(b.kernel, b.geom, theta, x_row, x_col, row, col, fold)
         outs.append((row, col))
+    # add=True (a second block into or out of a layer) adds the same sums to what the outputs hold
+    row, col = rng.random(lead + (n_in,)), rng.random(lead + (n_out,))
+    row_added, col_added = row.copy(), col.copy()
+    kcpu.conv_matvec(b.kernel, b.geom, theta, x_row, x_col, row_added, col_added, fold, add=True)
+    np.testing.assert_array_equal(row_added, row + outs[0][0])
+    np.testing.assert_array_equal(col_added, col + outs[0][1])
     if x_kind == "position classes" and parallel_min_edges == 0:
-        assert taken == [True]
+        assert taken == [True, True]
     np.testing.assert_allclose(outs[1][0], outs[0][0], rtol=1e-12)
     np.testing.assert_allclose(outs[1][1], outs[0][1], rtol=1e-12)
     m = nn.Conv2d(b.in_shape[0], b.out_shape[0], K.shape[-2:], stride=b.stride, padding=b.padding,

@@ -15,13 +15,13 @@ Unit order is C-order of ``(C, H, W)`` (``c·H·W + y·W + x``), the order of ``
 ``geom`` is a tuple of 15 ints
 ``(C_in, H, W, C_out, H_out, W_out, kh, kw, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups)``.
 """
-import functools
-
 import numba
 import numpy as np
 from numba import njit, prange
 
 from .. import config
+from . import conv_classes
+from .conv_classes import per_channel_constant, sign_channels as _sign_channels
 
 #: Below this many edges a convolution block runs on one thread: a parallel launch costs more than the work
 #: (and far more on a loaded machine). Candidate for ``kernels/config.py``.
@@ -32,9 +32,6 @@ PARALLEL_MIN_EDGES = 1 << 16
 #: loops 84 ms, products 53 ms). One folded channel (k_nn's pass) always takes the products; a vector
 #: constant over each channel (degrees, strengths) always takes the tables.
 GEMM_MIN_CHANNEL_PAIRS = 8192
-#: A vector with few position classes (k_nn's neighbour degrees) takes the class products when they touch at
-#: most ``1 / CLASSES_MIN_SAVING`` of the positions the im2col products would (float64 against float32: 2).
-CLASSES_MIN_SAVING = 2
 
 
 @njit(cache=config.CACHE, inline="always")
@@ -66,7 +63,7 @@ FOLDS = (None, "count", "abs")
 _FOLD_CHANNEL = {"count": 0, "abs": 2}
 
 
-def conv_matvec(K, geom, theta, x_row, x_col, row_out, col_out, fold=None):
+def conv_matvec(K, geom, theta, x_row, x_col, row_out, col_out, fold=None, add=False):
     """Row and column mat-vecs of the four masked sign channels of a convolution stack.
 
     .. math::
@@ -78,7 +75,8 @@ def conv_matvec(K, geom, theta, x_row, x_col, row_out, col_out, fold=None):
     ``j = (co, oy, ox)``, masked by sign and ``|K| > θ_t`` (channels ``A⁺, A⁻, W⁺, W⁻``).
 
     Three routes, same sums: vectors constant over each channel's positions (the ones of degrees and
-    strengths) take per-kernel-offset tables, O(parameters + units) (:func:`_conv_matvec_tables`); other
+    strengths) take per-kernel-offset tables, O(parameters + units), vectors with few position classes
+    (k_nn's neighbour degrees) products over one position per class pattern (both in ``conv_classes``); other
     vectors take one BLAS product per direction (:func:`_conv_matvec_gemm`) when the block is large, and the
     loops below when it is small.
 
@@ -95,22 +93,41 @@ def conv_matvec(K, geom, theta, x_row, x_col, row_out, col_out, fold=None):
     fold : {None, "count", "abs"}
         ``None``: the four channels. ``"count"``: only their sum ``A⁺ + A⁻``, ``"abs"``: only ``W⁺ + W⁻``
         (what k_nn reads: a quarter of the products).
+    add : bool
+        Add the sums to ``row_out`` and ``col_out`` instead of overwriting them (the pass's second block into
+        or out of a layer: no temporary where the route writes the units itself).
     """
     if fold not in FOLDS:
         raise ValueError(f"fold must be one of {FOLDS}, got {fold!r}")
     T = K.shape[0]
     if T == 0:
         return
-    if _per_channel_constant_all(x_row, x_col, geom):
-        _conv_matvec_tables(K, geom, theta, x_row, x_col, row_out, col_out, fold)
-        return
     C_in, H, W, C_out, Ho, Wo, kh, kw = geom[:8]
+    if all(per_channel_constant(x[t].reshape(c, h, w)) for t in range(T)
+           for x, c, h, w in ((x_row, C_in, H, W), (x_col, C_out, Ho, Wo))):
+        conv_classes.conv_matvec_tables(K, geom, theta, x_row, x_col, row_out, col_out, fold, add)
+        return
     G = geom[14]
-    cout_g = C_out // G
     work = T * C_out * (C_in // G) * kh * kw * Ho * Wo  # an upper bound on the edges
     parallel = work >= PARALLEL_MIN_EDGES
-    if parallel and _conv_matvec_classes(K, geom, theta, x_row, x_col, row_out, col_out, fold):
+    if parallel and conv_classes.conv_matvec_classes(K, geom, theta, x_row, x_col, row_out, col_out, fold, add):
         return
+    if add:  # the routes below overwrite their outputs
+        rows, cols = np.empty(row_out.shape), np.empty(col_out.shape)
+        _conv_matvec_general(K, geom, theta, x_row, x_col, rows, cols, fold, parallel)
+        row_out += rows
+        col_out += cols
+    else:
+        _conv_matvec_general(K, geom, theta, x_row, x_col, row_out, col_out, fold, parallel)
+
+
+def _conv_matvec_general(K, geom, theta, x_row, x_col, row_out, col_out, fold, parallel):
+    """``conv_matvec`` for any vectors: the BLAS products when ``parallel`` (a large block) and either a fold
+    or enough channel pairs, else the loops over kernel entries × output positions."""
+    T = K.shape[0]
+    C_in, H, W, C_out, Ho, Wo = geom[:6]
+    G = geom[14]
+    cout_g = C_out // G
     if parallel and (fold is not None or C_in // G * cout_g >= GEMM_MIN_CHANNEL_PAIRS):
         _conv_matvec_gemm(K, geom, theta, x_row, x_col, row_out, col_out, fold)
         return
@@ -141,131 +158,6 @@ def _window(off, s, n_in, n_out):
     ``0 <= o·s + off < n_in``, and the inputs ``o·s + off`` they read (a strided slice)."""
     lo, hi = _valid.py_func(off, s, n_in, n_out)
     return slice(lo, hi), slice(lo * s + off, (hi - 1) * s + off + 1 if hi > lo else lo * s + off, s)
-
-
-def _per_channel_constant(x):
-    """``x[..., 0, 0]`` (shape (G, channels)) when ``x`` (G, channels, h, w) is constant over each channel's
-    positions, else ``None``."""
-    a = x[:, :, 0, 0]
-    return a if (x == a[:, :, None, None]).all() else None
-
-
-def _per_channel_constant_all(x_row, x_col, geom):
-    """True when both vectors are constant over each channel's positions at every epoch (degrees, strengths)."""
-    C_in, H, W, C_out, Ho, Wo = geom[:6]
-    return all(_per_channel_constant(x.reshape(x.shape[0], c, h, w)) is not None
-               for x, c, h, w in ((x_row, C_in, H, W), (x_col, C_out, Ho, Wo)))
-
-
-def _sign_channels(k, th, fold):
-    """``[(channel, matrix)]``: the masked sign channels (float64) of kernel entries ``k`` that ``fold``
-    asks for: ``A⁺, A⁻, W⁺, W⁻`` (channels 0–3), ``A⁺ + A⁻`` (0) or ``W⁺ + W⁻`` (2)."""
-    th = np.float64(th)  # a float32 kernel compares to θ in float64, as the loops do
-    if fold == "count":
-        return [(0, (np.abs(k) > th).astype(np.float64))]
-    k = k.astype(np.float64)
-    if fold == "abs":
-        a = np.abs(k)
-        return [(2, a * (a > th))]
-    pos, neg = k > th, k < -th
-    return [(0, pos.astype(np.float64)), (1, neg.astype(np.float64)), (2, k * pos), (3, -k * neg)]
-
-
-def _offset_masks(off0, step, s, n_in, n_out, k, transposed):
-    """Which kernel offsets along one axis touch each position: ``(classes, index)`` with ``classes`` the
-    distinct rows of the 0/1 matrix ``M[position, offset]`` and ``index`` the class of every position.
-
-    Output position ``o`` reads offset ``q`` when its input ``o·s + off0 + q·step`` is inside ``[0, n_in)``;
-    input position ``i`` (``transposed``) is read through offset ``q`` when ``i − off0 − q·step`` is a
-    multiple of ``s`` whose quotient is an output position.
-    """
-    q = np.arange(k)[None, :]
-    if transposed:
-        d = np.arange(n_in)[:, None] - off0 - q * step
-        M = (d >= 0) & (d % s == 0) & (d // s < n_out)
-    else:
-        i = np.arange(n_out)[:, None] * s + off0 + q * step
-        M = (i >= 0) & (i < n_in)
-    classes, index = np.unique(M, axis=0, return_inverse=True)
-    return classes.astype(np.float64), index.ravel()
-
-
-def _conv_matvec_tables(K, geom, theta, x_row, x_col, row_out, col_out, fold):
-    """``conv_matvec`` for vectors constant over each channel's positions, in O(parameters + units).
-
-    With ``x_row[ci, ·] = a[ci]``, the column sum of output ``(co, oy, ox)`` is ``Σ_{ky,kx} T[co, ky, kx]``
-    over the offsets whose input lies inside the image, ``T[co, ky, kx] = Σ_ci B[co, ci, ky, kx] a[ci]``;
-    along each axis the offsets that do form one of a few patterns (all of them inside, fewer at the borders),
-    so the sums are computed once per (channel, row pattern, column pattern) and gathered to the positions.
-    The row sums of input ``(ci, y, x)`` are the same with the transposed table and the offsets through
-    which some output reads ``(y, x)`` (with a stride, not an interval).
-    """
-    C_in, H, W, C_out, Ho, Wo, kh, kw, sh, sw, ph, pw, dh, dw, G = geom
-    cin_g, cout_g = C_in // G, C_out // G
-    cls_oy, idx_oy = _offset_masks(-ph, dh, sh, H, Ho, kh, False)
-    cls_ox, idx_ox = _offset_masks(-pw, dw, sw, W, Wo, kw, False)
-    cls_iy, idx_iy = _offset_masks(-ph, dh, sh, H, Ho, kh, True)
-    cls_ix, idx_ix = _offset_masks(-pw, dw, sw, W, Wo, kw, True)
-    n_c = 4 if fold is None else 1
-    for t in range(K.shape[0]):
-        a_in = np.ascontiguousarray(x_row[t].reshape(G, cin_g, H * W)[:, :, 0])
-        a_out = np.ascontiguousarray(x_col[t].reshape(G, cout_g, Ho * Wo)[:, :, 0])
-        t_in = np.empty((n_c, G, cout_g, kh, kw))
-        t_out = np.empty((n_c, G, cin_g, kh, kw))
-        k = K[t].reshape(G, cout_g, cin_g, kh * kw)
-        th = np.float64(theta[t])
-        _table(k, th, a_in, _FOLD_CODE[fold], t_in.reshape(n_c, G, cout_g, kh * kw))
-        _table(np.ascontiguousarray(k.transpose(0, 2, 1, 3)), th, a_out, _FOLD_CODE[fold],
-               t_out.reshape(n_c, G, cin_g, kh * kw))
-        s_in = np.einsum("cgoyx,ay,bx->cgoab", t_in, cls_oy, cls_ox)  # (c, G, cout_g, row pattern, col pattern)
-        s_out = np.einsum("cgiyx,ay,bx->cgiab", t_out, cls_iy, cls_ix)
-        # gather every position's pattern straight into the outputs (the channels come in order 0..3)
-        np.take(s_in.reshape(n_c, C_out, -1), (idx_oy[:, None] * cls_ox.shape[0] + idx_ox).ravel(),
-                axis=2, out=_view(col_out[t], (n_c, C_out, Ho * Wo)), mode="clip")
-        np.take(s_out.reshape(n_c, C_in, -1), (idx_iy[:, None] * cls_ix.shape[0] + idx_ix).ravel(),
-                axis=2, out=_view(row_out[t], (n_c, C_in, H * W)), mode="clip")
-
-
-#: ``fold`` as the code the compiled kernels take.
-_FOLD_CODE = {None: 0, "count": 1, "abs": 2}
-
-
-@njit(cache=config.CACHE)
-def _table(K, th, a, fold_code, out):
-    """Per-(channel, offset) table of one epoch's kernel ``K`` (G, m, n, q) against a per-channel vector
-    ``a`` (G, n): ``out[c, g, o, q] = Σ_i B_c(K[g, o, i, q]) a[g, i]`` for the four sign channels
-    (``fold_code`` 0) or the one folded channel (1: ``A⁺ + A⁻``, 2: ``W⁺ + W⁻``); ``out`` is overwritten.
-    One thread: about 1 ns per entry, a ResNet-50's 25M in 50 ms, less than waking a thread pool costs
-    on a loaded machine."""
-    G, m, n, nq = K.shape
-    for job in range(G * m):
-        g = job // m
-        o = job - g * m
-        acc = np.zeros((4, nq))
-        for i in range(n):
-            x = a[g, i]
-            for q in range(nq):  # branch-free: the signs of trained weights are a coin toss
-                w = np.float64(K[g, o, i, q])
-                if fold_code == 0:
-                    p = np.float64(w > th) * x
-                    ng = np.float64(w < -th) * x
-                    acc[0, q] += p
-                    acc[1, q] += ng
-                    acc[2, q] += w * p
-                    acc[3, q] -= w * ng
-                else:
-                    kept = np.float64(abs(w) > th) * x
-                    acc[0, q] += kept if fold_code == 1 else abs(w) * kept
-        for c in range(out.shape[0]):
-            for q in range(nq):
-                out[c, g, o, q] = acc[c, q]
-
-
-def _view(a, shape):
-    """``a`` reshaped without a copy (a strided output slice may not be copied: the writes would be lost)."""
-    v = a.view()
-    v.shape = shape  # raises where a copy would be needed
-    return v
 
 
 def _store(out, sums, chans):
@@ -366,116 +258,6 @@ def _conv_matvec_gemm(K, geom, theta, x_row, x_col, row_out, col_out, fold):
             row = row.reshape(n_c, C_in * H * W)
         _store(col_out[t], col.reshape(n_c, C_out * Ho * Wo), chans)
         _store(row_out[t], row, chans)
-
-
-@functools.lru_cache(maxsize=256)
-def _probe(shape):
-    """Fixed pseudo-random weights of ``shape``: the keys that tell rows (columns) of an image apart."""
-    return np.random.default_rng(0).random(shape)
-
-
-def _position_classes(x):
-    """Rows and columns of the images ``x`` (C, H, W) that hold the same values in every channel.
-
-    Returns ``(iy, ix, a)`` with ``x[c, y, w] == a[c, iy[y], ix[w]]`` exactly (``a``: shape (C, ny, nx), the
-    values of one representative row and column of each class), or ``None`` when the classes are not few
-    (``ny·nx > H·W / (2·CLASSES_MIN_SAVING)``). Degree vectors have a handful: a unit's degree depends on its channel and on which
-    kernel offsets reach it (the border rows and columns, the parity under a stride).
-    """
-    C, H, W = x.shape
-    picked = []
-    for spec, other in (("chw,cw->h", (C, W)), ("chw,ch->w", (C, H))):
-        # rows with different keys differ; rows with one key are checked below (the keys only group them)
-        _, first, inv = np.unique(np.einsum(spec, x, _probe(other)), return_index=True, return_inverse=True)
-        picked.append((first, inv.ravel()))
-    (fy, iy), (fx, ix) = picked
-    if 2 * CLASSES_MIN_SAVING * fy.size * fx.size > H * W:
-        return None
-    a = x[:, fy][:, :, fx]
-    if not np.array_equal(a[:, iy][:, :, ix], x):
-        return None
-    return iy, ix, a
-
-
-def _read_patterns(cls, off0, step, s, n_in, n_out, k, none, transposed):
-    """Which class every position reads through each kernel offset along one axis: ``(patterns, index)``,
-    ``patterns`` (n_patterns, k) the distinct rows of the code matrix and ``index`` the pattern of every
-    position; code ``none`` where the offset reads nothing (outside the image, or not on the stride).
-
-    Output position ``o`` reads input ``o·s + off0 + q·step`` (``cls`` over input positions); input position
-    ``i`` (``transposed``) is read by output ``(i − off0 − q·step) / s`` (``cls`` over output positions).
-    """
-    q = np.arange(k)[None, :]
-    if transposed:
-        d = np.arange(n_in)[:, None] - off0 - q * step
-        ok = (d >= 0) & (d % s == 0) & (d // s < n_out)
-        codes = np.where(ok, cls[np.clip(d // s, 0, n_out - 1)], none)
-    else:
-        i = np.arange(n_out)[:, None] * s + off0 + q * step
-        ok = (i >= 0) & (i < n_in)
-        codes = np.where(ok, cls[np.clip(i, 0, n_in - 1)], none)
-    patterns, index = np.unique(codes, axis=0, return_inverse=True)
-    return patterns, index.ravel()
-
-
-def _conv_matvec_classes(K, geom, theta, x_row, x_col, row_out, col_out, fold):
-    """``conv_matvec`` for vectors with few position classes (:func:`_position_classes`: k_nn's neighbour
-    degrees), in O(parameters × classes + units); returns False (nothing written) for other vectors.
-
-    The generalisation of the per-offset tables: an output position's column sum depends only on its
-    channel and on the classes of the inputs its kernel offsets read (a row pattern and a column pattern),
-    so one product of the kernel's sign channels with the unfolded image of one position per pattern pair
-    (instead of every position: im2col) gives every sum, gathered to the positions. The row sums: the
-    transposed kernel times one vector per output class, then per input pattern pair the sum over the
-    offsets of the value of the class each reads. Same products as :func:`_conv_matvec_gemm`, in float64
-    (0/1 channels times integers: exact).
-    """
-    C_in, H, W, C_out, Ho, Wo, kh, kw, sh, sw, ph, pw, dh, dw, G = geom
-    cin_g, cout_g = C_in // G, C_out // G
-    n_k = cin_g * kh * kw
-    plans = []
-    for t in range(K.shape[0]):
-        cin, cout = (_position_classes(x[t].reshape(*shape)) for x, shape in
-                     ((x_row, (C_in, H, W)), (x_col, (C_out, Ho, Wo))))
-        if cin is None or cout is None:
-            return False
-        (iy, ix, a), (jy, jx, b) = cin, cout
-        col_pat = (_read_patterns(iy, -ph, dh, sh, H, Ho, kh, a.shape[1], False),
-                   _read_patterns(ix, -pw, dw, sw, W, Wo, kw, a.shape[2], False))
-        row_pat = (_read_patterns(jy, -ph, dh, sh, H, Ho, kh, b.shape[1], True),
-                   _read_patterns(jx, -pw, dw, sw, W, Wo, kw, b.shape[2], True))
-        n_col = col_pat[0][0].shape[0] * col_pat[1][0].shape[0]
-        n_row = row_pat[0][0].shape[0] * row_pat[1][0].shape[0]
-        n_b = (b.shape[1] + 1) * (b.shape[2] + 1)
-        if CLASSES_MIN_SAVING * (n_col + n_b + n_row) > Ho * Wo:  # not enough cheaper than the products over every position
-            return False
-        plans.append((a, b, col_pat, row_pat))
-    for t, (a, b, ((py, oy), (px, ox)), ((qy, iy), (qx, ix))) in enumerate(plans):
-        chans = _sign_channels(K[t].reshape(G, cout_g, n_k), theta[t], fold)
-        n_c = len(chans)
-        B = chans[0][1] if n_c == 1 else np.concatenate([m for _, m in chans], axis=1)  # (G, c·cout_g, n_k)
-        # columns: the unfolded image of one position per (row pattern, column pattern), class "none" reads 0
-        a_pad = np.zeros((C_in, a.shape[1] + 1, a.shape[2] + 1))
-        a_pad[:, :-1, :-1] = a
-        X = a_pad[:, py.T[:, None, :, None], px.T[None, :, None, :]]  # (C_in, kh, kw, n_py, n_px)
-        col = np.matmul(B, X.reshape(G, n_k, -1)).reshape(G, n_c, cout_g, -1).transpose(1, 0, 2, 3)
-        col = np.take(col.reshape(n_c, C_out, -1), (oy[:, None] * px.shape[0] + ox).ravel(), axis=2)
-        # rows: the transposed kernel times one vector per output class (the class "none" is zero) ...
-        b_pad = np.zeros((C_out, b.shape[1] + 1, b.shape[2] + 1))
-        b_pad[:, :-1, :-1] = b
-        if n_c == 1:
-            Bt = B.transpose(0, 2, 1)
-        else:
-            Bt = np.concatenate([m.transpose(0, 2, 1) for _, m in chans], axis=1)  # (G, c·n_k, cout_g)
-        Y = np.matmul(Bt, b_pad.reshape(G, cout_g, -1)).reshape(G, n_c, cin_g, kh, kw, *b_pad.shape[1:])
-        Y = Y.transpose(1, 0, 2, 3, 4, 5, 6).reshape(n_c, C_in, kh, kw, *b_pad.shape[1:])
-        # ... summed per input (row pattern, column pattern) over the offsets of the class each one reads
-        ky, kx = np.arange(kh)[:, None, None, None], np.arange(kw)[None, :, None, None]
-        R = Y[:, :, ky, kx, qy.T[:, None, :, None], qx.T[None, :, None, :]].sum(axis=(2, 3))
-        row = np.take(R.reshape(n_c, C_in, -1), (iy[:, None] * qx.shape[0] + ix).ravel(), axis=2)
-        _store(col_out[t], col.reshape(n_c, C_out * Ho * Wo), chans)
-        _store(row_out[t], row.reshape(n_c, C_in * H * W), chans)
-    return True
 
 
 @njit(parallel=True, cache=config.CACHE)
