@@ -267,3 +267,39 @@ def test_dag_functions_cpu_vs_gpu_simulator(T):
     if T:
         for blk in range(g.n_blocks):
             np.testing.assert_allclose(deepcnt.edge_change(gg, block=blk), deepcnt.edge_change(g, block=blk))
+
+
+@pytest.mark.parametrize("fold", [None, "count", "abs"])
+@pytest.mark.parametrize("add", [False, True])
+def test_diagonal_kernel_twins_the_vectorised_pass(fold, add):
+    """The compiled CPU pass of diagonal blocks equals the vectorised one (the GPU's) bit for bit: every
+    channel, the folds, writing or adding (with the channels no entry reaches skipped), strided outputs."""
+    from deepcnt.kernels.cpu.blockpass import diagonal_matvec as compiled
+    from deepcnt.model.diagonal import diagonal_matvec as vectorised
+
+    rng = np.random.default_rng(11)
+    T, n = 2, 37
+    for d in (rng.normal(size=(T, n)), np.abs(rng.normal(size=(T, n))).astype(np.float32), np.ones((T, n))):
+        theta = np.array([0.0, 0.7])
+        x_row, x_col = rng.random((T, n)), rng.integers(0, 9, (T, n)).astype(np.float64)
+        lead = (T, 4) if fold is None else (T,)
+        start = rng.random(lead + (2 * n,))  # the outputs are strided halves of a larger array
+        got, want = start.copy(), start.copy()
+        compiled(d, theta, x_row, x_col, got[..., :n], got[..., n:], fold, add)
+        vectorised(d, theta, x_row, x_col, want[..., :n], want[..., n:], fold, add)
+        np.testing.assert_array_equal(got, want)
+
+
+def test_signed_sum_adds_the_planes_in_order():
+    from deepcnt.kernels.cpu.blockpass import signed_sum
+
+    rng = np.random.default_rng(12)
+    S = rng.normal(size=(2, 4, 9))
+    for k in range(1, 5):
+        signs = [1.0, -1.0, -1.0, 1.0][:k]
+        out = np.empty((2, 9))
+        signed_sum([S[:, c] for c in range(k)], signs, out)
+        want = S[:, 0] * signs[0]
+        for c in range(1, k):
+            want = want + S[:, c] if signs[c] > 0 else want - S[:, c]
+        np.testing.assert_array_equal(out, want)

@@ -3,7 +3,7 @@ import numpy as np
 
 from ..errors import InputError, check_choice, renamed
 from ..model.graph import takes_graph
-from .strength import block_pass, channel_sum, node_sums
+from .strength import block_pass, channel_sum, degree_sums, node_sums
 
 _ENDS = ("in", "out", "in+out")
 _WEIGHTS = ("abs", "positive", "negative")
@@ -65,24 +65,27 @@ def knn(g, weighted=False, sign="abs", source=None, target=None, *, weight=None)
     check_choice("source", source, _ENDS)
     check_choice("target", target, _ENDS)
     xp = g.backend.xp
-    sums = node_sums(g)
     # with blocks that fold (convolutions, pooling, diagonals), the numerator's pass computes only the sum it
     # reads: A⁺ + A⁻ (binary) or W⁺ + W⁻ (|w|), a quarter of their products. Dense and sparse blocks compute
     # the four channels at once anyway: there one pass of the four serves the binary and the weighted k_nn.
     folding = any(getattr(W, "folds", False) for W in g.blocks)
     fold = None if not folding else "count" if not weighted else "abs" if sign == "abs" else None
-    key = ("knn_pass", target, fold)
-    if key not in g._cache:
-        k_target = channel_sum(sums, target, _terms(False, sign))
-        g._cache[key] = block_pass(g, k_target, k_target, fold)
-    nb = g._cache[key]
     terms = _terms(weighted, sign)
-    if fold:
-        parts = {"in": (nb.in_sums,), "out": (nb.out_sums,)}.get(source, (nb.in_sums, nb.out_sums))
-        num = parts[0] + parts[1] if len(parts) == 2 else parts[0].copy()
+    k_target = degree_sums(g, target)
+    if fold and source == "in+out":
+        # the undirected view's folded numerator as one array, each block adding its row and column sums to
+        # it (no second array, no addition); fresh, so the division below writes into it (not memoised)
+        num = block_pass(g, k_target, k_target, fold, merged=True).in_sums
     else:
-        num = channel_sum(nb, source, terms)
-    den = channel_sum(sums, source, terms)
+        key = ("knn_pass", target, fold)
+        if key not in g._cache:
+            g._cache[key] = block_pass(g, k_target, k_target, fold)
+        nb = g._cache[key]
+        if fold:
+            num = (nb.in_sums if source == "in" else nb.out_sums).copy()
+        else:
+            num = channel_sum(nb, source, terms)
+    den = channel_sum(node_sums(g), source, terms) if weighted else degree_sums(g, source)
     pos = den > 0
     if xp is np:  # in place (num is a fresh array): CuPy's divide has no where=
         out = np.divide(num, den, out=num, where=pos)

@@ -4,7 +4,10 @@ The in-variant of a node sums the columns of every block into its layer, its out
 block out of it (a chain: column sums of block ``l-1``, row sums of block ``l``); skip blocks count like any
 other.
 """
+import numpy as np
+
 from ..errors import check_choice
+from ..kernels.cpu.blockpass import signed_sum
 from ..model.graph import takes_graph
 from ..model.sums import block_pass  # noqa: F401  (the family's other modules use it from here)
 from ..model.sums import node_sums as _node_sums
@@ -19,18 +22,32 @@ _STRENGTH_SIGNS = ("net", "positive", "negative", "abs")
 
 def channel_sum(sums, direction, terms):
     """``Σ ± sums[:, c]`` over the channels ``terms = ((c, ±1), ...)`` of the in-sums, the out-sums or both
-    (``direction`` "in", "out", "all"/"in+out"): shape (T, N), built without (T, 4, N) temporaries."""
+    (``direction`` "in", "out", "all"/"in+out"): shape (T, N), built without (T, 4, N) temporaries (on the
+    CPU in one pass over the channels, adding them in the same order)."""
     parts = {"in": (sums.in_sums,), "out": (sums.out_sums,)}.get(direction, (sums.in_sums, sums.out_sums))
+    planes = [(part[:, c], sgn) for part in parts for c, sgn in terms]
+    if isinstance(planes[0][0], np.ndarray) and len(planes) <= 4:
+        out = np.empty(planes[0][0].shape)
+        signed_sum([p for p, _ in planes], [float(s) for _, s in planes], out)
+        return out
     out = None
-    for part in parts:
-        for c, sgn in terms:
-            if out is None:
-                out = part[:, c] * sgn
-            elif sgn > 0:
-                out += part[:, c]
-            else:
-                out -= part[:, c]
+    for plane, sgn in planes:
+        if out is None:
+            out = plane * sgn
+        elif sgn > 0:
+            out += plane
+        else:
+            out -= plane
     return out
+
+
+def degree_sums(g, direction):
+    """The degrees ``A⁺ + A⁻`` of ``direction`` as float64 sums, shape (T, N), memoised on the graph (degree
+    and k_nn's neighbour degrees and denominators read the same sums): callers must not write into it."""
+    key = ("degree_sums", direction)
+    if key not in g._cache:
+        g._cache[key] = channel_sum(node_sums(g), direction, ((0, 1), (1, 1)))
+    return g._cache[key]
 
 
 def _shape(g, a):
@@ -65,9 +82,11 @@ def degree(g, direction="all", sign="all"):
     """
     check_choice("direction", direction, _DIRECTIONS)
     check_choice("sign", sign, _DEGREE_SIGNS)
-    terms = ((0, 1), (1, 1)) if sign == "all" else ((0 if sign == "positive" else 1, 1),)
-    k = channel_sum(node_sums(g), direction, terms)
-    return _shape(g, g.backend.xp.rint(k, out=k).astype(g.backend.xp.int64))
+    xp = g.backend.xp
+    if sign == "all":
+        return _shape(g, xp.rint(degree_sums(g, direction)).astype(xp.int64))
+    k = channel_sum(node_sums(g), direction, ((0 if sign == "positive" else 1, 1),))
+    return _shape(g, xp.rint(k, out=k).astype(xp.int64))
 
 
 @takes_graph(skips=True)

@@ -177,10 +177,12 @@ class ConvBlock(ImplicitBlock):
                 f"stride={self.stride}, padding={self.padding}, dilation={self.dilation}, groups={self.groups})")
 
     # ------------------------------------------------------------------ ImplicitBlock contract
-    def block_matvec(self, theta, x_row, x_col, row_out, col_out, backend, fold=None):
+    def block_matvec(self, theta, x_row, x_col, row_out, col_out, backend, fold=None, add=False):
         """The four masked sign-channel mat-vecs (``kernels.*.conv.conv_matvec``), shapes as ``block_matvec``;
-        ``fold="count"``/``"abs"``: only ``A⁺ + A⁻`` or ``W⁺ + W⁻``, outputs of shape (T, n)."""
-        backend.kernel("conv").conv_matvec(self.kernel, self.geom, theta, x_row, x_col, row_out, col_out, fold)
+        ``fold="count"``/``"abs"``: only ``A⁺ + A⁻`` or ``W⁺ + W⁻``, outputs of shape (T, n); ``add``: added
+        to the outputs."""
+        backend.kernel("conv").conv_matvec(self.kernel, self.geom, theta, x_row, x_col, row_out, col_out, fold,
+                                           add)
 
     def edges(self, t, theta):
         """Kept edges of epoch ``t`` as numpy ``(rows, cols, values)``; ``theta = -1`` keeps every entry.

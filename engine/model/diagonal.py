@@ -15,7 +15,7 @@ from .blocks import ImplicitBlock
 from .blocks import array_module as _xp
 
 
-def diagonal_matvec(d, theta, x_row, x_col, row_out, col_out, fold=None):
+def diagonal_matvec(d, theta, x_row, x_col, row_out, col_out, fold=None, add=False):
     """The four masked sign-channel mat-vecs of ``diag(d)`` (contract of ``kernels.*.blockpass.block_matvec``).
 
     .. math:: \\mathrm{row\\_out}[t,c,k] = B_c(d_{tk})\\,x\\_col[t,k],\\qquad
@@ -31,6 +31,8 @@ def diagonal_matvec(d, theta, x_row, x_col, row_out, col_out, fold=None):
     row_out, col_out : arrays, shape (T, 4, n), float64, overwritten; (T, n) with a ``fold``
     fold : {None, "count", "abs"}
         Only ``A⁺ + A⁻`` or ``W⁺ + W⁻`` (``deepcnt.model.sums.block_pass``).
+    add : bool
+        Add to the outputs instead of overwriting them.
     """
     xp = _xp(d)
     d = d.astype(xp.float64, copy=False)
@@ -38,15 +40,17 @@ def diagonal_matvec(d, theta, x_row, x_col, row_out, col_out, fold=None):
     if fold is not None:
         kept = xp.abs(d) > th
         b = kept.astype(xp.float64) if fold == "count" else xp.where(kept, xp.abs(d), 0.0)
-        xp.multiply(b, x_col, out=row_out)
-        xp.multiply(b, x_row, out=col_out)
-        return
-    pos = d > th
-    neg = d < -th
-    channels = (pos.astype(xp.float64), neg.astype(xp.float64), xp.where(pos, d, 0.0), xp.where(neg, -d, 0.0))
-    for c, b in enumerate(channels):
-        xp.multiply(b, x_col, out=row_out[:, c])
-        xp.multiply(b, x_row, out=col_out[:, c])
+        pairs = ((b, x_col, row_out), (b, x_row, col_out))
+    else:
+        pos = d > th
+        neg = d < -th
+        channels = (pos.astype(xp.float64), neg.astype(xp.float64), xp.where(pos, d, 0.0), xp.where(neg, -d, 0.0))
+        pairs = [(b, x, out[:, c]) for c, b in enumerate(channels) for x, out in ((x_col, row_out), (x_row, col_out))]
+    for b, x, out in pairs:
+        if add:
+            out += b * x
+        else:
+            xp.multiply(b, x, out=out)
 
 
 class DiagonalBlock(ImplicitBlock):
@@ -125,8 +129,13 @@ class DiagonalBlock(ImplicitBlock):
     def __repr__(self):
         return f"{type(self).__name__}(n={self.shape[1]}, epochs={self.shape[0]})"
 
-    def block_matvec(self, theta, x_row, x_col, row_out, col_out, backend, fold=None):
-        diagonal_matvec(self.d, theta, x_row, x_col, row_out, col_out, fold)
+    def block_matvec(self, theta, x_row, x_col, row_out, col_out, backend, fold=None, add=False):
+        """The four masked sign-channel mat-vecs (or one ``fold``), written or added (``add``) to the outputs:
+        one compiled loop on the CPU, the vectorised :func:`diagonal_matvec` elsewhere."""
+        if backend.name == "cpu":
+            backend.kernel("blockpass").diagonal_matvec(self.d, theta, x_row, x_col, row_out, col_out, fold, add)
+        else:
+            diagonal_matvec(self.d, theta, x_row, x_col, row_out, col_out, fold, add)
 
     def edges(self, t, theta):
         d = to_host(self.d[t]).astype(np.float64)

@@ -21,7 +21,7 @@ class NodeSums:
     out_sums: object
 
 
-def block_pass(g, x_in, x_out, fold=None):
+def block_pass(g, x_in, x_out, fold=None, merged=False):
     """Run the fused kernel over every block of ``g``.
 
     Parameters
@@ -35,6 +35,9 @@ def block_pass(g, x_in, x_out, fold=None):
         ``None``: the four sign channels. ``"count"``: only ``A⁺ + A⁻``, ``"abs"``: only ``W⁺ + W⁻``, and
         the sums have shape (T, N): blocks that can (``folds = True``, the convolutions) compute just that
         sum, a quarter of the products of the four (k_nn's pass).
+    merged : bool
+        Add the in- and the out-sums of every node in one array (``in_sums is out_sums``): what k_nn's
+        undirected view reads, without a second array of N sums and their addition.
 
     Returns
     -------
@@ -47,39 +50,27 @@ def block_pass(g, x_in, x_out, fold=None):
     o = g.offsets
     lead = (T,) if fold else (T, 4)
     in_sums = xp.zeros(lead + (g.n_nodes,))
-    out_sums = xp.zeros(lead + (g.n_nodes,))
+    out_sums = in_sums if merged else xp.zeros(lead + (g.n_nodes,))
     kernel = be.kernel("blockpass").block_matvec
-    written = set()  # ("in"/"out", layer): a later block into (or out of) the layer adds to its sums
     for l, (W, (a, b)) in enumerate(zip(g.blocks, g.pairs)):
         src, dst = slice(o[a], o[a + 1]), slice(o[b], o[b + 1])
         theta = xp.asarray(g.theta[l], dtype=xp.float64)
         x = (xp.ascontiguousarray(x_in[:, src]), xp.ascontiguousarray(x_out[:, dst]))
-        # a block that folds (convolution, pooling, diagonal) and is the first block out of (into) its layer
-        # writes the sums in place: no temporary, no addition (a ResNet-50 at 224×224 has 10M units)
-        row_here = col_here = False
         if isinstance(W, ImplicitBlock) and W.folds:
-            row_here, col_here = ("out", a) not in written, ("in", b) not in written
-            row = out_sums[..., src] if row_here else xp.empty(lead + (o[a + 1] - o[a],))
-            col = in_sums[..., dst] if col_here else xp.empty(lead + (o[b + 1] - o[b],))
-            W.block_matvec(theta, *x, row, col, be, fold=fold)
+            # a block that folds (convolution, pooling, diagonal) adds its sums in place: no temporary, no
+            # separate addition (a ResNet-50 at 224×224 has 10M units, and a layer may have several blocks)
+            W.block_matvec(theta, *x, out_sums[..., src], in_sums[..., dst], be, fold=fold, add=True)
+            continue
+        row, col = xp.empty((T, 4, o[a + 1] - o[a])), xp.empty((T, 4, o[b + 1] - o[b]))
+        if isinstance(W, ImplicitBlock):
+            W.block_matvec(theta, *x, row, col, be)
         else:
-            row, col = xp.empty((T, 4, o[a + 1] - o[a])), xp.empty((T, 4, o[b + 1] - o[b]))
-            if isinstance(W, ImplicitBlock):
-                W.block_matvec(theta, *x, row, col, be)
-            else:
-                kernel(W, theta, *x, row, col)
-            if fold:
-                c = 0 if fold == "count" else 2
-                row, col = row[:, c] + row[:, c + 1], col[:, c] + col[:, c + 1]
-        if ("out", a) in written:  # a layer may have several blocks out of it (or into it)
-            out_sums[..., src] += row
-        elif not row_here:
-            out_sums[..., src] = row
-        if ("in", b) in written:
-            in_sums[..., dst] += col
-        elif not col_here:
-            in_sums[..., dst] = col
-        written.update((("out", a), ("in", b)))
+            kernel(W, theta, *x, row, col)
+        if fold:
+            c = 0 if fold == "count" else 2
+            row, col = row[:, c] + row[:, c + 1], col[:, c] + col[:, c + 1]
+        out_sums[..., src] += row
+        in_sums[..., dst] += col
     return NodeSums(in_sums, out_sums)
 
 

@@ -189,14 +189,24 @@ def conv_matvec_tables(K, geom, theta, x_row, x_col, row_out, col_out, fold, add
         a_out = np.ascontiguousarray(x_col[t].reshape(G, cout_g, Ho * Wo)[:, :, 0])
         t_in = np.empty((n_c, G, cout_g, kh, kw))
         t_out = np.empty((n_c, G, cin_g, kh, kw))
-        _tables(K[t].reshape(G, cout_g, cin_g, kh * kw), np.float64(theta[t]), a_in, a_out, _FOLD_CODE[fold],
-                t_in.reshape(n_c, G, cout_g, kh * kw), t_out.reshape(n_c, G, cin_g, kh * kw))
-        s_in = np.einsum("cgoyx,ay,bx->cgoab", t_in, cls_oy, cls_ox)  # (c, G, cout_g, row pattern, col pattern)
-        s_out = np.einsum("cgiyx,ay,bx->cgiab", t_out, cls_iy, cls_ix)
+        tables = _tables_1x1 if kh * kw == 1 else _tables
+        tables(K[t].reshape(G, cout_g, cin_g, kh * kw), np.float64(theta[t]), a_in, a_out, _FOLD_CODE[fold],
+               t_in.reshape(n_c, G, cout_g, kh * kw), t_out.reshape(n_c, G, cin_g, kh * kw))
+        s_in = _pattern_sums(t_in, cls_oy, cls_ox)  # (c, G, cout_g, row pattern, col pattern)
+        s_out = _pattern_sums(t_out, cls_iy, cls_ix)
         gather(s_in.reshape(n_c, C_out, *s_in.shape[3:]), idx_oy, idx_ox,
                view(col_out[t], (n_c, C_out, Ho * Wo)), add)
         gather(s_out.reshape(n_c, C_in, *s_out.shape[3:]), idx_iy, idx_ix,
                view(row_out[t], (n_c, C_in, H * W)), add)
+
+
+def _pattern_sums(t, cls_y, cls_x):
+    """``s[..., a, b] = Σ_{y,x} cls_y[a, y] t[..., y, x] cls_x[b, x]``: the per-offset tables ``t`` summed
+    over the offsets of each (row pattern, column pattern), as two small matrix products (an einsum of three
+    operands loops over every (a, b, y, x): 17 ms against 1 ms on a 7×7 pooling of 2048 channels)."""
+    if t.shape[-2:] == (1, 1):
+        return t * np.outer(cls_y[:, 0], cls_x[:, 0])
+    return np.matmul(np.matmul(cls_y, t), cls_x.T)
 
 
 @njit(cache=config.CACHE)
@@ -320,3 +330,46 @@ def conv_matvec_classes(K, geom, theta, x_row, x_col, row_out, col_out, fold, ad
         R = Y[:, :, ky, kx, qy.T[:, None, :, None], qx.T[None, :, None, :]].sum(axis=(2, 3))
         gather(R, iy, ix, view(row_out[t], (n_c, C_in, H * W)), add)
     return True
+
+
+@njit(cache=config.CACHE, fastmath=config.FASTMATH)
+def _tables_1x1(K, th, a_in, a_out, fold_code, t_in, t_out):
+    """:func:`_tables` of a 1×1 kernel (``q = 1``: the sums over ``i`` are plain dot products), written so
+    that the loop vectorises: scalar accumulators (reassociated, ``config.FASTMATH``; counts stay exact
+    integers) and elementwise updates of ``t_out``. About 3× faster than the general loop on ResNet-50's
+    1×1 layers."""
+    G, m, n, _ = K.shape
+    t_out[:] = 0.0
+    for g in range(G):
+        for o in range(m):
+            y = a_out[g, o]
+            s0 = s1 = s2 = s3 = 0.0
+            if fold_code == 0:
+                for i in range(n):
+                    w = np.float64(K[g, o, i, 0])
+                    x = a_in[g, i]
+                    p = 1.0 if w > th else 0.0
+                    ng = 1.0 if w < -th else 0.0
+                    wp = w * p
+                    wn = -w * ng
+                    s0 += p * x
+                    s1 += ng * x
+                    s2 += wp * x
+                    s3 += wn * x
+                    t_out[0, g, i, 0] += p * y
+                    t_out[1, g, i, 0] += ng * y
+                    t_out[2, g, i, 0] += wp * y
+                    t_out[3, g, i, 0] += wn * y
+                t_in[0, g, o, 0] = s0
+                t_in[1, g, o, 0] = s1
+                t_in[2, g, o, 0] = s2
+                t_in[3, g, o, 0] = s3
+            else:
+                for i in range(n):
+                    w = np.float64(K[g, o, i, 0])
+                    b = 0.0
+                    if abs(w) > th:
+                        b = 1.0 if fold_code == 1 else abs(w)
+                    s0 += b * a_in[g, i]
+                    t_out[0, g, i, 0] += b * y
+                t_in[0, g, o, 0] = s0

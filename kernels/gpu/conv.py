@@ -81,7 +81,7 @@ def _cupy_or_numpy(a):
     return np
 
 
-def conv_matvec(K, geom, theta, x_row, x_col, row_out, col_out, fold=None):
+def conv_matvec(K, geom, theta, x_row, x_col, row_out, col_out, fold=None, add=False):
     """Row and column mat-vecs of the four masked sign channels of a convolution stack.
 
     Same contract as ``deepcnt.kernels.cpu.conv.conv_matvec``:
@@ -100,6 +100,8 @@ def conv_matvec(K, geom, theta, x_row, x_col, row_out, col_out, fold=None):
     fold : {None, "count", "abs"}
         Only ``A⁺ + A⁻`` or ``W⁺ + W⁻``, into ``row_out`` (T, C_in·H·W) and ``col_out`` (T, C_out·H_out·W_out).
         Here the four channels are gathered in the same pass and then added.
+    add : bool
+        Add the sums to the outputs instead of overwriting them.
     """
     if fold not in (None, "count", "abs"):
         raise ValueError(f"fold must be one of (None, 'count', 'abs'), got {fold!r}")
@@ -111,7 +113,7 @@ def conv_matvec(K, geom, theta, x_row, x_col, row_out, col_out, fold=None):
     n_out = geom[3] * geom[4] * geom[5]
     tpb = config.THREADS_PER_BLOCK
     row, col = row_out, col_out
-    if fold is not None or not (row_out.flags.c_contiguous and col_out.flags.c_contiguous):
+    if add or fold is not None or not (row_out.flags.c_contiguous and col_out.flags.c_contiguous):
         # the kernels write the four channels into contiguous buffers (the pass may hand strided slices)
         xp = _cupy_or_numpy(row_out)
         row, col = xp.empty((T, 4, n_in)), xp.empty((T, 4, n_out))
@@ -119,8 +121,10 @@ def conv_matvec(K, geom, theta, x_row, x_col, row_out, col_out, fold=None):
     _rows_kernel[(math.ceil(n_in / tpb), T), (tpb, 1)](K, geom, theta, x_col, row)
     if fold is not None:
         c = 0 if fold == "count" else 2
-        row_out[...] = row[:, c] + row[:, c + 1]
-        col_out[...] = col[:, c] + col[:, c + 1]
-    elif row is not row_out:
+        row, col = row[:, c] + row[:, c + 1], col[:, c] + col[:, c + 1]
+    if add:
+        row_out += row
+        col_out += col
+    elif fold is not None or row is not row_out:
         row_out[...] = row
         col_out[...] = col
