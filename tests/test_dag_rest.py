@@ -274,7 +274,7 @@ def test_dag_functions_cpu_vs_gpu_simulator(T):
 def test_diagonal_kernel_twins_the_vectorised_pass(fold, add):
     """The compiled CPU pass of diagonal blocks equals the vectorised one (the GPU's) bit for bit: every
     channel, the folds, writing or adding (with the channels no entry reaches skipped), strided outputs."""
-    from deepcnt.kernels.cpu.blockpass import diagonal_matvec as compiled
+    from deepcnt.kernels.cpu.elementwise import diagonal_matvec as compiled
     from deepcnt.model.diagonal import diagonal_matvec as vectorised
 
     rng = np.random.default_rng(11)
@@ -291,7 +291,7 @@ def test_diagonal_kernel_twins_the_vectorised_pass(fold, add):
 
 
 def test_signed_sum_adds_the_planes_in_order():
-    from deepcnt.kernels.cpu.blockpass import signed_sum
+    from deepcnt.kernels.cpu.elementwise import signed_sum
 
     rng = np.random.default_rng(12)
     S = rng.normal(size=(2, 4, 9))

@@ -2,6 +2,7 @@
 import numpy as np
 
 from ..errors import InputError, check_choice, renamed
+from ..kernels.cpu.elementwise import ratio_or_zero
 from ..model.graph import takes_graph
 from .strength import block_pass, channel_sum, degree_sums, node_sums
 
@@ -86,10 +87,10 @@ def knn(g, weighted=False, sign="abs", source=None, target=None, *, weight=None)
         else:
             num = channel_sum(nb, source, terms)
     den = channel_sum(node_sums(g), source, terms) if weighted else degree_sums(g, source)
-    pos = den > 0
-    if xp is np:  # in place (num is a fresh array): CuPy's divide has no where=
-        out = np.divide(num, den, out=num, where=pos)
-        out[~pos] = 0.0
+    if xp is np:  # in place (num is a fresh array)
+        ratio_or_zero(num, den)
+        out = num
     else:
+        pos = den > 0
         out = xp.where(pos, num / xp.where(pos, den, 1.0), 0.0)
     return out if g.stacked else out[0]

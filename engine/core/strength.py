@@ -7,7 +7,7 @@ other.
 import numpy as np
 
 from ..errors import check_choice
-from ..kernels.cpu.blockpass import signed_sum
+from ..kernels.cpu.elementwise import signed_sum
 from ..model.graph import takes_graph
 from ..model.sums import block_pass  # noqa: F401  (the family's other modules use it from here)
 from ..model.sums import node_sums as _node_sums
@@ -83,8 +83,9 @@ def degree(g, direction="all", sign="all"):
     check_choice("direction", direction, _DIRECTIONS)
     check_choice("sign", sign, _DEGREE_SIGNS)
     xp = g.backend.xp
-    if sign == "all":
-        return _shape(g, xp.rint(degree_sums(g, direction)).astype(xp.int64))
+    if sign == "all":  # the memoised sums stay as they are: rounded into a new integer array
+        k = degree_sums(g, direction)
+        return _shape(g, xp.rint(k, out=xp.empty(k.shape, xp.int64), casting="unsafe"))
     k = channel_sum(node_sums(g), direction, ((0 if sign == "positive" else 1, 1),))
     return _shape(g, xp.rint(k, out=k).astype(xp.int64))
 

@@ -133,7 +133,7 @@ class DiagonalBlock(ImplicitBlock):
         """The four masked sign-channel mat-vecs (or one ``fold``), written or added (``add``) to the outputs:
         one compiled loop on the CPU, the vectorised :func:`diagonal_matvec` elsewhere."""
         if backend.name == "cpu":
-            backend.kernel("blockpass").diagonal_matvec(self.d, theta, x_row, x_col, row_out, col_out, fold, add)
+            backend.kernel("elementwise").diagonal_matvec(self.d, theta, x_row, x_col, row_out, col_out, fold, add)
         else:
             diagonal_matvec(self.d, theta, x_row, x_col, row_out, col_out, fold, add)
 

@@ -24,6 +24,9 @@ from .. import config
 #: most ``1 / CLASSES_MIN_SAVING`` of the positions the im2col products would (float64 against float32: 2).
 CLASSES_MIN_SAVING = 2
 
+#: The GPU's ``conv_matvec`` has its own kernels (every route there is one pass over the units).
+CPU_ONLY = "routes of the CPU conv_matvec (kernels/cpu/conv.py); the GPU conv_matvec has its own kernels"
+
 #: ``fold`` as the code the compiled kernels take.
 _FOLD_CODE = {None: 0, "count": 1, "abs": 2}
 
