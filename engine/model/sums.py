@@ -5,8 +5,10 @@ The in-sums of a node are the column sums of every block into its layer, its out
 block out of it (``kout_i = Σ_b rowsum(A_ab)_i``); in a chain, the in-sums of a layer-``l`` node are
 column sums of block ``l-1`` and its out-sums row sums of block ``l``.
 """
+import contextlib
 from dataclasses import dataclass
 
+from .. import config
 from .blocks import ImplicitBlock
 
 
@@ -47,31 +49,51 @@ def block_pass(g, x_in, x_out, fold=None, merged=False):
     be = g.backend
     xp = be.xp
     T = g.blocks[0].shape[0]
-    o = g.offsets
     lead = (T,) if fold else (T, 4)
     in_sums = xp.zeros(lead + (g.n_nodes,))
     out_sums = in_sums if merged else xp.zeros(lead + (g.n_nodes,))
     kernel = be.kernel("blockpass").block_matvec
-    for l, (W, (a, b)) in enumerate(zip(g.blocks, g.pairs)):
-        src, dst = slice(o[a], o[a + 1]), slice(o[b], o[b + 1])
-        theta = xp.asarray(g.theta[l], dtype=xp.float64)
-        x = (xp.ascontiguousarray(x_in[:, src]), xp.ascontiguousarray(x_out[:, dst]))
-        if isinstance(W, ImplicitBlock) and W.folds:
-            # a block that folds (convolution, pooling, diagonal) adds its sums in place: no temporary, no
-            # separate addition (a ResNet-50 at 224×224 has 10M units, and a layer may have several blocks)
-            W.block_matvec(theta, *x, out_sums[..., src], in_sums[..., dst], be, fold=fold, add=True)
-            continue
-        row, col = xp.empty((T, 4, o[a + 1] - o[a])), xp.empty((T, 4, o[b + 1] - o[b]))
-        if isinstance(W, ImplicitBlock):
-            W.block_matvec(theta, *x, row, col, be)
-        else:
-            kernel(W, theta, *x, row, col)
-        if fold:
-            c = 0 if fold == "count" else 2
-            row, col = row[:, c] + row[:, c + 1], col[:, c] + col[:, c + 1]
-        out_sums[..., src] += row
-        in_sums[..., dst] += col
+    with _blas_threads(config.PASS_BLAS_THREADS if be.name == "cpu" else None):
+        for l, (W, (a, b)) in enumerate(zip(g.blocks, g.pairs)):
+            _block_into(be, kernel, W, a, b, g, l, x_in, x_out, in_sums, out_sums, fold)
     return NodeSums(in_sums, out_sums)
+
+
+def _blas_threads(n):
+    """A context limiting BLAS to ``n`` threads (``threadpoolctl``), or nothing (``n`` None, no
+    threadpoolctl)."""
+    if n is None:
+        return contextlib.nullcontext()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - optional
+        return contextlib.nullcontext()
+    return threadpool_limits(n, user_api="blas")
+
+
+def _block_into(be, kernel, W, a, b, g, l, x_in, x_out, in_sums, out_sums, fold):
+    """Block ``l`` (layers ``a → b``) of the pass: its row sums added to ``out_sums`` of layer ``a``, its column
+    sums to ``in_sums`` of layer ``b``."""
+    xp = be.xp
+    T, o = W.shape[0], g.offsets
+    src, dst = slice(o[a], o[a + 1]), slice(o[b], o[b + 1])
+    theta = xp.asarray(g.theta[l], dtype=xp.float64)
+    x = (xp.ascontiguousarray(x_in[:, src]), xp.ascontiguousarray(x_out[:, dst]))
+    if isinstance(W, ImplicitBlock) and W.folds:
+        # a block that folds (convolution, pooling, diagonal) adds its sums in place: no temporary, no
+        # separate addition (a ResNet-50 at 224×224 has 10M units, and a layer may have several blocks)
+        W.block_matvec(theta, *x, out_sums[..., src], in_sums[..., dst], be, fold=fold, add=True)
+        return
+    row, col = xp.empty((T, 4, o[a + 1] - o[a])), xp.empty((T, 4, o[b + 1] - o[b]))
+    if isinstance(W, ImplicitBlock):
+        W.block_matvec(theta, *x, row, col, be)
+    else:
+        kernel(W, theta, *x, row, col)
+    if fold:
+        c = 0 if fold == "count" else 2
+        row, col = row[:, c] + row[:, c + 1], col[:, c] + col[:, c + 1]
+    out_sums[..., src] += row
+    in_sums[..., dst] += col
 
 
 def node_sums(g):

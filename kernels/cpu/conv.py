@@ -21,7 +21,8 @@ from numba import njit, prange
 
 from .. import config
 from . import conv_classes
-from .conv_classes import per_channel_constant, sign_channels as _sign_channels
+from .conv_classes import _f32_chunk, _product, per_channel_constant
+from .conv_classes import sign_channels as _sign_channels
 
 #: Below this many edges a convolution block runs on one thread: a parallel launch costs more than the work
 #: (and far more on a loaded machine). Candidate for ``kernels/config.py``.
@@ -173,41 +174,6 @@ def _store(out, sums, chans):
     for c in range(4):
         if c not in done:
             out[c] = 0.0
-
-
-#: Integers below this are exact in float32, and so is every partial sum of a product that stays below it.
-_F32_EXACT = float(1 << 24)
-
-
-def _f32_chunk(x, inner):
-    """How many terms of a product of a 0/1 matrix with ``x`` (``inner`` terms per sum) float32 sums exactly:
-    ``None`` when ``x`` is not integer-valued or the product would take more than 4 pieces (float64 then)."""
-    if x.size == 0:
-        return None
-    top = float(np.abs(x).max())
-    if top >= _F32_EXACT or not np.array_equal(x, np.rint(x)):
-        return None
-    chunk = inner if top == 0 else int(_F32_EXACT // top) - 1
-    if chunk < 1 or -(-inner // chunk) > 4:
-        return None
-    return min(chunk, inner)
-
-
-def _product(A, X, exact_chunk=None):
-    """``A @ X`` batched over groups (A: (G, m, n), X: (G, n, p)); with an ``exact_chunk`` (A a 0/1 matrix,
-    X integer-valued, see :func:`_f32_chunk`) summed in float32 over pieces of ``exact_chunk`` terms, each
-    exact, and the pieces added in float64: the same integers at the speed of single precision. Returns
-    float64, or float32 from a product of one piece (exact integers)."""
-    if not exact_chunk:
-        return np.matmul(A, X)
-    A, X = A.astype(np.float32, copy=False), X.astype(np.float32, copy=False)
-    n = A.shape[2]
-    if exact_chunk >= n:
-        return np.matmul(A, X)
-    out = np.zeros((A.shape[0], A.shape[1], X.shape[2]))
-    for lo in range(0, n, exact_chunk):
-        out += np.matmul(A[:, :, lo:lo + exact_chunk], X[:, lo:lo + exact_chunk])
-    return out
 
 
 def _conv_matvec_gemm(K, geom, theta, x_row, x_col, row_out, col_out, fold):
