@@ -14,6 +14,28 @@ files under ``kernels/cpu/__pycache__`` (or touch the calling modules).
 """
 import math
 
+#: The folds a block pass may ask for instead of the four sign channels ``(A⁺, A⁻, W⁺, W⁻)``: each folded
+#: channel adds ``(channel, ±1)`` terms of the four. ``"count"`` and ``"abs"`` give one channel (outputs of
+#: shape (T, n): k_nn's numerators), ``"count+net"`` two (shape (T, 2, n): the degree ``A⁺ + A⁻`` and the
+#: net strength ``W⁺ − W⁻``, what the undirected degree and strength read).
+FOLD_TERMS = {"count": (((0, 1), (1, 1)),), "abs": (((2, 1), (3, 1)),),
+              "count+net": (((0, 1), (1, 1)), ((2, 1), (3, -1)))}
+
+
+def fold_four(four, fold):
+    """The channels ``fold`` asks for, from the four (an array helper, not a kernel formula): ``four`` has
+    shape (T, 4, n); returns (T, n) for a one-channel fold, (T, 2, n) for ``"count+net"``."""
+    chans = []
+    for terms in FOLD_TERMS[fold]:
+        (a, _), (b, sb) = terms
+        chans.append(four[:, a] + four[:, b] if sb > 0 else four[:, a] - four[:, b])
+    if len(chans) == 1:
+        return chans[0]
+    out = four[:, :len(chans)].copy()
+    for c, v in enumerate(chans):
+        out[:, c] = v
+    return out
+
 
 def add_sign_channels(w, th, x, a_pos, a_neg, w_pos, w_neg):
     """Add a weight's contributions, times ``x``, to the four sign-channel sums (A⁺, A⁻, W⁺, W⁻).

@@ -140,7 +140,7 @@ def test_cpu_vs_gpu_simulator():
             np.testing.assert_array_equal(to_host(mg.per_block[name]), mc.per_block[name], err_msg=name)
 
 
-@pytest.mark.parametrize("fold", [None, "count", "abs"])
+@pytest.mark.parametrize("fold", [None, "count", "abs", "count+net"])
 @pytest.mark.parametrize("x_kind", ["random", "integer", "per-channel constant", "position classes"])
 @pytest.mark.parametrize("parallel_min_edges", [0, 1 << 40], ids=["gemm", "loops"])
 @pytest.mark.parametrize("geometry", [
@@ -154,7 +154,8 @@ def test_cpu_vs_gpu_simulator():
 def test_kernel_twins_against_dense(monkeypatch, parallel_min_edges, geometry, x_kind, fold):
     """Large convolutions take BLAS products (im2col), small ones the loops, a vector constant over each
     channel (the ones of degrees and strengths) the per-offset tables, a vector with few position classes
-    (k_nn's neighbour degrees) the class products; a fold asks for one sum of two sign
+    (k_nn's neighbour degrees) the class products; a fold asks for one sum of two sign (or two: the
+    undirected degree and net strength's "count+net")
     channels. All equal the dense block, the 0/1 channels times integers exactly (float32 products)."""
     from deepcnt.kernels.cpu import conv as kcpu
     from deepcnt.kernels.cpu import conv_classes
@@ -188,7 +189,7 @@ def test_kernel_twins_against_dense(monkeypatch, parallel_min_edges, geometry, x
     elif x_kind != "random":
         x_row = np.repeat(rng.random((T, b.in_shape[0])), n_in // b.in_shape[0], axis=1)
         x_col = np.repeat(rng.random((T, b.out_shape[0])), n_out // b.out_shape[0], axis=1)
-    lead = (T, 4) if fold is None else (T,)
+    lead = {None: (T, 4), "count+net": (T, 2)}.get(fold, (T,))
     outs = []
     for mod in (kcpu, kgpu):
         row, col = np.full(lead + (n_in,), np.nan), np.full(lead + (n_out,), np.nan)
@@ -213,12 +214,15 @@ def test_kernel_twins_against_dense(monkeypatch, parallel_min_edges, geometry, x
         th = theta[t]
         chans = [(D > th) * 1.0, (D < -th) * 1.0]
         chans += [D * chans[0], -D * chans[1]]
-        if fold is not None:
+        if fold == "count+net":
+            chans = [chans[0] + chans[1], chans[2] - chans[3]]
+        elif fold is not None:
             c = 0 if fold == "count" else 2
             chans = [chans[c] + chans[c + 1]]
         for c, B in enumerate(chans):
-            row, col = (o[t, c] if fold is None else o[t] for o in outs[0])
-            if x_kind in ("integer", "position classes") and (fold == "count" or (fold is None and c < 2)):
+            row, col = (o[t] if len(lead) == 1 else o[t, c] for o in outs[0])
+            counts = fold == "count" or (fold is None and c < 2) or (fold == "count+net" and c == 0)
+            if x_kind in ("integer", "position classes") and counts:
                 np.testing.assert_array_equal(row, B @ x_col[t])
                 np.testing.assert_array_equal(col, x_row[t] @ B)
             np.testing.assert_allclose(row, B @ x_col[t], rtol=1e-10, atol=1e-12)
@@ -244,8 +248,9 @@ def test_float32_products_only_when_exact(monkeypatch):
 
 
 def test_fold_passes_on_a_dag():
-    """k_nn's one-channel passes equal the four-channel pass folded, on a DAG mixing convolutions (which
-    compute the one channel) with identity skips and dense blocks (folded by the pass)."""
+    """k_nn's one-channel passes and the undirected degree and strength's two-channel merged pass equal the
+    four-channel pass folded, on a DAG mixing convolutions (which compute the folded channels) with identity
+    skips and dense blocks (folded by the pass)."""
     from deepcnt.model.sums import block_pass
 
     rng = np.random.default_rng(5)
@@ -260,6 +265,17 @@ def test_fold_passes_on_a_dag():
         got = block_pass(g, x, x, fold)
         np.testing.assert_allclose(got.in_sums, full.in_sums[:, c] + full.in_sums[:, c + 1], rtol=1e-12)
         np.testing.assert_allclose(got.out_sums, full.out_sums[:, c] + full.out_sums[:, c + 1], rtol=1e-12)
+    both = block_pass(g, x, x, "count+net", merged=True)
+    assert both.in_sums is both.out_sums and both.in_sums.shape == (1, 2, g.n_nodes)
+    k = full.in_sums[:, 0] + full.in_sums[:, 1] + full.out_sums[:, 0] + full.out_sums[:, 1]
+    s = full.in_sums[:, 2] - full.in_sums[:, 3] + full.out_sums[:, 2] - full.out_sums[:, 3]
+    np.testing.assert_array_equal(both.in_sums[:, 0], k)
+    np.testing.assert_allclose(both.in_sums[:, 1], s, rtol=1e-12, atol=1e-12)
+    # degree and strength of such a graph read that pass, and equal what the four channels give
+    h = g.threshold(0.4)
+    np.testing.assert_array_equal(deepcnt.degree(h), deepcnt.degree(h, "in") + deepcnt.degree(h, "out"))
+    np.testing.assert_allclose(deepcnt.strength(h), deepcnt.strength(h, "in") + deepcnt.strength(h, "out"),
+                               rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("reduce", ["sum", "abs", "norm"])

@@ -269,7 +269,7 @@ def test_dag_functions_cpu_vs_gpu_simulator(T):
             np.testing.assert_allclose(deepcnt.edge_change(gg, block=blk), deepcnt.edge_change(g, block=blk))
 
 
-@pytest.mark.parametrize("fold", [None, "count", "abs"])
+@pytest.mark.parametrize("fold", [None, "count", "abs", "count+net"])
 @pytest.mark.parametrize("add", [False, True])
 def test_diagonal_kernel_twins_the_vectorised_pass(fold, add):
     """The compiled CPU pass of diagonal blocks equals the vectorised one (the GPU's) bit for bit: every
@@ -282,7 +282,7 @@ def test_diagonal_kernel_twins_the_vectorised_pass(fold, add):
     for d in (rng.normal(size=(T, n)), np.abs(rng.normal(size=(T, n))).astype(np.float32), np.ones((T, n))):
         theta = np.array([0.0, 0.7])
         x_row, x_col = rng.random((T, n)), rng.integers(0, 9, (T, n)).astype(np.float64)
-        lead = (T, 4) if fold is None else (T,)
+        lead = {None: (T, 4), "count+net": (T, 2)}.get(fold, (T,))
         start = rng.random(lead + (2 * n,))  # the outputs are strided halves of a larger array
         got, want = start.copy(), start.copy()
         compiled(d, theta, x_row, x_col, got[..., :n], got[..., n:], fold, add)

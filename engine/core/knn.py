@@ -4,7 +4,7 @@ import numpy as np
 from ..errors import InputError, check_choice, renamed
 from ..kernels.cpu.elementwise import ratio_or_zero
 from ..model.graph import takes_graph
-from .strength import block_pass, channel_sum, degree_sums, node_sums
+from .strength import block_pass, channel_sum, degree_sums, folding, node_sums
 
 _ENDS = ("in", "out", "in+out")
 _WEIGHTS = ("abs", "positive", "negative")
@@ -69,8 +69,7 @@ def knn(g, weighted=False, sign="abs", source=None, target=None, *, weight=None)
     # with blocks that fold (convolutions, pooling, diagonals), the numerator's pass computes only the sum it
     # reads: A⁺ + A⁻ (binary) or W⁺ + W⁻ (|w|), a quarter of their products. Dense and sparse blocks compute
     # the four channels at once anyway: there one pass of the four serves the binary and the weighted k_nn.
-    folding = any(getattr(W, "folds", False) for W in g.blocks)
-    fold = None if not folding else "count" if not weighted else "abs" if sign == "abs" else None
+    fold = None if not folding(g) else "count" if not weighted else "abs" if sign == "abs" else None
     terms = _terms(weighted, sign)
     k_target = degree_sums(g, target)
     if fold and source == "in+out":

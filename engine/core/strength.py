@@ -41,12 +41,35 @@ def channel_sum(sums, direction, terms):
     return out
 
 
+def folding(g):
+    """Whether some block of ``g`` computes folded sums itself (convolutions, pooling, diagonals)."""
+    return any(getattr(W, "folds", False) for W in g.blocks)
+
+
+def _undirected(g):
+    """The undirected degree ``A⁺ + A⁻`` and net strength ``W⁺ − W⁻`` of every node (in- plus out-sums),
+    shape (T, 2, N), or ``None``: memoised, from node sums already there, else, on a graph whose blocks
+    fold, from one two-channel pass adding every block's row and column sums into one array (a quarter of
+    the four-channel pass's N-sized sums to write and read: a ResNet-50 has 10M units). ``None`` for the
+    other graphs: their blocks compute the four channels anyway, and node_sums serves every variant."""
+    if "undirected" not in g._cache:
+        ready = "sums" in g._cache or not folding(g)
+        if ready:
+            g._cache["undirected"] = None
+        else:
+            ones = g.backend.xp.ones((g.blocks[0].shape[0], g.n_nodes))
+            g._cache["undirected"] = block_pass(g, ones, ones, "count+net", merged=True).in_sums
+    return g._cache["undirected"]
+
+
 def degree_sums(g, direction):
     """The degrees ``A⁺ + A⁻`` of ``direction`` as float64 sums, shape (T, N), memoised on the graph (degree
     and k_nn's neighbour degrees and denominators read the same sums): callers must not write into it."""
+    direction = "all" if direction == "in+out" else direction  # k_nn's name of the undirected view
     key = ("degree_sums", direction)
     if key not in g._cache:
-        g._cache[key] = channel_sum(node_sums(g), direction, ((0, 1), (1, 1)))
+        both = _undirected(g) if direction == "all" else None
+        g._cache[key] = both[:, 0] if both is not None else channel_sum(node_sums(g), direction, ((0, 1), (1, 1)))
     return g._cache[key]
 
 
@@ -118,5 +141,7 @@ def strength(g, direction="all", sign="net"):
     """
     check_choice("direction", direction, _DIRECTIONS)
     check_choice("sign", sign, _STRENGTH_SIGNS)
+    if direction == "all" and sign == "net" and _undirected(g) is not None:
+        return _shape(g, _undirected(g)[:, 1].copy())
     terms = {"net": ((2, 1), (3, -1)), "abs": ((2, 1), (3, 1)), "positive": ((2, 1),), "negative": ((3, 1),)}
     return _shape(g, channel_sum(node_sums(g), direction, terms[sign]))

@@ -28,16 +28,21 @@ def diagonal_matvec(d, theta, x_row, x_col, row_out, col_out, fold=None, add=Fal
     d : array, shape (T, n), float32 or float64 (numpy or CuPy)
     theta : array, shape (T,), float64
     x_row, x_col : arrays, shape (T, n), float64
-    row_out, col_out : arrays, shape (T, 4, n), float64, overwritten; (T, n) with a ``fold``
-    fold : {None, "count", "abs"}
-        Only ``A⁺ + A⁻`` or ``W⁺ + W⁻`` (``deepcnt.model.sums.block_pass``).
+    row_out, col_out : arrays, shape (T, 4, n), float64, overwritten; (T, n) with a one-channel ``fold``,
+        (T, 2, n) with ``"count+net"``
+    fold : {None, "count", "abs", "count+net"}
+        Only ``A⁺ + A⁻``, ``W⁺ + W⁻``, or ``A⁺ + A⁻`` and ``W⁺ − W⁻`` (``deepcnt.model.sums.block_pass``).
     add : bool
         Add to the outputs instead of overwriting them.
     """
     xp = _xp(d)
     d = d.astype(xp.float64, copy=False)
     th = theta[:, None]
-    if fold is not None:
+    if fold == "count+net":
+        kept = xp.abs(d) > th
+        channels = (kept.astype(xp.float64), xp.where(kept, d, 0.0))
+        pairs = [(b, x, out[:, c]) for c, b in enumerate(channels) for x, out in ((x_col, row_out), (x_row, col_out))]
+    elif fold is not None:
         kept = xp.abs(d) > th
         b = kept.astype(xp.float64) if fold == "count" else xp.where(kept, xp.abs(d), 0.0)
         pairs = ((b, x_col, row_out), (b, x_row, col_out))

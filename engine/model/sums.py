@@ -9,6 +9,7 @@ import contextlib
 from dataclasses import dataclass
 
 from .. import config
+from ..kernels.common import fold_four
 from .blocks import ImplicitBlock
 
 
@@ -33,10 +34,11 @@ def block_pass(g, x_in, x_out, fold=None, merged=False):
         Multiplies the source node of each edge: ``in_sums[t,c,j] = Σ_i B_c[t,i,j] x_in[t,i]``.
     x_out : array, shape (T, N)
         Multiplies the target node: ``out_sums[t,c,i] = Σ_j B_c[t,i,j] x_out[t,j]``.
-    fold : {None, "count", "abs"}
+    fold : {None, "count", "abs", "count+net"}
         ``None``: the four sign channels. ``"count"``: only ``A⁺ + A⁻``, ``"abs"``: only ``W⁺ + W⁻``, and
         the sums have shape (T, N): blocks that can (``folds = True``, the convolutions) compute just that
-        sum, a quarter of the products of the four (k_nn's pass).
+        sum, a quarter of the products of the four (k_nn's pass). ``"count+net"``: ``A⁺ + A⁻`` and
+        ``W⁺ − W⁻``, shape (T, 2, N) (with ``merged``: the undirected degree and strength).
     merged : bool
         Add the in- and the out-sums of every node in one array (``in_sums is out_sums``): what k_nn's
         undirected view reads, without a second array of N sums and their addition.
@@ -49,7 +51,7 @@ def block_pass(g, x_in, x_out, fold=None, merged=False):
     be = g.backend
     xp = be.xp
     T = g.blocks[0].shape[0]
-    lead = (T,) if fold else (T, 4)
+    lead = {None: (T, 4), "count+net": (T, 2)}.get(fold, (T,))
     in_sums = xp.zeros(lead + (g.n_nodes,))
     out_sums = in_sums if merged else xp.zeros(lead + (g.n_nodes,))
     kernel = be.kernel("blockpass").block_matvec
@@ -90,8 +92,7 @@ def _block_into(be, kernel, W, a, b, g, l, x_in, x_out, in_sums, out_sums, fold)
     else:
         kernel(W, theta, *x, row, col)
     if fold:
-        c = 0 if fold == "count" else 2
-        row, col = row[:, c] + row[:, c + 1], col[:, c] + col[:, c + 1]
+        row, col = fold_four(row, fold), fold_four(col, fold)
     out_sums[..., src] += row
     in_sums[..., dst] += col
 

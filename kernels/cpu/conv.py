@@ -20,6 +20,7 @@ import numpy as np
 from numba import njit, prange
 
 from .. import config
+from ..common import fold_four
 from . import conv_classes
 from .conv_classes import _f32_chunk, _product, per_channel_constant
 from .conv_classes import sign_channels as _sign_channels
@@ -59,9 +60,7 @@ def _sign(w, th):
     return -1, 0.0
 
 
-FOLDS = (None, "count", "abs")
-#: The first of the two sign channels a fold adds: ``A⁺ + A⁻`` (0, 1) or ``W⁺ + W⁻`` (2, 3).
-_FOLD_CHANNEL = {"count": 0, "abs": 2}
+FOLDS = (None, "count", "abs", "count+net")
 
 
 def conv_matvec(K, geom, theta, x_row, x_col, row_out, col_out, fold=None, add=False):
@@ -88,12 +87,13 @@ def conv_matvec(K, geom, theta, x_row, x_col, row_out, col_out, fold=None, add=F
     theta : array, shape (T,), float64
     x_row : array, shape (T, C_in·H·W), float64
     x_col : array, shape (T, C_out·H_out·W_out), float64
-    row_out : array, shape (T, 4, C_in·H·W), float64, overwritten; (T, C_in·H·W) with a ``fold``
-    col_out : array, shape (T, 4, C_out·H_out·W_out), float64, overwritten; (T, C_out·H_out·W_out) with a
-        ``fold``
-    fold : {None, "count", "abs"}
+    row_out : array, shape (T, 4, C_in·H·W), float64, overwritten; (T, C_in·H·W) with a one-channel ``fold``,
+        (T, 2, C_in·H·W) with ``"count+net"``
+    col_out : array, shape (T, 4, C_out·H_out·W_out), float64, overwritten; shaped as ``row_out`` with a fold
+    fold : {None, "count", "abs", "count+net"}
         ``None``: the four channels. ``"count"``: only their sum ``A⁺ + A⁻``, ``"abs"``: only ``W⁺ + W⁻``
-        (what k_nn reads: a quarter of the products).
+        (what k_nn reads: a quarter of the products); ``"count+net"``: ``A⁺ + A⁻`` and ``W⁺ − W⁻`` (the
+        undirected degree and strength).
     add : bool
         Add the sums to ``row_out`` and ``col_out`` instead of overwriting them (the pass's second block into
         or out of a layer: no temporary where the route writes the units itself).
@@ -149,9 +149,8 @@ def _conv_matvec_general(K, geom, theta, x_row, x_col, row_out, col_out, fold, p
         numba.set_num_threads(threads)
     _sum_chunks(part, nchunks, row_out)
     if fold is not None:
-        c = _FOLD_CHANNEL[fold]
-        np.add(row_out[:, c], row_out[:, c + 1], out=row_folded)
-        np.add(col_out[:, c], col_out[:, c + 1], out=col_folded)
+        row_folded[...] = fold_four(row_out, fold)
+        col_folded[...] = fold_four(col_out, fold)
 
 
 def _window(off, s, n_in, n_out):
@@ -163,9 +162,12 @@ def _window(off, s, n_in, n_out):
 
 def _store(out, sums, chans):
     """``out[c] = sums[k]`` for the k-th asked channel ``c``, zero for the channels not asked; a folded
-    ``out`` (1-D) takes the one channel."""
+    ``out`` (1-D) takes the one channel, a two-channel fold its two in order."""
     if out.ndim == 1:
         out[:] = sums[0]
+        return
+    if out.shape[0] < 4:
+        out[...] = sums
         return
     done = set()
     for k, (c, _) in enumerate(chans):

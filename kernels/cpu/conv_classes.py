@@ -32,17 +32,23 @@ CLASSES_MIN_SAVING = 1
 CPU_ONLY = "routes of the CPU conv_matvec (kernels/cpu/conv.py); the GPU conv_matvec has its own kernels"
 
 #: ``fold`` as the code the compiled kernels take.
-_FOLD_CODE = {None: 0, "count": 1, "abs": 2}
+_FOLD_CODE = {None: 0, "count": 1, "abs": 2, "count+net": 3}
+#: How many channels each fold computes.
+_N_CHANNELS = {None: 4, "count": 1, "abs": 1, "count+net": 2}
 
 
 def sign_channels(k, th, fold, count_dtype=np.float64):
     """``[(channel, matrix)]``: the masked sign channels (float64) of kernel entries ``k`` that ``fold``
-    asks for: ``A⁺, A⁻, W⁺, W⁻`` (channels 0–3), ``A⁺ + A⁻`` (0) or ``W⁺ + W⁻`` (2); the 0/1 mask of
-    ``"count"`` in ``count_dtype`` (float32 is exact, and half the memory)."""
+    asks for: ``A⁺, A⁻, W⁺, W⁻`` (channels 0–3), ``A⁺ + A⁻`` (0), ``W⁺ + W⁻`` (2), or ``A⁺ + A⁻`` and
+    ``W⁺ − W⁻`` (0, 1: ``"count+net"``); the 0/1 mask of ``"count"`` in ``count_dtype`` (float32 is exact,
+    and half the memory)."""
     th = np.float64(th)  # a float32 kernel compares to θ in float64, as the loops do
     if fold == "count":
         return [(0, (np.abs(k) > th).astype(count_dtype))]
     k = k.astype(np.float64)
+    if fold == "count+net":
+        kept = np.abs(k) > th
+        return [(0, kept.astype(np.float64)), (1, k * kept)]
     if fold == "abs":
         a = np.abs(k)
         return [(2, a * (a > th))]
@@ -239,7 +245,7 @@ def conv_matvec_tables(K, geom, theta, x_row, x_col, row_out, col_out, fold, add
     cls_ox, idx_ox = _offset_masks(-pw, dw, sw, W, Wo, kw, False)
     cls_iy, idx_iy = _offset_masks(-ph, dh, sh, H, Ho, kh, True)
     cls_ix, idx_ix = _offset_masks(-pw, dw, sw, W, Wo, kw, True)
-    n_c = 4 if fold is None else 1
+    n_c = _N_CHANNELS[fold]
     for t in range(K.shape[0]):
         a_in = np.ascontiguousarray(x_row[t].reshape(G, cin_g, H * W)[:, :, 0])
         a_out = np.ascontiguousarray(x_col[t].reshape(G, cout_g, Ho * Wo)[:, :, 0])
@@ -269,8 +275,8 @@ def _pattern_sums(t, cls_y, cls_x):
 def _tables(K, th, a_in, a_out, fold_code, t_in, t_out):
     """Per-(channel, offset) tables of one epoch's kernel ``K`` (G, m, n, q) in both directions, one read of
     ``K``: ``t_in[c, g, o, q] = Σ_i B_c(K[g, o, i, q]) a_in[g, i]`` and ``t_out[c, g, i, q] = Σ_o B_c(K[g, o,
-    i, q]) a_out[g, o]`` for the four sign channels (``fold_code`` 0) or the one folded channel (1:
-    ``A⁺ + A⁻``, 2: ``W⁺ + W⁻``); both overwritten. One thread: a few ns per entry, a ResNet-50's 25M in
+    i, q]) a_out[g, o]`` for the four sign channels (``fold_code`` 0), the one folded channel (1:
+    ``A⁺ + A⁻``, 2: ``W⁺ + W⁻``) or two (3: ``A⁺ + A⁻``, ``W⁺ − W⁻``); both overwritten. One thread: a few ns per entry, a ResNet-50's 25M in
     well under 0.1 s, less than waking a thread pool costs on a loaded machine."""
     G, m, n, nq = K.shape
     t_out[:] = 0.0
@@ -300,6 +306,9 @@ def _tables(K, th, a_in, a_out, fold_code, t_in, t_out):
                             kept *= abs(w)
                         acc[0, q] += kept * x
                         t_out[0, g, i, q] += kept * y
+                        if fold_code == 3:  # and the net weight W⁺ − W⁻
+                            acc[1, q] += w * kept * x
+                            t_out[1, g, i, q] += w * kept * y
             for c in range(t_in.shape[0]):
                 for q in range(nq):
                     t_in[c, g, o, q] = acc[c, q]
@@ -426,6 +435,18 @@ def _tables_1x1(K, th, a_in, a_out, fold_code, t_in, t_out):
                 t_in[1, g, o, 0] = s1
                 t_in[2, g, o, 0] = s2
                 t_in[3, g, o, 0] = s3
+            elif fold_code == 3:  # A⁺ + A⁻ and W⁺ − W⁻
+                for i in range(n):
+                    w = np.float64(K[g, o, i, 0])
+                    x = a_in[g, i]
+                    kept = 1.0 if abs(w) > th else 0.0
+                    net = w * kept
+                    s0 += kept * x
+                    s1 += net * x
+                    t_out[0, g, i, 0] += kept * y
+                    t_out[1, g, i, 0] += net * y
+                t_in[0, g, o, 0] = s0
+                t_in[1, g, o, 0] = s1
             else:
                 for i in range(n):
                     w = np.float64(K[g, o, i, 0])

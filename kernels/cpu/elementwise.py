@@ -27,14 +27,15 @@ def diagonal_matvec(d, theta, x_row, x_col, row_out, col_out, fold=None, add=Fal
     d : array, shape (T, n), float32 or float64
     theta : array, shape (T,), float64
     x_row, x_col : arrays, shape (T, n), float64
-    row_out, col_out : arrays, shape (T, 4, n), float64 (strided views allowed); (T, n) with a ``fold``
-    fold : {None, "count", "abs"}
-        Only ``A⁺ + A⁻`` or ``W⁺ + W⁻``.
+    row_out, col_out : arrays, shape (T, 4, n), float64 (strided views allowed); (T, n) with a one-channel
+        ``fold``, (T, 2, n) with ``"count+net"``
+    fold : {None, "count", "abs", "count+net"}
+        Only ``A⁺ + A⁻``, ``W⁺ + W⁻``, or ``A⁺ + A⁻`` and ``W⁺ − W⁻``.
     add : bool
         Add to the outputs instead of overwriting them.
     """
-    code = {None: 0, "count": 1, "abs": 2}[fold]
-    if fold is not None:  # one channel: the same kernel on (T, 1, n) views
+    code = {None: 0, "count": 1, "abs": 2, "count+net": 3}[fold]
+    if fold in ("count", "abs"):  # one channel: the same kernel on (T, 1, n) views
         row_out, col_out = row_out[:, None], col_out[:, None]
     # added to the sums, a channel that no entry reaches (an identity skip has no negative weight) is skipped
     th = np.asarray(theta, dtype=np.float64)[:, None]
@@ -69,6 +70,15 @@ def _diagonal(d, theta, x_row, x_col, row_out, col_out, fold_code, add, live):
                     row_out[t, 2, k] = b2 * xc; row_out[t, 3, k] = b3 * xc
                     col_out[t, 0, k] = b0 * xr; col_out[t, 1, k] = b1 * xr
                     col_out[t, 2, k] = b2 * xr; col_out[t, 3, k] = b3 * xr
+            elif fold_code == 3:
+                kept = 1.0 if abs(w) > th else 0.0
+                net = w if abs(w) > th else 0.0
+                if add:
+                    row_out[t, 0, k] += kept * xc; row_out[t, 1, k] += net * xc
+                    col_out[t, 0, k] += kept * xr; col_out[t, 1, k] += net * xr
+                else:
+                    row_out[t, 0, k] = kept * xc; row_out[t, 1, k] = net * xc
+                    col_out[t, 0, k] = kept * xr; col_out[t, 1, k] = net * xr
             else:
                 b = 0.0
                 if abs(w) > th:

@@ -97,14 +97,15 @@ def conv_matvec(K, geom, theta, x_row, x_col, row_out, col_out, fold=None, add=F
     x_col : array, shape (T, C_out·H_out·W_out), float64
     row_out : array, shape (T, 4, C_in·H·W), float64, overwritten
     col_out : array, shape (T, 4, C_out·H_out·W_out), float64, overwritten
-    fold : {None, "count", "abs"}
-        Only ``A⁺ + A⁻`` or ``W⁺ + W⁻``, into ``row_out`` (T, C_in·H·W) and ``col_out`` (T, C_out·H_out·W_out).
+    fold : {None, "count", "abs", "count+net"}
+        Only ``A⁺ + A⁻`` or ``W⁺ + W⁻``, into ``row_out`` (T, C_in·H·W) and ``col_out`` (T, C_out·H_out·W_out);
+        ``"count+net"``: ``A⁺ + A⁻`` and ``W⁺ − W⁻``, outputs (T, 2, ·).
         Here the four channels are gathered in the same pass and then added.
     add : bool
         Add the sums to the outputs instead of overwriting them.
     """
-    if fold not in (None, "count", "abs"):
-        raise ValueError(f"fold must be one of (None, 'count', 'abs'), got {fold!r}")
+    if fold not in (None, "count", "abs", "count+net"):
+        raise ValueError(f"fold must be one of (None, 'count', 'abs', 'count+net'), got {fold!r}")
     T = K.shape[0]
     if T == 0:
         return
@@ -120,8 +121,7 @@ def conv_matvec(K, geom, theta, x_row, x_col, row_out, col_out, fold=None, add=F
     _cols_kernel[(math.ceil(n_out / tpb), T), (tpb, 1)](K, geom, theta, x_row, col)
     _rows_kernel[(math.ceil(n_in / tpb), T), (tpb, 1)](K, geom, theta, x_col, row)
     if fold is not None:
-        c = 0 if fold == "count" else 2
-        row, col = row[:, c] + row[:, c + 1], col[:, c] + col[:, c + 1]
+        row, col = common.fold_four(row, fold), common.fold_four(col, fold)
     if add:
         row_out += row
         col_out += col
