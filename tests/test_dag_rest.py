@@ -291,7 +291,12 @@ def test_diagonal_kernel_twins_the_vectorised_pass(fold, add):
 
 
 def test_signed_sum_adds_the_planes_in_order():
-    from deepcnt.kernels.cpu.elementwise import signed_sum
+    from deepcnt.kernels.cpu.elementwise import rint_int64, signed_sum
+
+    x = np.array([[0.5, 1.5, 2.5, -0.5, -1.5, 3.0000000001, 7.0, 1e15 + 0.5]])
+    out = np.empty(x.shape, np.int64)
+    rint_int64(x[:, ::-1], out)  # a strided view, as degree's memoised sums are
+    np.testing.assert_array_equal(out, np.rint(x[:, ::-1]).astype(np.int64))
 
     rng = np.random.default_rng(12)
     S = rng.normal(size=(2, 4, 9))

@@ -7,7 +7,7 @@ other.
 import numpy as np
 
 from ..errors import check_choice
-from ..kernels.cpu.elementwise import signed_sum
+from ..kernels.cpu.elementwise import rint_int64, signed_sum
 from ..model.graph import takes_graph
 from ..model.sums import block_pass  # noqa: F401  (the family's other modules use it from here)
 from ..model.sums import node_sums as _node_sums
@@ -108,7 +108,11 @@ def degree(g, direction="all", sign="all"):
     xp = g.backend.xp
     if sign == "all":  # the memoised sums stay as they are: rounded into a new integer array
         k = degree_sums(g, direction)
-        return _shape(g, xp.rint(k, out=xp.empty(k.shape, xp.int64), casting="unsafe"))
+        if xp is not np:
+            return _shape(g, xp.rint(k).astype(xp.int64))
+        out = np.empty(k.shape, np.int64)
+        rint_int64(k, out)
+        return _shape(g, out)
     k = channel_sum(node_sums(g), direction, ((0 if sign == "positive" else 1, 1),))
     return _shape(g, xp.rint(k, out=k).astype(xp.int64))
 

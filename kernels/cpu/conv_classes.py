@@ -210,9 +210,11 @@ def per_channel_constant(x):
 
 
 # ------------------------------------------------------------------------------------------ tables route
+@functools.lru_cache(maxsize=1024)
 def _offset_masks(off0, step, s, n_in, n_out, k, transposed):
     """Which kernel offsets along one axis touch each position: ``(classes, index)`` with ``classes`` the
     distinct rows of the 0/1 matrix ``M[position, offset]`` and ``index`` the class of every position.
+    Memoised per geometry (read-only arrays): every degree and strength pass asks again.
 
     Output position ``o`` reads offset ``q`` when its input ``o·s + off0 + q·step`` is inside ``[0, n_in)``;
     input position ``i`` (``transposed``) is read through offset ``q`` when ``i − off0 − q·step`` is a
@@ -226,7 +228,9 @@ def _offset_masks(off0, step, s, n_in, n_out, k, transposed):
         i = np.arange(n_out)[:, None] * s + off0 + q * step
         M = (i >= 0) & (i < n_in)
     classes, index = np.unique(M, axis=0, return_inverse=True)
-    return classes.astype(np.float64), index.ravel()
+    classes, index = classes.astype(np.float64), index.ravel()
+    classes.flags.writeable = index.flags.writeable = False
+    return classes, index
 
 
 def conv_matvec_tables(K, geom, theta, x_row, x_col, row_out, col_out, fold, add=False):
