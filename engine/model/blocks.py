@@ -32,9 +32,10 @@ class ImplicitBlock:
     #: What to use instead, said when a metric that needs explicit edges meets this kind of block.
     explicit_hint = "degree, strength, knn, n_edges, La Malfa's metrics and the exports work on it"
     #: Whether :meth:`block_matvec` takes ``fold=`` (``"count"``/``"abs"``: only the sum ``A⁺ + A⁻`` or
-    #: ``W⁺ + W⁻``, into outputs of shape (T, n), as ``kernels.cpu.conv.conv_matvec``) and ``add=`` (add to
-    #: the outputs, which may be strided views of the pass's sums); otherwise
-    #: ``deepcnt.model.sums.block_pass`` adds the two channels of the four itself, from temporaries.
+    #: ``W⁺ + W⁻``, into outputs of shape (T, n); ``"count+net"``: ``A⁺ + A⁻`` and ``W⁺ − W⁻``, shape
+    #: (T, 2, n); as ``kernels.cpu.conv.conv_matvec``) and ``add=`` (add to the outputs, which may be strided
+    #: views of the pass's sums); otherwise ``deepcnt.model.sums.block_pass`` folds the four channels itself
+    #: (``kernels.common.fold_four``), from temporaries.
     folds = False
 
     def block_matvec(self, theta, x_row, x_col, row_out, col_out, backend):

@@ -179,7 +179,8 @@ class ConvBlock(ImplicitBlock):
     # ------------------------------------------------------------------ ImplicitBlock contract
     def block_matvec(self, theta, x_row, x_col, row_out, col_out, backend, fold=None, add=False):
         """The four masked sign-channel mat-vecs (``kernels.*.conv.conv_matvec``), shapes as ``block_matvec``;
-        ``fold="count"``/``"abs"``: only ``A⁺ + A⁻`` or ``W⁺ + W⁻``, outputs of shape (T, n); ``add``: added
+        ``fold="count"``/``"abs"``: only ``A⁺ + A⁻`` or ``W⁺ + W⁻``, outputs of shape (T, n); ``"count+net"``:
+        ``A⁺ + A⁻`` and ``W⁺ − W⁻``, shape (T, 2, n); ``add``: added
         to the outputs."""
         backend.kernel("conv").conv_matvec(self.kernel, self.geom, theta, x_row, x_col, row_out, col_out, fold,
                                            add)

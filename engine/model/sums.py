@@ -47,7 +47,7 @@ def block_pass(g, x_in, x_out, fold=None, merged=False):
     Returns
     -------
     NodeSums
-        Sums of shape (T, 4, N), or (T, N) with a ``fold``.
+        Sums of shape (T, 4, N), (T, N) with a one-channel ``fold``, (T, 2, N) with ``"count+net"``.
     """
     be = g.backend
     xp = be.xp

@@ -1,7 +1,7 @@
 """Compiled elementwise loops of the CPU block pass and of the metrics that read it: the diagonal blocks'
-pass (per-unit scales, identity skips), signed sums of sign channels, k_nn's quotient. One pass each over
-the N-sized arrays, without the boolean and float temporaries of the vectorised numpy expressions (a
-ResNet-50 at 224×224 has 10M units).
+pass (per-unit scales, identity skips), signed sums of sign channels, k_nn's quotient, degree's rounding.
+One pass each over the N-sized arrays, without the boolean and float temporaries of the vectorised numpy
+expressions (a ResNet-50 at 224×224 has 10M units).
 """
 import numpy as np
 from numba import njit
