@@ -22,7 +22,7 @@ PARALLEL_MIN_ELEMENTS = 1 << 17
 #: BLAS threads of the CPU block pass (``deepcnt.model.sums.block_pass``; ``None``: as BLAS is set). Its
 #: products are small and skinny (a convolution's kernel times one position per class pattern): a second
 #: thread gains little and, on a loaded machine, stalls (ResNet-50's core metrics on a shared 2-core machine:
-#: 0.99 s with two threads, 0.55 s with one). Applied when ``threadpoolctl`` is installed.
+#: 0.99 s with two threads, 0.55 s with one).
 PASS_BLAS_THREADS = 1
 #: Threads per block of the 1-D numba.cuda kernels.
 THREADS_PER_BLOCK = int(os.environ.get("DEEPCNT_TPB", "8" if _SIMULATOR else "128"))

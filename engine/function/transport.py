@@ -12,6 +12,7 @@ import numpy as np
 from .. import config
 from ..backend import backend_for, to_host
 from ..errors import InputError
+from ..kernels.cpu.threads import blas_threads
 from .receptive import rf_distributions
 
 
@@ -96,14 +97,8 @@ def _pool_init(P, M):
 def _pool_chunk(pairs):
     # one pair is a few small array operations: BLAS threads only add contention (measured: 5x slower on a
     # loaded 2-core machine), so every worker runs single-threaded and the pool provides the parallelism
-    from contextlib import nullcontext
-
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - optional
-        threadpool_limits = None
     P, M = _POOL_DATA["P"], _POOL_DATA["M"]
-    with threadpool_limits(1) if threadpool_limits else nullcontext():
+    with blas_threads(1):
         return np.array([emd_pair(P[i], P[j], M) for i, j in pairs])
 
 

@@ -5,12 +5,11 @@ The in-sums of a node are the column sums of every block into its layer, its out
 block out of it (``kout_i = Σ_b rowsum(A_ab)_i``); in a chain, the in-sums of a layer-``l`` node are
 column sums of block ``l-1`` and its out-sums row sums of block ``l``.
 """
-import contextlib
-import functools
 from dataclasses import dataclass
 
 from .. import config
 from ..kernels.common import fold_four
+from ..kernels.cpu.threads import blas_threads
 from .blocks import ImplicitBlock
 
 
@@ -56,30 +55,10 @@ def block_pass(g, x_in, x_out, fold=None, merged=False):
     in_sums = xp.zeros(lead + (g.n_nodes,))
     out_sums = in_sums if merged else xp.zeros(lead + (g.n_nodes,))
     kernel = be.kernel("blockpass").block_matvec
-    with _blas_threads(config.PASS_BLAS_THREADS if be.name == "cpu" else None):
+    with blas_threads(config.PASS_BLAS_THREADS if be.name == "cpu" else None):
         for l, (W, (a, b)) in enumerate(zip(g.blocks, g.pairs)):
             _block_into(be, kernel, W, a, b, g, l, x_in, x_out, in_sums, out_sums, fold)
     return NodeSums(in_sums, out_sums)
-
-
-@functools.lru_cache(maxsize=1)
-def _blas_controller():
-    """threadpoolctl's controller of the loaded BLAS, built once (finding the libraries takes about 0.5 ms,
-    a limit through a built controller 16 µs: a pruned MLP's whole pass is a few ms), or None."""
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:  # pragma: no cover - optional
-        return None
-    return ThreadpoolController()
-
-
-def _blas_threads(n):
-    """A context limiting BLAS to ``n`` threads (``threadpoolctl``), or nothing (``n`` None, no
-    threadpoolctl)."""
-    controller = None if n is None else _blas_controller()
-    if controller is None:
-        return contextlib.nullcontext()
-    return controller.limit(limits=n, user_api="blas")
 
 
 def _block_into(be, kernel, W, a, b, g, l, x_in, x_out, in_sums, out_sums, fold):

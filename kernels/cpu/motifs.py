@@ -13,25 +13,10 @@ import numpy as np
 from numba import njit, prange
 
 from .. import common, config
+from .threads import blas_threads
 
 _edge_code = njit(inline="always")(common.edge_code)
 _try_swap = njit(inline="always")(common.try_swap)
-
-
-_BLAS = []
-
-
-def _blas_one_thread():
-    """A context that runs BLAS on one thread (threadpoolctl, scanned once), or a no-op without it."""
-    if not _BLAS:
-        try:
-            from threadpoolctl import ThreadpoolController
-
-            _BLAS.append(ThreadpoolController())
-        except ImportError:  # pragma: no cover - optional
-            _BLAS.append(None)
-    ctl = _BLAS[0]
-    return contextlib.nullcontext() if ctl is None else ctl.limit(limits=1, user_api="blas")
 
 
 @contextlib.contextmanager
@@ -43,7 +28,7 @@ def _threads(work, limit):
     n = numba.get_num_threads()
     numba.set_num_threads(1)
     try:
-        with _blas_one_thread():
+        with blas_threads(1):
             yield
     finally:
         numba.set_num_threads(n)
