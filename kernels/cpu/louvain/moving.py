@@ -1,4 +1,4 @@
-"""Local moving: BCT's sweeps of single-node moves, in a random node order, until no move raises Q.
+r"""Local moving: BCT's sweeps of single-node moves, in a random node order, until no move raises Q.
 
 A node ``u`` of module ``a`` moves to the module (or "alone": an empty id) of largest
 
