@@ -147,5 +147,7 @@ def test_bad_inputs(oracle_graph):
         cartography(np.zeros(3), np.zeros(4))
     with pytest.raises(deepcnt.InputError, match="finite"):
         cartography(np.array([np.nan]), np.zeros(1))
+    with pytest.raises(deepcnt.InputError, match=r"takes the arrays P and z .* got LayeredGraph"):
+        cartography(g, ci)  # a graph where its P and z belong
     with pytest.raises(deepcnt.InputError, match="shape"):
         node_roles(np.zeros(3), np.zeros(4))

@@ -7,6 +7,7 @@ when given the asymmetric MLP matrix, as Shine's ``integration.m`` does).
 """
 import numpy as np
 
+from ..backend import to_host
 from ..errors import InputError, check_choice, renamed
 from ..model.graph import takes_graph
 from .modularity import check_labels
@@ -151,8 +152,11 @@ def cartography(P, z):
     ndarray, shape (101, 101) or (T, 101, 101), int64
         ``hc[y, x]`` counts (row 0 is ``z = 5``, column 0 is ``P = 0``), as ``integration.m``.
     """
-    P = np.asarray(P.get() if hasattr(P, "get") else P, dtype=np.float64)
-    z = np.asarray(z.get() if hasattr(z, "get") else z, dtype=np.float64)
+    try:
+        P, z = (to_host(a).astype(np.float64) for a in (P, z))
+    except (TypeError, ValueError):
+        raise InputError(f"cartography takes the arrays P and z (participation(g, labels) and "
+                         f"module_zscore(g, labels)), got {type(P).__name__} and {type(z).__name__}") from None
     if P.shape != z.shape or P.ndim not in (1, 2):
         raise InputError(f"P and z must have one shape (N,) or (T, N), got {P.shape} and {z.shape}")
     if not (np.all(np.isfinite(P)) and np.all(np.isfinite(z))):
@@ -185,8 +189,11 @@ def node_roles(P, z, hub_z=HUB_Z, nonhub_p=NONHUB_P, hub_p=HUB_P):
     -------
     ndarray, same shape as P, int8 in 1..7 (names in ``ROLE_NAMES``)
     """
-    P = np.asarray(P.get() if hasattr(P, "get") else P, dtype=np.float64)
-    z = np.asarray(z.get() if hasattr(z, "get") else z, dtype=np.float64)
+    try:
+        P, z = (to_host(a).astype(np.float64) for a in (P, z))
+    except (TypeError, ValueError):
+        raise InputError(f"cartography takes the arrays P and z (participation(g, labels) and "
+                         f"module_zscore(g, labels)), got {type(P).__name__} and {type(z).__name__}") from None
     if P.shape != z.shape:
         raise InputError(f"P and z must have one shape, got {P.shape} and {z.shape}")
     non = 1 + np.searchsorted(np.asarray(nonhub_p), P, side="left")
