@@ -243,6 +243,10 @@ def fig_weights(store, out, member=0):
     return _save(fig, out / "weights.png")
 
 
+#: Panels in a row of the per-layer figures; more layers wrap into further rows.
+PANELS_PER_ROW = 5
+
+
 def fig_node_hist(nodes, out, column="strength", sweep=None):
     """Histogram of a per-node metric per layer at up to five epochs, of the first member (``sweep``: each
     member's setting, :func:`member_sweep`)."""
@@ -255,17 +259,22 @@ def fig_node_hist(nodes, out, column="strength", sweep=None):
     entries = sorted(df.entry.unique())
     pick = [entries[i] for i in _pick_entries(len(entries))]
     layers = sorted(df.layer.unique())
-    fig, axes = plt.subplots(1, len(layers), figsize=(3.6 * len(layers), 3.2), squeeze=False)
+    ncol = min(len(layers), PANELS_PER_ROW)  # a deep model's layers wrap into rows (a row of 14 is unreadable)
+    nrow = -(-len(layers) // ncol)
+    fig, grid = plt.subplots(nrow, ncol, figsize=(3.6 * ncol, 3.2 * nrow), squeeze=False)
+    axes = grid.ravel()
+    for ax in axes[len(layers):]:
+        ax.axis("off")
     styles = distinct_styles(len(pick))
     seen = [[] for _ in layers]
     for k, e in enumerate(pick):
         sub = df[df.entry == e]
         epoch = int(sub.epoch.iloc[0])
-        for ax, l, prev in zip(axes[0], layers, seen):
+        for ax, l, prev in zip(axes, layers, seen):
             v = sub[sub.layer == l][column].to_numpy()
             _hist(ax, v, styles[k], epoch, _same_as([v], prev))
             prev.append((epoch, [v]))
-    for ax, l in zip(axes[0], layers):
+    for ax, l in zip(axes, layers):
         ax.set_title(f"layer {df[df.layer == l].layer_name.iloc[0]}", fontsize=10)
         ax.set_xlabel(label(column))
         ax.set_ylabel("density")

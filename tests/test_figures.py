@@ -186,3 +186,24 @@ def test_an_unchanged_block_is_named_as_a_repeat_not_hidden_under_a_later_curve(
                                                                    "epoch 2 (= epoch 0)"]
     assert [t.get_text() for t in ax2.get_legend().get_texts()] == ["epoch 0", "epoch 1", "epoch 2"]
     assert kept["weights.png"].get_suptitle() == "weight distributions"  # one member: nothing to name
+
+
+def test_per_layer_histograms_of_a_deep_model_wrap_into_rows(tmp_path, monkeypatch):
+    """A 12-layer model (a small transformer has more) draws its layers in rows of PANELS_PER_ROW, each panel
+    titled with its layer, not one unreadable row of 12."""
+    rng = np.random.default_rng(1)
+    n_layers, width = 12, 4
+    nodes = pd.DataFrame({"member": 0, "entry": np.repeat([0, 1], n_layers * width),
+                          "epoch": np.repeat([0, 5], n_layers * width),
+                          "layer": np.tile(np.repeat(np.arange(n_layers), width), 2),
+                          "strength": rng.normal(size=2 * n_layers * width)})
+    nodes["layer_name"] = "L" + nodes.layer.astype(str)
+    kept = {}
+    monkeypatch.setattr(figures, "_save", lambda fig, path: kept.__setitem__(path.name, fig))
+    figures.fig_node_hist(nodes, tmp_path, "strength")
+    fig = kept["strength_per_layer.png"]
+    drawn = [ax for ax in fig.axes if ax.axison]
+    assert [ax.get_title() for ax in drawn] == [f"layer L{l}" for l in range(n_layers)]
+    rows = {round(ax.get_position().y0, 3) for ax in drawn}
+    assert len(rows) == -(-n_layers // figures.PANELS_PER_ROW)
+    assert fig.get_size_inches()[0] <= 3.6 * figures.PANELS_PER_ROW
