@@ -212,6 +212,21 @@ def _stored_weights(w):
     return np.ravel(w)
 
 
+PANELS_PER_ROW = 5  #: panels in a row of the per-layer and per-block figures; more wrap into further rows
+
+
+def _panel_grid(plt, n, width, height):
+    """A figure of ``n`` panels (``width × height`` inches each) in rows of :data:`PANELS_PER_ROW`: its ``n`` axes
+    in reading order; the unused cells of the last row are switched off."""
+    ncol = min(n, PANELS_PER_ROW)
+    nrow = -(-n // ncol)
+    fig, grid = plt.subplots(nrow, ncol, figsize=(width * ncol, height * nrow), squeeze=False)
+    axes = grid.ravel()
+    for ax in axes[n:]:
+        ax.axis("off")
+    return fig, list(axes[:n])
+
+
 def fig_weights(store, out, member=0):
     """Histogram of every block's weights at up to five epochs (first to last) of one member (the blocks that
     have weights: not an identity skip or a pooling layer)."""
@@ -221,7 +236,7 @@ def fig_weights(store, out, member=0):
     if not keep:
         return None
     B = len(keep)
-    fig, axes = plt.subplots(1, B, figsize=(4 * B, 3.2), squeeze=False)
+    fig, axes = _panel_grid(plt, B, 4, 3.2)
     styles = distinct_styles(len(entries))
     seen = [[] for _ in range(B)]
     for k, i in enumerate(entries):
@@ -229,10 +244,10 @@ def fig_weights(store, out, member=0):
         ws = store.read_arrays(i, member=member)[0]
         for c, l in enumerate(keep):
             w = _stored_weights(ws[l])
-            _hist(axes[0, c], w, styles[k], e, _same_as([w], seen[c]))
+            _hist(axes[c], w, styles[k], e, _same_as([w], seen[c]))
             seen[c].append((e, [w]))
     names = store.layer_names
-    for c, ax in enumerate(axes[0]):
+    for c, ax in enumerate(axes):
         i, j = store.pairs[keep[c]]
         ax.set_title(f"W{keep[c] + 1}: {names[i]} → {names[j]}", fontsize=10)
         ax.set_xlabel("weight w")
@@ -241,10 +256,6 @@ def fig_weights(store, out, member=0):
     fig.suptitle(f"weight distributions{member_note(store, member)}", fontsize=10)
     fig.tight_layout()
     return _save(fig, out / "weights.png")
-
-
-#: Panels in a row of the per-layer figures; more layers wrap into further rows.
-PANELS_PER_ROW = 5
 
 
 def fig_node_hist(nodes, out, column="strength", sweep=None):
@@ -259,12 +270,7 @@ def fig_node_hist(nodes, out, column="strength", sweep=None):
     entries = sorted(df.entry.unique())
     pick = [entries[i] for i in _pick_entries(len(entries))]
     layers = sorted(df.layer.unique())
-    ncol = min(len(layers), PANELS_PER_ROW)  # a deep model's layers wrap into rows (a row of 14 is unreadable)
-    nrow = -(-len(layers) // ncol)
-    fig, grid = plt.subplots(nrow, ncol, figsize=(3.6 * ncol, 3.2 * nrow), squeeze=False)
-    axes = grid.ravel()
-    for ax in axes[len(layers):]:
-        ax.axis("off")
+    fig, axes = _panel_grid(plt, len(layers), 3.6, 3.2)
     styles = distinct_styles(len(pick))
     seen = [[] for _ in layers]
     for k, e in enumerate(pick):
