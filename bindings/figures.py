@@ -196,7 +196,8 @@ def _hist(ax, v, style, epoch, same):
         from matplotlib.ticker import MaxNLocator
 
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.hist(v, bins=bins, histtype="step", density=True, label=_epoch_label(epoch, same), color=style["color"], linestyle=ls, lw=1.2)
+    ax.hist(v, bins=bins, histtype="step", density=True, label=_epoch_label(epoch, same), color=style["color"],
+            linestyle=ls, lw=1.2)
 
 
 def _stored_weights(w):
