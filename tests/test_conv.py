@@ -71,6 +71,12 @@ def test_unrolled_metrics_equal_materialised(idx, rule):
         g = g.threshold(0.5, mode="proportional")
     blocks, biases, theta = _dense_graph_parts(model, shape, g)
     assert g.sizes == tuple([blocks[0].shape[0]] + [b.shape[1] for b in blocks])
+    if rule == "proportional":  # the top half of the learnt edges; a pooling window's fixed weights keep θ = 0
+        learnt = [not isinstance(b, PoolBlock) for b in g.blocks]
+        mags = np.sort(np.concatenate([np.abs(b).ravel() for b, k in zip(blocks, learnt) if k]))[::-1]
+        mags = mags[mags > 0]
+        cut = mags[int(round(0.5 * mags.size))]
+        np.testing.assert_allclose(theta, [cut if k else 0.0 for k in learnt])
     A = dense_directed(blocks, theta)
     assert g.n_edges == int((A != 0).sum())
     np.testing.assert_array_equal(g.to_scipy().toarray(), A)

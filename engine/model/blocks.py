@@ -37,6 +37,9 @@ class ImplicitBlock:
     #: views of the pass's sums); otherwise ``deepcnt.model.sums.block_pass`` folds the four channels itself
     #: (``kernels.common.fold_four``), from temporaries.
     folds = False
+    #: Whether the block's weights are learnt. An identity skip and a pooling window have fixed, equal weights:
+    #: a proportional threshold, which ranks learnt weights, neither counts nor cuts their edges.
+    learnt = True
 
     def block_matvec(self, theta, x_row, x_col, row_out, col_out, backend):
         """The four masked sign-channel mat-vecs of ``kernels.*.blockpass.block_matvec``, same shapes."""

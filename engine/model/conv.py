@@ -292,6 +292,7 @@ class PoolBlock(ConvBlock):
     """
 
     kind = "pooling"
+    learnt = False
 
     def __init__(self, mode, in_shape, kernel_size, stride=None, padding=0, dilation=1, n_epochs=1,
                  stacked=False, divisor=None):

@@ -177,6 +177,7 @@ class IdentityBlock(DiagonalBlock):
     """
 
     kind = "identity"
+    learnt = False
 
     def __init__(self, n, n_epochs=1, stacked=False, xp=np):
         try:

@@ -322,8 +322,8 @@ class LayeredGraph(_Shape):
             The same blocks with the new rule. Thresholds compose: an edge must pass every one applied.
             Proportional thresholds are computed per epoch; ties at the cut are dropped, so at most
             ``round(ρ·E)`` edges are kept. They rank the learnt weights only: the edges of an identity block
-            (a residual skip, weight 1, no parameters of its own) are neither counted in ``E`` nor cut, as a
-            block of equal weights would otherwise lose all of its edges to the tie rule.
+            (a residual skip) and of a pooling block, whose weights are fixed and equal, are neither counted in
+            ``E`` nor cut (the tie rule would otherwise drop all of them).
         """
         check_choice("threshold mode", mode, _THRESHOLD_MODES)
         L, T = self.theta.shape
@@ -352,12 +352,12 @@ class LayeredGraph(_Shape):
         """θ per block and epoch such that the top ``ρ`` fraction by ``|w|`` (of kept edges) passes.
 
         Implicit blocks contribute each shared weight once with its number of edges (``weight_counts``).
-        Identity blocks take no part and keep θ = 0 (:meth:`threshold`).
+        Blocks without learnt weights (identity, pooling) take no part and keep their θ (:meth:`threshold`).
         """
         L, T = self.theta.shape
         out = np.zeros((L, T))
         to_np = self.backend.to_numpy
-        learnt = [l for l, b in enumerate(self.blocks) if not isinstance(b, IdentityBlock)]
+        learnt = [l for l, b in enumerate(self.blocks) if getattr(b, "learnt", True)]
         for t in range(T):
             mags, counts = {}, {}
             for l in learnt:
