@@ -195,7 +195,7 @@ def _hist(ax, v, style, epoch, same):
     if integer:
         from matplotlib.ticker import MaxNLocator
 
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # one value: one tick
     ax.hist(v, bins=bins, histtype="step", density=True, label=_epoch_label(epoch, same), color=style["color"],
             linestyle=ls, lw=1.2)
 
