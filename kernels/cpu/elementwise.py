@@ -43,10 +43,20 @@ def diagonal_matvec(d, theta, x_row, x_col, row_out, col_out, fold=None, add=Fal
     _diagonal(d, theta, x_row, x_col, row_out, col_out, code, add, live)
 
 
+@njit(cache=config.CACHE, nogil=True, inline="always")
+def _put(out, t, c, k, v, add):
+    """``out[t, c, k]`` takes ``v``, or adds it (``add``)."""
+    if add:
+        out[t, c, k] += v
+    else:
+        out[t, c, k] = v
+
+
 @njit(cache=config.CACHE, nogil=True)
 def _diagonal(d, theta, x_row, x_col, row_out, col_out, fold_code, add, live):
+    """Channel ``c`` of unit ``k`` is written when ``live`` says some entry reaches it (positive channels 0 and
+    2, negative 1 and 3), or always when overwriting; fold codes as :func:`diagonal_matvec`'s."""
     T, n = d.shape
-    pos, neg = live[0], live[1]
     for t in range(T):
         th = theta[t]
         for k in range(n):
@@ -54,41 +64,24 @@ def _diagonal(d, theta, x_row, x_col, row_out, col_out, fold_code, add, live):
             xr = x_row[t, k]
             xc = x_col[t, k]
             if fold_code == 0:
-                b0 = 1.0 if w > th else 0.0
-                b1 = 1.0 if w < -th else 0.0
-                b2 = w if w > th else 0.0
-                b3 = -w if w < -th else 0.0
-                if add:
-                    if pos:
-                        row_out[t, 0, k] += b0 * xc; row_out[t, 2, k] += b2 * xc
-                        col_out[t, 0, k] += b0 * xr; col_out[t, 2, k] += b2 * xr
-                    if neg:
-                        row_out[t, 1, k] += b1 * xc; row_out[t, 3, k] += b3 * xc
-                        col_out[t, 1, k] += b1 * xr; col_out[t, 3, k] += b3 * xr
-                else:
-                    row_out[t, 0, k] = b0 * xc; row_out[t, 1, k] = b1 * xc
-                    row_out[t, 2, k] = b2 * xc; row_out[t, 3, k] = b3 * xc
-                    col_out[t, 0, k] = b0 * xr; col_out[t, 1, k] = b1 * xr
-                    col_out[t, 2, k] = b2 * xr; col_out[t, 3, k] = b3 * xr
+                b = (1.0 if w > th else 0.0, 1.0 if w < -th else 0.0, w if w > th else 0.0, -w if w < -th else 0.0)
+                for c in range(4):
+                    if live[c % 2] or not add:
+                        _put(row_out, t, c, k, b[c] * xc, add)
+                        _put(col_out, t, c, k, b[c] * xr, add)
             elif fold_code == 3:
                 kept = 1.0 if abs(w) > th else 0.0
                 net = w if abs(w) > th else 0.0
-                if add:
-                    row_out[t, 0, k] += kept * xc; row_out[t, 1, k] += net * xc
-                    col_out[t, 0, k] += kept * xr; col_out[t, 1, k] += net * xr
-                else:
-                    row_out[t, 0, k] = kept * xc; row_out[t, 1, k] = net * xc
-                    col_out[t, 0, k] = kept * xr; col_out[t, 1, k] = net * xr
+                _put(row_out, t, 0, k, kept * xc, add)
+                _put(row_out, t, 1, k, net * xc, add)
+                _put(col_out, t, 0, k, kept * xr, add)
+                _put(col_out, t, 1, k, net * xr, add)
             else:
-                b = 0.0
+                b1 = 0.0
                 if abs(w) > th:
-                    b = 1.0 if fold_code == 1 else abs(w)
-                if add:
-                    row_out[t, 0, k] += b * xc
-                    col_out[t, 0, k] += b * xr
-                else:
-                    row_out[t, 0, k] = b * xc
-                    col_out[t, 0, k] = b * xr
+                    b1 = 1.0 if fold_code == 1 else abs(w)
+                _put(row_out, t, 0, k, b1 * xc, add)
+                _put(col_out, t, 0, k, b1 * xr, add)
 
 
 def signed_sum(planes, signs, out):
