@@ -3,6 +3,8 @@
 Every metric defined on block DAGs is checked against the explicit N×N adjacency built here independently
 (dense numpy, networkx) from the raw weights of random block DAGs; every other metric must refuse them.
 """
+import itertools
+
 import networkx as nx
 import numpy as np
 import pytest
@@ -10,6 +12,7 @@ import scipy.sparse as sp
 
 import deepcnt
 from deepcnt import DiagonalBlock, IdentityBlock, LayeredGraph, SparseBlock
+from deepcnt.kernels.common import fold_four
 from naive import degree_ref, knn_ref, strength_ref
 
 KINDS = ("dense", "sparse", "identity", "diagonal")
@@ -315,6 +318,41 @@ def test_sparse_block_keeps_only_stored_entries():
     assert s.epoch(1).blocks[0].nnz.tolist() == [2]
 
 
+def test_sparse_pattern_pass_where_every_entry_is_kept():
+    """k_nn's count reads the indices alone (``data=None``) only where every stored entry of every epoch is
+    kept: the same sums as the weights' pass, on both twins; at a θ reaching some stored |w|, the weights."""
+    from deepcnt.kernels.cpu import sparse as kcpu
+    from deepcnt.kernels.gpu import sparse as kgpu
+
+    rng = np.random.default_rng(5)
+    W = _weights(rng, (3, 9, 7), 0.4, "mixed", np.float32)
+    W[1, 4] = 0.0  # an empty row
+    W[2] = 0.0  # an empty epoch
+    b = SparseBlock([W[t] for t in range(3)])
+    smallest = min(float(np.abs(W[t][W[t] != 0]).min()) for t in range(2))
+    assert b.keeps_all(np.zeros(3)) and b.keeps_all(np.full(3, smallest * 0.99))
+    assert not b.keeps_all(np.full(3, smallest)) and not b.keeps_all(np.array([0.0, smallest, 0.0]))
+    x_row, x_col = rng.random((3, 9)), rng.random((3, 7))
+    for mod in (kcpu, kgpu):
+        outs = []
+        for data in (b.data, None):
+            row, col = np.full((3, 9), np.nan), np.full((3, 7), np.nan)
+            mod.csr_matvec(b.indptr, b.indices, data, np.zeros(3), x_row, x_col, row, col, "count")
+            outs.append((row, col))
+        A = (W != 0) * 1.0
+        np.testing.assert_allclose(outs[1][0], np.einsum("tij,tj->ti", A, x_col), rtol=1e-12)
+        np.testing.assert_allclose(outs[1][1], np.einsum("tij,ti->tj", A, x_row), rtol=1e-12)
+        np.testing.assert_allclose(outs[1][0], outs[0][0], rtol=1e-12)
+        with pytest.raises(ValueError, match="only fold='count'"):
+            mod.csr_matvec(b.indptr, b.indices, None, np.zeros(3), x_row, x_col, row, col, "abs")
+    g = LayeredGraph.from_blocks([9, 7], {(0, 1): b})
+    for theta in (0.0, smallest):  # the pattern pass, then the weights' pass (the smallest |w| is cut)
+        h = g.threshold(theta)
+        want = np.stack([knn_ref(explicit([9, 7], {(0, 1): W.astype(np.float64)}, h.pairs, [theta], t))
+                         for t in range(3)])
+        np.testing.assert_allclose(deepcnt.knn(h), want, rtol=1e-12)
+
+
 # ------------------------------------------------------------------ GPU twins (simulator)
 @pytest.mark.parametrize("parallel_min", [0, 1 << 40], ids=["parallel", "serial"])
 def test_csr_kernel_twins_against_dense(monkeypatch, parallel_min):
@@ -390,15 +428,28 @@ def test_csr_kernel_chunks_dtypes_and_thresholds(seed):
     x_row, x_col = rng.random((T, ns)), rng.random((T, nt))
     ref = _csr_channels_ref(indptr, indices, data.astype(np.float64), theta, x_row, x_col, nt)
     runs = [lambda r, c: kcpu.csr_matvec(indptr, indices, data, theta, x_row, x_col, r, c),
-            lambda r, c: kcpu._csr_serial(indptr, indices, data, theta, x_row, x_col, r, c),
             lambda r, c: kgpu.csr_matvec(indptr, indices, data, theta, x_row, x_col, r, c)]
-    runs += [lambda r, c, k=k: kcpu._csr_parallel(indptr, indices, data, theta, x_row, x_col, r, c, k)
+    runs += [lambda r, c, k=k: kcpu._matvec(indptr, indices, data, theta, x_row, x_col, r, c, None, False, k)
              for k in sorted({1, min(3, ns), ns})]
     for run in runs:
         row, col = np.full((T, 4, ns), np.nan), np.full((T, 4, nt), np.nan)
         run(row, col)
         np.testing.assert_allclose(row, ref[0], rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(col, ref[1], rtol=1e-12, atol=1e-12)
+    # the folds, written or added into strided slices of wider arrays (as the block pass hands them)
+    for fold, add in itertools.product(("count", "abs", "count+net"), (False, True)):
+        want = [fold_four(r, fold) for r in ref]
+        for nchunks in sorted({1, min(3, ns), ns}):
+            for mod in ("cpu", "gpu"):
+                outs = [np.full(w.shape[:-1] + (w.shape[-1] + 2,), 0.5 if add else np.nan) for w in want]
+                row, col = (o[..., 1:-1] for o in outs)
+                if mod == "cpu":
+                    kcpu._matvec(indptr, indices, data, theta, x_row, x_col, row, col, fold, add, nchunks)
+                else:
+                    kgpu.csr_matvec(indptr, indices, data, theta, x_row, x_col, row, col, fold, add)
+                for o, w in zip(outs, want):
+                    np.testing.assert_allclose(o[..., 1:-1], w + 0.5 if add else w, rtol=1e-12, atol=1e-12)
+                    assert (o[..., [0, -1]] == 0.5).all() if add else np.isnan(o[..., [0, -1]]).all()
 
 
 @pytest.mark.parametrize("T", [None, 2])

@@ -51,6 +51,7 @@ class SparseBlock(ImplicitBlock):
     """
 
     kind = "sparse"
+    folds = True
 
     def __init__(self, matrices):
         if getattr(matrices, "ndim", 0) == 3 and hasattr(matrices, "dtype"):  # a dense epoch stack
@@ -90,6 +91,7 @@ class SparseBlock(ImplicitBlock):
         self.shape = (int(indptr.shape[0]), int(indptr.shape[1]) - 1, int(n_out))
         self.dtype = data.dtype
         self.stacked = bool(stacked)
+        self._min_abs = None  # per epoch, when first asked (keeps_all)
 
     @property
     def array(self):
@@ -102,6 +104,17 @@ class SparseBlock(ImplicitBlock):
         p = to_host(self.indptr)
         return p[:, -1] - p[:, 0]
 
+    def keeps_all(self, theta):
+        """Whether every stored entry of every epoch is an edge at the thresholds ``theta`` (T,): ``|w| > θ_t``
+        for all of them, so the stored pattern is the graph (a pruned block at θ = 0). The smallest ``|w|``
+        of each epoch is found once, on the first call."""
+        if self._min_abs is None:
+            xp = _xp(self.data)
+            p = to_host(self.indptr)
+            self._min_abs = np.array([float(xp.abs(self.data[r0:r1]).min()) if r1 > r0 else np.inf
+                                      for r0, r1 in zip(p[:, 0].tolist(), p[:, -1].tolist())])
+        return bool((self._min_abs > to_host(theta)).all())
+
     def __repr__(self):
         return f"SparseBlock(shape={self.shape[1:]}, epochs={self.shape[0]}, nnz={self.nnz.tolist()})"
 
@@ -111,9 +124,13 @@ class SparseBlock(ImplicitBlock):
         return p - r0, r0, r1
 
     # ------------------------------------------------------------------ ImplicitBlock contract
-    def block_matvec(self, theta, x_row, x_col, row_out, col_out, backend):
-        backend.kernel("sparse").csr_matvec(self.indptr, self.indices, self.data, theta, x_row, x_col,
-                                            row_out, col_out)
+    def block_matvec(self, theta, x_row, x_col, row_out, col_out, backend, fold=None, add=False):
+        """The four masked sign-channel mat-vecs (``kernels.*.sparse.csr_matvec``), shapes as ``block_matvec``;
+        ``fold``: only the one or two sums it names (shapes (T, n) or (T, 2, n)); ``add``: added to the
+        outputs. k_nn's count (``fold="count"``) reads the indices alone where every stored entry is kept."""
+        data = None if fold == "count" and self.keeps_all(theta) else self.data
+        backend.kernel("sparse").csr_matvec(self.indptr, self.indices, data, theta, x_row, x_col, row_out,
+                                            col_out, fold, add)
 
     def edges(self, t, theta):
         p, r0, r1 = self._epoch(t)

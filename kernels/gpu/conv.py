@@ -7,10 +7,10 @@ stride). Accepts CuPy arrays on a device and numpy arrays under the CUDA simulat
 """
 import math
 
-import numpy as np
 from numba import cuda, float64
 
 from .. import common, config
+from .folds import deliver, four_channel_buffers
 
 _add_sign_channels = cuda.jit(device=True, inline="always")(common.add_sign_channels)
 _store_sign_channels = cuda.jit(device=True, inline="always")(common.store_sign_channels)
@@ -72,15 +72,6 @@ def _rows_kernel(K, geom, theta, x_col, row_out):
     _store_sign_channels(row_out, t, i, rp, rm, rwp, rwm)
 
 
-def _cupy_or_numpy(a):
-    """The array module of ``a``: CuPy on a device, numpy under the simulator."""
-    if type(a).__module__.split(".")[0] == "cupy":
-        import cupy
-
-        return cupy
-    return np
-
-
 def conv_matvec(K, geom, theta, x_row, x_col, row_out, col_out, fold=None, add=False):
     """Row and column mat-vecs of the four masked sign channels of a convolution stack.
 
@@ -104,8 +95,6 @@ def conv_matvec(K, geom, theta, x_row, x_col, row_out, col_out, fold=None, add=F
     add : bool
         Add the sums to the outputs instead of overwriting them.
     """
-    if fold not in (None, "count", "abs", "count+net"):
-        raise ValueError(f"fold must be one of (None, 'count', 'abs', 'count+net'), got {fold!r}")
     T = K.shape[0]
     if T == 0:
         return
@@ -113,18 +102,7 @@ def conv_matvec(K, geom, theta, x_row, x_col, row_out, col_out, fold=None, add=F
     n_in = geom[0] * geom[1] * geom[2]
     n_out = geom[3] * geom[4] * geom[5]
     tpb = config.THREADS_PER_BLOCK
-    row, col = row_out, col_out
-    if add or fold is not None or not (row_out.flags.c_contiguous and col_out.flags.c_contiguous):
-        # the kernels write the four channels into contiguous buffers (the pass may hand strided slices)
-        xp = _cupy_or_numpy(row_out)
-        row, col = xp.empty((T, 4, n_in)), xp.empty((T, 4, n_out))
+    row, col = four_channel_buffers(row_out, col_out, fold, add)
     _cols_kernel[(math.ceil(n_out / tpb), T), (tpb, 1)](K, geom, theta, x_row, col)
     _rows_kernel[(math.ceil(n_in / tpb), T), (tpb, 1)](K, geom, theta, x_col, row)
-    if fold is not None:
-        row, col = common.fold_four(row, fold), common.fold_four(col, fold)
-    if add:
-        row_out += row
-        col_out += col
-    elif fold is not None or row is not row_out:
-        row_out[...] = row
-        col_out[...] = col
+    deliver(row, col, row_out, col_out, fold, add)
