@@ -233,7 +233,7 @@ class ModelReader:
     def metadata(self):
         """What a store records of the model."""
         return {"model": self.spec, "model_args": self.args, "input_shape": list(self.example.shape[1:]),
-                "fold_norm": self.fold_norm}
+                "input_dtype": str(self.example.dtype).replace("torch.", ""), "fold_norm": self.fold_norm}
 
     def _trace(self, path):
         source = f"checkpoint {path}"

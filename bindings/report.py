@@ -3,8 +3,8 @@
 Figures (each only where its data exists): weight distributions per block across epochs, strength
 distributions per layer across epochs, every per-epoch scalar against the epoch with accuracy beside it,
 per-layer fluctuation, motif counts and z-scores, modularity Q, the P–z cartography, and layer-1 receptive
-fields as images (square inputs); the figures themselves are in :mod:`.figures`. The page references only
-files that were written.
+fields as images (grey image inputs); the figures themselves are in :mod:`.figures` and
+:mod:`.figures_rf`. The page references only files that were written.
 """
 import html
 import json
@@ -13,8 +13,9 @@ from pathlib import Path
 
 from deepcnt.errors import InputError
 
-from .figures import (fig_cartography, fig_motif_lines, fig_node_hist, fig_receptive_fields, fig_rf_clusters,
-                      fig_scalars, fig_signed_motifs, fig_weights, member_sweep)
+from .figures import (fig_cartography, fig_motif_lines, fig_node_hist, fig_scalars, fig_signed_motifs, fig_weights,
+                      member_sweep)
+from .figures_rf import fig_receptive_fields, fig_rf_clusters, input_image
 
 
 def report(run, analysis=None, out=None, rf_clusters=False, progress=False):
@@ -54,8 +55,14 @@ def report(run, analysis=None, out=None, rf_clusters=False, progress=False):
     store = EpochStore.open(run)
     try:
         sweep = member_sweep(store.metadata, store.n_members)
-        # a convolution's kernel (or a sparse, diagonal block) is no image of the input; nor is a skip from it
-        dense_first = not store.block_specs[0] and store.pairs[0] == (0, 1)
+        # a convolution's kernel (or a sparse, diagonal block) is no image of the input; nor is a skip from it,
+        # nor a first block out of one token's features
+        first = store.block_specs[0]
+        why = input_image(store)[1]
+        if first or store.pairs[0] != (0, 1):
+            what = (f"a skip {store.pairs[0]}" if not first else "a convolution" if first["kind"] == "conv"
+                    else f"a {first['kind']} block")
+            why = f"the first block is {what} (its weights are in the first figure)"
         steps = [
             (lambda: fig_weights(store, out), "Weight distribution of every block across epochs"),
             (lambda: fig_node_hist(nodes, out, "strength", sweep), "Net strength per layer across epochs"),
@@ -74,21 +81,18 @@ def report(run, analysis=None, out=None, rf_clusters=False, progress=False):
              "Participation vs within-module degree z-score (last epoch), with the Guimerà–Amaral roles"),
         ]
         skipped = []
-        if dense_first:
+        if why is None:
             steps.append((lambda: fig_receptive_fields(store, out), "Receptive fields (columns of W1)"))
         else:
-            first = store.block_specs[0]
-            what = (f"a skip {store.pairs[0]}" if not first else "a convolution" if first["kind"] == "conv"
-                    else f"a {first['kind']} block")
-            skipped.append(f"receptive fields: the first block is {what} (its weights are in the first figure)")
-        if rf_clusters and dense_first:
+            skipped.append(f"receptive fields: {why}")
+        if rf_clusters and why is None:
             thr = meta.get("threshold", {})
             theta = thr.get("theta", 0.1) if thr.get("mode") == "abs" else 0.1
             emd_bar = progress_callback("report: EMD of receptive fields", "pair") if progress else None
             steps.append((lambda: fig_rf_clusters(store, out, theta, progress=emd_bar),
                           "Receptive-field clusters (EMD, Testolin's recipe)"))
         elif rf_clusters:
-            skipped.append("receptive-field clusters (--rf-clusters): the first block is a convolution")
+            skipped.append(f"receptive-field clusters (--rf-clusters): {why}")
         figures = []
         bar = progress_bar(len(steps), "report", "figure", show=progress)
         try:

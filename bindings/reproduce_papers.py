@@ -97,12 +97,13 @@ def _rf_finding(ctx):
 
 def testolin_figures(ctx, out):
     from . import figures as F
+    from .figures_rf import fig_receptive_fields, fig_rf_clusters
 
     figs = [F.fig_weights(ctx.store, out), F.fig_node_hist(ctx.nodes(), out, "strength")]
     rf = _rf_clusters(ctx)
     if rf is not None:
-        figs += F.fig_rf_clusters(ctx.store, out, result=rf["trained"])
-    return figs + list(F.fig_receptive_fields(ctx.store, out) or [])
+        figs += fig_rf_clusters(ctx.store, out, result=rf["trained"])
+    return figs + list(fig_receptive_fields(ctx.store, out) or [])
 
 
 # ---------------------------------------------------------------------------------------------- Shine et al.

@@ -10,6 +10,27 @@ from deepcnt.communities.roles import HUB_Z, node_roles
 from runs import make_run
 
 
+@pytest.mark.parametrize("n0, metadata, want", [
+    (784, {}, (28, 28)),  # a chain's store: a flattened square image, as MNIST
+    (100, {}, (10, 10)),
+    (20, {}, None),
+    (36, {"input_shape": [1, 6, 6], "input_dtype": "float32"}, (6, 6)),  # a traced model that flattens an image
+    (48, {"input_shape": [6, 8]}, (6, 8)),
+    (64, {"input_shape": [64]}, (8, 8)),
+    (192, {"input_shape": [3, 8, 8]}, None),  # colour
+    (16, {"input_shape": [8, 16], "input_dtype": "float32"}, None),  # one token's 16 features of a sequence of 8
+    (16, {"input_shape": [16], "input_dtype": "int64"}, None),  # 16 token ids into an embedding of width 16
+])
+def test_input_image_is_drawn_only_for_one_grey_channel_of_the_input(n0, metadata, want):
+    from types import SimpleNamespace
+
+    from deepcnt.bindings.figures_rf import input_image
+
+    shape, why = input_image(SimpleNamespace(sizes=(n0, 3), metadata=metadata))
+    assert shape == want and (why is None) == (want is not None)
+    assert why is None or len(why) < 200 and why[0].islower()
+
+
 def test_distinct_styles_never_repeat_a_colour_up_to_20_then_a_colour_and_line_style():
     for n in (1, 13, 20):
         colors = [s["color"] for s in figures.distinct_styles(n)]

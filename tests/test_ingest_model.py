@@ -14,6 +14,7 @@ prune = pytest.importorskip("torch.nn.utils.prune")
 
 import deepcnt  # noqa: E402
 from deepcnt import SparseBlock  # noqa: E402
+from deepcnt.bindings import figures  # noqa: E402
 from deepcnt.bindings.cli import main  # noqa: E402
 from deepcnt.bindings.torch import Recorder, ingest  # noqa: E402
 from deepcnt.bindings.trace import trace_module  # noqa: E402
@@ -60,6 +61,26 @@ class TinyResNet(nn.Module):
     def forward(self, x):
         x = self.layer2(self.layer1(torch.relu(self.bn(self.stem(x)))))
         return self.fc(torch.flatten(self.pool(x), 1))
+
+
+class TinyLM(nn.Module):
+    """Token ids into an embedding as wide as the sequence is long (a square number: 16)."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb, self.fc1, self.fc2 = nn.Embedding(10, 16), nn.Linear(16, 16), nn.Linear(16, 10)
+
+    def forward(self, ids):
+        return self.fc2(torch.relu(self.fc1(self.emb(ids))))
+
+
+class FlatImage(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(30, 5), nn.Linear(5, 2)
+
+    def forward(self, x):
+        return self.fc2(torch.relu(self.fc1(torch.flatten(x, 1))))
 
 
 class MLP(nn.Module):
@@ -122,6 +143,32 @@ def test_cli_ingest_of_a_residual_net(nets, tmp_path, capsys):
         np.testing.assert_allclose(deepcnt.nodes_strength(g), deepcnt.nodes_strength(ref), rtol=1e-5, atol=1e-6)
     a = deepcnt.analyze(tmp_path / "run", metrics=["degree", "strength"])
     assert len(a.nodes()) == 3 * s.graph(0).n_nodes
+
+
+@pytest.mark.parametrize("model, shape, drawn", [("TinyLM", "16", None), ("FlatImage", "1,5,6", (5, 6))])
+def test_report_draws_receptive_fields_only_over_an_image_input(nets, tmp_path, monkeypatch, model, shape, drawn):
+    """A token model's first layer is one token's features (16, a square) and its input integer ids: no
+    receptive fields; a flattened 5×6 grey image: 5×6 fields."""
+    (tmp_path / "ck").mkdir()
+    for e in range(2):
+        torch.manual_seed(e)
+        torch.save(getattr(nets, model)().state_dict(), tmp_path / "ck" / f"e{e}.pt")
+    assert main(["ingest", "ck", "--model", f"dc_nets:{model}", "--input-shape", shape, "--out", "run", "--quiet"]) == 0
+    assert main(["analyze", "run", "--metrics", "degree,strength", "--quiet"]) == 0
+    titles, save = {}, figures._save
+
+    def save_and_keep_title(fig, path):
+        titles[path.name] = fig.get_suptitle()
+        return save(fig, path)
+
+    monkeypatch.setattr(figures, "_save", save_and_keep_title)
+    assert main(["report", "run"]) == 0
+    page = (tmp_path / "run" / "analysis" / "report" / "index.html").read_text()
+    assert ("receptive_fields_epoch1.png" in page) == (drawn is not None)
+    if drawn is None:
+        assert "Not drawn: receptive fields: the model&#x27;s input is integer ids (tokens)" in page
+    else:
+        assert f"{drawn[0]}×{drawn[1]} input pixels" in titles["receptive_fields_epoch1.png"]
 
 
 def _pruned_checkpoints(folder, nets):
