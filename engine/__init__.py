@@ -67,7 +67,7 @@ from .motifs.participation import motif_participation
 from .registry import REGISTRY, get_metric, metric_names, register
 from .runs import Analysis, EpochStore, analyze
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "Analysis", "Backend", "ConvBlock", "DeepcntError", "DeviceError", "DiagonalBlock", "EpochStore",

@@ -1,4 +1,5 @@
 """analyze: equals per-epoch metric calls; resumes after SIGKILL; Dask LocalCluster gives identical tables."""
+import json
 import os
 import signal
 import subprocess
@@ -65,6 +66,13 @@ def test_errors_are_one_clear_line(run, tmp_path):
     with pytest.raises(deepcnt.InputError, match="other settings"):
         analyze(run, metrics=["strength"], out=tmp_path / "a")
     assert analyze(run, metrics=["strength"], out=tmp_path / "a", overwrite=True).tasks_run > 0
+    # an analysis made by another version is not resumed (its rows and new ones would mix two definitions)
+    meta = json.loads((tmp_path / "a" / "meta.json").read_text())
+    meta["versions"]["deepcnt"] = "0.0.9"
+    (tmp_path / "a" / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(deepcnt.InputError, match="made by deepcnt 0.0.9, and this is deepcnt .*--overwrite"):
+        analyze(run, metrics=["strength"], out=tmp_path / "a")
+    assert json.loads((tmp_path / "a" / "meta.json").read_text())["versions"]["deepcnt"] == "0.0.9"  # untouched
     with pytest.raises(deepcnt.InputError, match="member 5 does not exist"):
         analyze(run, members=[5])
 

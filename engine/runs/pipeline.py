@@ -376,6 +376,10 @@ def _prepare_out(out, meta, old, overwrite):
         if same != {k: meta[k] for k in same}:
             raise InputError(f"{out} holds an analysis made with other settings ({_differences(same, meta)}): "
                              "recompute it with --overwrite (overwrite=True) or choose another output directory")
+        made_with, now = (old.get("versions") or {}).get("deepcnt"), meta["versions"]["deepcnt"]
+        if made_with is not None and made_with != now:  # a metric's definition may differ: the rows would mix
+            raise InputError(f"{out} holds an analysis made by deepcnt {made_with}, and this is deepcnt {now}: "
+                             "recompute it with --overwrite (overwrite=True) or choose another output directory")
     tmp = out / f".meta.json.{os.getpid()}.tmp"
     try:
         tmp.write_text(json.dumps(meta, indent=1))
