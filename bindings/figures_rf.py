@@ -39,19 +39,32 @@ def input_image(store):
     return None, f"the input layer's {n0} units are no square image (give the model's input_shape when ingesting)"
 
 
+def why_no_fields(store):
+    """Why a store's layer-1 receptive fields are not drawn as images of its input, or None where they are:
+    the first block is dense or pruned (sparse) from the input to layer 1 and the input a grey image.
+    A convolution's kernel or a diagonal block is no image of the input (their weights are in the weight
+    figure), nor is a skip from it."""
+    first = store.block_specs[0]
+    if (first and first["kind"] != "sparse") or store.pairs[0] != (0, 1):
+        what = (f"a skip {store.pairs[0]}" if not first else "a convolution" if first["kind"] == "conv"
+                else f"a {first['kind']} block")
+        return f"the first block is {what} (its weights are in the first figure)"
+    return input_image(store)[1]
+
+
 def fig_receptive_fields(store, out, n_show=64, member=0):
-    """Layer-1 receptive fields (columns of a dense W1) as images, min to max grey, first and last epoch; None
-    where the input layer is no grey image (:func:`input_image`)."""
-    n0 = store.sizes[0]
-    shape = input_image(store)[0]
-    if shape is None:
+    """Layer-1 receptive fields (columns of the first block, dense or pruned: a pruned weight reads 0) as
+    images, min to max grey, first and last epoch; None where the input layer is no grey image
+    (:func:`input_image`)."""
+    import deepcnt
+
+    if why_no_fields(store) is not None:
         return None
+    shape = input_image(store)[0]
     plt = figures._plt()
     figs = []
     for i in sorted({0, len(store) - 1}):
-        W1 = np.asarray(store.read_arrays(i, member=member)[0][0])
-        if W1.ndim != 2 or W1.shape[0] != n0:  # a convolution's kernel is not a field over the input image
-            return None
+        W1 = deepcnt.receptive_fields(store.graph(i, member=member), 1).T  # (n_0, n_1): column j is unit j's
         k = min(n_show, W1.shape[1])
         cols = int(np.ceil(np.sqrt(k)))
         rows = int(np.ceil(k / cols))
@@ -61,9 +74,10 @@ def fig_receptive_fields(store, out, n_show=64, member=0):
             if j < k:
                 ax.imshow(W1[:, j].reshape(shape), cmap="gray")
         note = figures.member_note(store, member)
+        pruned = ", a pruned weight reads 0" if store.block_specs[0] else ""
         fig.suptitle(f"receptive fields of {store.layer_names[1]} (units 0–{k - 1} of {W1.shape[1]}), "
                      f"epoch {store.epochs[i]}{note}; {shape[0]}×{shape[1]} input pixels, "
-                     "each unit scaled min (black) to max (white)", fontsize=7, wrap=True)
+                     f"each unit scaled min (black) to max (white){pruned}", fontsize=7, wrap=True)
         figs.append(figures._save(fig, out / f"receptive_fields_epoch{store.epochs[i]}.png"))
     return figs
 
@@ -76,9 +90,9 @@ def fig_rf_clusters(store, out, threshold=0.1, member=0, progress=None, result=N
     import deepcnt
     from scipy.cluster.hierarchy import dendrogram
 
-    shape = input_image(store)[0]
-    if shape is None:
+    if why_no_fields(store) is not None:
         return []
+    shape = input_image(store)[0]
     i = len(store) - 1
     res = result
     if res is None:

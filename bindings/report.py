@@ -15,7 +15,7 @@ from deepcnt.errors import InputError
 
 from .figures import (fig_cartography, fig_motif_lines, fig_node_hist, fig_scalars, fig_signed_motifs, fig_weights,
                       member_sweep)
-from .figures_rf import fig_receptive_fields, fig_rf_clusters, input_image
+from .figures_rf import fig_receptive_fields, fig_rf_clusters, why_no_fields
 
 
 def report(run, analysis=None, out=None, rf_clusters=False, progress=False):
@@ -55,14 +55,7 @@ def report(run, analysis=None, out=None, rf_clusters=False, progress=False):
     store = EpochStore.open(run)
     try:
         sweep = member_sweep(store.metadata, store.n_members)
-        # a convolution's kernel (or a sparse, diagonal block) is no image of the input; nor is a skip from it,
-        # nor a first block out of one token's features
-        first = store.block_specs[0]
-        why = input_image(store)[1]
-        if first or store.pairs[0] != (0, 1):
-            what = (f"a skip {store.pairs[0]}" if not first else "a convolution" if first["kind"] == "conv"
-                    else f"a {first['kind']} block")
-            why = f"the first block is {what} (its weights are in the first figure)"
+        why = why_no_fields(store)
         steps = [
             (lambda: fig_weights(store, out), "Weight distribution of every block across epochs"),
             (lambda: fig_node_hist(nodes, out, "strength", sweep), "Net strength per layer across epochs"),

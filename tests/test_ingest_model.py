@@ -145,14 +145,20 @@ def test_cli_ingest_of_a_residual_net(nets, tmp_path, capsys):
     assert len(a.nodes()) == 3 * s.graph(0).n_nodes
 
 
-@pytest.mark.parametrize("model, shape, drawn", [("TinyLM", "16", None), ("FlatImage", "1,5,6", (5, 6))])
-def test_report_draws_receptive_fields_only_over_an_image_input(nets, tmp_path, monkeypatch, model, shape, drawn):
+@pytest.mark.parametrize("model, shape, drawn, pruned", [("TinyLM", "16", None, False),
+                                                          ("FlatImage", "1,5,6", (5, 6), False),
+                                                          ("FlatImage", "1,5,6", (5, 6), True)])
+def test_report_draws_receptive_fields_only_over_an_image_input(nets, tmp_path, monkeypatch, model, shape, drawn,
+                                                                 pruned):
     """A token model's first layer is one token's features (16, a square) and its input integer ids: no
-    receptive fields; a flattened 5×6 grey image: 5×6 fields."""
+    receptive fields; a flattened 5×6 grey image: 5×6 fields, its first layer dense or pruned (a sparse block)."""
     (tmp_path / "ck").mkdir()
     for e in range(2):
         torch.manual_seed(e)
-        torch.save(getattr(nets, model)().state_dict(), tmp_path / "ck" / f"e{e}.pt")
+        m = getattr(nets, model)()
+        if pruned:
+            prune.l1_unstructured(m.fc1, "weight", amount=0.5)
+        torch.save(m.state_dict(), tmp_path / "ck" / f"e{e}.pt")
     assert main(["ingest", "ck", "--model", f"dc_nets:{model}", "--input-shape", shape, "--out", "run", "--quiet"]) == 0
     assert main(["analyze", "run", "--metrics", "degree,strength", "--quiet"]) == 0
     titles, save = {}, figures._save
@@ -169,6 +175,8 @@ def test_report_draws_receptive_fields_only_over_an_image_input(nets, tmp_path, 
         assert "Not drawn: receptive fields: the model&#x27;s input is integer ids (tokens)" in page
     else:
         assert f"{drawn[0]}×{drawn[1]} input pixels" in titles["receptive_fields_epoch1.png"]
+        assert ("a pruned weight reads 0" in titles["receptive_fields_epoch1.png"]) == pruned
+        assert EpochStore.open(tmp_path / "run").block_specs[0] == ({"kind": "sparse"} if pruned else None)
 
 
 def _pruned_checkpoints(folder, nets):
