@@ -6,8 +6,9 @@ runs the traced graph once on the example input (eval mode, no gradients; the tr
 walks the operations in order. Every tensor of the forward is one of: **units** (each element is a unit of a
 node set, tracked as an integer tensor of unit ids of the same shape, carried through every re-indexing
 operation by running that operation on the ids), an **attention mix** (scores and weights, made from the query
-and key), a **constant** (no input dependence: parameters, masks, positions) or **token ids** (the integer
-input of an ``Embedding``). The mapping (the documentation's model page says the same for users):
+and key), a normalisation's **statistic**, a **constant** (no input dependence: parameters, masks, positions)
+or **token ids** (the integer input of an ``Embedding``). The mapping (the documentation's model page says the
+same for users):
 
 * ``Linear``, ``F.linear``/``addmm``/``matmul`` with a parameter, HF's ``Conv1D`` (a transposed Linear) → a
   dense block into a new layer, acting on the last axis; ``Conv1d``/``Conv2d`` → a :class:`ConvBlock` on the
@@ -31,7 +32,10 @@ input of an ``Embedding``). The mapping (the documentation's model page says the
   those layers' biases (``b' = b + Wᵀβ``); a skip that reads it becomes ``diag(γ)``. Where the normalised
   units meet a nonlinearity, a convolution or the output first, or with ``fold_norm=False``, the norm is its
   own layer joined by ``diag(γ)`` (bias ``β``). A multiplication by a constant (``q·d^{-1/2}``) is carried
-  the same way;
+  the same way. ``RMSNorm`` is the same without ``β``, and so is a normalisation written out: a mean,
+  variance or norm over a position's units kept as an axis is a **statistic** that shifts or scales every unit
+  of the position by one amount (``x − μ``, ``x·rsqrt(mean(x²) + ε)``): the same units; a statistic read any
+  other way (by a block) is refused;
 * a residual add ``a + b`` (and ``a − b``): one node set fed by each operand's block(s). An operand whose layer
   is read by the add only merges into it: its blocks feed the sum directly. Any other operand joins through
   an identity block of weight 1 (``diag`` of a pending scale). Two maps on one pair of layers are summed;
@@ -43,7 +47,12 @@ input of an ``Embedding``). The mapping (the documentation's model page says the
   are blocks into their own node sets (``q``, ``k``: sinks read only by the scores), so their weights count
   in every metric. ``attention="value"`` leaves ``q`` and ``k`` (and their blocks) out. A packed projection
   (``in_proj_weight``, GPT-2's ``c_attn``) split into ``q``, ``k``, ``v`` becomes three layers named
-  ``<projection>[start:stop]``.
+  ``<projection>[start:stop]``. A rotary position embedding (``x·cos + rotate_half(x)·sin``, two operands
+  holding one layer's units in two orders, each times constant factors) keeps the units of ``x``: it turns
+  pairs of units by a position's angle and has no weights;
+* a **gated unit** ``act(x W_g) ⊙ (x W_u)`` (SwiGLU, GeGLU): the gate (the operand through an activation) is a
+  sink, as a query is; the product holds the units of the linear operand, the value. A product of two linear
+  layers' units is refused.
 
 Token mode (``tokens=None``: on when the model has attention or an ``Embedding``): a layer's units are the
 features of one position, every other axis indexes positions; a float input is read per position by the first

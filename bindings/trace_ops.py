@@ -1,20 +1,22 @@
 """The operations of the traced walk: one method per kind of operation (part of :mod:`deepcnt.bindings.trace`).
 
 :class:`_Operations` is a mixin of :class:`deepcnt.bindings.trace_walk._Tracer`: dense blocks (``Linear``,
-``F.linear``) and the rows they read, convolutions, pooling, BatchNorm, LayerNorm/GroupNorm, re-indexing and
-``split``, attention (``q @ kᵀ … @ v``, ``MultiheadAttention``), ``Embedding``, ``+``, ``×``, ``mean``/``sum``
-and residual adds. The mapping itself is described in the docstring of :mod:`deepcnt.bindings.trace`. The
-bookkeeping the methods use (``self.layers``, ``self.blocks``, ``new_layer``, ``bind``, ``refuse`` ...) is in
+``F.linear``) and the rows they read, convolutions, pooling, re-indexing and ``split``, attention
+(``q @ kᵀ … @ v``, ``MultiheadAttention``), rotary embeddings, ``Embedding``, ``+``, ``×`` (gated units) and
+residual adds; the normalisations and reductions are in :mod:`deepcnt.bindings.trace_norms`. The mapping itself
+is described in the docstring of :mod:`deepcnt.bindings.trace`. The bookkeeping the methods use
+(``self.layers``, ``self.blocks``, ``new_layer``, ``bind``, ``refuse`` ...) is in
 :class:`~deepcnt.bindings.trace_walk._Tracer`.
 """
 import numpy as np
 
 from .torch_conv import _padding
+from .trace_norms import _NormOperations
 from .trace_values import (_BIG, _CONST, _Ids, _Mix, _Units, _arange_like, _call, _describe, _expand, _field, _map,
                            _opname, _path, _scaled)
 
 
-class _Operations:
+class _Operations(_NormOperations):
     """The methods that map one operation each onto layers and block specs (mixed into :class:`_Tracer`)."""
 
     def args(self, node, names, **defaults):
@@ -208,70 +210,6 @@ class _Operations:
         e = self.env[node]
         self.bind(node, self.units(y, e.shape, _arange_like(torch.zeros(e.shape, dtype=torch.int64))))
 
-    def batchnorm(self, node, x, gamma, beta, mean, var, eps, kind):
-        import torch
-
-        what = f"module {kind}" if node.op == "call_module" else _describe(node)
-        L, x = self.whole(node, x, what, "a BatchNorm reads one layer's units, whole and in order")
-        if len(L.shape) not in (1, 2, 3):
-            self.refuse(node, what, f"units of shape {L.shape}")
-        var, mean = var.detach().double(), mean.detach().double()
-        s_chan = 1.0 / torch.sqrt(var + eps)
-        b_chan = torch.zeros_like(s_chan)
-        if gamma is not None:
-            s_chan = s_chan * gamma.detach().double()
-        if beta is not None:
-            b_chan = beta.detach().double()
-        per = int(np.prod(L.shape[1:]))
-        s_unit, mean_u, beta_u = (v.repeat_interleave(per) for v in (s_chan, mean, b_chan))
-        if self.fold_norm and self.exclusive(L, node) and all(self.blocks[p][0] != "pool" for p in self.incoming(L)):
-            self.scale_into(L, s_unit, s_chan)
-            b = torch.zeros_like(s_unit) if L.bias is None else L.bias.double()
-            L.bias = s_unit * (b - mean_u) + beta_u
-            self.bind(node, x)
-        else:
-            name = node.target if node.op == "call_module" else _path(node, self.prefix) + node.name
-            y = self.new_layer(L.shape, name,
-                               beta_u - s_unit * mean_u)
-            self.blocks[(L.id, y.id)] = ("diag", s_unit)
-            e = self.env[node]
-            self.bind(node, self.units(y, e.shape, x.sample))
-
-    def norm(self, node, x, gamma, beta, n_axes, name):
-        """LayerNorm (over the last ``n_axes``) or GroupNorm (``n_axes=None``, per channel): γ and β pending."""
-
-        if x.pending:
-            x = self.materialise(node, x, name + ".input")
-        if self.tokens and n_axes == 1:
-            self.rows(node, x, "LayerNorm")  # one position's features (the input is read per position)
-        shape = x.key.shape
-        if n_axes is not None and n_axes > 1:
-            self.refuse(node, _describe(node) if node.op != "call_module" else "module LayerNorm",
-                        "a LayerNorm over more than the last axis is not supported")
-        s = None if gamma is None else gamma.detach().double().expand(shape).contiguous()
-        b = None if beta is None else beta.detach().double().expand(shape).contiguous()
-        y = _Units(x.key, x.sample, s, b)
-        if (s is None and b is None) or self.fold_norm:
-            return self.bind(node, y)
-        self.bind(node, self.materialise(node, y, name))
-
-    def materialise(self, node, x, name):
-        """A pending scale/shift of ``x`` as its own layer joined by ``diag`` (bias: the shift)."""
-        import torch
-
-        lids = self.layer_ids(x)
-        if len(lids) != 1:
-            self.refuse(node, f"{_describe(node)} reads a pending normalisation or factor over several layers",
-                        "trace with fold_norm=True")
-        L = self.layers[lids[0]]
-        d = self.per_unit(node, L, x, x.scale, 1.0)
-        bias = None if x.shift is None else self.per_unit(node, L, x, x.shift, 0.0)
-        y = self.new_layer(L.shape, name, bias)
-        self.put((L.id, y.id), ("diag", d) if x.scale is not None else ("identity", None), node)
-        key = torch.as_tensor(self.canon(x.key))
-        key = torch.where(key >= 0, y.id * _BIG + key % _BIG, key)
-        return _Units(key, x.sample)
-
     def same(self, node, x, linear):
         if x.pending and not x.act:
             x = self.materialise(node, x, _path(node, self.prefix) + node.name)
@@ -363,6 +301,40 @@ class _Operations:
             del self.blocks[p]
         del self.layers[L.id]
         self.remap[L.id] = (lid_map, uid_map)
+        self.split_names[L.id] = L.name
+
+    def rejoin(self, lids):
+        """Undo :meth:`split` where it cut too early: the layers ``lids``, parts of one layer that a slice split,
+        become that layer again (a rotary embedding slices a one-head query in halves, then turns them back
+        together). False where they are not the parts of one split, or a part has a block out already."""
+        import torch
+
+        for old, (lid_map, uid_map) in self.remap.items():
+            parts = np.unique(lid_map).tolist()
+            if old in self.split_names and set(lids) <= set(parts) and all(p in self.layers for p in parts):
+                break
+        else:
+            return False
+        if any(self.outgoing(self.layers[p]) for p in parts):
+            return False
+        n = len(lid_map)
+        first = {p: int(np.flatnonzero(lid_map == p)[0]) for p in parts}
+        pieces = sorted((self.layers[p] for p in parts), key=lambda P: first[P.id])
+        biases = [P.bias for P in pieces]
+        bias = None if all(b is None for b in biases) else torch.cat(
+            [torch.zeros(P.n, dtype=torch.float64) if b is None else b.double() for P, b in zip(pieces, biases)])
+        M = self.new_layer((n,), self.split_names.pop(old), bias, order=pieces[0].order)
+        for P in pieces:
+            lo = first[P.id]
+            for src, dst in self.incoming(P):
+                W = self.blocks.pop((src, dst))[1]
+                if (src, M.id) not in self.blocks:
+                    self.blocks[(src, M.id)] = ("dense", torch.zeros((W.shape[0], n), dtype=W.dtype))
+                self.blocks[(src, M.id)][1][:, lo:lo + P.n] = W
+            del self.layers[P.id]
+            self.remap[P.id] = (np.full(P.n, M.id, dtype=np.int64), np.arange(lo, lo + P.n, dtype=np.int64))
+            M.nodes |= P.nodes
+        return True
 
     def mixed(self, node, q, k, v, out_shape):
         """Attention: ``q``, ``k`` are read by the scores (sinks); the output holds ``v``'s units per channel."""
@@ -472,7 +444,21 @@ class _Operations:
         ka, kb = torch.as_tensor(self.canon(a.key)), torch.as_tensor(self.canon(b.key))
         if bool((ka == kb).all()) and (a.act or b.act):
             return self.bind(node, _Units(a.key, a.sample, act=True))  # an elementwise function of one layer's units
+        if a.scale is not None and b.scale is not None and self.rotation(ka.numpy(), kb.numpy()):
+            return self.bind(node, _Units(a.key, a.sample))  # rotary position embedding: the same units
         self.residual(node, [args[0], args[1]], [a, b], e)
+
+    def rotation(self, ka, kb):
+        """Whether two operands of a sum, each one layer's units times constant factors, hold the same units of
+        one layer in another order along their last axis: ``x·cos + rotate_half(x)·sin``, the rotary position
+        embedding of a query or a key. It turns pairs of units by an angle that depends on the position, with no
+        weights, so the sum holds the units of ``x`` (the first operand)."""
+        la, lb = (np.unique(k[k >= 0] // _BIG) for k in (ka, kb))
+        d = ka.shape[-1]
+        if (not np.array_equal(la, lb) or np.array_equal(ka, kb)
+                or not np.array_equal(np.sort(ka.reshape(-1, d), 1), np.sort(kb.reshape(-1, d), 1))):
+            return False
+        return len(la) == 1 or self.rejoin(la.tolist())  # one layer, or the halves a slice split it into
 
     def mul(self, node, op, e):
         import torch
@@ -486,8 +472,13 @@ class _Operations:
             a, b = (_expand(v, e.shape) for v in ops)
             if bool((torch.as_tensor(self.canon(a.key)) == torch.as_tensor(self.canon(b.key))).all()):
                 return self.bind(node, _Units(a.key, a.sample, act=True))  # x·σ(x), x²: one layer's units
+            if a.act != b.act:
+                # a gated unit (GLU, SwiGLU, GeGLU): act(x W_g) ⊙ (x W_u). The gate modulates, as attention
+                # scores do: its projection is a block into its own node set (a sink), the product holds the
+                # units of the linear side (the value), which the next block reads
+                return self.bind(node, b if a.act else a)
             self.refuse(node, f"a product of two layers' units ({_describe(node)})",
-                        "gating (GLU, SwiGLU) is not a weighted map")
+                        "a gated unit needs one side through an activation (the gate) and one linear (the value)")
         i, v = units[0]
         other = args[1 - i] if len(args) > 1 else None
         c = self.env.get(other, other) if hasattr(other, "op") else other
@@ -499,22 +490,6 @@ class _Operations:
         if v.act:
             return self.bind(node, v)
         self.bind(node, _scaled(v, c))
-
-    def reduce(self, node, op, e):
-
-        x = self.operand(node, node.args[0])
-        dims = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim")
-        keep = node.args[2] if len(node.args) > 2 else node.kwargs.get("keepdim", False)
-        if dims is None:
-            self.refuse(node, _describe(node), "a reduction over all units")
-        dims = [dims] if isinstance(dims, int) else list(dims)
-        k = x.key
-        if not all(bool((k == k.amax(d, keepdim=True)).all()) for d in dims):
-            self.refuse(node, _describe(node), "it reduces over axes that hold different units (use a pooling layer)")
-        n = int(np.prod([k.shape[d] for d in dims]))
-        red = lambda t: None if t is None else t.amax(tuple(dims), keepdim=bool(keep)).contiguous()
-        y = _Units(red(k), red(x.sample), red(x.scale), red(x.shift), x.act)
-        self.bind(node, _scaled(y, float(n)) if op == "sum" else y)
 
     def residual(self, node, args, xs, e):
         import torch

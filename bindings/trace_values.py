@@ -2,8 +2,9 @@
 
 The tables of operations the tracer maps (``SAME_MODULES``, ``SUPPORTED``, ...); the values every tensor of the
 forward is read as: :class:`_Units` (unit ids of a :class:`_Layer`), :class:`_Mix` (attention scores or
-weights), :class:`_Ids` (token ids) and ``_CONST``; helpers that reshape, scale or fill those values, name
-fx operations and their module paths, sum two block specs and order the layers. torch is imported inside the
+weights), :class:`_Stat` (a normalisation's statistic), :class:`_Ids` (token ids) and ``_CONST``; helpers that
+reshape, scale or fill those values, name fx operations and their module paths, sum two block specs and order
+the layers. torch is imported inside the
 functions.
 """
 import heapq
@@ -40,8 +41,11 @@ _REINDEX = {
 }
 _ATTENTION = {"scaled_dot_product_attention", "matmul", "bmm", "baddbmm", "MultiheadAttention", "embedding",
               "Embedding", "einsum"}
-SUPPORTED = ("Linear, Conv1d/2d, HF Conv1D, Embedding, pooling, BatchNorm, LayerNorm, GroupNorm, attention, "
-             "elementwise activations, dropout, re-indexing, concatenation and residual adds")
+SUPPORTED = ("Linear, Conv1d/2d, HF Conv1D, Embedding, pooling, BatchNorm, LayerNorm, GroupNorm, RMSNorm, "
+             "attention, rotary position embeddings, gated units (GLU), elementwise activations, dropout, "
+             "re-indexing, concatenation and residual adds")
+#: Reductions over the axis of a position's units that make a normalisation's statistic (kept as an axis).
+_STATISTICS = {"mean", "sum", "var", "std", "norm", "linalg_vector_norm", "var_mean"}
 _BIG = 1 << 32  # a unit's key: layer id · 2³² + unit
 
 
@@ -75,6 +79,12 @@ class _Units:
 
 class _Mix:
     """Attention scores or weights (made from a query and a key): they mix positions, per channel."""
+
+
+class _Stat:
+    """A statistic of each position's units taken over the axis that holds them and kept as an axis of length 1
+    (RMSNorm's mean of squares, a hand-written LayerNorm's mean and variance): it shifts or scales every unit of
+    its position by one data-dependent amount, as a normalisation does, and holds no units itself."""
 
 
 class _Ids:

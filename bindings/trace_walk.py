@@ -10,7 +10,8 @@ import numpy as np
 from deepcnt.errors import InputError
 
 from .trace_ops import _Operations
-from .trace_values import (_BIG, _CONST, _LINEAR_SAME, _NONLINEAR, _REINDEX, SAME_MODULES, SUPPORTED, _Ids, _Layer,
+from .trace_values import (_BIG, _CONST, _LINEAR_SAME, _NONLINEAR, _REINDEX, _STATISTICS, SAME_MODULES, SUPPORTED,
+                           _Ids, _Layer, _Stat,
                            _Mix, _Units, _arange_like, _call, _describe, _is_aten, _is_tensor, _map, _opname, _path,
                            _sum_specs, _topological)
 
@@ -25,9 +26,10 @@ class _Tracer(_Operations):
         self.layers = {}  # id -> _Layer (merged layers are removed)
         # (src id, dst id) -> ("dense", W) | ("conv", K, geom) | ("pool", b) | ("diag", d) | ("identity", None)
         self.blocks = {}
-        self.value = {}  # fx node -> _Units | _Mix | _Ids | _CONST | list of them
+        self.value = {}  # fx node -> _Units | _Mix | _Stat | _Ids | _CONST | list of them
         self.remap = {}  # a merged or re-read layer id -> (layer id per old unit, unit per old unit)
         self.scores = set()  # layer ids read by attention scores (queries and keys)
+        self.split_names = {}  # a layer split by a slice (split) -> its name, should its parts be rejoined
         self.next_id = 0
         self.output = None
 
@@ -214,9 +216,15 @@ class _Tracer(_Operations):
 
         kind = type(mod).__name__
         vals = [self.value.get(a, _CONST) for a in node.all_input_nodes]
-        if kind == "GuardsFn" or not any(isinstance(v, (_Units, _Ids, _Mix)) for v in vals):
+        if kind == "GuardsFn" or not any(isinstance(v, (_Units, _Ids, _Mix, _Stat)) for v in vals):
             self.value[node] = _CONST
             return
+        if any(isinstance(v, _Stat) for v in vals):
+            if kind in SAME_MODULES or kind in _LINEAR_SAME:
+                self.value[node] = _Stat()
+                return
+            self.refuse(node, f"module {kind} reads a statistic of a position's features",
+                        "such a mean or sum is no unit of the graph (a pooling layer makes units)")
         x = self.value.get(node.args[0], _CONST) if node.args else _CONST
         e = self.env[node]
         if isinstance(mod, nn.Embedding):
@@ -238,8 +246,10 @@ class _Tracer(_Operations):
             if mod.running_var is None:
                 self.refuse(node, f"module {kind}", "track_running_stats=False: there are no statistics to fold")
             self.batchnorm(node, x, mod.weight, mod.bias, mod.running_mean, mod.running_var, mod.eps, kind)
-        elif isinstance(mod, nn.LayerNorm):
-            self.norm(node, x, mod.weight, mod.bias, len(mod.normalized_shape), node.target)
+        elif isinstance(mod, nn.LayerNorm) or (kind == "RMSNorm" and hasattr(mod, "normalized_shape")):
+            shape = mod.normalized_shape
+            self.norm(node, x, mod.weight, getattr(mod, "bias", None), 1 if isinstance(shape, int) else len(shape),
+                      node.target)
         elif isinstance(mod, nn.GroupNorm):
             g = None if mod.weight is None else mod.weight.detach().reshape((-1,) + (1,) * (x.key.ndim - 2))
             b = None if mod.bias is None else mod.bias.detach().reshape((-1,) + (1,) * (x.key.ndim - 2))
@@ -267,8 +277,8 @@ class _Tracer(_Operations):
             return self.bind(node, self.value[node.args[0]][node.args[1]])  # one result of split, MHA, ...
         vals = [self.value.get(a, _CONST) for a in node.all_input_nodes]
         flat = [w for v in vals for w in (v if isinstance(v, list) else [v])]
-        has = {t: any(isinstance(v, t) for v in flat) for t in (_Units, _Mix, _Ids)}
-        if not (has[_Units] or has[_Mix] or has[_Ids]) or not _is_tensor(e):
+        has = {t: any(isinstance(v, t) for v in flat) for t in (_Units, _Mix, _Ids, _Stat)}
+        if not (has[_Units] or has[_Mix] or has[_Ids] or has[_Stat]) or not _is_tensor(e):
             if not has[_Units] or op in ("size", "dim", "sym_size", "numel", "getattr", "_assert_tensor_metadata",
                                          "sym_numel", "sym_stride", "stride", "_guards_fn"):
                 self.value[node] = _CONST  # a constant, or a shape read from units
@@ -287,6 +297,8 @@ class _Tracer(_Operations):
             else:
                 self.value[node] = _CONST
             return
+        if has[_Stat]:
+            return self.statistic(node, op, e, has[_Units] or has[_Mix])
         if op == "scaled_dot_product_attention":
             a = self.args(node, "query key value")
             q, k, v = (self.operand(node, a[n]) for n in ("query", "key", "value"))
@@ -304,14 +316,15 @@ class _Tracer(_Operations):
             v = {k: self.env.get(n, n) if hasattr(n, "op") else n for k, n in a.items()}
             return self.conv(node, self.operand(node, a["input"]), v["weight"], v["bias"], v["stride"], v["padding"],
                              v["dilation"], v["groups"], self.param_name(node, a["weight"]), op)
-        if op in ("layer_norm", "group_norm"):
-            second = "normalized_shape" if op == "layer_norm" else "num_groups"
+        if op in ("layer_norm", "group_norm", "rms_norm"):
+            second = "num_groups" if op == "group_norm" else "normalized_shape"
             a = self.args(node, f"input {second} weight bias")
             x = self.operand(node, a["input"])
             g, b = (self.env.get(a[k]) if hasattr(a[k], "op") else None for k in ("weight", "bias"))
             name = self.param_name(node, a["weight"])
-            if op == "layer_norm":
+            if op != "group_norm":
                 shape = a["normalized_shape"]
+                b = None if op == "rms_norm" else b  # rms_norm's third argument is eps
                 return self.norm(node, x, g, b, 1 if isinstance(shape, int) else len(shape), name)
             r = (-1,) + (1,) * (x.key.ndim - 2)
             return self.norm(node, x, None if g is None else g.reshape(r), None if b is None else b.reshape(r), None,
@@ -333,7 +346,7 @@ class _Tracer(_Operations):
             return self.add(node, op, e)
         if op in ("mul", "div", "truediv", "neg", "imul", "itruediv"):
             return self.mul(node, op, e)
-        if op in ("mean", "sum"):
+        if op in _STATISTICS:
             return self.reduce(node, op, e)
         if op in _REINDEX:
             return self.reindex(node)

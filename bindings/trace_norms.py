@@ -1,0 +1,127 @@
+"""The normalisations of the traced walk (part of :mod:`deepcnt.bindings.trace`): BatchNorm folded, LayerNorm,
+GroupNorm and RMSNorm pending on their units, a pending scale made its own layer, and reductions: a mean over
+positions that hold one unit, or a normalisation's statistic over a position's units (``x − μ``,
+``x·rsqrt(mean(x²) + ε)``). :class:`_NormOperations` is a mixin of
+:class:`deepcnt.bindings.trace_ops._Operations`; the mapping is described in :mod:`deepcnt.bindings.trace`.
+"""
+import numpy as np
+
+from .trace_values import (_BIG, _CONST, _LINEAR_SAME, _NONLINEAR, _REINDEX, _Stat, _Units, _describe, _expand, _path,
+                           _scaled)
+
+
+class _NormOperations:
+    """The methods that map normalisations and reductions (mixed into :class:`_Operations`)."""
+
+    def batchnorm(self, node, x, gamma, beta, mean, var, eps, kind):
+        import torch
+
+        what = f"module {kind}" if node.op == "call_module" else _describe(node)
+        L, x = self.whole(node, x, what, "a BatchNorm reads one layer's units, whole and in order")
+        if len(L.shape) not in (1, 2, 3):
+            self.refuse(node, what, f"units of shape {L.shape}")
+        var, mean = var.detach().double(), mean.detach().double()
+        s_chan = 1.0 / torch.sqrt(var + eps)
+        b_chan = torch.zeros_like(s_chan)
+        if gamma is not None:
+            s_chan = s_chan * gamma.detach().double()
+        if beta is not None:
+            b_chan = beta.detach().double()
+        per = int(np.prod(L.shape[1:]))
+        s_unit, mean_u, beta_u = (v.repeat_interleave(per) for v in (s_chan, mean, b_chan))
+        if self.fold_norm and self.exclusive(L, node) and all(self.blocks[p][0] != "pool" for p in self.incoming(L)):
+            self.scale_into(L, s_unit, s_chan)
+            b = torch.zeros_like(s_unit) if L.bias is None else L.bias.double()
+            L.bias = s_unit * (b - mean_u) + beta_u
+            self.bind(node, x)
+        else:
+            name = node.target if node.op == "call_module" else _path(node, self.prefix) + node.name
+            y = self.new_layer(L.shape, name,
+                               beta_u - s_unit * mean_u)
+            self.blocks[(L.id, y.id)] = ("diag", s_unit)
+            e = self.env[node]
+            self.bind(node, self.units(y, e.shape, x.sample))
+
+    def norm(self, node, x, gamma, beta, n_axes, name):
+        """LayerNorm (over the last ``n_axes``) or GroupNorm (``n_axes=None``, per channel): γ and β pending."""
+
+        if x.pending:
+            x = self.materialise(node, x, name + ".input")
+        if self.tokens and n_axes == 1:
+            self.rows(node, x, "LayerNorm")  # one position's features (the input is read per position)
+        shape = x.key.shape
+        if n_axes is not None and n_axes > 1:
+            self.refuse(node, _describe(node) if node.op != "call_module" else "module LayerNorm",
+                        "a LayerNorm over more than the last axis is not supported")
+        s = None if gamma is None else gamma.detach().double().expand(shape).contiguous()
+        b = None if beta is None else beta.detach().double().expand(shape).contiguous()
+        y = _Units(x.key, x.sample, s, b)
+        if (s is None and b is None) or self.fold_norm:
+            return self.bind(node, y)
+        self.bind(node, self.materialise(node, y, name))
+
+    def materialise(self, node, x, name):
+        """A pending scale/shift of ``x`` as its own layer joined by ``diag`` (bias: the shift)."""
+        import torch
+
+        lids = self.layer_ids(x)
+        if len(lids) != 1:
+            self.refuse(node, f"{_describe(node)} reads a pending normalisation or factor over several layers",
+                        "trace with fold_norm=True")
+        L = self.layers[lids[0]]
+        d = self.per_unit(node, L, x, x.scale, 1.0)
+        bias = None if x.shift is None else self.per_unit(node, L, x, x.shift, 0.0)
+        y = self.new_layer(L.shape, name, bias)
+        self.put((L.id, y.id), ("diag", d) if x.scale is not None else ("identity", None), node)
+        key = torch.as_tensor(self.canon(x.key))
+        key = torch.where(key >= 0, y.id * _BIG + key % _BIG, key)
+        return _Units(key, x.sample)
+
+    def reduce(self, node, op, e):
+        """A mean or sum over axes that hold one unit (positions of a token model): the same units; over the
+        axis of a position's units, kept as an axis (``keepdim``): a normalisation's statistic (:class:`_Stat`)."""
+        x = self.operand(node, node.args[0])
+        k = x.key
+        keep = e.ndim == k.ndim
+        if keep:  # the reduced axes: those of length 1 here and not in the input
+            dims = [d for d in range(k.ndim) if e.shape[d] == 1 and k.shape[d] > 1]
+        else:
+            dims = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim")
+            if dims is None or op not in ("mean", "sum"):
+                self.refuse(node, _describe(node), "a reduction over all units")
+            dims = [dims] if isinstance(dims, int) else list(dims)
+        same = all(bool((k == k.amax(d, keepdim=True)).all()) for d in dims)
+        if not same or op not in ("mean", "sum"):
+            if keep:
+                self.value[node] = [_Stat(), _Stat()] if op == "var_mean" else _Stat()
+                return
+            self.refuse(node, _describe(node), "it reduces over axes that hold different units (use a pooling layer)")
+        n = int(np.prod([k.shape[d] for d in dims]))
+        red = lambda t: None if t is None else t.amax(tuple(dims), keepdim=keep).contiguous()
+        y = _Units(red(k), red(x.sample), red(x.scale), red(x.shift), x.act)
+        self.bind(node, _scaled(y, float(n)) if op == "sum" else y)
+
+    def statistic(self, node, op, e, units):
+        """An operation on a normalisation's statistic (:class:`_Stat`). Of the statistic alone (``+ ε``,
+        ``rsqrt``, a re-index, a constant factor) it stays one. Units shifted or scaled by it (``x − μ``,
+        ``x · rsqrt(σ² + ε)``, ``x / σ``) are the same units, normalised: the normalisation itself depends on the
+        input and has no weights, as in a LayerNorm (a pending factor of the units becomes its own layer first).
+        Anything else (a block reading the statistic, a gate made of it) is refused."""
+        if not units:
+            if op in _NONLINEAR or op in _LINEAR_SAME or op in _REINDEX or op in (
+                    "add", "sub", "rsub", "mul", "div", "truediv", "neg", "iadd", "isub", "imul", "itruediv"):
+                self.value[node] = _Stat()
+                return
+            self.refuse(node, f"{_describe(node)} reads a statistic of a position's features",
+                        "such a mean or sum is no unit of the graph (a pooling layer makes units)")
+        vals = [self.value.get(a, _CONST) if hasattr(a, "op") else _CONST for a in node.args[:2]]
+        kinds = [type(v) for v in vals]
+        if kinds in ([_Units, _Stat], [_Stat, _Units]) and op in ("add", "sub", "mul", "iadd", "isub", "imul") or (
+                kinds == [_Units, _Stat] and op in ("div", "truediv", "itruediv")):
+            x = vals[kinds.index(_Units)]
+            if x.pending:
+                x = self.materialise(node, x, _path(node, self.prefix) + node.name + ".input")
+            x = _expand(x, e.shape)
+            return self.bind(node, _Units(x.key, x.sample))
+        self.refuse(node, f"{_describe(node)} combines units with a statistic of a position's features",
+                    "a normalisation subtracts it from, or divides by it, the units it was taken of")

@@ -1,0 +1,202 @@
+"""The parts of today's language models traced (issue 15): RMSNorm and hand-written normalisations, rotary
+position embeddings and gated units (SwiGLU), alone and in Hugging Face's Llama, each against the explicit
+graph of the definition in :mod:`deepcnt.bindings.trace`, built here from the module's parameters alone.
+
+- A normalisation's statistic (a mean or variance over a position's features, kept as an axis) shifts or
+  scales every unit of the position by one data-dependent amount: the units stay, γ multiplies the rows of the
+  blocks that read them (as for ``nn.LayerNorm``), β joins their biases.
+- ``x·cos + rotate_half(x)·sin`` turns pairs of a query's (key's) units: the layer keeps its units.
+- ``act(x W_g) ⊙ (x W_u)``: the gate projection is a block into its own node set (a sink, as a query), the
+  product holds the units of the value ``x W_u``.
+"""
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from deepcnt.bindings.trace import trace_module  # noqa: E402
+from deepcnt.errors import InputError  # noqa: E402
+from test_trace import check  # noqa: E402
+from test_trace_attention import Ref, _transformers, counts, np64  # noqa: E402
+
+
+class HandRMS(nn.Module):
+    """RMSNorm as Llama writes it (the mean of squares over the features, ``rsqrt``, then γ)."""
+
+    def __init__(self, d):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(d))
+
+    def forward(self, x):
+        return self.weight * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6))
+
+
+class HandLayerNorm(nn.Module):
+    def __init__(self, d):
+        super().__init__()
+        self.g, self.b = nn.Parameter(torch.randn(d)), nn.Parameter(torch.randn(d))
+
+    def forward(self, x):
+        mu = x.mean(-1, keepdim=True)
+        return (x - mu) / torch.sqrt(x.var(-1, keepdim=True, unbiased=False) + 1e-5) * self.g + self.b
+
+
+class Normed(nn.Module):
+    def __init__(self, norm, relu):
+        super().__init__()
+        self.fc1, self.norm, self.fc2, self.relu = nn.Linear(6, 5), norm, nn.Linear(5, 3), relu
+
+    def forward(self, x):
+        h = self.norm(self.fc1(x))
+        return self.fc2(torch.relu(h) if self.relu else h)
+
+
+@pytest.mark.parametrize("norm", [HandRMS(5), nn.RMSNorm(5), HandLayerNorm(5)], ids=["hand-rms", "nn", "hand-ln"])
+def test_normalisations_fold_their_scale_into_the_next_block(norm):
+    """``relu`` after the norm: γ cannot pass it, so the norm is its own diagonal layer; without the relu, γ
+    multiplies fc2's rows. (``nn.LayerNorm``'s β joins the next bias; a constant added by hand is left out.)"""
+    torch.manual_seed(0)
+    if isinstance(norm, nn.RMSNorm):
+        with torch.no_grad():
+            norm.weight.copy_(torch.randn(5))
+    m = Normed(norm, relu=True).eval()
+    gamma = np64(norm.g if isinstance(norm, HandLayerNorm) else norm.weight)
+    beta = np.zeros(5)  # a hand-written "+ β" adds a constant, which the graph leaves out (as a position embedding)
+    W1, W2 = np64(m.fc1.weight).T, np64(m.fc2.weight).T
+    g = trace_module(m, torch.randn(2, 6))
+    check(g, (6, 5, 5, 3), {(0, 1): W1, (1, 2): np.diag(gamma), (2, 3): W2},
+          {1: np64(m.fc1.bias), 2: beta, 3: np64(m.fc2.bias)})
+    m.relu = False
+    g = trace_module(m, torch.randn(2, 6))
+    check(g, (6, 5, 3), {(0, 1): W1, (1, 2): gamma[:, None] * W2}, {1: np64(m.fc1.bias), 2: np64(m.fc2.bias) +
+                                                                     beta @ W2})
+
+
+class SqueezeExcite(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc, self.gate = nn.Linear(4, 4), nn.Linear(1, 1)
+
+    def forward(self, x):
+        h = self.fc(x)
+        return h * torch.sigmoid(self.gate(h.mean(-1, keepdim=True)))
+
+
+class MeanOut(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.fc(x).mean(-1, keepdim=True)
+
+
+class Bilinear(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Linear(4, 4), nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.a(x) * self.b(x)
+
+
+@pytest.mark.parametrize("model, match", [
+    (SqueezeExcite(), r"^module Linear reads a statistic of a position's features at 'gate'"),
+    (MeanOut(), r"^an output that holds no units"),
+    (Bilinear(), r"a gated unit needs one side through an activation \(the gate\) and one linear"),
+])
+def test_a_statistic_or_a_product_outside_a_normalisation_or_a_gate_is_refused(model, match):
+    with pytest.raises(InputError, match=match) as info:
+        trace_module(model, torch.zeros(1, 4))
+    assert "\n" not in str(info.value)
+
+
+class SwiGLU(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.gate, self.up, self.down = nn.Linear(4, 6, bias=False), nn.Linear(4, 6, bias=False), nn.Linear(6, 4)
+
+    def forward(self, x):
+        return self.down(F.silu(self.gate(x)) * self.up(x))
+
+
+def test_gated_unit_gate_is_a_sink_and_the_value_is_on_the_path():
+    torch.manual_seed(1)
+    m = SwiGLU().eval()
+    g = trace_module(m, torch.randn(2, 4))
+    assert g.layer_names == ("input", "gate", "up", "down")
+    check(g, (4, 6, 6, 4), {(0, 1): np64(m.gate.weight).T, (0, 2): np64(m.up.weight).T, (2, 3): np64(m.down.weight).T},
+          {3: np64(m.down.bias)})
+
+
+def rotate_half(x):
+    x1, x2 = x[..., : x.shape[-1] // 2], x[..., x.shape[-1] // 2:]
+    return torch.cat((-x2, x1), dim=-1)
+
+
+class Rotary(nn.Module):
+    """One head of attention with Llama's rotary embedding of the query and the key."""
+
+    def __init__(self, d=4):
+        super().__init__()
+        self.q, self.k, self.v, self.o = (nn.Linear(d, d) for _ in range(4))
+        self.register_buffer("inv_freq", 1.0 / (10000 ** (torch.arange(0, d, 2).float() / d)))
+
+    def forward(self, x):
+        pos = torch.arange(x.shape[1], dtype=torch.float32)
+        f = torch.outer(pos, self.inv_freq)
+        emb = torch.cat((f, f), dim=-1)
+        cos, sin = emb.cos(), emb.sin()
+        q, k = self.q(x), self.k(x)
+        q, k = q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
+        return x + self.o(F.scaled_dot_product_attention(q, k, self.v(x)))
+
+
+def test_rotary_embedding_keeps_the_query_and_key_units():
+    torch.manual_seed(2)
+    m = Rotary().eval()
+    g = trace_module(m, torch.randn(2, 5, 4))
+    assert g.layer_names == ("input", "q", "k", "v", "add")
+    ref = {(0, 1): np64(m.q.weight).T, (0, 2): np64(m.k.weight).T, (0, 3): np64(m.v.weight).T,
+           (0, 4): np.eye(4), (3, 4): np64(m.o.weight).T}
+    check(g, (4, 4, 4, 4, 4), ref, {1: np64(m.q.bias), 2: np64(m.k.bias), 3: np64(m.v.bias), 4: np64(m.o.bias)})
+
+
+def test_hf_llama_against_explicit_graph():
+    """Llama: RMSNorm (γ into q, k, v and gate, up), rotary q and k, grouped-query attention (2 heads share one
+    key-value head: the output projection's rows of both heads read the same v units, so they add), SwiGLU."""
+    tf = _transformers()
+    torch.manual_seed(3)
+    d, ff = 8, 12
+    m = tf.LlamaModel(tf.LlamaConfig(vocab_size=30, hidden_size=d, intermediate_size=ff, num_hidden_layers=1,
+                                     num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=16)).eval()
+    with torch.no_grad():
+        for name, p in m.named_parameters():
+            if "norm" in name:
+                p.copy_(torch.randn(p.shape))
+    g = trace_module(m, torch.randint(0, 30, (2, 5)))
+    P = {n: np64(p) for n, p in m.named_parameters()}
+    e = "layers.0."
+    q, k, v, gate, up = (e + n for n in ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "mlp.gate_proj",
+                                         "mlp.up_proj"))
+    add1, add2 = [n for n in g.layer_names if n.startswith(e + "add")]
+    ref = Ref()
+    for name, n in (("embed_tokens", d), (q, d), (k, 4), (v, 4), (add1, d), (gate, ff), (up, ff), (add2, d),
+                    ("output.scale", d)):
+        ref.layer(name, n)
+    s1, s2 = P[e + "input_layernorm.weight"], P[e + "post_attention_layernorm.weight"]
+    for name in (q, k, v):
+        ref.block("embed_tokens", name, s1[:, None] * P[name + ".weight"].T)
+    Wo = P[e + "self_attn.o_proj.weight"].T
+    ref.block(v, add1, Wo[:4] + Wo[4:])  # both heads read the one value head
+    ref.block("embed_tokens", add1, np.eye(d))
+    for name in (gate, up):
+        ref.block(add1, name, s2[:, None] * P[name + ".weight"].T)
+    ref.block(up, add2, P[e + "mlp.down_proj.weight"].T)
+    ref.block(add1, add2, np.eye(d))
+    ref.block(add2, "output.scale", np.diag(P["norm.weight"]))
+    ref.check(g)
+    params = [P[n + ".weight"] for n in (q, k, v, gate, up)] + [Wo[:4] + Wo[4:], P[e + "mlp.down_proj.weight"]]
+    assert (g.n_nodes, g.n_edges) == counts(ref.sizes, params + [np.ones(d)] * 2 + [P["norm.weight"]])
