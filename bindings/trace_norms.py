@@ -45,6 +45,7 @@ class _NormOperations:
     def norm(self, node, x, gamma, beta, n_axes, name):
         """LayerNorm (over the last ``n_axes``) or GroupNorm (``n_axes=None``, per channel): γ and β pending."""
 
+        x = _without_constant_factor(x)
         if x.pending:
             x = self.materialise(node, x, name + ".input")
         if self.tokens and n_axes == 1:
@@ -72,6 +73,7 @@ class _NormOperations:
         d = self.per_unit(node, L, x, x.scale, 1.0)
         bias = None if x.shift is None else self.per_unit(node, L, x, x.shift, 0.0)
         y = self.new_layer(L.shape, name, bias)
+        y.materialised = True  # dropped at the end if nothing reads it (graph: a statistic's operand only)
         self.put((L.id, y.id), ("diag", d) if x.scale is not None else ("identity", None), node)
         key = torch.as_tensor(self.canon(x.key))
         key = torch.where(key >= 0, y.id * _BIG + key % _BIG, key)
@@ -91,6 +93,12 @@ class _NormOperations:
                 self.refuse(node, _describe(node), "a reduction over all units")
             dims = [dims] if isinstance(dims, int) else list(dims)
         same = all(bool((k == k.amax(d, keepdim=True)).all()) for d in dims)
+        if not same and op == "mean" and sorted(d % k.ndim for d in dims) == [2, 3] and k.ndim == 4:
+            lids = self.layer_ids(x)  # a mean over the (H, W) of one layer's (C, H, W) units: global average pooling
+            if len(lids) == 1 and self.layers[lids[0]].shape == tuple(k.shape[1:]):
+                import torch.nn as nn
+
+                return self.pool(node, nn.AdaptiveAvgPool2d(1), x, tuple(e.shape[1:]), what=_describe(node))
         if not same or op not in ("mean", "sum"):
             if keep:
                 self.value[node] = [_Stat(), _Stat()] if op == "var_mean" else _Stat()
@@ -115,6 +123,7 @@ class _NormOperations:
             self.refuse(node, f"{_describe(node)} reads a statistic of a position's features",
                         "such a mean or sum is no unit of the graph (a pooling layer makes units)")
         vals = [self.value.get(a, _CONST) if hasattr(a, "op") else _CONST for a in node.args[:2]]
+        vals = [_without_constant_factor(v) for v in vals]
         kinds = [type(v) for v in vals]
         if kinds in ([_Units, _Stat], [_Stat, _Units]) and op in ("add", "sub", "mul", "iadd", "isub", "imul") or (
                 kinds == [_Units, _Stat] and op in ("div", "truediv", "itruediv")):
@@ -125,3 +134,15 @@ class _NormOperations:
             return self.bind(node, _Units(x.key, x.sample))
         self.refuse(node, f"{_describe(node)} combines units with a statistic of a position's features",
                     "a normalisation subtracts it from, or divides by it, the units it was taken of")
+
+
+def _without_constant_factor(x):
+    """``x`` without a pending factor that is one positive number for every unit (Gemma's ``√d`` on its
+    embeddings): a normalisation over the units cancels it, so it needs no layer of its own."""
+    if not isinstance(x, _Units) or x.scale is None or x.shift is not None:
+        return x
+    valid = x.key >= 0
+    s = x.scale[valid]
+    if s.numel() and bool((s == s.flatten()[0]).all()) and float(s.flatten()[0]) > 0:
+        return _Units(x.key, x.sample, act=x.act)
+    return x

@@ -348,9 +348,11 @@ class _Tracer(_Operations):
             return self.mul(node, op, e)
         if op in _STATISTICS:
             return self.reduce(node, op, e)
+        if op in ("max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d", "_adaptive_avg_pool2d"):
+            return self.pool_function(node, op.lstrip("_"), e)
         if op in _REINDEX:
             return self.reindex(node)
-        if op in _LINEAR_SAME and len([v for v in flat if isinstance(v, _Units)]) == 1:
+        if op in _LINEAR_SAME and isinstance(self.value.get(node.args[0]), _Units):  # x.type_as(y): x's units
             return self.bind(node, self.operand(node, node.args[0]))
         if op in _NONLINEAR or op in ("gelu", "glu_same"):
             units = [a for a in node.all_input_nodes if isinstance(self.value.get(a), _Units)]
@@ -359,6 +361,21 @@ class _Tracer(_Operations):
         self.refuse(node, _describe(node))
 
     # ------------------------------------------------------------------ result
+    def drop_dead_ends(self):
+        """Remove the layers made of a pending factor (:meth:`materialise`) that no block reads and that are not
+        the output: the operand of an activation that only fed a normalisation's statistic (``x²`` of an
+        RMSNorm), no part of the graph."""
+        out_ids = set(self.layer_ids(self.output)) if self.output is not None else set()
+        dead = [L for lid, L in self.layers.items()
+                if getattr(L, "materialised", False) and not self.outgoing(L) and lid not in out_ids]
+        while dead:
+            for L in dead:
+                for p in self.incoming(L):
+                    del self.blocks[p]
+                del self.layers[L.id]
+            dead = [L for lid, L in self.layers.items()
+                    if getattr(L, "materialised", False) and not self.outgoing(L) and lid not in out_ids]
+
     def graph(self, device):
         from deepcnt.model.conv import ConvBlock
         from deepcnt.model.diagonal import DiagonalBlock
@@ -374,6 +391,7 @@ class _Tracer(_Operations):
                     for p in self.incoming(self.layers[lid]):
                         del self.blocks[p]
                     del self.layers[lid]
+        self.drop_dead_ends()
         order = _topological([(self.layers[lid].order, lid) for lid in self.layers], list(self.blocks))
         new = {lid: k for k, lid in enumerate(order)}
         sizes = [self.layers[lid].n for lid in order]

@@ -200,3 +200,62 @@ def test_hf_llama_against_explicit_graph():
     ref.check(g)
     params = [P[n + ".weight"] for n in (q, k, v, gate, up)] + [Wo[:4] + Wo[4:], P[e + "mlp.down_proj.weight"]]
     assert (g.n_nodes, g.n_edges) == counts(ref.sizes, params + [np.ones(d)] * 2 + [P["norm.weight"]])
+
+
+class ScaledEmbedding(nn.Module):
+    """Gemma's start: embeddings times √d (one positive factor), an RMSNorm (1 + γ), a residual."""
+
+    def __init__(self, vocab=10, d=4):
+        super().__init__()
+        self.emb, self.w, self.fc = nn.Embedding(vocab, d), nn.Parameter(torch.randn(d)), nn.Linear(d, d)
+
+    def forward(self, ids):
+        x = self.emb(ids) * 2.0
+        h = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6) * (1.0 + self.w)
+        return x + self.fc(h.type_as(x))
+
+
+def test_a_constant_factor_before_a_normalisation_cancels_and_leaves_no_layer():
+    torch.manual_seed(4)
+    m = ScaledEmbedding().eval()
+    g = trace_module(m, torch.randint(0, 10, (2, 3)))
+    assert g.layer_names == ("emb", "add")  # no layer for x², none for the factor 2 before the norm
+    check(g, (4, 4), {(0, 1): (1.0 + np64(m.w))[:, None] * np64(m.fc.weight).T + 2.0 * np.eye(4)},
+          {1: np64(m.fc.bias)})
+
+
+class PooledCNN(nn.Module):
+    """A CNN pooled by modules, or (functional=True) by the functions torch.export writes them as; exported=True
+    branches on the input's size, which torch.fx cannot trace, so the model goes through torch.export (ATen)."""
+
+    def __init__(self, functional, exported=False):
+        super().__init__()
+        self.functional, self.exported = functional, exported
+        self.c1, self.c2, self.fc = nn.Conv2d(2, 3, 3, padding=1), nn.Conv2d(3, 4, 3, padding=1), nn.Linear(4, 2)
+        self.mp, self.ap, self.gap = nn.MaxPool2d(2), nn.AvgPool2d(2), nn.AdaptiveAvgPool2d(1)
+
+    def forward(self, x):
+        if self.exported and x.shape[-1] < 2:
+            return x
+        if self.functional:
+            h = F.avg_pool2d(torch.relu(self.c2(F.max_pool2d(torch.relu(self.c1(x)), 2))), 2)
+            return self.fc(h.mean((2, 3)))  # global average pooling written as a mean
+        h = self.ap(torch.relu(self.c2(self.mp(torch.relu(self.c1(x))))))
+        return self.fc(torch.flatten(self.gap(h), 1))
+
+
+def test_pooling_functions_and_a_spatial_mean_are_pooling_blocks():
+    import deepcnt
+
+    torch.manual_seed(5)
+    ref = PooledCNN(functional=False).eval()
+    a = trace_module(ref, torch.randn(1, 2, 8, 8))
+    assert a.sizes == (128, 192, 48, 64, 16, 4, 2)
+    for functional, exported in ((True, False), (False, True), (True, True)):
+        m = PooledCNN(functional, exported).eval()
+        m.load_state_dict(ref.state_dict())
+        b = trace_module(m, torch.randn(1, 2, 8, 8))
+        assert b.sizes == a.sizes and b.pairs == a.pairs
+        assert [type(x).__name__ for x in b.blocks] == [type(x).__name__ for x in a.blocks]
+        for f in (deepcnt.degree, deepcnt.strength, deepcnt.knn):
+            np.testing.assert_allclose(f(b), f(a), rtol=1e-6)
