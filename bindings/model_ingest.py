@@ -77,9 +77,11 @@ def _import(spec):
     return obj
 
 
-def resolve_model(model, model_args=None):
+def resolve_model(model, model_args=None, checkpoint=None):
     """A ``torch.nn.Module`` from an instance, a class or ``"package.module:Class"`` (called with
-    ``model_args``, a dict or a JSON object)."""
+    ``model_args``, a dict or a JSON object). A Hugging Face model class (``transformers:LlamaForCausalLM``) is
+    built from the ``config.json`` that ``save_pretrained`` writes beside ``checkpoint`` (a checkpoint file or
+    folder), ``model_args`` overriding its entries; without one, from ``model_args`` alone."""
     import torch.nn as nn
 
     args = model_args_of(model_args)
@@ -94,6 +96,8 @@ def resolve_model(model, model_args=None):
         raise InputError(f"model {what!r} is a {type(model).__name__}: give an nn.Module, its class, or "
                          "'package.module:Class'")
     name = getattr(model, "__name__", type(model).__name__)
+    if isinstance(model, type) and hasattr(model, "config_class") and hasattr(model, "from_pretrained"):
+        return _hf_model(model, name, args, checkpoint)
     try:
         inst = model(**args)
     except Exception as exc:
@@ -104,10 +108,34 @@ def resolve_model(model, model_args=None):
     return inst
 
 
+def _hf_model(cls, name, args, checkpoint):
+    """A Hugging Face model of class ``cls`` from the ``config.json`` beside ``checkpoint`` (or its folder),
+    updated with ``args``; from ``args`` alone where there is none."""
+    where = None if checkpoint is None else Path(checkpoint)
+    folders = [] if where is None else [where] if where.is_dir() else [where.parent]
+    found = next((f for f in folders if (f / "config.json").is_file()), None)
+    if found is None and not args:
+        raise InputError(f"{name} is built from its config.json, which save_pretrained writes beside the weights: "
+                         f"none is beside {where}; put it there, or give the configuration as --model-args")
+    try:
+        config = cls.config_class.from_pretrained(str(found)) if found else cls.config_class(**args)
+        for k, v in args.items() if found else ():
+            setattr(config, k, v)
+        return cls(config)
+    except Exception as exc:
+        raise InputError(f"{name} could not be built from {found / 'config.json' if found else args} "
+                         f"({_first_line(exc)})") from None
+
+
+#: The sequence length of the zero token ids a token model is traced on, where none is given (the graph of one
+#: token's features does not depend on it).
+TOKENS = 8
+
+
 def example_input_for(model, input_shape=None):
     """A batch of one zero input: of ``input_shape`` (one sample's shape), or, for a model whose first weighted
     module is ``nn.Linear``, of its ``in_features``; token ids (``torch.long``) where it is an ``nn.Embedding``
-    (``input_shape``: the sequence length)."""
+    (``input_shape``: the sequence length, default :data:`TOKENS`)."""
     import torch
     import torch.nn as nn
 
@@ -116,6 +144,8 @@ def example_input_for(model, input_shape=None):
     first = next((m for m in model.modules() if list(m.parameters(recurse=False))), None)
     if isinstance(first, nn.Embedding):  # token ids (a transformer): zeros of the sequence length
         kw = {"dtype": torch.long}
+    if input_shape is None and isinstance(first, nn.Embedding):
+        input_shape = (TOKENS,)
     if input_shape is None:
         if not isinstance(first, nn.Linear):
             raise InputError(f"give the shape of one input of {type(model).__name__} (input_shape, --input-shape "
@@ -218,11 +248,14 @@ class ModelReader:
         A batch of inputs to trace on, instead of zeros of ``input_shape``.
     fold_norm : bool
         As in :func:`deepcnt.bindings.trace.trace_module`.
+    checkpoint : str or Path, optional
+        A checkpoint (file or folder) whose ``config.json`` builds a Hugging Face model class.
     """
 
-    def __init__(self, model, model_args=None, input_shape=None, example_input=None, fold_norm=True):
+    def __init__(self, model, model_args=None, input_shape=None, example_input=None, fold_norm=True,
+                 checkpoint=None):
         self.spec = model if isinstance(model, str) else f"{type(model).__module__}:{type(model).__qualname__}"
-        self.model = resolve_model(model, model_args)
+        self.model = resolve_model(model, model_args, checkpoint)
         self.args = model_args_of(model_args)
         self.example = example_input if example_input is not None else example_input_for(self.model, input_shape)
         self.fold_norm = bool(fold_norm)

@@ -155,7 +155,7 @@ def ingest(folder, run_dir, metadata=None, progress=None, epoch_from="auto", mod
     if model is not None:
         from .model_ingest import ModelReader
 
-        reader = ModelReader(model, model_args, input_shape, example_input, fold_norm)
+        reader = ModelReader(model, model_args, input_shape, example_input, fold_norm, checkpoint=pairs[-1][1])
     elif model_args is not None or input_shape is not None or example_input is not None:
         raise InputError("model arguments and input shapes are for ingest with a model: give the model too")
     _remove_dead_ingests(run_dir.parent)

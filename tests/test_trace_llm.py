@@ -259,3 +259,27 @@ def test_pooling_functions_and_a_spatial_mean_are_pooling_blocks():
         assert [type(x).__name__ for x in b.blocks] == [type(x).__name__ for x in a.blocks]
         for f in (deepcnt.degree, deepcnt.strength, deepcnt.knn):
             np.testing.assert_allclose(f(b), f(a), rtol=1e-6)
+
+
+FAMILIES = {  # small random configurations of families written by others (each traced through torch.export)
+    "Qwen2": dict(num_key_value_heads=2), "Gemma": dict(num_key_value_heads=1, head_dim=8), "Phi": {},
+    "Mistral": dict(num_key_value_heads=2), "GPTNeoX": {}, "OPT": dict(ffn_dim=64, word_embed_proj_dim=32),
+    "Falcon": {}, "Bloom": dict(n_layer=1, n_head=4), "DistilBert": dict(dim=32, hidden_dim=64, n_layers=1, n_heads=4),
+}
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_language_model_families_trace_with_their_queries_as_sinks(family):
+    import deepcnt
+
+    tf = _transformers()
+    common = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4, vocab_size=50)
+    config = getattr(tf, f"{family}Config")(**{**common, **FAMILIES[family]})
+    torch.manual_seed(6)
+    g = trace_module(getattr(tf, f"{family}Model")(config).eval(), torch.randint(0, 50, (1, 6)))
+    A = g.to_scipy().toarray()
+    read_by_none = (A != 0).sum(1)[: g.n_nodes - g.sizes[-1]] == 0
+    assert read_by_none.sum() >= 32  # the query's units at least (its own layer, or part of a packed projection)
+    assert g.n_edges == np.count_nonzero(A) and g.n_nodes == A.shape[0]
+    np.testing.assert_array_equal(deepcnt.degree(g), (A != 0).sum(0) + (A != 0).sum(1))
+    np.testing.assert_allclose(deepcnt.strength(g), A.sum(0) + A.sum(1), rtol=1e-5, atol=1e-5)
