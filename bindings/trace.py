@@ -11,7 +11,8 @@ or **token ids** (the integer input of an ``Embedding``). The mapping (the docum
 same for users):
 
 * ``Linear``, ``F.linear``/``addmm``/``matmul`` with a parameter, HF's ``Conv1D`` (a transposed Linear) → a
-  dense block into a new layer, acting on the last axis; ``Conv1d``/``Conv2d`` → a :class:`ConvBlock` on the
+  dense block into a new layer, acting on the last axis (on a layer's (C, H, W) units laid channels-last, a
+  1×1 :class:`ConvBlock`); ``Conv1d``/``Conv2d`` → a :class:`ConvBlock` on the
   unrolled units (``Conv1d`` as a ``(C, 1, L)`` convolution); ``MaxPool2d``/``AvgPool2d`` (adaptive where the
   size divides; modules or functions) and a mean over a ``(C, H, W)`` layer's ``H, W`` → a :class:`PoolBlock`;
 * ``Embedding`` on the integer input → a source layer of its ``d`` features, or (``embedding="one-hot"``)

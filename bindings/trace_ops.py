@@ -47,6 +47,10 @@ class _Operations(_NormOperations):
         d_in, d_out = W.shape
         if x.key.shape[-1] != d_in:
             self.refuse(node, f"{what} applied to a {tuple(x.key.shape[1:])} tensor", f"it reads {d_in} features")
+        if not self.tokens and x.key.ndim == 4:
+            y = self.pointwise(node, x, W, b, name, out_shape)
+            if y is not None:
+                return y
         r, s, sh, rows = self.rows(node, x, what)
         Wd = W.detach()
         bias = None if b is None else b.detach().double().clone()
@@ -66,6 +70,31 @@ class _Operations(_NormOperations):
             self.put((int(L), y.id), ("dense", M), node)
         sample = rows.reshape(tuple(x.key.shape[:-1]) + (1,))
         return self.units(y, tuple(out_shape), sample)
+
+    def pointwise(self, node, x, W, b, name, out_shape):
+        """A Linear on a layer's (C, H, W) units laid channels-last, ``(H, W, C)`` (ConvNeXt's pointwise layers):
+        the 1×1 convolution of kernel ``Wᵀ``, into a new (C_out, H, W) layer laid out the same way; None where
+        ``x`` is not such a layout."""
+        import torch
+
+        k = torch.as_tensor(self.canon(x.key))
+        lids = self.layer_ids(x)
+        if len(lids) != 1:
+            return None
+        L = self.layers[lids[0]]
+        B, H, Wd, C = k.shape
+        if L.shape != (C, H, Wd):
+            return None
+        cf = lambda t: None if t is None else t.permute(0, 3, 1, 2).contiguous()
+        L, xc = self.whole(node, _Units(cf(x.key), cf(x.sample), cf(x.scale), cf(x.shift), x.act), "", "")
+        d_out = W.shape[1]
+        bias = None if b is None else b.detach().double().repeat_interleave(H * Wd)
+        y = self.new_layer((d_out, H, Wd), name, bias)
+        K = W.detach().T.reshape(d_out, C, 1, 1)
+        self.put((L.id, y.id), ("conv", K, (L.shape, (1, 1), (0, 0), (1, 1), 1)), node)
+        key = (y.id * _BIG + torch.arange(y.n, dtype=torch.int64)).reshape(d_out, H, Wd).permute(1, 2, 0)
+        return _Units(key.expand(tuple(out_shape)).contiguous(),
+                      _arange_like(torch.zeros(tuple(out_shape), dtype=torch.int64)))
 
     def rows(self, node, x, what, retry=True):
         """``(keys, scale, shift, row samples)`` of ``x`` read along its last axis: every row that holds units

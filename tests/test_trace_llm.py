@@ -283,3 +283,64 @@ def test_language_model_families_trace_with_their_queries_as_sinks(family):
     assert g.n_edges == np.count_nonzero(A) and g.n_nodes == A.shape[0]
     np.testing.assert_array_equal(deepcnt.degree(g), (A != 0).sum(0) + (A != 0).sum(1))
     np.testing.assert_allclose(deepcnt.strength(g), A.sum(0) + A.sum(1), rtol=1e-5, atol=1e-5)
+
+
+class ConvNeXtBlock(nn.Module):
+    """ConvNeXt's block: a depthwise conv, then channels-last LayerNorm, Linear, GELU, Linear and a layer scale;
+    with channels_first=True the same written with 1×1 convolutions and a normalisation over the channel axis."""
+
+    def __init__(self, channels_first, C=3):
+        super().__init__()
+        self.first = channels_first
+        self.dw = nn.Conv2d(C, C, 3, padding=1, groups=C)
+        self.norm = nn.LayerNorm(C)
+        self.pw1, self.pw2 = nn.Linear(C, 4 * C), nn.Linear(4 * C, C)
+        self.gamma = nn.Parameter(torch.randn(C))
+
+    def forward(self, x):
+        h = self.dw(x)
+        if self.first:
+            mu = h.mean(1, keepdim=True)
+            h = (h - mu) / torch.sqrt(((h - mu) ** 2).mean(1, keepdim=True) + 1e-6)
+            h = self.norm.weight[:, None, None] * h + self.norm.bias[:, None, None]
+            h = F.conv2d(h, self.pw1.weight[:, :, None, None], self.pw1.bias)
+            h = F.conv2d(F.gelu(h), self.pw2.weight[:, :, None, None], self.pw2.bias)
+            return x + self.gamma[:, None, None] * h
+        h = self.pw2(F.gelu(self.pw1(self.norm(h.permute(0, 2, 3, 1)))))
+        return x + (self.gamma * h).permute(0, 3, 1, 2)
+
+
+def test_a_linear_on_channels_last_units_is_a_pointwise_convolution():
+    import deepcnt
+
+    torch.manual_seed(7)
+    last = ConvNeXtBlock(channels_first=False).eval()
+    with torch.no_grad():
+        last.norm.weight.copy_(torch.randn(3))
+    first = ConvNeXtBlock(channels_first=True).eval()
+    first.load_state_dict(last.state_dict())
+    a, b = (trace_module(m, torch.randn(1, 3, 5, 5)) for m in (last, first))
+    assert a.sizes == b.sizes == (75, 75, 75, 300, 75, 75) and a.pairs == b.pairs
+    assert [type(x).__name__ for x in a.blocks] == [type(x).__name__ for x in b.blocks]
+    assert type(a.blocks[a.pairs.index((3, 4))]).__name__ == "ConvBlock"  # pw2: a 1×1 convolution, not dense
+    for f in (deepcnt.degree, deepcnt.strength, deepcnt.knn):
+        np.testing.assert_allclose(f(a), f(b), rtol=1e-6)
+
+
+@pytest.mark.parametrize("family", ["ConvNext", "ResNet"])
+def test_vision_families_trace_as_convolutions_and_pooling(family):
+    """Hugging Face's ConvNeXt (depthwise and channels-last pointwise layers, channels-first LayerNorm written
+    out, global average pooling as a mean) and ResNet (BatchNorm folded, pooling as functions under export)."""
+    import deepcnt
+
+    tf = _transformers()
+    config = getattr(tf, f"{family}Config")(hidden_sizes=[4, 8], depths=[1, 1], num_stages=2, image_size=16,
+                                           **({"embedding_size": 4} if family == "ResNet" else {}))
+    torch.manual_seed(8)
+    g = trace_module(getattr(tf, f"{family}Model")(config).eval(), torch.randn(1, 3, 16, 16))
+    kinds = {type(b).__name__ for b in g.blocks}
+    assert {"ConvBlock", "PoolBlock"} <= kinds and "ndarray" not in kinds  # no convolution unrolled densely
+    A = g.to_scipy().toarray()
+    assert g.n_edges == np.count_nonzero(A)
+    np.testing.assert_array_equal(deepcnt.degree(g), (A != 0).sum(0) + (A != 0).sum(1))
+    np.testing.assert_allclose(deepcnt.strength(g), A.sum(0) + A.sum(1), rtol=1e-5, atol=1e-5)
