@@ -1,9 +1,9 @@
 """The operations of the traced walk: one method per kind of operation (part of :mod:`deepcnt.bindings.trace`).
 
 :class:`_Operations` is a mixin of :class:`deepcnt.bindings.trace_walk._Tracer`: dense blocks (``Linear``,
-``F.linear``) and the rows they read, convolutions, pooling, re-indexing and ``split``, attention
+``F.linear``) and the rows they read, convolutions, re-indexing and ``split``, attention
 (``q @ kᵀ … @ v``, ``MultiheadAttention``), rotary embeddings, ``Embedding``, ``+``, ``×`` (gated units) and
-residual adds; the normalisations and reductions are in :mod:`deepcnt.bindings.trace_norms`. The mapping itself
+residual adds; the normalisations, reductions and pooling are in :mod:`deepcnt.bindings.trace_norms`. The mapping itself
 is described in the docstring of :mod:`deepcnt.bindings.trace`. The bookkeeping the methods use
 (``self.layers``, ``self.blocks``, ``new_layer``, ``bind``, ``refuse`` ...) is in
 :class:`~deepcnt.bindings.trace_walk._Tracer`.
@@ -204,68 +204,6 @@ class _Operations(_NormOperations):
         y = self.new_layer(out, name, bias)
         self.put((L.id, y.id), ("conv", K, (in_shape, st, pad, dil, int(groups))), node)
         self.bind(node, self.units(y, e.shape, batch))
-
-    def pool(self, node, mod, x, out, what=None):
-        """A pooling module (or one made from a pooling function's arguments) on one layer's (C, H, W) units:
-        a pooling block into a new layer of the window's output shape, laid out as ``out`` (a global pool's
-        ``(C, 1, 1)`` may be read as ``(C,)``)."""
-        import torch
-        import torch.nn as nn
-
-        from deepcnt.model.conv import PoolBlock
-
-        what = what or f"module {type(mod).__name__}"
-        L, x = self.whole(node, x, what, "pooling needs one layer's (C, H, W) units")
-        if len(L.shape) != 3:
-            self.refuse(node, what, "pooling needs (C, H, W) units")
-        mode = "max" if isinstance(mod, (nn.MaxPool2d, nn.AdaptiveMaxPool2d)) else "avg"
-        if isinstance(mod, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
-            (H, W), size = L.shape[1:], mod.output_size
-            oh, ow = (size, size) if isinstance(size, int) else (a or b for a, b in zip(size, (H, W)))
-            if H % oh or W % ow:
-                self.refuse(node, what, f"an output size {(oh, ow)} that does not divide the input "
-                            f"{(H, W)} gives windows of varying size")
-            k = (H // oh, W // ow)
-            block = PoolBlock(mode, L.shape, k, k)
-        elif mod.ceil_mode:
-            self.refuse(node, what, "ceil_mode=True is not supported")
-        elif mode == "max":
-            block = PoolBlock("max", L.shape, mod.kernel_size, mod.stride, mod.padding, mod.dilation)
-        else:
-            pad = (mod.padding,) * 2 if isinstance(mod.padding, int) else tuple(mod.padding)
-            if not mod.count_include_pad and max(pad) > 0:
-                self.refuse(node, "module AvgPool2d", "count_include_pad=False with padding is not a convolution")
-            block = PoolBlock("avg", L.shape, mod.kernel_size, mod.stride, mod.padding, divisor=mod.divisor_override)
-        shape = tuple(block.out_shape)
-        if shape != tuple(out) and not (shape[1:] == (1, 1) and tuple(out) == shape[:1]):
-            self.refuse(node, what, f"gives {out}, not the {shape} of its window")
-        y = self.new_layer(shape, node.target if isinstance(node.target, str) else _path(node, self.prefix) + node.name)
-        self.blocks[(L.id, y.id)] = ("pool", block)
-        e = self.env[node]
-        e = e[0] if isinstance(e, (tuple, list)) else e
-        key = (y.id * _BIG + torch.arange(y.n, dtype=torch.int64)).reshape(tuple(out))
-        self.bind(node, _Units(key.expand(e.shape).contiguous(), _arange_like(torch.zeros(e.shape, dtype=torch.int64))))
-
-    def pool_function(self, node, op, e):
-        """``max_pool2d``/``avg_pool2d``/their adaptive forms called as functions (torch.export writes every
-        pooling module so): the module of the same arguments."""
-        import torch.nn as nn
-
-        x = self.operand(node, node.args[0])
-        if op.startswith("adaptive"):
-            a = self.args(node, "input output_size")
-            mod = (nn.AdaptiveMaxPool2d if "max" in op else nn.AdaptiveAvgPool2d)(a["output_size"])
-        elif "max" in op:
-            a = self.args(node, "input kernel_size stride padding dilation ceil_mode", stride=None, padding=0,
-                          dilation=1, ceil_mode=False)
-            mod = nn.MaxPool2d(a["kernel_size"], a["stride"] or None, a["padding"], a["dilation"],
-                               ceil_mode=a["ceil_mode"])
-        else:
-            a = self.args(node, "input kernel_size stride padding ceil_mode count_include_pad divisor_override",
-                          stride=None, padding=0, ceil_mode=False, count_include_pad=True, divisor_override=None)
-            mod = nn.AvgPool2d(a["kernel_size"], a["stride"] or None, a["padding"], a["ceil_mode"],
-                               a["count_include_pad"], a["divisor_override"])
-        self.pool(node, mod, x, tuple(e.shape[1:]), what=_describe(node))
 
     def same(self, node, x, linear):
         if x.pending and not x.act:

@@ -37,7 +37,7 @@ _REINDEX = {
     "view", "reshape", "_unsafe_view", "flatten", "unflatten", "permute", "transpose", "t", "swapaxes", "movedim",
     "squeeze", "unsqueeze", "expand", "expand_as", "select", "slice", "narrow", "split", "split_with_sizes",
     "chunk", "unbind", "getitem", "cat", "concat", "concatenate", "stack", "index_select", "repeat", "tile",
-    "broadcast_to", "view_as", "reshape_as",
+    "broadcast_to", "view_as", "reshape_as", "roll",
 }
 _ATTENTION = {"scaled_dot_product_attention", "matmul", "bmm", "baddbmm", "MultiheadAttention", "embedding",
               "Embedding", "einsum"}

@@ -350,6 +350,16 @@ class _Tracer(_Operations):
             return self.reduce(node, op, e)
         if op in ("max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d", "_adaptive_avg_pool2d"):
             return self.pool_function(node, op.lstrip("_"), e)
+        if op in ("topk", "argmax", "sort", "argsort") and has[_Units]:
+            self.refuse(node, _describe(node), "it picks units by their values (a mixture of experts routes each "
+                        "token by its input): the weighted graph of such a model depends on the input")
+        if op == "adaptive_avg_pool1d" and self.tokens:  # an average over positions (Swin's pooler): same units
+            x, size = self.operand(node, node.args[0]), self.args(node, "input output_size")["output_size"]
+            if size in (1, (1,), [1]) and bool((x.key == x.key.amax(-1, keepdim=True)).all()):
+                red = lambda t: None if t is None else t.amax(-1, keepdim=True).contiguous()
+                return self.bind(node, _Units(red(x.key), red(x.sample), red(x.scale), red(x.shift), x.act))
+        if op in ("pad", "constant_pad_nd") and not any(self.args(node, "input pad")["pad"] or ()):
+            return self.bind(node, self.operand(node, node.args[0]))  # a padding of zero width (Swin's windows)
         if op in _REINDEX:
             return self.reindex(node)
         if op in _LINEAR_SAME and isinstance(self.value.get(node.args[0]), _Units):  # x.type_as(y): x's units

@@ -102,7 +102,20 @@ class Bilinear(nn.Module):
         return self.a(x) * self.b(x)
 
 
+class TopOne(nn.Module):
+    """A mixture of two experts, each token routed to its top one."""
+
+    def __init__(self):
+        super().__init__()
+        self.router, self.experts = nn.Linear(4, 2), nn.ModuleList(nn.Linear(4, 4) for _ in range(2))
+
+    def forward(self, x):
+        w, pick = torch.topk(self.router(x), 1, dim=-1)
+        return sum(torch.where(pick == e, w, 0.0) * f(x) for e, f in enumerate(self.experts))
+
+
 @pytest.mark.parametrize("model, match", [
+    (TopOne(), r"^function torch\.topk at the model's forward \(fx node 'topk'\): it picks units by their values"),
     (SqueezeExcite(), r"^module Linear reads a statistic of a position's features at 'gate'"),
     (MeanOut(), r"^an output that holds no units"),
     (Bilinear(), r"a gated unit needs one side through an activation \(the gate\) and one linear"),
@@ -327,19 +340,30 @@ def test_a_linear_on_channels_last_units_is_a_pointwise_convolution():
         np.testing.assert_allclose(f(a), f(b), rtol=1e-6)
 
 
-@pytest.mark.parametrize("family", ["ConvNext", "ResNet"])
-def test_vision_families_trace_as_convolutions_and_pooling(family):
+VISION = {  # family: its configuration, and whether it is convolutional (else a transformer, in token mode)
+    "ConvNext": (dict(hidden_sizes=[4, 8], depths=[1, 1], num_stages=2, image_size=16), True),
+    "ResNet": (dict(hidden_sizes=[4, 8], depths=[1, 1], embedding_size=4), True),
+    "Swin": (dict(image_size=16, patch_size=4, embed_dim=8, depths=[1, 1], num_heads=[2, 2], window_size=2), False),
+}
+
+
+@pytest.mark.parametrize("family", sorted(VISION))
+def test_vision_families_trace(family):
     """Hugging Face's ConvNeXt (depthwise and channels-last pointwise layers, channels-first LayerNorm written
-    out, global average pooling as a mean) and ResNet (BatchNorm folded, pooling as functions under export)."""
+    out, global average pooling as a mean), ResNet (BatchNorm folded, pooling as functions under export) and
+    Swin (shifted windows: rolls and zero paddings of one token's units; patch merging)."""
     import deepcnt
 
     tf = _transformers()
-    config = getattr(tf, f"{family}Config")(hidden_sizes=[4, 8], depths=[1, 1], num_stages=2, image_size=16,
-                                           **({"embedding_size": 4} if family == "ResNet" else {}))
+    kwargs, convolutional = VISION[family]
     torch.manual_seed(8)
-    g = trace_module(getattr(tf, f"{family}Model")(config).eval(), torch.randn(1, 3, 16, 16))
+    g = trace_module(getattr(tf, f"{family}Model")(getattr(tf, f"{family}Config")(**kwargs)).eval(),
+                     torch.randn(1, 3, 16, 16))
     kinds = {type(b).__name__ for b in g.blocks}
-    assert {"ConvBlock", "PoolBlock"} <= kinds and "ndarray" not in kinds  # no convolution unrolled densely
+    if convolutional:
+        assert {"ConvBlock", "PoolBlock"} <= kinds and "ndarray" not in kinds  # no convolution unrolled densely
+    else:
+        assert g.sizes[0] == 3 * 4 * 4  # one patch's pixels: the graph of one token's features
     A = g.to_scipy().toarray()
     assert g.n_edges == np.count_nonzero(A)
     np.testing.assert_array_equal(deepcnt.degree(g), (A != 0).sum(0) + (A != 0).sum(1))
