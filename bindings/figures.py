@@ -228,6 +228,18 @@ def _panel_grid(plt, n, width, height):
     return fig, list(axes[:n])
 
 
+#: Characters of a panel title's line (a panel is 4 inches wide): longer module paths keep their end.
+TITLE_LINE = 44
+
+
+def panel_title(*parts):
+    """A panel's title from ``parts`` on one line, or on one line each where that is too long; a line still too
+    long keeps its end (``…layers.11.mlp.c_fc``: the specific part of a module path)."""
+    if len(" ".join(parts)) <= TITLE_LINE:
+        return " ".join(parts)
+    return "\n".join(p if len(p) <= TITLE_LINE else "…" + p[-(TITLE_LINE - 1):] for p in parts)
+
+
 def fig_weights(store, out, member=0):
     """Histogram of every block's weights at up to five epochs (first to last) of one member (the blocks that
     have weights: not an identity skip or a pooling layer)."""
@@ -250,7 +262,8 @@ def fig_weights(store, out, member=0):
     names = store.layer_names
     for c, ax in enumerate(axes):
         i, j = store.pairs[keep[c]]
-        ax.set_title(f"W{keep[c] + 1}: {names[i]} → {names[j]}", fontsize=10)
+        ax.set_title(panel_title(f"W{keep[c] + 1}: {names[i]} →", names[j]), fontsize=9)
+        ax.locator_params(axis="x", nbins=5)
         ax.set_xlabel("weight w")
         ax.set_ylabel("density (1 / unit of w)")
         ax.legend(fontsize=6)
@@ -282,7 +295,7 @@ def fig_node_hist(nodes, out, column="strength", sweep=None):
             _hist(ax, v, styles[k], epoch, _same_as([v], prev))
             prev.append((epoch, [v]))
     for ax, l in zip(axes, layers):
-        ax.set_title(f"layer {df[df.layer == l].layer_name.iloc[0]}", fontsize=10)
+        ax.set_title(panel_title(f"layer {df[df.layer == l].layer_name.iloc[0]}"), fontsize=10)
         ax.set_xlabel(label(column))
         ax.set_ylabel("density")
         ax.legend(fontsize=6)

@@ -228,3 +228,11 @@ def test_per_layer_histograms_of_a_deep_model_wrap_into_rows(tmp_path, monkeypat
     rows = {round(ax.get_position().y0, 3) for ax in drawn}
     assert len(rows) == -(-n_layers // figures.PANELS_PER_ROW)
     assert fig.get_size_inches()[0] <= 3.6 * figures.PANELS_PER_ROW
+
+
+def test_panel_titles_of_long_module_paths_break_and_keep_their_end():
+    assert figures.panel_title("W1: fc1 →", "fc2") == "W1: fc1 → fc2"
+    t = figures.panel_title("W1: model.embed_tokens →", "model.layers.0.self_attn.q_proj")
+    assert t == "W1: model.embed_tokens →\nmodel.layers.0.self_attn.q_proj"
+    long = figures.panel_title("layer " + "encoder.layer.11.attention.output.dense.extra.names")
+    assert len(long) == figures.TITLE_LINE and long.startswith("…") and long.endswith("dense.extra.names")
