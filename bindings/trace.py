@@ -48,7 +48,8 @@ same for users):
   are blocks into their own node sets (``q``, ``k``: sinks read only by the scores), so their weights count
   in every metric. ``attention="value"`` leaves ``q`` and ``k`` (and their blocks) out. A packed projection
   (``in_proj_weight``, GPT-2's ``c_attn``) split into ``q``, ``k``, ``v`` becomes three layers named
-  ``<projection>[start:stop]``. A rotary position embedding (``x·cos + rotate_half(x)·sin``, two operands
+  ``<projection>[start:stop]``; one interleaved head by head and cut by one ``chunk`` (GPT-NeoX) becomes
+  ``<projection>[i of n]``. A rotary position embedding (``x·cos + rotate_half(x)·sin``, two operands
   holding one layer's units in two orders, each times constant factors) keeps the units of ``x``: it turns
   pairs of units by a position's angle and has no weights;
 * a **gated unit** ``act(x W_g) ⊙ (x W_u)`` (SwiGLU, GeGLU): the gate (the operand through an activation) is a

@@ -254,14 +254,57 @@ class _Operations(_NormOperations):
             n = len(res["key"])
             part = lambda f, i: None if res[f] is None else res[f][i]
             val = [make(res["key"][i], res["sample"][i], part("scale", i), part("shift", i)) for i in range(n)]
-            for u in val:
-                if isinstance(u, _Units):
-                    self.split(node, u)
+            if not self.partition(node, val):
+                for u in val:
+                    if isinstance(u, _Units):
+                        self.split(node, u)
         else:
             val = make(res["key"], res["sample"], res["scale"], res["shift"])
             if isinstance(val, _Units) and _opname(node) in ("select", "slice", "getitem", "narrow"):
                 self.split(node, val)
         self.bind(node, val)
+
+    def partition(self, node, parts):
+        """The parts of one ``split``/``chunk``/``unbind`` that cut one layer's units into disjoint sets, at least
+        one of them not a contiguous range (a packed projection whose q, k, v are interleaved head by head, as
+        in GPT-NeoX): each set becomes its own layer, ``<projection>[i of n]`` (the i-th part). False where
+        ``parts`` are not such a partition (contiguous parts are split one by one by :meth:`split`)."""
+        import torch
+
+        if not parts or not all(isinstance(u, _Units) for u in parts):
+            return False
+        lids = [self.layer_ids(u) for u in parts]
+        if any(l != lids[0] for l in lids) or len(lids[0]) != 1:
+            return False
+        L = self.layers[lids[0][0]]
+        if len(L.shape) != 1 or self.outgoing(L) or not self.incoming(L) or any(
+                self.blocks[p][0] != "dense" for p in self.incoming(L)):
+            return False
+        sets = []
+        for u in parts:
+            k = self.canon(u.key)
+            sets.append(np.unique(k[k >= 0] % _BIG))
+        owner = np.full(L.n, -1, dtype=np.int64)
+        for i, part in enumerate(sets):
+            if (owner[part] >= 0).any():
+                return False  # parts that overlap: no partition
+            owner[part] = i
+        contiguous = all(np.array_equal(p, np.arange(p[0], p[-1] + 1)) for p in sets)
+        if (owner < 0).any() or contiguous or len(sets) < 2:
+            return False
+        lid_map, uid_map = np.empty(L.n, np.int64), np.empty(L.n, np.int64)
+        for i, part in enumerate(sets):
+            bias = None if L.bias is None else L.bias[torch.as_tensor(part)].clone()
+            P = self.new_layer((len(part),), f"{L.name}[{i + 1} of {len(sets)}]", bias, order=L.order)
+            for p in self.incoming(L):
+                self.blocks[(p[0], P.id)] = ("dense", self.blocks[p][1][:, torch.as_tensor(part)])
+            lid_map[part], uid_map[part] = P.id, np.arange(len(part))
+            P.nodes |= L.nodes
+        for p in self.incoming(L):
+            del self.blocks[p]
+        del self.layers[L.id]
+        self.remap[L.id] = (lid_map, uid_map)
+        return True
 
     def split(self, node, u):
         """A part of a layer's units read on its own (q, k, v of a packed projection): the part becomes its own

@@ -368,3 +368,28 @@ def test_vision_families_trace(family):
     assert g.n_edges == np.count_nonzero(A)
     np.testing.assert_array_equal(deepcnt.degree(g), (A != 0).sum(0) + (A != 0).sum(1))
     np.testing.assert_allclose(deepcnt.strength(g), A.sum(0) + A.sum(1), rtol=1e-5, atol=1e-5)
+
+
+class InterleavedQKV(nn.Module):
+    """GPT-NeoX's packed projection: per head, its q, k and v side by side (2 heads of 2 features)."""
+
+    def __init__(self):
+        super().__init__()
+        self.qkv, self.o = nn.Linear(4, 12), nn.Linear(4, 4)
+
+    def forward(self, x):
+        B, S, _ = x.shape
+        q, k, v = self.qkv(x).view(B, S, 2, 6).transpose(1, 2).chunk(3, dim=-1)
+        return self.o(F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(B, S, 4))
+
+
+def test_a_packed_projection_interleaved_by_head_is_split_into_its_parts():
+    torch.manual_seed(9)
+    m = InterleavedQKV().eval()
+    g = trace_module(m, torch.randn(2, 3, 4))
+    assert g.layer_names == ("input", "qkv[1 of 3]", "qkv[2 of 3]", "qkv[3 of 3]", "o")
+    W, b = np64(m.qkv.weight).T, np64(m.qkv.bias)
+    cols = [[0, 1, 6, 7], [2, 3, 8, 9], [4, 5, 10, 11]]  # the units of q, k, v: head h's at 6h + part
+    ref = {(0, 1 + i): W[:, c] for i, c in enumerate(cols)}
+    ref[(3, 4)] = np64(m.o.weight).T
+    check(g, (4, 4, 4, 4, 4), ref, {1: b[cols[0]], 2: b[cols[1]], 3: b[cols[2]], 4: np64(m.o.bias)})
