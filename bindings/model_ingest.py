@@ -256,6 +256,10 @@ class ModelReader:
                  checkpoint=None):
         self.spec = model if isinstance(model, str) else f"{type(model).__module__}:{type(model).__qualname__}"
         self.model = resolve_model(model, model_args, checkpoint)
+        cls = _import(model) if isinstance(model, str) else model
+        #: a Hugging Face model class: its checkpoints are save_pretrained folders, read by from_pretrained
+        self.hf_class = cls if isinstance(cls, type) and hasattr(cls, "config_class") and hasattr(
+            cls, "from_pretrained") else None
         self.args = model_args_of(model_args)
         self.example = example_input if example_input is not None else example_input_for(self.model, input_shape)
         self.fold_norm = bool(fold_norm)
@@ -270,6 +274,18 @@ class ModelReader:
 
     def _trace(self, path):
         source = f"checkpoint {path}"
+        if self.hf_class is not None and (Path(path) / "config.json").is_file():
+            # a save_pretrained folder of a Hugging Face class: its own loader reads it (sharded weights, keys
+            # renamed between versions, tied weights)
+            try:
+                import transformers
+
+                transformers.utils.logging.disable_progress_bar()  # one bar per checkpoint on stderr: ours counts
+                model = self.hf_class.from_pretrained(str(path), **self.args)
+            except Exception as exc:
+                raise InputError(f"{source}: {self.hf_class.__name__}.from_pretrained failed ({_first_line(exc)})"
+                                 ) from None
+            return trace_module(model, self.example, fold_norm=self.fold_norm, device="cpu"), {}
         sd, masks = fit_state_dict(self.model, _find_state_dict(load_checkpoint(path), source), source)
         self.model.load_state_dict(sd, strict=False)  # checked by fit_state_dict (tied keys may be left out)
         return trace_module(self.model, self.example, fold_norm=self.fold_norm, device="cpu"), masks

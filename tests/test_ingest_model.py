@@ -349,31 +349,38 @@ def test_recorder_stores_traced_and_pruned_models(nets, tmp_path):
     assert s.graph(0).blocks[1].nnz.tolist() == [36] and s.graph(1).blocks[1].nnz.tolist() == [18]
 
 
-def test_cli_ingest_of_hugging_face_checkpoints_builds_the_model_from_config_json(tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("family", ["Llama", "GPTNeoX"])
+def test_cli_ingest_of_hugging_face_checkpoints_builds_the_model_from_config_json(tmp_path, capsys, monkeypatch,
+                                                                                    family):
     """Trainer's ``checkpoint-N`` folders (``save_pretrained``: config.json + model.safetensors): ``--model
-    transformers:LlamaForCausalLM`` is built from the config beside the weights, traced on 8 token ids."""
+    transformers:LlamaForCausalLM`` is built from the config beside the weights, each checkpoint read by the
+    class's own loader (GPT-NeoX saves its output embedding under the name of an older version), traced on 8
+    token ids."""
     from test_trace_attention import _transformers
 
     tf = _transformers()
     monkeypatch.chdir(tmp_path)
-    cfg = tf.LlamaConfig(vocab_size=20, hidden_size=8, intermediate_size=12, num_hidden_layers=1,
-                         num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=16)
+    cfg = getattr(tf, f"{family}Config")(vocab_size=20, hidden_size=8, intermediate_size=12, num_hidden_layers=1,
+                                         num_attention_heads=2, max_position_embeddings=16)
+    cls = f"{family}ForCausalLM"
     models = []
     for step in (10, 20):
         torch.manual_seed(step)
-        models.append(tf.LlamaForCausalLM(cfg).eval())
+        models.append(getattr(tf, cls)(cfg).eval())
         models[-1].save_pretrained(tmp_path / "ck" / f"checkpoint-{step}")
         (tmp_path / "ck" / f"checkpoint-{step}" / "trainer_state.json").write_text(json.dumps({"epoch": step / 10}))
-    assert main(["ingest", "ck", "--model", "transformers:LlamaForCausalLM", "--out", "run", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["ingest", "ck", "--model", f"transformers:{cls}", "--out", "run", "--quiet"]) == 0
+    assert capsys.readouterr().err == ""  # no progress bar of the loader's
     s = EpochStore.open(tmp_path / "run")
     assert list(s.epochs) == [1, 2] and s.metadata["input_dtype"] == "int64" and s.metadata["input_shape"] == [8]
     for e, m in enumerate(models):
         ref = trace_module(m, torch.zeros(1, 8, dtype=torch.long))
-        assert s.graph(e).layer_names == ref.layer_names and s.graph(e).layer_names[-1] == "lm_head"
+        assert s.graph(e).layer_names == ref.layer_names and s.graph(e).layer_names[-1] in ("lm_head", "embed_out")
         np.testing.assert_allclose(s.graph(e).to_scipy().toarray(), ref.to_scipy().toarray(), rtol=1e-6)
     (tmp_path / "ck" / "checkpoint-20" / "config.json").unlink()
     capsys.readouterr()
-    assert main(["ingest", "ck", "--model", "transformers:LlamaForCausalLM", "--out", "run2", "--quiet"]) == 2
+    assert main(["ingest", "ck", "--model", f"transformers:{cls}", "--out", "run2", "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert "LlamaForCausalLM is built from its config.json" in err and "--model-args" in err
+    assert f"{cls} is built from its config.json" in err and "--model-args" in err
     assert not (tmp_path / "run2").exists()
