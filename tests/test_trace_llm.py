@@ -93,15 +93,6 @@ class MeanOut(nn.Module):
         return self.fc(x).mean(-1, keepdim=True)
 
 
-class Bilinear(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.a, self.b = nn.Linear(4, 4), nn.Linear(4, 4)
-
-    def forward(self, x):
-        return self.a(x) * self.b(x)
-
-
 class TopOne(nn.Module):
     """A mixture of two experts, each token routed to its top one."""
 
@@ -118,7 +109,6 @@ class TopOne(nn.Module):
     (TopOne(), r"^function torch\.topk at the model's forward \(fx node 'topk'\): it picks units by their values"),
     (SqueezeExcite(), r"^module Linear reads a statistic of a position's features at 'gate'"),
     (MeanOut(), r"^an output that holds no units"),
-    (Bilinear(), r"a gated unit needs one side through an activation \(the gate\) and one linear"),
 ])
 def test_a_statistic_or_a_product_outside_a_normalisation_or_a_gate_is_refused(model, match):
     with pytest.raises(InputError, match=match) as info:
