@@ -564,3 +564,25 @@ def test_motif_z_metric_on_a_chain_has_nan_dag_classes():
         assert cols[f"motifz_{s}"][1] == deepcnt.get_metric("motif_z").compute(g.epoch(1))[f"motifz_{s}"]
     for s in ("ffl",) + mc.SHAPES_4_DAG_ONLY:  # they cannot occur on a chain: no z, not a z of 0
         assert cols[f"motifz_{s}"].shape == (2,) and np.isnan(cols[f"motifz_{s}"]).all(), s
+
+
+@pytest.mark.parametrize("terms, widest", [("ab,ac,a,bc", 2), ("ab,bc,cd,b,c", 2), ("ab,ac,ad,bc,bd,cd", 3)])
+def test_elimination_path_keeps_tables_small(terms, widest):
+    """The path sums a row-sum factor into a pair factor before two pair factors meet on that vertex, so no
+    intermediate holds more vertices than the shape needs (a three-vertex table only for the complete ``tt4``);
+    numpy's einsum on the path equals the plain einsum."""
+    from deepcnt.motifs.dag4 import elimination_path
+
+    path = elimination_path(terms)
+    ops = [frozenset(t) for t in terms.split(",")]
+    largest = 0
+    for step in path[1:]:
+        merged = frozenset().union(*(ops[i] for i in step))
+        ops = [o for i, o in enumerate(ops) if i not in step]
+        ops.append(frozenset(v for v in merged if any(v in o for o in ops)))
+        largest = max(largest, len(ops[-1]))
+    assert largest <= widest
+    rng = np.random.default_rng(7)
+    arrays = [rng.random((5,) * len(t)) for t in terms.split(",")]
+    want = np.einsum(terms + "->", *arrays)
+    np.testing.assert_allclose(np.einsum(terms + "->", *arrays, optimize=path), want, rtol=1e-12)

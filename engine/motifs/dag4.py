@@ -279,9 +279,10 @@ def _reduce(term, X, need, xp):
 @functools.lru_cache(maxsize=None)
 def elimination_path(terms, keep=""):
     """A contraction path for the einsum operands ``terms`` ("eab,fbc,..."; vertex letters ``a..d``): factors on
-    one vertex pair are multiplied first, then vertices are summed out fewest-neighbours first, so a vertex of
-    degree 1 is a row sum, one of degree 2 a GEMM, and only a vertex with three neighbours (``tt4``) builds a
-    three-vertex table (``n³`` memory, ``n⁴`` BLAS work). Vertices in ``keep`` (outputs) are summed last."""
+    one vertex pair are multiplied first, then vertices are summed out fewest-neighbours first (a factor on a
+    subset of another's vertices multiplied into it before), so a vertex of degree 1 is a row sum, one of
+    degree 2 a GEMM, and only a vertex with three neighbours (``tt4``) builds a three-vertex table (``n³``
+    memory, ``n⁴`` BLAS work). Vertices in ``keep`` (outputs) are summed last."""
     ops = [frozenset(c for c in t if c in _LETTERS) for t in terms.split(",")]
     path = ["einsum_path"]
 
@@ -303,7 +304,10 @@ def elimination_path(terms, keep=""):
             continue
         v = min(verts, key=lambda x: len(frozenset().union(*(o for o in ops if x in o))))
         holders = [i for i, o in enumerate(ops) if v in o]
-        contract(*holders[:2])
+        # a factor on a subset of another's vertices (a row sum on v) is multiplied into it first: contracting
+        # two larger factors while it still holds v would keep v and build a three-vertex table (n³ memory)
+        inner = next(((i, j) for i in holders for j in holders if i != j and ops[i] <= ops[j]), None)
+        contract(*(inner or holders[:2]))
     if len(path) == 1 or ops[0] - frozenset(keep):
         contract(0)  # a lone operand still holding vertices: sum them out
     return path
