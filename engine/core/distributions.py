@@ -315,15 +315,16 @@ def weight_moments(g):
         raise InputError("weight_moments needs learnt weights: this graph has none (identity blocks or empty "
                          "sparse blocks only)")
 
-    def total(f):  # Σ over every block's real values of f(values), per epoch (padded sparse entries: nothing)
-        return sum((f(v) if ok is None else xp.where(ok, f(v), 0.0)).sum(1, dtype=xp.float64) for v, ok in parts)
+    def real(x, ok):  # the padded entries of a sparse block's values count nothing
+        return x if ok is None else xp.where(ok, x, 0.0)
 
-    mean = total(lambda v: v) / n
-
-    def moment(k):
-        return total(lambda v: (v - mean[:, None]) ** k) / n
-
-    m2, m3, m4 = moment(2), moment(3), moment(4)
+    mean = sum(real(v, ok).sum(1, dtype=xp.float64) for v, ok in parts) / n
+    m2 = m3 = m4 = 0.0
+    for v, ok in parts:  # one pass per block: d, d² once, then the three central moments (float64)
+        d = real(v - mean[:, None], ok)
+        d2 = d * d
+        m2, m3, m4 = m2 + d2.sum(1), m3 + (d2 * d).sum(1), m4 + (d2 * d2).sum(1)
+    m2, m3, m4 = m2 / n, m3 / n, m4 / n
     ok = m2 > 0
     safe = xp.where(ok, m2, 1.0)
     skew = xp.where(ok, m3 / safe ** 1.5, xp.nan)
