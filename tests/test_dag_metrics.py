@@ -566,23 +566,28 @@ def test_motif_z_metric_on_a_chain_has_nan_dag_classes():
         assert cols[f"motifz_{s}"].shape == (2,) and np.isnan(cols[f"motifz_{s}"]).all(), s
 
 
-@pytest.mark.parametrize("terms, widest", [("ab,ac,a,bc", 2), ("ab,bc,cd,b,c", 2), ("ab,ac,ad,bc,bd,cd", 3)])
-def test_elimination_path_keeps_tables_small(terms, widest):
-    """The path sums a row-sum factor into a pair factor before two pair factors meet on that vertex, so no
-    intermediate holds more vertices than the shape needs (a three-vertex table only for the complete ``tt4``);
-    numpy's einsum on the path equals the plain einsum."""
+@pytest.mark.parametrize("terms, sizes, widest", [
+    ("ab,ac,a,bc", {}, 2), ("ab,bc,cd,b,c", {}, 2), ("ab,ac,ad,bc,bd,cd", {}, 3),
+    # a bifan onto a wide layer (c, d: a language model's logits): sum c, d out first, never a (c, d) table
+    ("ac,ad,bc,bd", {"a": 4, "b": 4, "c": 50, "d": 50}, 16), ("ab,bc,bd", {"c": 50, "d": 50}, 50)])
+def test_elimination_path_keeps_tables_small(terms, sizes, widest):
+    """The path sums a row-sum factor into a pair factor before two pair factors meet on that vertex, and sums
+    out first the vertex whose neighbours make the smallest table, so no intermediate is larger than the shape
+    needs (``widest`` entries; a three-vertex table only for the complete ``tt4``); numpy's einsum on the
+    path equals the plain einsum."""
     from deepcnt.motifs.dag4 import elimination_path
 
-    path = elimination_path(terms)
+    n = {c: sizes.get(c, 1 if not sizes else 2) for c in "abcd"}
+    path = elimination_path(terms, "", tuple(sorted(sizes.items())))
     ops = [frozenset(t) for t in terms.split(",")]
     largest = 0
     for step in path[1:]:
         merged = frozenset().union(*(ops[i] for i in step))
         ops = [o for i, o in enumerate(ops) if i not in step]
         ops.append(frozenset(v for v in merged if any(v in o for o in ops)))
-        largest = max(largest, len(ops[-1]))
+        largest = max(largest, int(np.prod([n[c] for c in ops[-1]])) if sizes else len(ops[-1]))
     assert largest <= widest
     rng = np.random.default_rng(7)
-    arrays = [rng.random((5,) * len(t)) for t in terms.split(",")]
+    arrays = [rng.random(tuple(n[c] if sizes else 5 for c in t)) for t in terms.split(",")]
     want = np.einsum(terms + "->", *arrays)
     np.testing.assert_allclose(np.einsum(terms + "->", *arrays, optimize=path), want, rtol=1e-12)

@@ -227,7 +227,8 @@ def _contract(spec, ops, xp, names=None, products=None):
     products of two masks in ``products``. Returns (T, k...)."""
     inputs, out = spec.replace("t", "").split("->")
     terms = inputs.split(",")
-    full = elimination_path(inputs, "".join(c for c in out if c in _LETTERS))
+    sizes = {c: n for term, op in zip(terms, ops) for c, n in zip((c for c in term if c in _LETTERS), op.shape[2:])}
+    full = elimination_path(inputs, "".join(c for c in out if c in _LETTERS), tuple(sorted(sizes.items())))
     nmax = max(max(op.shape[2:]) for op in ops)
     table = ops[0].shape[0] * nmax ** 3 * ops[0].shape[1] ** len(ops) * 8  # bound of its temporaries (bytes)
     if xp is np and nmax <= _SMALL and table <= config.MOTIF_MASK_BUDGET:
@@ -277,13 +278,22 @@ def _reduce(term, X, need, xp):
 
 
 @functools.lru_cache(maxsize=None)
-def elimination_path(terms, keep=""):
+def elimination_path(terms, keep="", sizes=()):
     """A contraction path for the einsum operands ``terms`` ("eab,fbc,..."; vertex letters ``a..d``): factors on
-    one vertex pair are multiplied first, then vertices are summed out fewest-neighbours first (a factor on a
-    subset of another's vertices multiplied into it before), so a vertex of degree 1 is a row sum, one of
-    degree 2 a GEMM, and only a vertex with three neighbours (``tt4``) builds a three-vertex table (``n³``
-    memory, ``n⁴`` BLAS work). Vertices in ``keep`` (outputs) are summed last."""
+    one vertex pair are multiplied first, then vertices are summed out smallest table first (the product of the
+    sizes of the vertex's neighbours, then the fewest neighbours; a factor on a subset of another's vertices
+    multiplied into it before), so a vertex of degree 1 is a row sum, one of degree 2 a GEMM, and only a
+    vertex with three neighbours (``tt4``) builds a three-vertex table (``n³`` memory, ``n⁴`` BLAS work).
+    Vertices in ``keep`` (outputs) are summed last. ``sizes``: ``((letter, n), ...)``, 1 where not given; two
+    vertices in a wide layer (a language model's 50257 logits) never share a table when another order avoids
+    it."""
     ops = [frozenset(c for c in t if c in _LETTERS) for t in terms.split(",")]
+    size = dict(sizes)
+
+    def table(v):  # (entries of the table left when v is summed out, its number of vertices)
+        around = frozenset().union(*(o for o in ops if v in o)) - {v}
+        return int(np.prod([size.get(u, 1) for u in around])), len(around)
+
     path = ["einsum_path"]
 
     def contract(*idx):
@@ -302,7 +312,7 @@ def elimination_path(terms, keep=""):
         if not verts:
             contract(0, 1)
             continue
-        v = min(verts, key=lambda x: len(frozenset().union(*(o for o in ops if x in o))))
+        v = min(verts, key=table)
         holders = [i for i, o in enumerate(ops) if v in o]
         # a factor on a subset of another's vertices (a row sum on v) is multiplied into it first: contracting
         # two larger factors while it still holds v would keep v and build a three-vertex table (n³ memory)
