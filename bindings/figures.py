@@ -232,12 +232,14 @@ def _panel_grid(plt, n, width, height):
 TITLE_LINE = 44
 
 
-def panel_title(*parts):
-    """A panel's title from ``parts`` on one line, or on one line each where that is too long; a line still too
-    long keeps its end (``…layers.11.mlp.c_fc``: the specific part of a module path)."""
-    if len(" ".join(parts)) <= TITLE_LINE:
-        return " ".join(parts)
-    return "\n".join(p if len(p) <= TITLE_LINE else "…" + p[-(TITLE_LINE - 1):] for p in parts)
+def panel_title(*parts, lead=""):
+    """A panel's title from ``parts`` on one line after ``lead`` (``"W3: "``), or on one line each where that is
+    too long; a line still too long keeps its end (``…layers.11.mlp.c_fc``: the specific part of a module path)
+    and the first keeps its ``lead``."""
+    if len(lead + " ".join(parts)) <= TITLE_LINE:
+        return lead + " ".join(parts)
+    room = [TITLE_LINE - (len(lead) if i == 0 else 0) for i in range(len(parts))]
+    return lead + "\n".join(p if len(p) <= r else "…" + p[-(r - 1):] for p, r in zip(parts, room))
 
 
 def fig_weights(store, out, member=0):
@@ -262,7 +264,7 @@ def fig_weights(store, out, member=0):
     names = store.layer_names
     for c, ax in enumerate(axes):
         i, j = store.pairs[keep[c]]
-        ax.set_title(panel_title(f"W{keep[c] + 1}: {names[i]} →", names[j]), fontsize=9)
+        ax.set_title(panel_title(f"{names[i]} →", names[j], lead=f"W{keep[c] + 1}: "), fontsize=9)
         ax.locator_params(axis="x", nbins=5)
         ax.set_xlabel("weight w")
         ax.set_ylabel("density (1 / unit of w)")
@@ -284,7 +286,7 @@ def fig_node_hist(nodes, out, column="strength", sweep=None):
     entries = sorted(df.entry.unique())
     pick = [entries[i] for i in _pick_entries(len(entries))]
     layers = sorted(df.layer.unique())
-    fig, axes = _panel_grid(plt, len(layers), 3.6, 3.2)
+    fig, axes = _panel_grid(plt, len(layers), 4, 3.2)
     styles = distinct_styles(len(pick))
     seen = [[] for _ in layers]
     for k, e in enumerate(pick):
@@ -295,7 +297,7 @@ def fig_node_hist(nodes, out, column="strength", sweep=None):
             _hist(ax, v, styles[k], epoch, _same_as([v], prev))
             prev.append((epoch, [v]))
     for ax, l in zip(axes, layers):
-        ax.set_title(panel_title(f"layer {df[df.layer == l].layer_name.iloc[0]}"), fontsize=10)
+        ax.set_title(panel_title(str(df[df.layer == l].layer_name.iloc[0]), lead="layer "), fontsize=9)
         ax.set_xlabel(label(column))
         ax.set_ylabel("density")
         ax.legend(fontsize=6)
@@ -326,6 +328,26 @@ def _scalar_panels(epochs, layer_names):
     return panels
 
 
+#: A panel with more layers than this colours them by depth with a colour bar (a legend would not fit).
+LEGEND_LAYERS = 12
+
+
+def _depth_styles(n):
+    """``n`` thin lines coloured input (dark) to output (yellow) along viridis."""
+    cmap = _plt().get_cmap("viridis")
+    return [dict(color=cmap(k / max(n - 1, 1)), linestyle="-") for k in range(n)]
+
+
+def _depth_bar(fig, ax, group):
+    """The colour bar of :func:`_depth_styles`: first and last layer named at its ends."""
+    plt = _plt()
+    sm = plt.cm.ScalarMappable(cmap="viridis", norm=plt.Normalize(0, len(group) - 1))
+    bar = fig.colorbar(sm, ax=ax, pad=0.02, fraction=0.05)
+    bar.set_ticks([0, len(group) - 1])
+    bar.ax.set_yticklabels([panel_title(group[0][1])[-14:], panel_title(group[-1][1])[-14:]], fontsize=6)
+    bar.set_label(f"layer ({len(group)}, by depth)", fontsize=7)
+
+
 def fig_scalars(epochs, out, layer_names=(), sweep=None):
     """Every numeric per-epoch column against the epoch, accuracy on a twin axis.
 
@@ -354,16 +376,21 @@ def fig_scalars(epochs, out, layer_names=(), sweep=None):
                     d = epochs[epochs.member == m].groupby("epoch")[c].mean()
                     ax.plot(d.index, d.to_numpy(), ms=3, lw=1.3, label=sweep[m] if k == 0 else None,
                             **dict(st, marker=".", linestyle=_LINESTYLES[k % 4]))
-            if len(group) > 1:
+            if 1 < len(group) <= len(_LINESTYLES):  # beyond four layers line styles repeat: no layer legend
                 ax.legend([Line2D([], [], color="k", linestyle=_LINESTYLES[k % 4]) for k in range(len(group))],
                           [layer for _, layer in group], fontsize=6, title="layer", title_fontsize=6)
-        for (c, layer), st in zip(group, distinct_styles(len(group)) if not sweep else ()):
-            _band(ax, mean[c], lo[c], hi[c], n, dict(st, marker="."), layer)
+        deep = len(group) > LEGEND_LAYERS  # a deep network: colour by depth, a colour bar for a legend
+        for (c, layer), st in zip(group, (_depth_styles(len(group)) if deep else distinct_styles(len(group)))
+                                  if not sweep else ()):
+            _band(ax, mean[c], lo[c], hi[c], n, dict(st, marker="." if not deep else None), layer)
+        if deep and not sweep:
+            _depth_bar(fig, ax, group)
+        ax.ticklabel_format(axis="y", useOffset=False)
         ax.set_title(name, fontsize=9)
         ax.set_ylabel(label(name), fontsize=8)
         _epoch_axis(ax, mean.index)
         ax.xaxis.label.set_fontsize(8)
-        if len(group) > 1 and not sweep:
+        if 1 < len(group) <= LEGEND_LAYERS and not sweep:
             ax.legend(fontsize=6, title="layer", title_fontsize=6)
         if acc and name != acc and not sweep:
             tw = ax.twinx()

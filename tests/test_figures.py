@@ -1,6 +1,8 @@
 """The report's figures (issue 17): the data behind them (ensemble bands, sweeps, role regions, sign shares,
 distinct styles) and, on a tiny analysed run, that every figure is written with both axes labelled, no colour
 twice among a plot's labelled lines, layers as a legend rather than a colour bar, and the member shown named."""
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -189,6 +191,32 @@ def test_a_sweep_is_drawn_one_curve_per_member_and_replicates_as_a_band(tmp_path
     assert "mean of 2 members, band min–max" in fig.get_suptitle()
 
 
+@pytest.mark.parametrize("n_layers", (3, 55))
+def test_a_deep_networks_layers_are_coloured_by_depth_with_a_colour_bar(tmp_path, monkeypatch, n_layers):
+    """Up to LEGEND_LAYERS layers a panel has a legend of layers; a deep network's (MobileNetV2: 55) would cover
+    the figure: its lines go from dark (input) to yellow (output), with a colour bar; the layout holds."""
+    names = [f"mobilenet_v2.layer.{k}.conv_3x3.convolution" for k in range(n_layers)]
+    epochs = pd.DataFrame({"member": 0, "epoch": [1, 2, 3], "entry": [0, 1, 2], "n_edges": [345426, 345400, 345411],
+                           **{f"layers_fluctuation_{n}": [0.1 * k, 0.2, 0.3] for k, n in enumerate(names)}})
+    kept = {}
+    monkeypatch.setattr(figures, "_save", lambda fig, path: kept.__setitem__(path.name, fig))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        figures.fig_scalars(epochs, tmp_path, layer_names=names)
+    fig = kept["per_epoch.png"]
+    panel = next(ax for ax in fig.axes if ax.get_title() == "layers_fluctuation")
+    assert len(panel.get_lines()) == n_layers
+    deep = n_layers > figures.LEGEND_LAYERS
+    assert (panel.get_legend() is None) == deep
+    assert len(fig.axes) == 3 + deep  # the two panels, an empty cell, the colour bar of a deep network
+    if deep:
+        first, last = (panel.get_lines()[i].get_color() for i in (0, -1))
+        assert first != last
+    fig.canvas.draw()
+    edges = next(ax for ax in fig.axes if ax.get_title() == "n_edges")
+    assert edges.yaxis.get_major_formatter().get_offset() == ""  # counts as they are, no "+3.454e5"
+
+
 def test_an_unchanged_block_is_named_as_a_repeat_not_hidden_under_a_later_curve(tmp_path, monkeypatch):
     """A DBN trains layer by layer: W1 is frozen once its RBM is done and its curves coincide."""
     from deepcnt.runs.store import EpochStore
@@ -227,12 +255,20 @@ def test_per_layer_histograms_of_a_deep_model_wrap_into_rows(tmp_path, monkeypat
     assert [ax.get_title() for ax in drawn] == [f"layer L{l}" for l in range(n_layers)]
     rows = {round(ax.get_position().y0, 3) for ax in drawn}
     assert len(rows) == -(-n_layers // figures.PANELS_PER_ROW)
-    assert fig.get_size_inches()[0] <= 3.6 * figures.PANELS_PER_ROW
+    assert fig.get_size_inches()[0] <= 4 * figures.PANELS_PER_ROW
+    nodes["layer_name"] = "mobilenet_v2.layer." + nodes.layer.astype(str) + ".conv_3x3.convolution.extra"
+    with warnings.catch_warnings():  # long module paths: the titles fit their panels, the layout holds
+        warnings.simplefilter("error")
+        figures.fig_node_hist(nodes, tmp_path, "strength")
+    assert all(ax.get_title().startswith("layer …") for ax in kept["strength_per_layer.png"].axes if ax.axison)
 
 
 def test_panel_titles_of_long_module_paths_break_and_keep_their_end():
     assert figures.panel_title("W1: fc1 →", "fc2") == "W1: fc1 → fc2"
     t = figures.panel_title("W1: model.embed_tokens →", "model.layers.0.self_attn.q_proj")
     assert t == "W1: model.embed_tokens →\nmodel.layers.0.self_attn.q_proj"
-    long = figures.panel_title("layer " + "encoder.layer.11.attention.output.dense.extra.names")
-    assert len(long) == figures.TITLE_LINE and long.startswith("…") and long.endswith("dense.extra.names")
+    long = figures.panel_title("encoder.layer.11.attention.output.dense.extra.names", lead="layer ")
+    assert len(long) == figures.TITLE_LINE and long.startswith("layer …") and long.endswith("dense.extra.names")
+    two = figures.panel_title("mobilenet_v2.layer.0.conv_3x3.convolution →", "mobilenet_v2.layer.0.reduce_1x1",
+                              lead="W12: ")
+    assert two.startswith("W12: …") and max(map(len, two.split("\n"))) <= figures.TITLE_LINE
