@@ -45,19 +45,16 @@ def _input_shape(input_shape):
 
 
 def _padding(conv, in_hw):
-    """``Conv2d.padding`` as a pair of ints (``'valid'``; ``'same'`` when symmetric)."""
+    """``Conv2d.padding`` as a pair of ints, or ``((top, bottom), (left, right))`` for ``'same'`` with an even
+    effective kernel (torch pads the extra row and column at the bottom and right); ``'valid'``: ``(0, 0)``."""
     p = conv.padding
     if p == "valid":
         return (0, 0)
     if p == "same":
-        pads = []
-        for k, d in zip(conv.kernel_size, conv.dilation):
-            total = d * (k - 1)
-            if total % 2:
-                raise InputError(f"Conv2d padding='same' with an even effective kernel ({k}, dilation {d}) pads "
-                                 "asymmetrically: give explicit padding")
-            pads.append(total // 2)
-        return tuple(pads)
+        totals = [d * (k - 1) for k, d in zip(conv.kernel_size, conv.dilation)]
+        if any(t % 2 for t in totals):
+            return tuple((t // 2, t - t // 2) for t in totals)
+        return tuple(t // 2 for t in totals)
     return tuple(int(v) for v in p)
 
 

@@ -176,11 +176,14 @@ class _Operations(_NormOperations):
                                                  "dilation": dil})(), None)
         else:
             pad = (0, pair(padding)[0]) if one else pair(padding)
+        pad = tuple((p, p) if isinstance(p, int) else p for p in pad)  # ((top, bottom), (left, right))
+        x, border = self.unpad(node, x, 1 if one else 2)  # a zero padding before the convolution adds to its own
+        pad = tuple((a + p, b + q) for (a, b), (p, q) in zip(border, pad))
         e = self.env[node]
         batch = _arange_like(torch.zeros(e.shape, dtype=torch.int64))
         kh, kw = K.shape[2:]
         lids = self.layer_ids(x)
-        if (self.tokens and not one and st == (kh, kw) and pad == (0, 0) and dil == (1, 1) and groups == 1
+        if (self.tokens and not one and st == (kh, kw) and pad == ((0, 0), (0, 0)) and dil == (1, 1) and groups == 1
                 and len(lids) == 1 and not self.incoming(self.layers[lids[0]]) and not x.pending):
             # a patch embedding on the input, in token mode: one patch's pixels are the units of a position
             L, _ = self.whole(node, x, f"{what} on a {tuple(x.key.shape[1:])} tensor",

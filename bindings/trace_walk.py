@@ -256,6 +256,8 @@ class _Tracer(_Operations):
             self.norm(node, x, g, b, None, node.target)
         elif isinstance(mod, nn.MultiheadAttention):
             self.mha(node, mod)
+        elif isinstance(mod, (nn.ConstantPad1d, nn.ConstantPad2d)):  # nn.ZeroPad1d/2d too
+            self.pad(node, x, mod.padding, mod.value)
         elif isinstance(mod, (nn.Flatten, nn.Unflatten)):
             self.reindex(node, lambda *a: mod(*a))
         elif kind in SAME_MODULES:
@@ -358,8 +360,11 @@ class _Tracer(_Operations):
             if size in (1, (1,), [1]) and bool((x.key == x.key.amax(-1, keepdim=True)).all()):
                 red = lambda t: None if t is None else t.amax(-1, keepdim=True).contiguous()
                 return self.bind(node, _Units(red(x.key), red(x.sample), red(x.scale), red(x.shift), x.act))
-        if op in ("pad", "constant_pad_nd") and not any(self.args(node, "input pad")["pad"] or ()):
-            return self.bind(node, self.operand(node, node.args[0]))  # a padding of zero width (Swin's windows)
+        if op in ("pad", "constant_pad_nd"):
+            a = self.args(node, "input pad mode value" if op == "pad" else "input pad value", mode="constant")
+            if not any(a["pad"] or ()):
+                return self.bind(node, self.operand(node, node.args[0]))  # a padding of zero width (Swin's windows)
+            return self.pad(node, self.operand(node, node.args[0]), a["pad"], a["value"], a["mode"])
         if op in _REINDEX:
             return self.reindex(node)
         if op in _LINEAR_SAME and isinstance(self.value.get(node.args[0]), _Units):  # x.type_as(y): x's units

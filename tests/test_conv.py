@@ -39,6 +39,7 @@ def _models():
             nn.Conv2d(3, 4, 1), nn.MaxPool2d(3, stride=1, padding=1, dilation=2), nn.Conv2d(4, 2, 3, stride=(1, 2))),
          (3, 7, 8)),
         ("same_padding", lambda: nn.Sequential(nn.Conv2d(2, 2, (3, 5), padding="same", dilation=(2, 1))), (2, 6, 7)),
+        ("same_even_kernel", lambda: nn.Sequential(nn.Conv2d(2, 3, (2, 4), padding="same")), (2, 5, 6)),  # uneven
     ]
 
 
@@ -156,6 +157,7 @@ def test_cpu_vs_gpu_simulator():
     dict(shape=(2, 6, 3, 1, 1), in_shape=(3, 7, 7), stride=2, padding=0, dilation=1, groups=1),  # strided 1×1
     dict(shape=(1, 4, 2, 5, 3), in_shape=(2, 9, 4), stride=(3, 2), padding=(2, 1), dilation=1, groups=1),
     dict(shape=(1, 4, 1, 3, 3), in_shape=(4, 7, 7), stride=2, padding=1, dilation=1, groups=4),  # depthwise
+    dict(shape=(2, 4, 1, 3, 2), in_shape=(2, 6, 5), stride=2, padding=((0, 1), (2, 0)), dilation=1, groups=2),
 ])
 def test_kernel_twins_against_dense(monkeypatch, parallel_min_edges, geometry, x_kind, fold):
     """Large convolutions take BLAS products (im2col), small ones the loops, a vector constant over each
@@ -211,11 +213,13 @@ def test_kernel_twins_against_dense(monkeypatch, parallel_min_edges, geometry, x
         assert taken == [True, True]
     np.testing.assert_allclose(outs[1][0], outs[0][0], rtol=1e-12)
     np.testing.assert_allclose(outs[1][1], outs[0][1], rtol=1e-12)
-    m = nn.Conv2d(b.in_shape[0], b.out_shape[0], K.shape[-2:], stride=b.stride, padding=b.padding,
-                  dilation=b.dilation, groups=b.groups, bias=False)
+    (top, left), (bottom, right) = b.padding, b.padding_end  # the last geometry pads one side more
+    m = nn.Sequential(nn.ZeroPad2d((left, right, top, bottom)),
+                      nn.Conv2d(b.in_shape[0], b.out_shape[0], K.shape[-2:], stride=b.stride, dilation=b.dilation,
+                                groups=b.groups, bias=False))
     for t in range(T):
         with torch.no_grad():
-            m.weight.copy_(torch.as_tensor(b.kernel[t]))
+            m[1].weight.copy_(torch.as_tensor(b.kernel[t]))
         D, _ = layer_dense(m, b.in_shape)
         th = theta[t]
         chans = [(D > th) * 1.0, (D < -th) * 1.0]
@@ -366,8 +370,6 @@ def test_bad_inputs():
         from_conv_module(nn.Sequential(nn.Conv2d(1, 2, 3), nn.Linear(3, 2)), (1, 5, 5))
     with pytest.raises(err, match="padding_mode='reflect'"):
         from_conv_module(nn.Sequential(nn.Conv2d(1, 2, 3, padding=1, padding_mode="reflect")), (1, 5, 5))
-    with pytest.raises(err, match="pads asymmetrically"):
-        from_conv_module(nn.Sequential(nn.Conv2d(1, 2, 2, padding="same")), (1, 5, 5))
     with pytest.raises(err, match="ceil_mode"):
         from_conv_module(nn.Sequential(nn.Conv2d(1, 2, 3), nn.MaxPool2d(2, ceil_mode=True)), (1, 5, 5))
     bad = nn.Conv2d(1, 2, 3)

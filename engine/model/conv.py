@@ -52,6 +52,19 @@ def _pair(v, name):
     return v
 
 
+def _padding_sides(padding):
+    """``padding`` as ``((top, left), (bottom, right))``: an int, a pair ``(p_h, p_w)`` (both sides), or
+    ``((top, bottom), (left, right))`` (a zero padding wider on one side: TensorFlow's ``"same"``)."""
+    try:
+        if len(padding) == 2 and all(hasattr(p, "__len__") for p in padding):
+            (t, b), (l, r) = (_pair(p, "padding") for p in padding)
+            return (t, l), (b, r)
+    except TypeError:
+        pass
+    p = _pair(padding, "padding")
+    return p, p
+
+
 def conv_output_shape(in_shape, kernel_size, stride=1, padding=0, dilation=1):
     """``(H_out, W_out)`` of a convolution or pooling window (torch's formula, ``ceil_mode=False``).
 
@@ -71,7 +84,9 @@ class ConvBlock(ImplicitBlock):
         torch's ``Conv2d.weight`` layout; numpy (or CuPy) float32/float64.
     in_shape : (C_in, H, W)
         The shape of one input sample.
-    stride, padding, dilation : int or (int, int)
+    stride, dilation : int or (int, int)
+    padding : int, (int, int) or ((top, bottom), (left, right))
+        Zero padding (it adds no edge); the nested form pads one side more (TensorFlow's ``"same"``).
     groups : int
 
     Attributes
@@ -134,11 +149,12 @@ class ConvBlock(ImplicitBlock):
         if min(T, C_out, kh, kw) < 1:
             raise InputError(f"the {self.kind} kernel has an empty axis: shape {tuple(K.shape)}")
         self.stride = _pair(stride, "stride")
-        self.padding = _pair(padding, "padding")
+        self.padding, self.padding_end = _padding_sides(padding)  # the offsets (top, left); (bottom, right)
         self.dilation = _pair(dilation, "dilation")
-        if min(self.stride + self.dilation) < 1 or min(self.padding) < 0:
+        if min(self.stride + self.dilation) < 1 or min(self.padding + self.padding_end) < 0:
             raise InputError("stride and dilation must be >= 1 and padding >= 0")
-        Ho, Wo = conv_output_shape((H, W), (kh, kw), self.stride, self.padding, self.dilation)
+        extra = (self.padding_end[0] - self.padding[0], self.padding_end[1] - self.padding[1])  # beyond symmetric
+        Ho, Wo = conv_output_shape((H + extra[0], W + extra[1]), (kh, kw), self.stride, self.padding, self.dilation)
         if Ho < 1 or Wo < 1:
             raise InputError(
                 f"a {kh}×{kw} {self.kind} window (dilation {self.dilation}, padding {self.padding}) does not fit "
@@ -165,8 +181,15 @@ class ConvBlock(ImplicitBlock):
         return (C_in, H, W, C_out, Ho, Wo, int(kh), int(kw), *self.stride, *self.padding, *self.dilation,
                 self.groups)
 
+    @property
+    def padding_sides(self):
+        """``((top, bottom), (left, right))``, or ``(p_h, p_w)`` when both sides pad alike."""
+        if self.padding == self.padding_end:
+            return self.padding
+        return tuple(zip(self.padding, self.padding_end))
+
     def _geometry_kwargs(self):
-        return dict(in_shape=self.in_shape, stride=self.stride, padding=self.padding, dilation=self.dilation,
+        return dict(in_shape=self.in_shape, stride=self.stride, padding=self.padding_sides, dilation=self.dilation,
                     groups=self.groups)
 
     def _like(self, kernel, stacked):
@@ -174,7 +197,7 @@ class ConvBlock(ImplicitBlock):
 
     def __repr__(self):
         return (f"{type(self).__name__}(in={self.in_shape}, out={self.out_shape}, kernel={tuple(self.kernel.shape)}, "
-                f"stride={self.stride}, padding={self.padding}, dilation={self.dilation}, groups={self.groups})")
+                f"stride={self.stride}, padding={self.padding_sides}, dilation={self.dilation}, groups={self.groups})")
 
     # ------------------------------------------------------------------ ImplicitBlock contract
     def block_matvec(self, theta, x_row, x_col, row_out, col_out, backend, fold=None, add=False):
@@ -312,7 +335,7 @@ class PoolBlock(ConvBlock):
         super().__init__(kernel, in_shape, stride, padding, dilation, groups=max(C, 1), stacked=stacked)
 
     def _like(self, kernel, stacked):
-        b = PoolBlock(self.mode, self.in_shape, self.window, self.stride, self.padding, self.dilation,
+        b = PoolBlock(self.mode, self.in_shape, self.window, self.stride, self.padding_sides, self.dilation,
                       n_epochs=kernel.shape[0] if kernel.ndim == 5 else 1, stacked=stacked, divisor=self.divisor)
         if _xp(kernel) is not np:
             b.kernel = kernel if kernel.ndim == 5 else kernel[None]
@@ -417,20 +440,25 @@ def block_spec(block):
     """The JSON description of an implicit block's geometry (what an epoch store records), or None (dense).
 
     ``{"kind": "conv", "in_shape", "kernel_shape", "stride", "padding", "dilation", "groups"}`` or
-    ``{"kind": "pool", "mode", "in_shape", "kernel_size", "stride", "padding", "dilation", "divisor"}``.
+    ``{"kind": "pool", "mode", "in_shape", "kernel_size", "stride", "padding", "dilation", "divisor"}``;
+    ``padding`` is ``[p_h, p_w]``, or ``[[top, bottom], [left, right]]`` where one side pads more.
     """
     if isinstance(block, PoolBlock):
         return {"kind": "pool", "mode": block.mode, "in_shape": list(block.in_shape),
-                "kernel_size": list(block.window), "stride": list(block.stride), "padding": list(block.padding),
+                "kernel_size": list(block.window), "stride": list(block.stride), "padding": _json(block.padding_sides),
                 "dilation": list(block.dilation), "divisor": block.divisor}
     if isinstance(block, ConvBlock):
-        return {"kind": "conv", "in_shape": list(block.in_shape), "kernel_shape": [int(k) for k in block.kernel.shape[1:]],
-                "stride": list(block.stride), "padding": list(block.padding), "dilation": list(block.dilation),
-                "groups": int(block.groups)}
+        return {"kind": "conv", "in_shape": list(block.in_shape),
+                "kernel_shape": [int(k) for k in block.kernel.shape[1:]], "stride": list(block.stride),
+                "padding": _json(block.padding_sides), "dilation": list(block.dilation), "groups": int(block.groups)}
     if isinstance(block, ImplicitBlock):
         raise InputError(f"the epoch store does not yet hold {type(block).__name__} blocks: only dense, sparse, "
                          "identity, diagonal, convolution and pooling blocks")
     return None
+
+
+def _json(v):
+    return [_json(u) for u in v] if isinstance(v, (tuple, list)) else int(v)
 
 
 def block_from_spec(spec, kernel=None, n_epochs=1, stacked=False):
