@@ -103,3 +103,18 @@ def test_hugging_face_mobilenet_v2_traces_with_its_tensorflow_padding():
     assert g.n_edges == np.count_nonzero(A)
     np.testing.assert_array_equal(deepcnt.degree(g), (A != 0).sum(0) + (A != 0).sum(1))
     np.testing.assert_allclose(deepcnt.strength(g), A.sum(0) + A.sum(1), rtol=1e-5, atol=1e-5)
+
+
+def test_a_padding_wider_on_one_side_survives_the_store_description():
+    import json
+
+    from deepcnt.model.conv import ConvBlock, block_from_spec, block_spec
+
+    K = np.random.default_rng(0).normal(size=(3, 2, 3, 3))
+    b = ConvBlock(K, (2, 6, 6), stride=2, padding=((0, 1), (0, 1)))
+    spec = json.loads(json.dumps(block_spec(b)))
+    assert spec["padding"] == [[0, 1], [0, 1]]
+    c = block_from_spec(spec, K)
+    assert (c.padding, c.padding_end, c.out_shape) == ((0, 0), (1, 1), (3, 3, 3))
+    np.testing.assert_array_equal(c.edges(0, -1)[0], b.edges(0, -1)[0])
+    assert block_spec(ConvBlock(K, (2, 6, 6), padding=1))["padding"] == [1, 1]  # as before when both sides pad alike
