@@ -12,10 +12,11 @@ same for users):
 
 * ``Linear``, ``F.linear``/``addmm``/``matmul`` with a parameter, HF's ``Conv1D`` (a transposed Linear) → a
   dense block into a new layer, acting on the last axis (on a layer's (C, H, W) units laid channels-last, a
-  1×1 :class:`ConvBlock`); ``Conv1d``/``Conv2d`` → a :class:`ConvBlock` on the
-  unrolled units (``Conv1d`` as a ``(C, 1, L)`` convolution), a zero padding just before it (``F.pad``,
-  ``nn.ZeroPad2d``) its own padding, wider on one side where the padding is; ``MaxPool2d``/``AvgPool2d`` (adaptive where the
-  size divides; modules or functions) and a mean over a ``(C, H, W)`` layer's ``H, W`` → a :class:`PoolBlock`;
+  1×1 :class:`ConvBlock`); ``Conv1d``/``Conv2d`` → a :class:`ConvBlock` on the unrolled units (``Conv1d`` as a
+  ``(C, 1, L)`` convolution), a zero padding just before it (``F.pad``, ``nn.ZeroPad2d``) its own padding, wider
+  on one side where the padding is; ``MaxPool2d``/``AvgPool2d`` (adaptive where the size divides; with
+  ``ceil_mode`` only one window over the whole map; modules or functions) and a mean over a ``(C, H, W)``
+  layer's ``H, W`` → a :class:`PoolBlock`;
 * ``Embedding`` on the integer input → a source layer of its ``d`` features, or (``embedding="one-hot"``)
   an input layer of its ``vocab`` one-hot units joined by the dense block of the embedding table;
   ``Embedding`` of a constant (positions, token types) is a constant;
@@ -55,7 +56,8 @@ same for users):
   pairs of units by a position's angle and has no weights;
 * a **gated unit** ``act(x W_g) ⊙ (x W_u)`` (SwiGLU, GeGLU): the gate (the operand through an activation) is a
   sink, as a query is; the product holds the units of the linear operand, the value. A product of two linear
-  layers' units is refused.
+  layers' units is refused. Squeeze-and-excitation is a gate too: of the two operands, the one broadcast over
+  the positions (a factor per channel) is the gate, the product holds the units of the other;
 
 Token mode (``tokens=None``: on when the model has attention or an ``Embedding``): a layer's units are the
 features of one position, every other axis indexes positions; a float input is read per position by the first

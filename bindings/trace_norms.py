@@ -38,7 +38,13 @@ class _NormOperations:
             k = (H // oh, W // ow)
             block = PoolBlock(mode, L.shape, k, k)
         elif mod.ceil_mode:
-            self.refuse(node, what, "ceil_mode=True is not supported")
+            pair = lambda v: (v, v) if isinstance(v, int) else tuple(v)
+            (H, W), k = L.shape[1:], pair(mod.kernel_size)
+            covers = k[0] >= H and k[1] >= W and not any(pair(mod.padding))
+            plain = mod.divisor_override is None if mode == "avg" else pair(mod.dilation) == (1, 1)
+            if not (covers and plain):
+                self.refuse(node, what, "ceil_mode=True is supported only for one window over the whole map")
+            block = PoolBlock(mode, L.shape, (H, W), (H, W))  # EfficientNet's pooler: a global pool
         elif mode == "max":
             block = PoolBlock("max", L.shape, mod.kernel_size, mod.stride, mod.padding, mod.dilation)
         else:

@@ -513,6 +513,12 @@ class _Operations(_NormOperations):
             a, b = (_expand(v, e.shape) for v in ops)
             if bool((torch.as_tensor(self.canon(a.key)) == torch.as_tensor(self.canon(b.key))).all()):
                 return self.bind(node, _Units(a.key, a.sample, act=True))  # x·σ(x), x²: one layer's units
+            full = [tuple(v.key.shape) == tuple(e.shape) for v in ops]
+            if full[0] != full[1]:
+                # squeeze-and-excitation: a factor per channel made from the input, broadcast over the positions,
+                # scales each channel of the other operand. A gate, as above: its layers are sinks, the product
+                # holds the units of the full operand
+                return self.bind(node, a if full[0] else b)
             if a.act != b.act:
                 # a gated unit (GLU, SwiGLU, GeGLU): act(x W_g) ⊙ (x W_u). The gate modulates, as attention
                 # scores do: its projection is a block into its own node set (a sink), the product holds the

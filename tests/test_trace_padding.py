@@ -118,3 +118,75 @@ def test_a_padding_wider_on_one_side_survives_the_store_description():
     assert (c.padding, c.padding_end, c.out_shape) == ((0, 0), (1, 1), (3, 3, 3))
     np.testing.assert_array_equal(c.edges(0, -1)[0], b.edges(0, -1)[0])
     assert block_spec(ConvBlock(K, (2, 6, 6), padding=1))["padding"] == [1, 1]  # as before when both sides pad alike
+
+
+class SqueezeExcite(nn.Module):
+    """A convolution whose channels are scaled by a squeeze-and-excitation gate (RegNetY, EfficientNet,
+    MobileNetV3): global average pool, two 1×1 convolutions, a sigmoid, broadcast over the positions."""
+
+    def __init__(self, C=4, r=2, exported=False):
+        super().__init__()
+        self.exported = exported
+        self.c1, self.c2 = nn.Conv2d(2, C, 3, padding=1), nn.Conv2d(C, 3, 1)
+        self.fc1, self.fc2 = nn.Conv2d(C, r, 1), nn.Conv2d(r, C, 1)
+        self.gap = nn.AdaptiveAvgPool2d(1)
+
+    def forward(self, x):
+        if self.exported and x.shape[-1] < 2:
+            return x
+        h = F.silu(self.c1(x))
+        s = torch.sigmoid(self.fc2(F.relu(self.fc1(self.gap(h)))))
+        return self.c2(h * s)
+
+
+@pytest.mark.parametrize("exported", (False, True))
+def test_squeeze_and_excitation_is_a_gate_whose_layers_are_sinks(exported):
+    """The channel factor ``s`` modulates, as a gated unit's gate does: the pool and the two 1×1 convolutions
+    are blocks into their own node sets (the last a sink), and the product holds the units of ``h``, which the
+    next convolution reads. Checked against the explicit graph of that definition, each block the Jacobian of
+    its own module."""
+    from naive_conv import layer_dense
+
+    torch.manual_seed(4)
+    m = SqueezeExcite(exported=exported).eval()
+    g = trace_module(m, torch.randn(1, 2, 5, 5))
+    assert [n.split(".")[0] for n in g.layer_names] == ["input", "c1", "gap", "fc1", "fc2", "c2"]
+    parts = {(0, 1): (m.c1, (2, 5, 5)), (1, 2): (m.gap, (4, 5, 5)), (2, 3): (m.fc1, (4, 1, 1)),
+             (3, 4): (m.fc2, (2, 1, 1)), (1, 5): (m.c2, (4, 5, 5))}
+    ref = {p: layer_dense(mod, shape)[0] for p, (mod, shape) in parts.items()}
+    bias = {1: m.c1.bias.repeat_interleave(25), 3: m.fc1.bias, 4: m.fc2.bias, 5: m.c2.bias.repeat_interleave(25)}
+    check(g, (50, 100, 4, 2, 4, 75), ref, {l: b.detach().double().numpy() for l, b in bias.items()})
+
+
+def test_a_ceil_mode_pool_over_the_whole_map_is_a_global_pool():
+    """EfficientNet's pooler: ``AvgPool2d(1280, ceil_mode=True)`` on a smaller map is one window over all of it;
+    any other ``ceil_mode`` window is refused."""
+    torch.manual_seed(6)
+    conv = nn.Conv2d(2, 3, 3, bias=False)
+    whole = trace_module(nn.Sequential(conv, nn.AvgPool2d(16, ceil_mode=True), nn.Flatten()).eval(),
+                         torch.randn(1, 2, 6, 6), tokens=False)
+    ref = trace_module(nn.Sequential(conv, nn.AdaptiveAvgPool2d(1), nn.Flatten()).eval(), torch.randn(1, 2, 6, 6),
+                       tokens=False)
+    assert whole.sizes == ref.sizes == (72, 48, 3)
+    np.testing.assert_allclose(whole.to_scipy().toarray(), ref.to_scipy().toarray())
+    with pytest.raises(InputError, match="ceil_mode"):
+        trace_module(nn.Sequential(conv, nn.AvgPool2d(3, ceil_mode=True)).eval(), torch.randn(1, 2, 6, 6),
+                     tokens=False)
+
+
+@pytest.mark.parametrize("family", ("RegNet", "EfficientNet"))
+def test_hugging_face_networks_with_squeeze_and_excitation_trace(family):
+    import deepcnt
+
+    tf = _transformers()
+    torch.manual_seed(10)
+    cfg = {"RegNet": dict(hidden_sizes=[8, 16], depths=[1, 1], embedding_size=8, groups_width=4, layer_type="y"),
+           "EfficientNet": dict(image_size=64, hidden_dim=320, width_coefficient=0.25, depth_coefficient=0.25)}
+    g = trace_module(getattr(tf, f"{family}Model")(getattr(tf, f"{family}Config")(**cfg[family])).eval(),
+                     torch.randn(1, 3, 64, 64))
+    kinds = {type(b).__name__ for b in g.blocks}
+    assert {"ConvBlock", "PoolBlock"} <= kinds and "ndarray" not in kinds
+    A = g.to_scipy().tocsr()  # 140k units: the explicit graph held sparse
+    nz = (A != 0).astype(np.int64)
+    np.testing.assert_array_equal(deepcnt.degree(g), np.ravel(nz.sum(0)) + np.ravel(nz.sum(1)))
+    np.testing.assert_allclose(deepcnt.strength(g), np.ravel(A.sum(0)) + np.ravel(A.sum(1)), rtol=1e-5, atol=1e-5)
