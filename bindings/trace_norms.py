@@ -1,8 +1,7 @@
 """The normalisations, reductions and pooling of the traced walk (part of :mod:`deepcnt.bindings.trace`):
 BatchNorm folded, LayerNorm, GroupNorm and RMSNorm pending on their units, a pending scale made its own layer;
 reductions: a mean over positions that hold one unit, a normalisation's statistic over a position's units
-(``x − μ``, ``x·rsqrt(mean(x²) + ε)``), a mean over a layer's H and W; pooling modules and functions; a zero
-padding, read by the convolution that follows it.
+(``x − μ``, ``x·rsqrt(mean(x²) + ε)``), a mean over a layer's H and W; pooling modules and functions.
 :class:`_NormOperations` is a mixin of :class:`deepcnt.bindings.trace_ops._Operations`; the mapping is described
 in :mod:`deepcnt.bindings.trace`.
 """
@@ -82,41 +81,6 @@ class _NormOperations:
             mod = nn.AvgPool2d(a["kernel_size"], a["stride"] or None, a["padding"], a["ceil_mode"],
                                a["count_include_pad"], a["divisor_override"])
         self.pool(node, mod, x, tuple(e.shape[1:]), what=_describe(node))
-
-    def pad(self, node, x, pads, value, mode="constant"):
-        """A zero padding of the last axes (``F.pad``'s ``(left, right, top, bottom)``; ``nn.ZeroPad2d``): the
-        units laid in a border of constant positions (key ``-1``). A convolution reads the border as its
-        padding (:meth:`unpad`); zero padding adds no edge."""
-        import torch
-
-        pads = [int(p) for p in pads or ()]
-        what = _describe(node) if node.op != "call_module" else f"module {type(self.modules[node.target]).__name__}"
-        if mode != "constant" or value not in (None, 0, 0.0) or min(pads, default=0) < 0 or len(pads) > 4:
-            self.refuse(node, what, "only a zero padding (constant 0, no cropping) of the last one or two axes maps "
-                        f"to the graph; this one has mode={mode!r}, value={value!r}, pad={pads}")
-        if x.pending:
-            x = self.materialise(node, x, _path(node, self.prefix) + "scale")
-        e = self.env[node]
-        key = torch.nn.functional.pad(x.key, pads, value=-1)
-        self.bind(node, _Units(key, _arange_like(torch.zeros(e.shape, dtype=torch.int64)), act=x.act))
-
-    def unpad(self, node, x, n_axes):
-        """``x`` without the border of constant positions around its last ``n_axes`` axes, and the border's widths
-        ``((top, bottom), (left, right))`` (one axis: ``((0, 0), (left, right))``); no border: ``x`` and zeros.
-        A border must be whole rows or columns of constant positions, in every sample and channel."""
-        widths = []
-        for ax in range(x.key.ndim - n_axes, x.key.ndim):
-            other = tuple(a for a in range(x.key.ndim) if a != ax)
-            unit, const = (x.key >= 0).any(other), (x.key < 0).all(other)
-            inside = np.flatnonzero(unit.numpy())
-            if not inside.size or not bool((unit | const).all()) or inside[-1] - inside[0] + 1 != inside.size:
-                return x, ((0, 0), (0, 0))  # constant positions that are no border: whole() decides
-            widths.append((int(inside[0]), int(unit.numel() - 1 - inside[-1])))
-        if not any(map(any, widths)):
-            return x, ((0, 0), (0, 0))
-        box = (Ellipsis,) + tuple(slice(a, n - b) for (a, b), n in zip(widths, x.key.shape[-n_axes:]))
-        x = _Units(x.key[box].contiguous(), x.sample[box].contiguous(), act=x.act)
-        return x, tuple(widths) if n_axes == 2 else ((0, 0),) + tuple(widths)
 
     def batchnorm(self, node, x, gamma, beta, mean, var, eps, kind):
         import torch

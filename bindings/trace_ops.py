@@ -3,20 +3,21 @@
 :class:`_Operations` is a mixin of :class:`deepcnt.bindings.trace_walk._Tracer`: dense blocks (``Linear``,
 ``F.linear``) and the rows they read, convolutions, re-indexing and ``split``, attention
 (``q @ kᵀ … @ v``, ``MultiheadAttention``), rotary embeddings, ``Embedding``, ``+``, ``×`` (gated units) and
-residual adds; the normalisations, reductions and pooling are in :mod:`deepcnt.bindings.trace_norms`. The mapping itself
+residual adds; the normalisations, reductions and pooling are in :mod:`deepcnt.bindings.trace_norms`, the
+convolutions and paddings in :mod:`deepcnt.bindings.trace_conv`. The mapping itself
 is described in the docstring of :mod:`deepcnt.bindings.trace`. The bookkeeping the methods use
 (``self.layers``, ``self.blocks``, ``new_layer``, ``bind``, ``refuse`` ...) is in
 :class:`~deepcnt.bindings.trace_walk._Tracer`.
 """
 import numpy as np
 
-from .torch_conv import _padding
+from .trace_conv import _ConvOperations
 from .trace_norms import _NormOperations
 from .trace_values import (_BIG, _CONST, _Ids, _Mix, _Units, _arange_like, _call, _describe, _expand, _field, _map,
                            _opname, _path, _scaled)
 
 
-class _Operations(_NormOperations):
+class _Operations(_NormOperations, _ConvOperations):
     """The methods that map one operation each onto layers and block specs (mixed into :class:`_Tracer`)."""
 
     def args(self, node, names, **defaults):
@@ -162,51 +163,6 @@ class _Operations(_NormOperations):
                                        np.broadcast_to(np.arange(B)[:, None], key.shape))):
                 return L, x
         self.refuse(node, what, why)
-
-    def conv(self, node, x, K, b, stride, padding, dilation, groups, name, what):
-        """Conv2d, or Conv1d as the ``(C, 1, L)`` convolution of the kernel ``(C_out, C_in/g, 1, k)``."""
-        import torch
-
-        one = K.ndim == 3
-        K = K.detach().unsqueeze(2) if one else K.detach()
-        pair = lambda v: (int(v),) * 2 if isinstance(v, int) else tuple(int(u) for u in v) * (2 if len(v) == 1 else 1)
-        st, dil = ((1, pair(v)[0]) if one else pair(v) for v in (stride, dilation))
-        if isinstance(padding, str):
-            pad = _padding(type("Geometry", (), {"padding": padding, "kernel_size": tuple(K.shape[2:]),
-                                                 "dilation": dil})(), None)
-        else:
-            pad = (0, pair(padding)[0]) if one else pair(padding)
-        pad = tuple((p, p) if isinstance(p, int) else p for p in pad)  # ((top, bottom), (left, right))
-        x, border = self.unpad(node, x, 1 if one else 2)  # a zero padding before the convolution adds to its own
-        pad = tuple((a + p, b + q) for (a, b), (p, q) in zip(border, pad))
-        e = self.env[node]
-        batch = _arange_like(torch.zeros(e.shape, dtype=torch.int64))
-        kh, kw = K.shape[2:]
-        lids = self.layer_ids(x)
-        if (self.tokens and not one and st == (kh, kw) and pad == ((0, 0), (0, 0)) and dil == (1, 1) and groups == 1
-                and len(lids) == 1 and not self.incoming(self.layers[lids[0]]) and not x.pending):
-            # a patch embedding on the input, in token mode: one patch's pixels are the units of a position
-            L, _ = self.whole(node, x, f"{what} on a {tuple(x.key.shape[1:])} tensor",
-                              "a patch embedding reads the input")
-            C, H, W = L.shape
-            c, yy, xx = np.unravel_index(np.arange(L.n), L.shape)
-            new = self.new_layer((C, kh, kw), L.name, order=L.order)
-            self.retire(L, new, (c * kh + yy % kh) * kw + xx % kw)
-            y = self.new_layer((K.shape[0],), name, None if b is None else b.detach().double().clone())
-            self.put((new.id, y.id), ("dense", K.reshape(K.shape[0], -1).T), node)
-            key = (y.id * _BIG + torch.arange(K.shape[0])).reshape(1, -1, 1, 1).expand(e.shape).contiguous()
-            return self.bind(node, _Units(key, batch))
-        need = 2 if one else 3
-        if x.key.ndim - 1 != need:
-            self.refuse(node, f"{what} applied to a {tuple(x.key.shape[1:])} tensor", f"it needs {need}-axis units")
-        L, x = self.whole(node, x, f"{what} on units that are not one layer's, whole and in order",
-                          "convolutions read one layer's (C, H, W) units")
-        out = tuple(e.shape[1:])
-        in_shape = (L.shape[0], 1, L.shape[1]) if one else L.shape
-        bias = None if b is None else b.detach().double().repeat_interleave(int(np.prod(out[1:])))
-        y = self.new_layer(out, name, bias)
-        self.put((L.id, y.id), ("conv", K, (in_shape, st, pad, dil, int(groups))), node)
-        self.bind(node, self.units(y, e.shape, batch))
 
     def same(self, node, x, linear):
         if x.pending and not x.act:

@@ -41,7 +41,7 @@ _REINDEX = {
 }
 _ATTENTION = {"scaled_dot_product_attention", "matmul", "bmm", "baddbmm", "MultiheadAttention", "embedding",
               "Embedding", "einsum"}
-SUPPORTED = ("Linear, Conv1d/2d, HF Conv1D, Embedding, pooling, BatchNorm, LayerNorm, GroupNorm, RMSNorm, "
+SUPPORTED = ("Linear, Conv1d/2d and their transposes, HF Conv1D, Embedding, pooling, BatchNorm, LayerNorm, GroupNorm, RMSNorm, "
              "attention, rotary position embeddings, gated units (GLU), elementwise activations, dropout, "
              "re-indexing, concatenation and residual adds")
 #: Reductions over the axis of a position's units that make a normalisation's statistic (kept as an axis).

@@ -143,6 +143,11 @@ class _Tracer(_Operations):
             if kind == "dense":
                 W = self.blocks[p][1]
                 self.blocks[p] = ("dense", (W * s_unit[None, :]).to(W.dtype))
+            elif kind == "conv" and len(self.blocks[p][2]) > 5:  # transposed: (C_in, C_out/g, ...), per group
+                _, K, geom = self.blocks[p]
+                g = geom[4]
+                s_g = s_chan.reshape(g, 1, -1, 1, 1)
+                self.blocks[p] = ("conv", (K.reshape(g, -1, *K.shape[1:]) * s_g).reshape(K.shape).to(K.dtype), geom)
             elif kind == "conv":
                 _, K, geom = self.blocks[p]
                 self.blocks[p] = ("conv", (K * s_chan.reshape(-1, 1, 1, 1)).to(K.dtype), geom)
@@ -240,6 +245,11 @@ class _Tracer(_Operations):
                 self.refuse(node, f"module {kind}", "needs padding_mode='zeros'")
             self.conv(node, x, mod.weight.detach(), mod.bias, mod.stride, mod.padding, mod.dilation, mod.groups,
                       node.target, kind)
+        elif isinstance(mod, (nn.ConvTranspose1d, nn.ConvTranspose2d)):
+            if mod.padding_mode != "zeros":
+                self.refuse(node, f"module {kind}", "needs padding_mode='zeros'")
+            self.conv(node, x, mod.weight.detach(), mod.bias, mod.stride, mod.padding, mod.dilation, mod.groups,
+                      node.target, kind, output_padding=mod.output_padding)
         elif isinstance(mod, (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
             self.pool(node, mod, x, tuple(e.shape[1:]))
         elif isinstance(mod, (nn.BatchNorm1d, nn.BatchNorm2d)):
@@ -312,6 +322,13 @@ class _Tracer(_Operations):
                 self.refuse(node, _describe(node), "mixes attention weights with units outside an attention product")
             self.value[node] = _Mix()
             return
+        if op in ("conv_transpose1d", "conv_transpose2d"):
+            a = self.args(node, "input weight bias stride padding output_padding groups dilation", stride=1,
+                          padding=0, output_padding=0, groups=1, dilation=1)
+            v = {k: self.env.get(n, n) if hasattr(n, "op") else n for k, n in a.items()}
+            return self.conv(node, self.operand(node, a["input"]), v["weight"], v["bias"], v["stride"], v["padding"],
+                             v["dilation"], v["groups"], self.param_name(node, a["weight"]), op,
+                             output_padding=v["output_padding"])
         if op in ("conv1d", "conv2d"):
             a = self.args(node, "input weight bias stride padding dilation groups", stride=1, padding=0, dilation=1,
                           groups=1)
@@ -416,8 +433,9 @@ class _Tracer(_Operations):
             if kind == "dense":
                 w = _to_array(spec[1], device)
             elif kind == "conv":
-                in_shape, stride, pad, dil, groups = spec[2]
-                w = ConvBlock(_to_array(spec[1], device), in_shape, stride, pad, dil, groups)
+                in_shape, stride, pad, dil, groups, *op = spec[2]  # op: a transposed convolution's output_padding
+                w = ConvBlock(_to_array(spec[1], device), in_shape, stride, pad, dil, groups, transposed=bool(op),
+                              output_padding=op[0] if op else 0)
             elif kind == "pool":
                 w = spec[1]
             elif kind == "identity":

@@ -88,6 +88,13 @@ class ConvBlock(ImplicitBlock):
     padding : int, (int, int) or ((top, bottom), (left, right))
         Zero padding (it adds no edge); the nested form pads one side more (TensorFlow's ``"same"``).
     groups : int
+    transposed : bool
+        A transposed convolution (``ConvTranspose2d``, kernel ``(C_in, C_out/groups, kh, kw)``, ``in_shape`` its
+        input): the transpose of the convolution from its output to its input with the same kernel, stride,
+        padding and dilation. Its output is ``(H − 1)·s − 2p + d(k − 1) + output_padding + 1`` high (and wide).
+    output_padding : int or (int, int)
+        Of a transposed convolution: rows and columns added at the bottom and right of its output (below
+        ``max(stride, dilation)``).
 
     Attributes
     ----------
@@ -107,7 +114,8 @@ class ConvBlock(ImplicitBlock):
     kind = "conv"
     folds = True
 
-    def __init__(self, kernel, in_shape, stride=1, padding=0, dilation=1, groups=1, stacked=None):
+    def __init__(self, kernel, in_shape, stride=1, padding=0, dilation=1, groups=1, stacked=None, transposed=False,
+                 output_padding=0):
         K = kernel
         if not hasattr(K, "dtype"):
             K = np.asarray(K)
@@ -139,6 +147,13 @@ class ConvBlock(ImplicitBlock):
             raise InputError(f"in_shape must be three positive ints (C, H, W), got {tuple(in_shape)!r}")
         groups = int(groups)
         T, C_out, cin_g, kh, kw = (int(v) for v in K.shape)
+        self.stride = _pair(stride, "stride")
+        self.padding, self.padding_end = _padding_sides(padding)  # the offsets (top, left); (bottom, right)
+        self.dilation = _pair(dilation, "dilation")
+        self.transposed, self.output_padding = bool(transposed), _pair(output_padding, "output_padding")
+        if self.transposed:  # the convolution from this block's output (C_in, H, W below) back to its input
+            outer = (C_in, H, W)
+            C_in, H, W = self._transposed_output(outer, C_out, cin_g * groups, kh, kw)
         if groups < 1 or C_in % groups or C_out % groups:
             raise InputError(f"groups={groups} must divide the {C_in} input and {C_out} output channels")
         if cin_g * groups != C_in:
@@ -148,12 +163,11 @@ class ConvBlock(ImplicitBlock):
             )
         if min(T, C_out, kh, kw) < 1:
             raise InputError(f"the {self.kind} kernel has an empty axis: shape {tuple(K.shape)}")
-        self.stride = _pair(stride, "stride")
-        self.padding, self.padding_end = _padding_sides(padding)  # the offsets (top, left); (bottom, right)
-        self.dilation = _pair(dilation, "dilation")
         if min(self.stride + self.dilation) < 1 or min(self.padding + self.padding_end) < 0:
             raise InputError("stride and dilation must be >= 1 and padding >= 0")
         extra = (self.padding_end[0] - self.padding[0], self.padding_end[1] - self.padding[1])  # beyond symmetric
+        if self.transposed:  # the convolution back has exactly the H×W outputs of the transposed one's input
+            extra = tuple(-o for o in self.output_padding)
         Ho, Wo = conv_output_shape((H + extra[0], W + extra[1]), (kh, kw), self.stride, self.padding, self.dilation)
         if Ho < 1 or Wo < 1:
             raise InputError(
@@ -162,10 +176,25 @@ class ConvBlock(ImplicitBlock):
             )
         self.kernel = K
         self.groups = groups
-        self.in_shape = (C_in, H, W)
-        self.out_shape = (C_out, Ho, Wo)
-        self.shape = (T, C_in * H * W, C_out * Ho * Wo)
+        self._conv = ((C_in, H, W), (C_out, Ho, Wo))  # the convolution's input and output (of the kernels)
+        self.in_shape, self.out_shape = self._conv[::-1] if self.transposed else self._conv
+        if self.transposed and self.in_shape != outer:
+            raise InputError(f"a transposed {self.kind} of in_shape {outer} does not invert: check the geometry")
+        self.shape = (T, int(np.prod(self.in_shape)), int(np.prod(self.out_shape)))
         self.dtype = K.dtype
+
+    def _transposed_output(self, in_shape, C_k, C_out, kh, kw):
+        """``(C_out, H_out, W_out)`` of a transposed convolution of ``in_shape`` (torch's formula)."""
+        if C_k != in_shape[0]:
+            raise InputError(f"the transposed {self.kind} kernel reads {C_k} input channels but the input has "
+                             f"{in_shape[0]} (in_shape={tuple(in_shape)})")
+        if self.padding != self.padding_end:
+            raise InputError("a transposed convolution pads both sides alike: give padding as an int or a pair")
+        if any(o < 0 or o >= max(s, d) for o, s, d in zip(self.output_padding, self.stride, self.dilation)):
+            raise InputError(f"output_padding {self.output_padding} must be below max(stride, dilation)")
+        sizes = [(n - 1) * s - 2 * p + d * (k - 1) + o + 1 for n, s, p, d, k, o in
+                 zip(in_shape[1:], self.stride, self.padding, self.dilation, (kh, kw), self.output_padding)]
+        return (C_out, *sizes)
 
     # ------------------------------------------------------------------ geometry
     @property
@@ -176,7 +205,7 @@ class ConvBlock(ImplicitBlock):
     @property
     def geom(self):
         """The 15-int geometry tuple of ``deepcnt.kernels.*.conv``."""
-        (C_in, H, W), (C_out, Ho, Wo) = self.in_shape, self.out_shape
+        (C_in, H, W), (C_out, Ho, Wo) = self._conv
         kh, kw = self.kernel.shape[3:]
         return (C_in, H, W, C_out, Ho, Wo, int(kh), int(kw), *self.stride, *self.padding, *self.dilation,
                 self.groups)
@@ -190,21 +219,24 @@ class ConvBlock(ImplicitBlock):
 
     def _geometry_kwargs(self):
         return dict(in_shape=self.in_shape, stride=self.stride, padding=self.padding_sides, dilation=self.dilation,
-                    groups=self.groups)
+                    groups=self.groups, transposed=self.transposed, output_padding=self.output_padding)
 
     def _like(self, kernel, stacked):
         return ConvBlock(kernel, stacked=stacked, **self._geometry_kwargs())
 
     def __repr__(self):
         return (f"{type(self).__name__}(in={self.in_shape}, out={self.out_shape}, kernel={tuple(self.kernel.shape)}, "
-                f"stride={self.stride}, padding={self.padding_sides}, dilation={self.dilation}, groups={self.groups})")
+                f"stride={self.stride}, padding={self.padding_sides}, dilation={self.dilation}, groups={self.groups}"
+                + (f", transposed, output_padding={self.output_padding})" if self.transposed else ")"))
 
     # ------------------------------------------------------------------ ImplicitBlock contract
     def block_matvec(self, theta, x_row, x_col, row_out, col_out, backend, fold=None, add=False):
         """The four masked sign-channel mat-vecs (``kernels.*.conv.conv_matvec``), shapes as ``block_matvec``;
         ``fold="count"``/``"abs"``: only ``A⁺ + A⁻`` or ``W⁺ + W⁻``, outputs of shape (T, n); ``"count+net"``:
         ``A⁺ + A⁻`` and ``W⁺ − W⁻``, shape (T, 2, n); ``add``: added
-        to the outputs."""
+        to the outputs. A transposed convolution is the convolution's pass with rows and columns swapped."""
+        if self.transposed:
+            x_row, x_col, row_out, col_out = x_col, x_row, col_out, row_out
         backend.kernel("conv").conv_matvec(self.kernel, self.geom, theta, x_row, x_col, row_out, col_out, fold,
                                            add)
 
@@ -215,7 +247,7 @@ class ConvBlock(ImplicitBlock):
         small layers only.
         """
         K = to_host(self.kernel[t]).astype(np.float64)
-        (_, H, W), (C_out, Ho, Wo) = self.in_shape, self.out_shape
+        (_, H, W), (C_out, Ho, Wo) = self._conv
         _, cin_g, kh, kw = K.shape
         cout_g = C_out // self.groups
         (sh, sw), (ph, pw), (dh, dw) = self.stride, self.padding, self.dilation
@@ -238,6 +270,8 @@ class ConvBlock(ImplicitBlock):
                 vals.append(np.repeat(w[sel], in_pos.size))
         if not rows:
             return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+        if self.transposed:
+            rows, cols = cols, rows
         return np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
 
     def weight_counts(self, t):
@@ -252,7 +286,7 @@ class ConvBlock(ImplicitBlock):
         counts : array, same shape, int64
         """
         K = to_host(self.kernel[t]).astype(np.float64)
-        (_, H, W), (_, Ho, Wo) = self.in_shape, self.out_shape
+        (_, H, W), (_, Ho, Wo) = self._conv
         _, _, kh, kw = K.shape
         ny = [_n_valid(ky * self.dilation[0] - self.padding[0], self.stride[0], H, Ho) for ky in range(kh)]
         nx = [_n_valid(kx * self.dilation[1] - self.padding[1], self.stride[1], W, Wo) for kx in range(kw)]
@@ -266,7 +300,7 @@ class ConvBlock(ImplicitBlock):
     def concat(cls, blocks):
         first = blocks[0]
         for b in blocks:
-            if type(b) is not type(first) or b.geom != first.geom:
+            if type(b) is not type(first) or b.geom != first.geom or b.transposed != first.transposed:
                 raise InputError("cannot stack convolution blocks of different geometries")
         xp = _xp(first.kernel)
         return first._like(xp.concatenate([b.kernel for b in blocks]), stacked=True)
@@ -291,13 +325,13 @@ class ConvBlock(ImplicitBlock):
         K = K * (xp.abs(K) > th)
         red = _reduce(K, reduce, axes=(3, 4), xp=xp)  # (T, C_out, cin_g)
         T, C_out, cin_g = red.shape
-        C_in, g = self.in_shape[0], self.groups
+        C_in, g = self._conv[0][0], self.groups
         cout_g = C_out // g
         out = xp.zeros((T, C_in, C_out))
         for k in range(g):
             out[:, k * cin_g:(k + 1) * cin_g, k * cout_g:(k + 1) * cout_g] = \
                 red[:, k * cout_g:(k + 1) * cout_g, :].transpose(0, 2, 1)
-        return out
+        return out.transpose(0, 2, 1) if self.transposed else out
 
 
 class PoolBlock(ConvBlock):
@@ -450,7 +484,8 @@ def block_spec(block):
     if isinstance(block, ConvBlock):
         return {"kind": "conv", "in_shape": list(block.in_shape),
                 "kernel_shape": [int(k) for k in block.kernel.shape[1:]], "stride": list(block.stride),
-                "padding": _json(block.padding_sides), "dilation": list(block.dilation), "groups": int(block.groups)}
+                "padding": _json(block.padding_sides), "dilation": list(block.dilation), "groups": int(block.groups),
+                **({"transposed": True, "output_padding": list(block.output_padding)} if block.transposed else {})}
     if isinstance(block, ImplicitBlock):
         raise InputError(f"the epoch store does not yet hold {type(block).__name__} blocks: only dense, sparse, "
                          "identity, diagonal, convolution and pooling blocks")
@@ -475,7 +510,8 @@ def block_from_spec(spec, kernel=None, n_epochs=1, stacked=False):
     kind = spec.get("kind")
     if kind == "conv":
         return ConvBlock(kernel, spec["in_shape"], stride=spec["stride"], padding=spec["padding"],
-                         dilation=spec["dilation"], groups=spec["groups"], stacked=stacked)
+                         dilation=spec["dilation"], groups=spec["groups"], stacked=stacked,
+                         transposed=spec.get("transposed", False), output_padding=spec.get("output_padding", 0))
     if kind == "pool":
         return PoolBlock(spec["mode"], spec["in_shape"], spec["kernel_size"], stride=spec["stride"],
                          padding=spec["padding"], dilation=spec["dilation"], n_epochs=n_epochs, stacked=stacked,

@@ -1,0 +1,137 @@
+"""The convolutions of the traced walk (part of :mod:`deepcnt.bindings.trace`): ``Conv1d``/``Conv2d`` and their
+transposed forms as :class:`~deepcnt.model.conv.ConvBlock` s, a zero padding read by the convolution that follows
+it, and a convolution over a concatenation of layers along the channels (a U-Net's skip) as one block from each.
+:class:`_ConvOperations` is a mixin of :class:`deepcnt.bindings.trace_ops._Operations`; the mapping is described
+in :mod:`deepcnt.bindings.trace`.
+"""
+import numpy as np
+
+from .torch_conv import _padding
+from .trace_values import _BIG, _Units, _arange_like, _describe, _path
+
+
+class _ConvOperations:
+    """The methods that map convolutions and paddings (mixed into :class:`_Operations`)."""
+
+    def conv(self, node, x, K, b, stride, padding, dilation, groups, name, what, output_padding=None):
+        """Conv2d, or Conv1d as the ``(C, 1, L)`` convolution of the kernel ``(C_out, C_in/g, 1, k)``; with an
+        ``output_padding`` (not None), a transposed convolution (kernel ``(C_in, C_out/g, k...)``)."""
+        import torch
+
+        one = K.ndim == 3
+        K = K.detach().unsqueeze(2) if one else K.detach()
+        pair = lambda v: (int(v),) * 2 if isinstance(v, int) else tuple(int(u) for u in v) * (2 if len(v) == 1 else 1)
+        st, dil = ((1, pair(v)[0]) if one else pair(v) for v in (stride, dilation))
+        if isinstance(padding, str):
+            pad = _padding(type("Geometry", (), {"padding": padding, "kernel_size": tuple(K.shape[2:]),
+                                                 "dilation": dil})(), None)
+        else:
+            pad = (0, pair(padding)[0]) if one else pair(padding)
+        pad = tuple((p, p) if isinstance(p, int) else p for p in pad)  # ((top, bottom), (left, right))
+        x, border = self.unpad(node, x, 1 if one else 2)  # a zero padding before the convolution adds to its own
+        if output_padding is not None and any(map(any, border)):
+            self.refuse(node, what, "a zero padding before a transposed convolution is not its padding")
+        pad = tuple((a + p, b + q) for (a, b), (p, q) in zip(border, pad))
+        e = self.env[node]
+        batch = _arange_like(torch.zeros(e.shape, dtype=torch.int64))
+        kh, kw = K.shape[2:]
+        lids = self.layer_ids(x)
+        if (output_padding is None and self.tokens and not one and st == (kh, kw) and pad == ((0, 0), (0, 0))
+                and dil == (1, 1) and groups == 1
+                and len(lids) == 1 and not self.incoming(self.layers[lids[0]]) and not x.pending):
+            # a patch embedding on the input, in token mode: one patch's pixels are the units of a position
+            L, _ = self.whole(node, x, f"{what} on a {tuple(x.key.shape[1:])} tensor",
+                              "a patch embedding reads the input")
+            C, H, W = L.shape
+            c, yy, xx = np.unravel_index(np.arange(L.n), L.shape)
+            new = self.new_layer((C, kh, kw), L.name, order=L.order)
+            self.retire(L, new, (c * kh + yy % kh) * kw + xx % kw)
+            y = self.new_layer((K.shape[0],), name, None if b is None else b.detach().double().clone())
+            self.put((new.id, y.id), ("dense", K.reshape(K.shape[0], -1).T), node)
+            key = (y.id * _BIG + torch.arange(K.shape[0])).reshape(1, -1, 1, 1).expand(e.shape).contiguous()
+            return self.bind(node, _Units(key, batch))
+        need = 2 if one else 3
+        if x.key.ndim - 1 != need:
+            self.refuse(node, f"{what} applied to a {tuple(x.key.shape[1:])} tensor", f"it needs {need}-axis units")
+        parts = self.channel_parts(node, x, what, int(groups))
+        out = tuple(e.shape[1:])
+        bias = None if b is None else b.detach().double().repeat_interleave(int(np.prod(out[1:])))
+        y = self.new_layer(out, name, bias)
+        for L, c0, c1 in parts:  # one layer, or each layer of a concatenation along the channels
+            in_shape = (L.shape[0], 1, L.shape[1]) if one else L.shape
+            geom = (in_shape, st, pad, dil, int(groups))
+            if output_padding is not None:  # the rows a transposed convolution adds at the end (or output_size's)
+                made = [(n - 1) * s_ - 2 * p[0] + d * (k - 1) + 1 for n, s_, p, d, k in
+                        zip(in_shape[1:], st, pad, dil, (kh, kw))]
+                geom += (tuple(o - m for o, m in zip(((1,) if one else ()) + out[1:], made)),)
+            part = K if len(parts) == 1 else K[c0:c1] if output_padding is not None else K[:, c0:c1]
+            self.put((L.id, y.id), ("conv", part, geom), node)
+        self.bind(node, self.units(y, e.shape, batch))
+
+    def channel_parts(self, node, x, what, groups):
+        """``[(layer, c0, c1)]``: the layers whose units ``x`` holds, each whole and in order, as channels
+        ``c0:c1`` of ``x`` (one layer, or a concatenation along the channels); refused otherwise."""
+        why = "convolutions read one layer's (C, H, W) units, or a concatenation of layers along the channels"
+        bad = f"{what} on units that are not one layer's, whole and in order"
+        lids = self.layer_ids(x)
+        if len(lids) == 1 or x.pending:
+            L, _ = self.whole(node, x, bad, why)
+            return [(L, 0, L.shape[0])]
+        key = self.canon(x.key)  # (B, C, ...)
+        if (key < 0).any():
+            self.refuse(node, bad, why)
+        B, C = key.shape[:2]
+        per_channel = key.reshape(B, C, -1) >> 32
+        if not (per_channel == per_channel[:1, :, :1]).all():
+            self.refuse(node, bad, why)
+        owner = per_channel[0, :, 0]
+        starts = [0] + [c for c in range(1, C) if owner[c] != owner[c - 1]] + [C]
+        parts = []
+        for c0, c1 in zip(starts, starts[1:]):
+            L = self.layers[int(owner[c0])]
+            want = (L.id << 32) + np.arange(L.n)
+            held = key[:, c0:c1].reshape(B, -1)
+            if L.shape[0] != c1 - c0 or held.shape[1] != L.n or not (held == want).all():
+                self.refuse(node, bad, why)
+            parts.append((L, c0, c1))
+        if len({L.id for L, _, _ in parts}) < len(parts):
+            self.refuse(node, f"{what} on a concatenation that holds one layer twice", why)
+        if groups > 1:
+            self.refuse(node, f"a grouped {what} on a concatenation of layers", why)
+        return parts
+
+    def pad(self, node, x, pads, value, mode="constant"):
+        """A zero padding of the last axes (``F.pad``'s ``(left, right, top, bottom)``; ``nn.ZeroPad2d``): the
+        units laid in a border of constant positions (key ``-1``). A convolution reads the border as its
+        padding (:meth:`unpad`); zero padding adds no edge."""
+        import torch
+
+        pads = [int(p) for p in pads or ()]
+        what = _describe(node) if node.op != "call_module" else f"module {type(self.modules[node.target]).__name__}"
+        if mode != "constant" or value not in (None, 0, 0.0) or min(pads, default=0) < 0 or len(pads) > 4:
+            self.refuse(node, what, "only a zero padding (constant 0, no cropping) of the last one or two axes maps "
+                        f"to the graph; this one has mode={mode!r}, value={value!r}, pad={pads}")
+        if x.pending:
+            x = self.materialise(node, x, _path(node, self.prefix) + "scale")
+        e = self.env[node]
+        key = torch.nn.functional.pad(x.key, pads, value=-1)
+        self.bind(node, _Units(key, _arange_like(torch.zeros(e.shape, dtype=torch.int64)), act=x.act))
+
+    def unpad(self, node, x, n_axes):
+        """``x`` without the border of constant positions around its last ``n_axes`` axes, and the border's widths
+        ``((top, bottom), (left, right))`` (one axis: ``((0, 0), (left, right))``); no border: ``x`` and zeros.
+        A border must be whole rows or columns of constant positions, in every sample and channel."""
+        widths = []
+        for ax in range(x.key.ndim - n_axes, x.key.ndim):
+            other = tuple(a for a in range(x.key.ndim) if a != ax)
+            unit, const = (x.key >= 0).any(other), (x.key < 0).all(other)
+            inside = np.flatnonzero(unit.numpy())
+            if not inside.size or not bool((unit | const).all()) or inside[-1] - inside[0] + 1 != inside.size:
+                return x, ((0, 0), (0, 0))  # constant positions that are no border: whole() decides
+            widths.append((int(inside[0]), int(unit.numel() - 1 - inside[-1])))
+        if not any(map(any, widths)):
+            return x, ((0, 0), (0, 0))
+        box = (Ellipsis,) + tuple(slice(a, n - b) for (a, b), n in zip(widths, x.key.shape[-n_axes:]))
+        x = _Units(x.key[box].contiguous(), x.sample[box].contiguous(), act=x.act)
+        return x, tuple(widths) if n_axes == 2 else ((0, 0),) + tuple(widths)
+
