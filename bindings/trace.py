@@ -14,8 +14,8 @@ same for users):
   dense block into a new layer, acting on the last axis (on a layer's (C, H, W) units laid channels-last, a
   1×1 :class:`ConvBlock`); ``Conv1d``/``Conv2d`` → a :class:`ConvBlock` on the unrolled units (``Conv1d`` as a
   ``(C, 1, L)`` convolution; ``ConvTranspose1d/2d`` the transpose of the convolution back; one over a
-  concatenation of layers along the channels: a block from each), a zero padding just before it (``F.pad``, ``nn.ZeroPad2d``) its own padding, wider
-  on one side where the padding is; ``MaxPool2d``/``AvgPool2d`` (adaptive where the size divides; with
+  concatenation of layers along the channels: a block from each), a zero padding just before it (``F.pad``,
+  ``nn.ZeroPad2d``) its own padding, wider on one side where the padding is; ``MaxPool2d``/``AvgPool2d`` (adaptive where the size divides; with
   ``ceil_mode`` only one window over the whole map; modules or functions) and a mean over a ``(C, H, W)``
   layer's ``H, W`` → a :class:`PoolBlock`;
 * ``Embedding`` on the integer input → a source layer of its ``d`` features, or (``embedding="one-hot"``)
