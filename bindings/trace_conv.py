@@ -7,7 +7,7 @@ in :mod:`deepcnt.bindings.trace`.
 import numpy as np
 
 from .torch_conv import _padding
-from .trace_values import _BIG, _Units, _arange_like, _describe, _path
+from .trace_values import _BIG, _Units, _arange_like, _call, _describe, _path
 
 
 class _ConvOperations:
@@ -99,6 +99,36 @@ class _ConvOperations:
         if groups > 1:
             self.refuse(node, f"a grouped {what} on a concatenation of layers", why)
         return parts
+
+    def upsample(self, node, x, what):
+        """Nearest-neighbour up-sampling of one layer's (C, H, W) units by integer factors (``nn.Upsample``,
+        ``F.interpolate``): a :class:`~deepcnt.model.conv.PoolBlock` ``"nearest"`` into a new layer, after
+        checking on an index map that the operation copies unit ``(c, y, x)`` to its ``s_h × s_w`` positions."""
+        import torch
+
+        from deepcnt.model.conv import PoolBlock
+
+        L, x = self.whole(node, x, what, "up-sampling reads one layer's (C, H, W) units")
+        e = self.env[node]
+        out = tuple(e.shape[1:])
+        if len(L.shape) != 3 or len(out) != 3 or out[1] % L.shape[1] or out[2] % L.shape[2]:
+            self.refuse(node, what, f"only up-sampling (C, H, W) units by integer factors maps to the graph, "
+                        f"here {L.shape} to {out}")
+        factor = (out[1] // L.shape[1], out[2] // L.shape[2])
+        index = torch.arange(L.n, dtype=torch.float64).reshape((1,) + L.shape)
+        args = [index] + [self.env.get(a, a) if hasattr(a, "op") else a for a in node.args[1:]]
+        kwargs = {k: self.env.get(a, a) if hasattr(a, "op") else a for k, a in node.kwargs.items()}
+        want = index.repeat_interleave(factor[0], 2).repeat_interleave(factor[1], 3)
+        try:
+            ok = bool(torch.equal(_call(node, args, kwargs, self.modules), want))
+        except Exception:  # an integer-index map the operation does not take: not a copy of units
+            ok = False
+        if not ok:
+            self.refuse(node, what, "only nearest-neighbour up-sampling copies units (bilinear and bicubic mix them)")
+        block = PoolBlock("nearest", L.shape, factor)
+        y = self.new_layer(out, node.target if isinstance(node.target, str) else _path(node, self.prefix) + node.name)
+        self.blocks[(L.id, y.id)] = ("pool", block)
+        self.bind(node, self.units(y, e.shape, _arange_like(torch.zeros(e.shape, dtype=torch.int64))))
 
     def pad(self, node, x, pads, value, mode="constant"):
         """A zero padding of the last axes (``F.pad``'s ``(left, right, top, bottom)``; ``nn.ZeroPad2d``): the

@@ -41,9 +41,9 @@ _REINDEX = {
 }
 _ATTENTION = {"scaled_dot_product_attention", "matmul", "bmm", "baddbmm", "MultiheadAttention", "embedding",
               "Embedding", "einsum"}
-SUPPORTED = ("Linear, Conv1d/2d and their transposes, HF Conv1D, Embedding, pooling, BatchNorm, LayerNorm, "
-             "GroupNorm, RMSNorm, attention, rotary position embeddings, gated units (GLU), elementwise activations, dropout, "
-             "re-indexing, concatenation and residual adds")
+SUPPORTED = ("Linear, Conv1d/2d and their transposes, HF Conv1D, Embedding, pooling, nearest up-sampling, "
+             "BatchNorm, LayerNorm, GroupNorm, RMSNorm, attention, rotary position embeddings, gated units (GLU), "
+             "elementwise activations, dropout, re-indexing, concatenation and residual adds")
 #: Reductions over the axis of a position's units that make a normalisation's statistic (kept as an axis).
 _STATISTICS = {"mean", "sum", "var", "std", "norm", "linalg_vector_norm", "var_mean"}
 _BIG = 1 << 32  # a unit's key: layer id · 2³² + unit

@@ -266,6 +266,8 @@ class _Tracer(_Operations):
             self.norm(node, x, g, b, None, node.target)
         elif isinstance(mod, nn.MultiheadAttention):
             self.mha(node, mod)
+        elif isinstance(mod, nn.Upsample):  # nn.UpsamplingNearest2d too
+            self.upsample(node, x, f"module {kind}")
         elif isinstance(mod, (nn.ConstantPad1d, nn.ConstantPad2d)):  # nn.ZeroPad1d/2d too
             self.pad(node, x, mod.padding, mod.value)
         elif isinstance(mod, (nn.Flatten, nn.Unflatten)):
@@ -322,6 +324,8 @@ class _Tracer(_Operations):
                 self.refuse(node, _describe(node), "mixes attention weights with units outside an attention product")
             self.value[node] = _Mix()
             return
+        if op in ("interpolate", "upsample", "upsample_nearest2d", "_upsample_nearest_exact2d"):
+            return self.upsample(node, self.operand(node, node.args[0]), _describe(node))
         if op in ("conv_transpose1d", "conv_transpose2d"):
             a = self.args(node, "input weight bias stride padding output_padding groups dilation", stride=1,
                           padding=0, output_padding=0, groups=1, dilation=1)

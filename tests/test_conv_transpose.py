@@ -180,3 +180,49 @@ def test_batchnorm_after_a_grouped_transposed_convolution_scales_its_output_chan
     first, b_first = _jacobian(m[0], (1, 2, 3, 3))
     up, b_up = _jacobian(lambda h: m[3](m[2](h)), (1, 4, 3, 3))
     check(g, (18, 36, 216), {(0, 1): first, (1, 2): up}, {1: b_first, 2: b_up})
+
+
+class Upsampled(nn.Module):
+    """A convolution, a nearest-neighbour up-sampling (module, scale factors, output size), a 1×1 convolution."""
+
+    def __init__(self, how, exported=False):
+        super().__init__()
+        self.how, self.exported = how, exported
+        self.c, self.d = nn.Conv2d(2, 3, 3, padding=1), nn.Conv2d(3, 2, 1)
+        self.up = nn.Upsample(scale_factor=2)
+
+    def forward(self, x):
+        if self.exported and x.shape[-1] < 2:
+            return x
+        h = torch.relu(self.c(x))
+        u = {"module": lambda: self.up(h), "factors": lambda: F.interpolate(h, scale_factor=(2, 3), mode="nearest"),
+             "size": lambda: F.interpolate(h, size=(8, 8)),
+             "bilinear": lambda: F.interpolate(h, scale_factor=2, mode="bilinear")}[self.how]()
+        return self.d(u)
+
+
+@pytest.mark.parametrize("exported", (False, True))
+@pytest.mark.parametrize("how", ("module", "factors", "size"))
+def test_nearest_upsampling_is_a_fixed_transposed_window(how, exported):
+    """Each unit feeds the positions it is copied to with weight 1 (a PoolBlock "nearest": no learnt weight);
+    the graph equals the Jacobians of the parts."""
+    torch.manual_seed(1)
+    m = Upsampled(how, exported).eval()
+    g = trace_module(m, torch.randn(1, 2, 4, 4))
+    m = m.double()
+    up = g.blocks[g.pairs.index((1, 2))]
+    assert type(up).__name__ == "PoolBlock" and up.mode == "nearest" and not up.learnt
+    H, W = up.out_shape[1:]
+    first, b_first = _jacobian(m.c, (1, 2, 4, 4))
+    copy, _ = _jacobian(lambda h: F.interpolate(h, size=(H, W)), (1, 3, 4, 4))
+    last, b_last = _jacobian(m.d, (1, 3, H, W))
+    check(g, (32, 48, 3 * H * W, 2 * H * W), {(0, 1): first, (1, 2): copy, (2, 3): last},
+          {1: b_first, 3: b_last})
+    spec = json.loads(json.dumps(block_spec(up)))
+    np.testing.assert_array_equal(block_from_spec(spec).edges(0, -1)[1], up.edges(0, -1)[1])
+
+
+@pytest.mark.parametrize("exported", (False, True))
+def test_bilinear_upsampling_is_refused(exported):
+    with pytest.raises(InputError, match="nearest|upsample_bilinear"):
+        trace_module(Upsampled("bilinear", exported).eval(), torch.randn(1, 2, 4, 4))

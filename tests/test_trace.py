@@ -382,8 +382,8 @@ class Branchy(nn.Module):
 @pytest.mark.parametrize("model, x, match", [
     (Gated(), torch.zeros(1, 4), r"^a product of two layers' units \(function _operator\.mul\) at the model's forward "
      r"\(fx node 'mul'\): a gated unit needs one side through an activation"),
-    (nn.Sequential(nn.Conv2d(1, 1, 1), nn.Upsample(scale_factor=2, mode="bilinear")), torch.zeros(1, 1, 4, 4),
-     r"^module Upsample at '1' \(fx node '_1'\): the traced graph maps"),
+    (nn.Sequential(nn.Conv2d(1, 1, 1), nn.Unfold(2)), torch.zeros(1, 1, 4, 4),
+     r"^module Unfold at '1' \(fx node '_1'\): the traced graph maps"),
     (Nested(), torch.zeros(1, 2, 3), r"^Linear applied to a \(2, 3\) tensor at 'block.0'"),
     (Flat(), torch.zeros(2, 4), r"^method Tensor\.view giving shape \(8,\) at the model's forward.*batch axis"),
     (Branchy(), torch.zeros(1, 4), r"^neither torch\.fx \(.*\) nor torch\.export \(.*\) can trace Branchy's forward"),

@@ -335,12 +335,14 @@ class ConvBlock(ImplicitBlock):
 
 
 class PoolBlock(ConvBlock):
-    """A ``MaxPool2d``/``AvgPool2d`` layer as a depthwise convolution of its window (see the module docstring).
+    """A ``MaxPool2d``/``AvgPool2d`` layer as a depthwise convolution of its window (see the module docstring);
+    ``mode="nearest"``: nearest-neighbour up-sampling by ``kernel_size`` (``nn.Upsample``), the transposed
+    window: each unit feeds the ``k_h × k_w`` positions it is copied to, with weight 1.
 
     Parameters
     ----------
-    mode : {"max", "avg"}
-        Edge weight ``1`` (max) or ``1/(k_h k_w)`` (avg, torch's ``count_include_pad=True``; pass
+    mode : {"max", "avg", "nearest"}
+        Edge weight ``1`` (max, nearest) or ``1/(k_h k_w)`` (avg, torch's ``count_include_pad=True``; pass
         ``divisor`` for ``divisor_override``).
     in_shape : (C, H, W)
     kernel_size, stride (default: kernel_size), padding, dilation (max only) : int or (int, int)
@@ -353,8 +355,8 @@ class PoolBlock(ConvBlock):
 
     def __init__(self, mode, in_shape, kernel_size, stride=None, padding=0, dilation=1, n_epochs=1,
                  stacked=False, divisor=None):
-        if mode not in ("max", "avg"):
-            raise InputError(f"unknown pooling mode {mode!r}: use 'max' or 'avg'")
+        if mode not in ("max", "avg", "nearest"):
+            raise InputError(f"unknown pooling mode {mode!r}: use 'max', 'avg' or 'nearest'")
         kh, kw = _pair(kernel_size, "kernel_size")
         stride = (kh, kw) if stride is None else stride
         try:
@@ -363,10 +365,11 @@ class PoolBlock(ConvBlock):
             raise InputError(f"in_shape must be (C, H, W), got {in_shape!r}") from None
         if divisor is not None and divisor <= 0:
             raise InputError(f"the pooling divisor must be positive, got {divisor!r}")
-        value = 1.0 if mode == "max" else 1.0 / (divisor or kh * kw)
+        value = 1.0 / (divisor or kh * kw) if mode == "avg" else 1.0
         kernel = np.full((int(n_epochs), max(C, 1), 1, kh, kw), value)
         self.mode, self.window, self.divisor = mode, (kh, kw), divisor
-        super().__init__(kernel, in_shape, stride, padding, dilation, groups=max(C, 1), stacked=stacked)
+        super().__init__(kernel, in_shape, stride, padding, dilation, groups=max(C, 1), stacked=stacked,
+                         transposed=mode == "nearest")
 
     def _like(self, kernel, stacked):
         b = PoolBlock(self.mode, self.in_shape, self.window, self.stride, self.padding_sides, self.dilation,
