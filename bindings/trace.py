@@ -58,7 +58,8 @@ same for users):
 * a **gated unit** ``act(x W_g) ⊙ (x W_u)`` (SwiGLU, GeGLU): the gate (the operand through an activation) is a
   sink, as a query is; the product holds the units of the linear operand, the value. A product of two linear
   layers' units is refused. Squeeze-and-excitation is a gate too: of the two operands, the one broadcast over
-  the positions (a factor per channel) is the gate, the product holds the units of the other;
+  the positions (a factor per channel), or the one computed from the other, is the gate; the product holds
+  the units of the other;
 
 Token mode (``tokens=None``: on when the model has attention or an ``Embedding``): a layer's units are the
 features of one position, every other axis indexes positions; a float input is read per position by the first

@@ -469,19 +469,14 @@ class _Operations(_NormOperations, _ConvOperations):
             a, b = (_expand(v, e.shape) for v in ops)
             if bool((torch.as_tensor(self.canon(a.key)) == torch.as_tensor(self.canon(b.key))).all()):
                 return self.bind(node, _Units(a.key, a.sample, act=True))  # x·σ(x), x²: one layer's units
-            full = [tuple(v.key.shape) == tuple(e.shape) for v in ops]
-            if full[0] != full[1]:
-                # squeeze-and-excitation: a factor per channel made from the input, broadcast over the positions,
-                # scales each channel of the other operand. A gate, as above: its layers are sinks, the product
-                # holds the units of the full operand
-                return self.bind(node, a if full[0] else b)
-            if a.act != b.act:
-                # a gated unit (GLU, SwiGLU, GeGLU): act(x W_g) ⊙ (x W_u). The gate modulates, as attention
-                # scores do: its projection is a block into its own node set (a sink), the product holds the
-                # units of the linear side (the value), which the next block reads
-                return self.bind(node, b if a.act else a)
-            self.refuse(node, f"a product of two layers' units ({_describe(node)})",
-                        "a gated unit needs one side through an activation (the gate) and one linear (the value)")
+            gate = self.gate(ops, (a, b), e)
+            if gate is None:
+                self.refuse(node, f"a product of two layers' units ({_describe(node)})",
+                            "a gated unit needs one side through an activation (the gate) and one linear (the "
+                            "value), or one side computed from the other (squeeze-and-excitation)")
+            # the gate modulates, as attention scores do: its layers are blocks into their own node sets (sinks),
+            # the product holds the units of the other operand (the value), which the next block reads
+            return self.bind(node, (a, b)[1 - gate])
         i, v = units[0]
         other = args[1 - i] if len(args) > 1 else None
         c = self.env.get(other, other) if hasattr(other, "op") else other
@@ -493,6 +488,34 @@ class _Operations(_NormOperations, _ConvOperations):
         if v.act:
             return self.bind(node, v)
         self.bind(node, _scaled(v, c))
+
+    def gate(self, ops, expanded, e):
+        """Which operand of a product of two layers' units is the gate (0 or 1), or None: the one broadcast over
+        the positions (squeeze-and-excitation's factor per channel), else the one computed from the other's
+        layer (the same on a 1×1 map), else the one through an activation (GLU, SwiGLU: ``act(x W_g) ⊙ x W_u``)."""
+        full = [tuple(v.key.shape) == tuple(e.shape) for v in ops]
+        if full[0] != full[1]:
+            return full.index(False)
+        lids = [self.layer_ids(v) for v in expanded]
+        if all(len(l) == 1 for l in lids):
+            for i in (0, 1):
+                if self.reaches(lids[1 - i][0], lids[i][0]):
+                    return i
+        a, b = expanded
+        return None if a.act == b.act else (0 if a.act else 1)
+
+    def reaches(self, src, dst):
+        """Whether a path of blocks leads from layer ``src`` to layer ``dst``."""
+        seen, todo = {src}, [src]
+        while todo:
+            cur = todo.pop()
+            for a, b in self.blocks:
+                if a == cur and b not in seen:
+                    if b == dst:
+                        return True
+                    seen.add(b)
+                    todo.append(b)
+        return False
 
     def residual(self, node, args, xs, e):
         import torch

@@ -132,7 +132,7 @@ class SqueezeExcite(nn.Module):
         self.gap = nn.AdaptiveAvgPool2d(1)
 
     def forward(self, x):
-        if self.exported and x.shape[-1] < 2:
+        if self.exported and x.shape[-1] < 1:  # never, but torch.fx cannot tell
             return x
         h = F.silu(self.c1(x))
         s = torch.sigmoid(self.fc2(F.relu(self.fc1(self.gap(h)))))
@@ -140,22 +140,25 @@ class SqueezeExcite(nn.Module):
 
 
 @pytest.mark.parametrize("exported", (False, True))
-def test_squeeze_and_excitation_is_a_gate_whose_layers_are_sinks(exported):
+@pytest.mark.parametrize("side", (5, 1))
+def test_squeeze_and_excitation_is_a_gate_whose_layers_are_sinks(side, exported):
     """The channel factor ``s`` modulates, as a gated unit's gate does: the pool and the two 1×1 convolutions
     are blocks into their own node sets (the last a sink), and the product holds the units of ``h``, which the
-    next convolution reads. Checked against the explicit graph of that definition, each block the Jacobian of
-    its own module."""
+    next convolution reads. On a 1×1 map (``side=1``) nothing is broadcast, and the gate is the operand computed
+    from the other. Checked against the explicit graph of that definition, each block the Jacobian of its own
+    module."""
     from naive_conv import layer_dense
 
     torch.manual_seed(4)
     m = SqueezeExcite(exported=exported).eval()
-    g = trace_module(m, torch.randn(1, 2, 5, 5))
+    g = trace_module(m, torch.randn(1, 2, side, side))
     assert [n.split(".")[0] for n in g.layer_names] == ["input", "c1", "gap", "fc1", "fc2", "c2"]
-    parts = {(0, 1): (m.c1, (2, 5, 5)), (1, 2): (m.gap, (4, 5, 5)), (2, 3): (m.fc1, (4, 1, 1)),
-             (3, 4): (m.fc2, (2, 1, 1)), (1, 5): (m.c2, (4, 5, 5))}
+    n = side * side
+    parts = {(0, 1): (m.c1, (2, side, side)), (1, 2): (m.gap, (4, side, side)), (2, 3): (m.fc1, (4, 1, 1)),
+             (3, 4): (m.fc2, (2, 1, 1)), (1, 5): (m.c2, (4, side, side))}
     ref = {p: layer_dense(mod, shape)[0] for p, (mod, shape) in parts.items()}
-    bias = {1: m.c1.bias.repeat_interleave(25), 3: m.fc1.bias, 4: m.fc2.bias, 5: m.c2.bias.repeat_interleave(25)}
-    check(g, (50, 100, 4, 2, 4, 75), ref, {l: b.detach().double().numpy() for l, b in bias.items()})
+    bias = {1: m.c1.bias.repeat_interleave(n), 3: m.fc1.bias, 4: m.fc2.bias, 5: m.c2.bias.repeat_interleave(n)}
+    check(g, (2 * n, 4 * n, 4, 2, 4, 3 * n), ref, {l: b.detach().double().numpy() for l, b in bias.items()})
 
 
 def test_a_ceil_mode_pool_over_the_whole_map_is_a_global_pool():
@@ -181,9 +184,9 @@ def test_hugging_face_networks_with_squeeze_and_excitation_trace(family):
     tf = _transformers()
     torch.manual_seed(10)
     cfg = {"RegNet": dict(hidden_sizes=[8, 16], depths=[1, 1], embedding_size=8, groups_width=4, layer_type="y"),
-           "EfficientNet": dict(image_size=64, hidden_dim=320, width_coefficient=0.25, depth_coefficient=0.25)}
+           "EfficientNet": dict(image_size=32, hidden_dim=320, width_coefficient=0.25, depth_coefficient=0.25)}
     g = trace_module(getattr(tf, f"{family}Model")(getattr(tf, f"{family}Config")(**cfg[family])).eval(),
-                     torch.randn(1, 3, 64, 64))
+                     torch.randn(1, 3, 32, 32))  # EfficientNet's last blocks on a 1×1 map
     kinds = {type(b).__name__ for b in g.blocks}
     assert {"ConvBlock", "PoolBlock"} <= kinds and "ndarray" not in kinds
     A = g.to_scipy().tocsr()  # 140k units: the explicit graph held sparse
