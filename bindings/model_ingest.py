@@ -265,6 +265,8 @@ class ModelReader:
         self.fold_norm = bool(fold_norm)
         #: blocks held sparse (pruned weights), fixed by :meth:`layout`
         self.sparse = set()
+        #: the traced forward, run again with each checkpoint's weights
+        self.program = []
 
     @property
     def metadata(self):
@@ -285,10 +287,11 @@ class ModelReader:
             except Exception as exc:
                 raise InputError(f"{source}: {self.hf_class.__name__}.from_pretrained failed ({_first_line(exc)})"
                                  ) from None
-            return trace_module(model, self.example, fold_norm=self.fold_norm, device="cpu"), {}
+            return trace_module(model, self.example, fold_norm=self.fold_norm, device="cpu", program=self.program), {}
         sd, masks = fit_state_dict(self.model, _find_state_dict(load_checkpoint(path), source), source)
         self.model.load_state_dict(sd, strict=False)  # checked by fit_state_dict (tied keys may be left out)
-        return trace_module(self.model, self.example, fold_norm=self.fold_norm, device="cpu"), masks
+        return trace_module(self.model, self.example, fold_norm=self.fold_norm, device="cpu", program=self.program
+                            ), masks
 
     def layout(self, path):
         """Fix which blocks are sparse from the checkpoint ``path`` (the last, usually the most pruned)."""

@@ -17,7 +17,8 @@ same for users):
   concatenation of layers along the channels: a block from each), a zero padding just before it (``F.pad``,
   ``nn.ZeroPad2d``) its own padding, wider on one side where the padding is; ``MaxPool2d``/``AvgPool2d``
   (adaptive where the size divides; with ``ceil_mode`` only one window over the whole map; modules or
-  functions), a mean over a ``(C, H, W)`` layer's ``H, W`` and nearest-neighbour up-sampling by integer factors → a :class:`PoolBlock`;
+  functions), a mean over a ``(C, H, W)`` layer's ``H, W`` and nearest-neighbour up-sampling by integer
+  factors → a :class:`PoolBlock`;
 * ``Embedding`` on the integer input → a source layer of its ``d`` features, or (``embedding="one-hot"``)
   an input layer of its ``vocab`` one-hot units joined by the dense block of the embedding table;
   ``Embedding`` of a constant (positions, token types) is a constant;
@@ -192,8 +193,42 @@ def _has_tokens(gm):
     return False
 
 
+class Program:
+    """A model's traced forward (``torch.fx`` or ``torch.export``), kept to read more weights of the same
+    architecture without tracing again: an epoch's checkpoint loaded into another instance of the class.
+
+    Attributes
+    ----------
+    module : torch.fx.GraphModule
+    prefix : str
+        What the traced module puts before the model's parameter names (``"m."`` under export).
+    """
+
+    def __init__(self, module, prefix):
+        import copy
+
+        # its own copy: the traced module shares the model's parameters, which loading must not change
+        self.module, self.prefix = copy.deepcopy(module), prefix
+        self.keys = set(self.module.state_dict())
+
+    def load(self, model):
+        """Copy ``model``'s parameters and buffers into the traced module; False (nothing changed) where its
+        state does not name exactly the traced module's."""
+        import torch
+
+        state = {self.prefix + k: v for k, v in model.state_dict().items()}
+        if set(state) != self.keys:
+            return False
+        mine = self.module.state_dict()
+        if any(tuple(v.shape) != tuple(mine[k].shape) for k, v in state.items()):
+            return False
+        with torch.no_grad():
+            self.module.load_state_dict(state)
+        return True
+
+
 def trace_module(model, example_input, fold_norm=True, device=None, tokens=None, embedding="features",
-                 attention="query-key"):
+                 attention="query-key", program=None):
     """The block-DAG graph of ``model``'s real forward, traced on ``example_input``.
 
     The mapping of every operation, and the definition of the graph of an attention model, are in the module
@@ -226,6 +261,10 @@ def trace_module(model, example_input, fold_norm=True, device=None, tokens=None,
     attention : {"query-key", "value"}
         ``"query-key"``: the query and key projections are blocks into their own node sets (sinks), so their
         weights count everywhere. ``"value"``: only the value → output path is kept (q and k left out).
+    program : list, optional
+        A cache of the traced forward: empty, it receives the :class:`Program` traced here; holding one whose
+        parameters ``model``'s state names exactly, that program runs with ``model``'s weights and nothing is
+        traced again (``ingest`` reads every checkpoint of a run so).
 
     Returns
     -------
@@ -273,7 +312,12 @@ def trace_module(model, example_input, fold_norm=True, device=None, tokens=None,
     try:
         model.eval()
         x = example_input.to(next(model.parameters(), example_input).device)
-        gm, prefix = _trace(model, x)
+        if program and program[0].load(model):
+            gm, prefix = program[0].module, program[0].prefix
+        else:
+            gm, prefix = _trace(model, x)
+            if program is not None:
+                program[:] = [Program(gm, prefix)]
         with torch.no_grad():
             Recorder(gm).run(x)
     except InputError:

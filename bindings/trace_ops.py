@@ -57,8 +57,8 @@ class _Operations(_NormOperations, _ConvOperations):
         bias = None if b is None else b.detach().double().clone()
         if sh is not None:
             bias = (0 if bias is None else bias) + sh @ Wd.double()
-        if s is not None:
-            Wd = Wd.double() * s[:, None]
+        if s is not None:  # γ folded (in float64, the block kept in the model's precision)
+            Wd = (Wd.double() * s[:, None]).to(W.dtype)
         y = self.new_layer((d_out,), name, bias)
         lid, uid = r // _BIG, r % _BIG
         for L in np.unique(lid):
@@ -68,6 +68,7 @@ class _Operations(_NormOperations, _ConvOperations):
             else:
                 M = torch.zeros((self.layers[int(L)].n, d_out), dtype=torch.float64)
                 M.index_add_(0, torch.as_tensor(uid[m]), Wd[torch.as_tensor(np.flatnonzero(m))].double())
+                M = M.to(W.dtype)
             self.put((int(L), y.id), ("dense", M), node)
         sample = rows.reshape(tuple(x.key.shape[:-1]) + (1,))
         return self.units(y, tuple(out_shape), sample)

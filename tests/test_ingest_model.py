@@ -384,3 +384,46 @@ def test_cli_ingest_of_hugging_face_checkpoints_builds_the_model_from_config_jso
     err = capsys.readouterr().err
     assert f"{cls} is built from its config.json" in err and "--model-args" in err
     assert not (tmp_path / "run2").exists()
+
+
+def _arrays(g):
+    """Every block's numbers (a dense array, a kernel, a diagonal; nothing for an identity) and the biases."""
+    out = [np.asarray(getattr(b, "kernel", getattr(b, "d", b))) for b in g.blocks
+           if type(b).__name__ != "IdentityBlock"]
+    return out + [np.asarray(b) for b in g.biases or ()]
+
+
+@pytest.mark.parametrize("family", ("GPT2", "fx"))
+def test_a_traced_program_runs_again_with_another_checkpoints_weights(family):
+    """``ingest`` traces the forward once and runs it with each checkpoint's weights: the graph equals a fresh
+    trace of that checkpoint (torch.export for GPT-2, torch.fx for a plain module); a model whose state names
+    other parameters is traced afresh."""
+    from deepcnt.bindings.trace import Program
+
+    if family == "GPT2":
+        from test_trace_attention import _transformers
+
+        tf = _transformers()
+        cfg = tf.GPT2Config(n_layer=2, n_embd=16, n_head=2, vocab_size=50, bos_token_id=0, eos_token_id=0)
+        make, x = (lambda: tf.GPT2LMHeadModel(cfg).eval()), torch.zeros(1, 6, dtype=torch.long)
+        other = tf.GPT2LMHeadModel(tf.GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=50, bos_token_id=0,
+                                                 eos_token_id=0)).eval()
+    else:
+        make = lambda: nn.Sequential(nn.Linear(5, 4), nn.LayerNorm(4), nn.ReLU(), nn.Linear(4, 3)).eval()  # noqa: E731
+        x, other = torch.zeros(1, 5), nn.Sequential(nn.Linear(5, 3)).eval()
+    torch.manual_seed(0)
+    first = make()
+    torch.manual_seed(1)
+    second = make()
+    program = []
+    trace_module(first, x, program=program)
+    assert len(program) == 1 and isinstance(program[0], Program)
+    traced = program[0].module
+    again, fresh = trace_module(second, x, program=program), trace_module(second, x)
+    assert program[0].module is traced  # run again, not traced again
+    assert (again.sizes, again.pairs, again.layer_names) == (fresh.sizes, fresh.pairs, fresh.layer_names)
+    for a, b in zip(_arrays(again), _arrays(fresh)):
+        np.testing.assert_array_equal(a, b)
+    assert not all(np.array_equal(a, b) for a, b in zip(_arrays(again), _arrays(trace_module(first, x))))
+    g = trace_module(other, x, program=program)
+    assert program[0].module is not traced and g.sizes == trace_module(other, x).sizes
