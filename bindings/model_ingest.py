@@ -248,12 +248,14 @@ class ModelReader:
         A batch of inputs to trace on, instead of zeros of ``input_shape``.
     fold_norm : bool
         As in :func:`deepcnt.bindings.trace.trace_module`.
+    trace_options : dict, optional
+        ``tokens``, ``embedding``, ``attention``: as in :func:`deepcnt.bindings.trace.trace_module`.
     checkpoint : str or Path, optional
         A checkpoint (file or folder) whose ``config.json`` builds a Hugging Face model class.
     """
 
     def __init__(self, model, model_args=None, input_shape=None, example_input=None, fold_norm=True,
-                 checkpoint=None):
+                 checkpoint=None, trace_options=None):
         self.spec = model if isinstance(model, str) else f"{type(model).__module__}:{type(model).__qualname__}"
         self.model = resolve_model(model, model_args, checkpoint)
         cls = _import(model) if isinstance(model, str) else model
@@ -263,6 +265,10 @@ class ModelReader:
         self.args = model_args_of(model_args)
         self.example = example_input if example_input is not None else example_input_for(self.model, input_shape)
         self.fold_norm = bool(fold_norm)
+        self.options = dict(trace_options or {})
+        unknown = sorted(set(self.options) - {"tokens", "embedding", "attention"})
+        if unknown:
+            raise InputError(f"unknown trace option(s) {unknown}: the options are tokens, embedding and attention")
         #: blocks held sparse (pruned weights), fixed by :meth:`layout`
         self.sparse = set()
         #: the traced forward, run again with each checkpoint's weights
@@ -272,7 +278,8 @@ class ModelReader:
     def metadata(self):
         """What a store records of the model."""
         return {"model": self.spec, "model_args": self.args, "input_shape": list(self.example.shape[1:]),
-                "input_dtype": str(self.example.dtype).replace("torch.", ""), "fold_norm": self.fold_norm}
+                "input_dtype": str(self.example.dtype).replace("torch.", ""), "fold_norm": self.fold_norm,
+                **({"trace_options": self.options} if self.options else {})}
 
     def _trace(self, path):
         source = f"checkpoint {path}"
@@ -287,11 +294,14 @@ class ModelReader:
             except Exception as exc:
                 raise InputError(f"{source}: {self.hf_class.__name__}.from_pretrained failed ({_first_line(exc)})"
                                  ) from None
-            return trace_module(model, self.example, fold_norm=self.fold_norm, device="cpu", program=self.program), {}
+            return self._traced(model), {}
         sd, masks = fit_state_dict(self.model, _find_state_dict(load_checkpoint(path), source), source)
         self.model.load_state_dict(sd, strict=False)  # checked by fit_state_dict (tied keys may be left out)
-        return trace_module(self.model, self.example, fold_norm=self.fold_norm, device="cpu", program=self.program
-                            ), masks
+        return self._traced(self.model), masks
+
+    def _traced(self, model):
+        return trace_module(model, self.example, fold_norm=self.fold_norm, device="cpu", program=self.program,
+                            **self.options)
 
     def layout(self, path):
         """Fix which blocks are sparse from the checkpoint ``path`` (the last, usually the most pruned)."""

@@ -250,13 +250,20 @@ def cli_train(args):
     return 0
 
 
+def _trace_options(args):
+    """The trace options ``deepcnt ingest`` was given (only those away from their defaults)."""
+    out = {"tokens": {"yes": True, "no": False}.get(args.tokens), "embedding": args.embedding,
+           "attention": args.attention}
+    return {k: v for k, v in out.items() if v not in (None, "features", "query-key")} or None
+
+
 def cli_ingest(args):
     """``deepcnt ingest``: a directory of checkpoints into a new epoch store."""
     from .torch import ingest
 
     store = ingest(args.checkpoints, args.out, progress=None if args.quiet else _bar("ingest", "checkpoint"),
                    epoch_from=args.epoch_from, model=args.model, model_args=args.model_args,
-                   input_shape=args.input_shape, fold_norm=not args.keep_norm)
+                   input_shape=args.input_shape, fold_norm=not args.keep_norm, trace_options=_trace_options(args))
     unit = "steps" if args.epoch_from == "step" else "epochs"
     skips = "" if store.pairs == tuple((l, l + 1) for l in range(len(store.sizes) - 1)) else \
         f" ({len(store.pairs)} blocks, {sum(j > i + 1 for i, j in store.pairs)} of them skips)"
@@ -352,6 +359,15 @@ def add_cli(sub, formatter_class=None):
                         "starts with nn.Linear)")
     i.add_argument("--keep-norm", dest="keep_norm", action="store_true",
                    help="keep each BatchNorm as its own diagonal block instead of folding it into the block before")
+    i.add_argument("--tokens", choices=("auto", "yes", "no"), default="auto",
+                   help="read the model as the graph of one token's features (yes), of every unit (no), or by "
+                        "whether it has attention or an Embedding (auto, the default)")
+    i.add_argument("--attention", choices=("query-key", "value"), default="query-key",
+                   help="query-key (default): the query and key projections are blocks into their own node sets; "
+                        "value: only the value -> output path is kept")
+    i.add_argument("--embedding", choices=("features", "one-hot"), default="features",
+                   help="an Embedding of the input ids: a source layer of its features (default), or an input "
+                        "layer of one-hot ids joined by the embedding table")
     i.add_argument("--quiet", action="store_true", help="no progress bar")
     i.set_defaults(func=cli_ingest)
     return sub

@@ -107,7 +107,7 @@ def _remove_dead_ingests(parent):
 
 
 def ingest(folder, run_dir, metadata=None, progress=None, epoch_from="auto", model=None, model_args=None,
-           input_shape=None, example_input=None, fold_norm=True):
+           input_shape=None, example_input=None, fold_norm=True, trace_options=None):
     """Ingest a directory of checkpoints (state_dicts or safetensors) into a new epoch store, all or nothing.
 
     Each checkpoint's epoch comes from what it records or from its name (``epoch_from``, see
@@ -139,6 +139,8 @@ def ingest(folder, run_dir, metadata=None, progress=None, epoch_from="auto", mod
         A batch of inputs to trace on instead.
     fold_norm : bool
         Fold BatchNorm into the block it follows (default) or keep it as a diagonal block.
+    trace_options : dict, optional
+        ``tokens``, ``embedding``, ``attention`` of :func:`deepcnt.bindings.trace.trace_module` (with ``model``).
 
     Returns
     -------
@@ -155,8 +157,9 @@ def ingest(folder, run_dir, metadata=None, progress=None, epoch_from="auto", mod
     if model is not None:
         from .model_ingest import ModelReader
 
-        reader = ModelReader(model, model_args, input_shape, example_input, fold_norm, checkpoint=pairs[-1][1])
-    elif model_args is not None or input_shape is not None or example_input is not None:
+        reader = ModelReader(model, model_args, input_shape, example_input, fold_norm, checkpoint=pairs[-1][1],
+                             trace_options=trace_options)
+    elif model_args is not None or input_shape is not None or example_input is not None or trace_options:
         raise InputError("model arguments and input shapes are for ingest with a model: give the model too")
     _remove_dead_ingests(run_dir.parent)
     tmp = run_dir.with_name(f".{run_dir.name}.ingest-{socket.gethostname()}-{os.getpid()}.tmp")

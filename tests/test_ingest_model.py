@@ -373,11 +373,20 @@ def test_cli_ingest_of_hugging_face_checkpoints_builds_the_model_from_config_jso
     assert main(["ingest", "ck", "--model", f"transformers:{cls}", "--out", "run", "--quiet"]) == 0
     assert capsys.readouterr().err == ""  # no progress bar of the loader's
     s = EpochStore.open(tmp_path / "run")
+    s0_sizes = s.sizes
     assert list(s.epochs) == [1, 2] and s.metadata["input_dtype"] == "int64" and s.metadata["input_shape"] == [8]
     for e, m in enumerate(models):
         ref = trace_module(m, torch.zeros(1, 8, dtype=torch.long))
         assert s.graph(e).layer_names == ref.layer_names and s.graph(e).layer_names[-1] in ("lm_head", "embed_out")
         np.testing.assert_allclose(s.graph(e).to_scipy().toarray(), ref.to_scipy().toarray(), rtol=1e-6)
+    # the trace's options from the command line: the value path only, one-hot token ids
+    assert main(["ingest", "ck", "--model", f"transformers:{cls}", "--out", "run3", "--quiet", "--attention", "value",
+                 "--embedding", "one-hot"]) == 0
+    s = EpochStore.open(tmp_path / "run3")
+    assert s.metadata["trace_options"] == {"attention": "value", "embedding": "one-hot"}
+    ref = trace_module(models[1], torch.zeros(1, 8, dtype=torch.long), attention="value", embedding="one-hot")
+    assert s.graph(1).layer_names == ref.layer_names and s.sizes[0] == 20 and len(ref.sizes) < len(s0_sizes)
+    assert main(["ingest", "ck", "--out", "run4", "--quiet", "--attention", "value"]) == 2  # with a model only
     (tmp_path / "ck" / "checkpoint-20" / "config.json").unlink()
     capsys.readouterr()
     assert main(["ingest", "ck", "--model", f"transformers:{cls}", "--out", "run2", "--quiet"]) == 2
