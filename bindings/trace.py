@@ -15,7 +15,8 @@ same for users):
   1×1 :class:`ConvBlock`); ``Conv1d``/``Conv2d`` → a :class:`ConvBlock` on the unrolled units (``Conv1d`` as a
   ``(C, 1, L)`` convolution; ``ConvTranspose1d/2d`` the transpose of the convolution back; one over a
   concatenation of layers along the channels: a block from each), a zero padding just before it (``F.pad``,
-  ``nn.ZeroPad2d``) its own padding, wider on one side where the padding is; ``MaxPool2d``/``AvgPool2d``
+  ``nn.ZeroPad2d``) its own padding, wider on one side where the padding is (so too before a pooling window,
+  −inf allowed before max pooling); ``MaxPool2d``/``AvgPool2d``
   (adaptive where the size divides; with ``ceil_mode`` only one window over the whole map; modules or
   functions), a mean over a ``(C, H, W)`` layer's ``H, W`` and nearest-neighbour up-sampling by integer
   factors → a :class:`PoolBlock`;

@@ -28,9 +28,12 @@ class _ConvOperations:
         else:
             pad = (0, pair(padding)[0]) if one else pair(padding)
         pad = tuple((p, p) if isinstance(p, int) else p for p in pad)  # ((top, bottom), (left, right))
+        value = getattr(x, "border", 0.0)
         x, border = self.unpad(node, x, 1 if one else 2)  # a zero padding before the convolution adds to its own
         if output_padding is not None and any(map(any, border)):
             self.refuse(node, what, "a zero padding before a transposed convolution is not its padding")
+        if value != 0 and any(map(any, border)):
+            self.refuse(node, what, f"a padding of {value} before a convolution adds a constant, not a zero")
         pad = tuple((a + p, b + q) for (a, b), (p, q) in zip(border, pad))
         e = self.env[node]
         batch = _arange_like(torch.zeros(e.shape, dtype=torch.int64))
@@ -131,21 +134,25 @@ class _ConvOperations:
         self.bind(node, self.units(y, e.shape, _arange_like(torch.zeros(e.shape, dtype=torch.int64))))
 
     def pad(self, node, x, pads, value, mode="constant"):
-        """A zero padding of the last axes (``F.pad``'s ``(left, right, top, bottom)``; ``nn.ZeroPad2d``): the
-        units laid in a border of constant positions (key ``-1``). A convolution reads the border as its
-        padding (:meth:`unpad`); zero padding adds no edge."""
+        """A constant padding of the last axes (``F.pad``'s ``(left, right, top, bottom)``; ``nn.ZeroPad2d``):
+        the units laid in a border of constant positions (key ``-1``), the value kept (``border``). A
+        convolution (value 0) or a pooling (0, or −inf for max pooling) reads the border as its own padding
+        (:meth:`unpad`); a padding adds no edge."""
         import torch
 
         pads = [int(p) for p in pads or ()]
         what = _describe(node) if node.op != "call_module" else f"module {type(self.modules[node.target]).__name__}"
-        if mode != "constant" or value not in (None, 0, 0.0) or min(pads, default=0) < 0 or len(pads) > 4:
-            self.refuse(node, what, "only a zero padding (constant 0, no cropping) of the last one or two axes maps "
-                        f"to the graph; this one has mode={mode!r}, value={value!r}, pad={pads}")
+        value = 0.0 if value is None else float(value)
+        if mode != "constant" or value not in (0.0, float("-inf")) or min(pads, default=0) < 0 or len(pads) > 4:
+            self.refuse(node, what, "only a constant padding (0, or -inf before max pooling; no cropping) of the last "
+                        f"one or two axes maps to the graph; this one has mode={mode!r}, value={value!r}, pad={pads}")
         if x.pending:
             x = self.materialise(node, x, _path(node, self.prefix) + "scale")
         e = self.env[node]
         key = torch.nn.functional.pad(x.key, pads, value=-1)
-        self.bind(node, _Units(key, _arange_like(torch.zeros(e.shape, dtype=torch.int64)), act=x.act))
+        y = _Units(key, _arange_like(torch.zeros(e.shape, dtype=torch.int64)), act=x.act)
+        y.border = value
+        self.bind(node, y)
 
     def unpad(self, node, x, n_axes):
         """``x`` without the border of constant positions around its last ``n_axes`` axes, and the border's widths

@@ -24,10 +24,16 @@ class _NormOperations:
         from deepcnt.model.conv import PoolBlock
 
         what = what or f"module {type(mod).__name__}"
+        mode = "max" if isinstance(mod, (nn.MaxPool2d, nn.AdaptiveMaxPool2d)) else "avg"
+        value = getattr(x, "border", 0.0)
+        x, border = self.unpad(node, x, 2) if x.key.ndim == 4 else (x, ((0, 0), (0, 0)))  # a padding before
+        padded = any(map(any, border))
+        if padded and (mode == "avg" and value != 0 or isinstance(mod, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d))
+                       or mod.ceil_mode):
+            self.refuse(node, what, f"a padding of {value} before it is not its window's padding")
         L, x = self.whole(node, x, what, "pooling needs one layer's (C, H, W) units")
         if len(L.shape) != 3:
             self.refuse(node, what, "pooling needs (C, H, W) units")
-        mode = "max" if isinstance(mod, (nn.MaxPool2d, nn.AdaptiveMaxPool2d)) else "avg"
         if isinstance(mod, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
             (H, W), size = L.shape[1:], mod.output_size
             oh, ow = (size, size) if isinstance(size, int) else (a or b for a, b in zip(size, (H, W)))
@@ -44,13 +50,15 @@ class _NormOperations:
             if not (covers and plain):
                 self.refuse(node, what, "ceil_mode=True is supported only for one window over the whole map")
             block = PoolBlock(mode, L.shape, (H, W), (H, W))  # EfficientNet's pooler: a global pool
-        elif mode == "max":
-            block = PoolBlock("max", L.shape, mod.kernel_size, mod.stride, mod.padding, mod.dilation)
         else:
             pad = (mod.padding,) * 2 if isinstance(mod.padding, int) else tuple(mod.padding)
-            if not mod.count_include_pad and max(pad) > 0:
+            if mode == "avg" and not mod.count_include_pad and max(pad) > 0:
                 self.refuse(node, "module AvgPool2d", "count_include_pad=False with padding is not a convolution")
-            block = PoolBlock("avg", L.shape, mod.kernel_size, mod.stride, mod.padding, divisor=mod.divisor_override)
+            pad = tuple((a + p, b + p) for (a, b), p in zip(border, pad))  # the padding before it adds to its own
+            if mode == "max":
+                block = PoolBlock("max", L.shape, mod.kernel_size, mod.stride, pad, mod.dilation)
+            else:
+                block = PoolBlock("avg", L.shape, mod.kernel_size, mod.stride, pad, divisor=mod.divisor_override)
         shape = tuple(block.out_shape)
         if shape != tuple(out) and not (shape[1:] == (1, 1) and tuple(out) == shape[:1]):
             self.refuse(node, what, f"gives {out}, not the {shape} of its window")

@@ -79,7 +79,7 @@ class Padded(nn.Module):
         return self.fc(F.pad(self.conv(x), (1, 0, 1, 0)).flatten(1))  # a padding that no convolution reads
 
 
-@pytest.mark.parametrize("how, match", [("value", "zero padding"), ("reflect", "zero padding"),
+@pytest.mark.parametrize("how, match", [("value", "constant padding"), ("reflect", "constant padding"),
                                         ("linear", "Linear")])
 def test_a_padding_that_is_no_convolutions_zero_border_is_refused(how, match):
     with pytest.raises(InputError, match=match):
@@ -193,3 +193,50 @@ def test_hugging_face_networks_with_squeeze_and_excitation_trace(family):
     nz = (A != 0).astype(np.int64)
     np.testing.assert_array_equal(deepcnt.degree(g), np.ravel(nz.sum(0)) + np.ravel(nz.sum(1)))
     np.testing.assert_allclose(deepcnt.strength(g), np.ravel(A.sum(0)) + np.ravel(A.sum(1)), rtol=1e-5, atol=1e-5)
+
+
+class PadPool(nn.Module):
+    """A constant padding before a pooling window (BiT's stem: TensorFlow's "same" max pooling)."""
+
+    def __init__(self, mode, value):
+        super().__init__()
+        self.mode, self.value = mode, value
+        self.conv = nn.Conv2d(2, 3, 1)
+
+    def forward(self, x):
+        h = F.pad(torch.relu(self.conv(x)), (0, 1, 1, 1), value=self.value)
+        return F.max_pool2d(h, 3, 2) if self.mode == "max" else F.avg_pool2d(h, 2, 2, padding=1)
+
+
+@pytest.mark.parametrize("mode, value", [("max", 0.0), ("max", float("-inf")), ("avg", 0.0)])
+def test_a_padding_before_a_pooling_window_is_its_padding(mode, value):
+    """The pooling block's edges are the windows of the padded map over real units: the Jacobian of a sum
+    pooling of the zero-padded map (torch's), weight 1 (max) or 1/k² (avg, its own padding counted too)."""
+    torch.manual_seed(2)
+    m = PadPool(mode, value).eval()
+    g = trace_module(m, torch.randn(1, 2, 6, 5), tokens=False)
+    pool = g.blocks[1]
+    assert type(pool).__name__ == "PoolBlock" and pool.padding != pool.padding_end
+    k, s, p = (3, 2, 0) if mode == "max" else (2, 2, 1)
+    n = 3 * 6 * 5
+    eye = torch.eye(n, dtype=torch.float64).reshape(n, 3, 6, 5)
+    J = F.avg_pool2d(F.pad(eye, (0, 1, 1, 1)), k, s, padding=p).reshape(n, -1).numpy()
+    r, c, v = pool.edges(0, -1)
+    A = np.zeros(pool.shape[1:])
+    A[r, c] = v
+    np.testing.assert_allclose(A, J * (k * k if mode == "max" else 1), atol=1e-12)
+
+
+@pytest.mark.parametrize("how, match", [("avg", "padding of -inf"), ("conv", "padding of -inf")])
+def test_a_minus_infinity_padding_is_refused_where_it_is_no_zero(how, match):
+    class Bad(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.c2 = nn.Conv2d(2, 3, 1), nn.Conv2d(3, 3, 3)
+
+        def forward(self, x):
+            h = F.pad(self.conv(x), (1, 1, 1, 1), value=float("-inf"))
+            return F.avg_pool2d(h, 2) if how == "avg" else self.c2(h)
+
+    with pytest.raises(InputError, match=match):
+        trace_module(Bad().eval(), torch.randn(1, 2, 4, 4), tokens=False)
