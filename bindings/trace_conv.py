@@ -53,6 +53,8 @@ class _ConvOperations:
             self.put((new.id, y.id), ("dense", K.reshape(K.shape[0], -1).T), node)
             key = (y.id * _BIG + torch.arange(K.shape[0])).reshape(1, -1, 1, 1).expand(e.shape).contiguous()
             return self.bind(node, _Units(key, batch))
+        if self.tokens and output_padding is None and self.token_conv(node, x, K, b, lids, groups, name, what):
+            return
         need = 2 if one else 3
         if x.key.ndim - 1 != need:
             self.refuse(node, f"{what} applied to a {tuple(x.key.shape[1:])} tensor", f"it needs {need}-axis units")
@@ -70,6 +72,68 @@ class _ConvOperations:
             part = K if len(parts) == 1 else K[c0:c1] if output_padding is not None else K[:, c0:c1]
             self.put((L.id, y.id), ("conv", part, geom), node)
         self.bind(node, self.units(y, e.shape, batch))
+
+    def token_conv(self, node, x, K, b, lids, groups, name, what):
+        """A convolution in token mode (a position's units are its features), where it is not a patch
+        embedding: on the input, one window's pixel slots ``(C, k_h, k_w)`` are the units of a position (as a
+        patch's pixels are; Whisper, wav2vec2, SegFormer), the kernel a dense block from them; on units that
+        every position holds alike (a stride over tokens, SegFormer's depthwise Mix-FFN), each tap reads the
+        same units, so the taps add up: the block ``Σ_{k} K[:, :, k]`` (block-diagonal by groups). Binds the
+        output and returns True, or returns False where neither applies."""
+        import torch
+
+        e = self.env[node]
+        C_out = K.shape[0]
+        if len(lids) == 1 and not self.incoming(self.layers[lids[0]]) and not x.pending:
+            L = self.layers[lids[0]]
+            held = self.canon(x.key).reshape(x.key.shape[0], -1)  # its units in order (raw audio: (L,) as (1, L))
+            if groups != 1 or not self.sole_reader(node) or held.shape[1] != L.n or not (
+                    held == (L.id << 32) + np.arange(L.n)).all():
+                return False
+            new = self.new_layer((K.shape[1],) + tuple(K.shape[2:]), L.name, order=L.order)
+            self.retire(L, new, np.zeros(L.n, dtype=np.int64))  # nothing else reads the pixels
+            W = K.reshape(C_out, -1).T
+            src = new
+        else:
+            key = self.canon(x.key)
+            flat = key.reshape(key.shape[0], key.shape[1], -1)
+            if (key < 0).any() or not (flat == flat[:, :, :1]).all():
+                return False
+            if x.pending:
+                x = self.materialise(node, x, _path(node, self.prefix) + "scale")
+                key = self.canon(x.key)
+            first = key.reshape(key.shape[0], key.shape[1], -1)[:, :, 0]
+            lid = np.unique(first >> 32)
+            if len(lid) != 1 or not (first == (int(lid[0]) << 32) + np.arange(first.shape[1])).all():
+                return False
+            src = self.layers[int(lid[0])]
+            if src.n != first.shape[1]:
+                return False
+            taps = K.sum(dim=tuple(range(2, K.ndim)))  # (C_out, C_in / groups)
+            cin_g, cout_g = taps.shape[1], C_out // groups
+            W = torch.zeros((src.n, C_out), dtype=K.dtype)
+            for g in range(groups):
+                W[g * cin_g:(g + 1) * cin_g, g * cout_g:(g + 1) * cout_g] = taps[g * cout_g:(g + 1) * cout_g].T
+        y = self.new_layer((C_out,), name, None if b is None else b.detach().double().clone())
+        self.put((src.id, y.id), ("dense", W), node)
+        key = (y.id * _BIG + torch.arange(C_out)).reshape((1, -1) + (1,) * (e.ndim - 2)).expand(e.shape)
+        self.bind(node, _Units(key.contiguous(), _arange_like(torch.zeros(e.shape, dtype=torch.int64))))
+        return True
+
+    def sole_reader(self, node):
+        """Whether ``node`` is the only reader of the model's input (through operations with one reader each)."""
+        prev = node.args[0]
+        def readers(n):  # torch.export's guard function is no reader
+            return [u for u in n.users if not (u.op == "call_module" and "guards" in str(u.target))]
+
+        while hasattr(prev, "op") and len(readers(prev)) == 1:
+            if prev.op == "placeholder":
+                return True
+            ins = [a for a in prev.all_input_nodes if a.op != "get_attr"]
+            if len(ins) != 1:
+                return False
+            prev = ins[0]
+        return False
 
     def channel_parts(self, node, x, what, groups):
         """``[(layer, c0, c1)]``: the layers whose units ``x`` holds, each whole and in order, as channels
