@@ -68,7 +68,8 @@ features of one position, every other axis indexes positions; a float input is r
 operation on its last axis, and a patch-embedding ``Conv2d`` (kernel = stride, no padding) on the input makes
 the input layer one patch's ``C·k_h·k_w`` pixels and the convolution a dense block (ViT); any other
 convolution that alone reads the input, one window's pixel slots (Whisper, wav2vec2, SegFormer). A convolution
-over positions that all hold the same units adds its taps up: the dense block ``Σ_k K[:, :, k]``.
+over positions that all hold the same units adds its taps up: the dense block ``Σ_k K[:, :, k]``; a
+BatchNorm scales such units per unit, an interpolation of such positions keeps them (MobileViT, LeViT).
 
 Anything else is one :class:`InputError` naming the operation and the module path. torch is imported inside
 the functions.

@@ -7,7 +7,7 @@ in :mod:`deepcnt.bindings.trace`.
 import numpy as np
 
 from .torch_conv import _padding
-from .trace_values import _BIG, _Units, _arange_like, _call, _describe, _path
+from .trace_values import _BIG, _Units, _arange_like, _call, _describe, _opname, _path
 
 
 class _ConvOperations:
@@ -93,38 +93,63 @@ class _ConvOperations:
             new = self.new_layer((K.shape[1],) + tuple(K.shape[2:]), L.name, order=L.order)
             self.retire(L, new, np.zeros(L.n, dtype=np.int64))  # nothing else reads the pixels
             W = K.reshape(C_out, -1).T
-            src = new
+            parts = [(new, 0, new.n)]
         else:
-            key = self.canon(x.key)
-            flat = key.reshape(key.shape[0], key.shape[1], -1)
-            if (key < 0).any() or not (flat == flat[:, :, :1]).all():
+            if self.shared_parts(x) is None:
                 return False
             if x.pending:
                 x = self.materialise(node, x, _path(node, self.prefix) + "scale")
-                key = self.canon(x.key)
-            first = key.reshape(key.shape[0], key.shape[1], -1)[:, :, 0]
-            lid = np.unique(first >> 32)
-            if len(lid) != 1 or not (first == (int(lid[0]) << 32) + np.arange(first.shape[1])).all():
-                return False
-            src = self.layers[int(lid[0])]
-            if src.n != first.shape[1]:
+            parts = self.shared_parts(x)  # one layer, or a concatenation along the channels (MobileViT's fusion)
+            if parts is None or (groups > 1 and len(parts) > 1):
                 return False
             taps = K.sum(dim=tuple(range(2, K.ndim)))  # (C_out, C_in / groups)
             cin_g, cout_g = taps.shape[1], C_out // groups
-            W = torch.zeros((src.n, C_out), dtype=K.dtype)
+            W = torch.zeros((cin_g * groups, C_out), dtype=K.dtype)
             for g in range(groups):
                 W[g * cin_g:(g + 1) * cin_g, g * cout_g:(g + 1) * cout_g] = taps[g * cout_g:(g + 1) * cout_g].T
         y = self.new_layer((C_out,), name, None if b is None else b.detach().double().clone())
-        self.put((src.id, y.id), ("dense", W), node)
+        for src, c0, c1 in parts:
+            self.put((src.id, y.id), ("dense", W[c0:c1]), node)
         key = (y.id * _BIG + torch.arange(C_out)).reshape((1, -1) + (1,) * (e.ndim - 2)).expand(e.shape)
         self.bind(node, _Units(key.contiguous(), _arange_like(torch.zeros(e.shape, dtype=torch.int64))))
         return True
 
+    def shared_parts(self, x):
+        """``[(layer, c0, c1)]``: the layers whose units ``x`` holds along its channel axis (1), each whole and in
+        order as channels ``c0:c1``, alike at every position of the axes after it and in every row before it
+        (token mode); None where it holds anything else."""
+        if x.key.ndim < 2:
+            return None
+        key = self.canon(x.key)
+        flat = key.reshape(key.shape[0], key.shape[1], -1)
+        if (key < 0).any() or not (flat == flat[:1, :, :1]).all():
+            return None
+        first = flat[0, :, 0]
+        owner = first >> 32
+        starts = [0] + [c for c in range(1, len(first)) if owner[c] != owner[c - 1]] + [len(first)]
+        parts = []
+        for c0, c1 in zip(starts, starts[1:]):
+            L = self.layers.get(int(owner[c0]))
+            if L is None or L.n != c1 - c0 or not (first[c0:c1] == (L.id << 32) + np.arange(L.n)).all():
+                return None
+            parts.append((L, c0, c1))
+        return parts if len({L.id for L, _, _ in parts}) == len(parts) else None
+
+    def shared_layer(self, x):
+        """The one layer of :meth:`shared_parts`, or None."""
+        parts = self.shared_parts(x)
+        return parts[0][0] if parts and len(parts) == 1 else None
+
     def sole_reader(self, node):
         """Whether ``node`` is the only reader of the model's input (through operations with one reader each)."""
         prev = node.args[0]
-        def readers(n):  # torch.export's guard function is no reader
-            return [u for u in n.users if not (u.op == "call_module" and "guards" in str(u.target))]
+        def reads_units(u):  # torch.export's guard function, or a look at the shape, reads no unit
+            if u.op == "call_module":
+                return "guards" not in str(u.target)
+            return not (u.target is getattr or _opname(u) in ("size", "dim", "sym_size", "sym_numel"))
+
+        def readers(n):
+            return [u for u in n.users if reads_units(u)]
 
         while hasattr(prev, "op") and len(readers(prev)) == 1:
             if prev.op == "placeholder":
@@ -175,8 +200,15 @@ class _ConvOperations:
 
         from deepcnt.model.conv import PoolBlock
 
-        L, x = self.whole(node, x, what, "up-sampling reads one layer's (C, H, W) units")
         e = self.env[node]
+        if self.tokens and self.shared_parts(x) is not None:  # every position holds the same units: it keeps them
+            if x.pending:
+                x = self.materialise(node, x, _path(node, self.prefix) + "scale")
+            key = self.canon(x.key).reshape(x.key.shape[0], x.key.shape[1], -1)[:, :, :1]
+            key = torch.as_tensor(key).reshape(key.shape[:2] + (1,) * (e.ndim - 2)).expand(e.shape)
+            return self.bind(node, _Units(key.contiguous(), _arange_like(torch.zeros(e.shape, dtype=torch.int64)),
+                                          act=x.act))
+        L, x = self.whole(node, x, what, "up-sampling reads one layer's (C, H, W) units")
         out = tuple(e.shape[1:])
         if len(L.shape) != 3 or len(out) != 3 or out[1] % L.shape[1] or out[2] % L.shape[2]:
             self.refuse(node, what, f"only up-sampling (C, H, W) units by integer factors maps to the graph, "

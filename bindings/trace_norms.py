@@ -94,7 +94,9 @@ class _NormOperations:
         import torch
 
         what = f"module {kind}" if node.op == "call_module" else _describe(node)
-        L, x = self.whole(node, x, what, "a BatchNorm reads one layer's units, whole and in order")
+        shared = self.shared_layer(x) if self.tokens and not x.pending else None  # token mode: units = channels
+        why = "a BatchNorm reads one layer's units, whole and in order"
+        L, x = (shared, x) if shared is not None else self.whole(node, x, what, why)
         if len(L.shape) not in (1, 2, 3):
             self.refuse(node, what, f"units of shape {L.shape}")
         var, mean = var.detach().double(), mean.detach().double()
@@ -117,6 +119,9 @@ class _NormOperations:
                                beta_u - s_unit * mean_u)
             self.blocks[(L.id, y.id)] = ("diag", s_unit)
             e = self.env[node]
+            if shared is not None:  # the new units along the channel axis, alike at every position
+                key = (y.id * _BIG + torch.arange(y.n)).reshape((1, -1) + (1,) * (e.ndim - 2)).expand(e.shape)
+                return self.bind(node, _Units(key.contiguous(), x.sample))
             self.bind(node, self.units(y, e.shape, x.sample))
 
     def norm(self, node, x, gamma, beta, n_axes, name):

@@ -324,7 +324,8 @@ class _Tracer(_Operations):
                 self.refuse(node, _describe(node), "mixes attention weights with units outside an attention product")
             self.value[node] = _Mix()
             return
-        if op in ("interpolate", "upsample", "upsample_nearest2d", "_upsample_nearest_exact2d"):
+        if op in ("interpolate", "upsample", "upsample_nearest2d", "_upsample_nearest_exact2d", "upsample_bilinear2d",
+                  "upsample_bicubic2d"):
             return self.upsample(node, self.operand(node, node.args[0]), _describe(node))
         if op in ("conv_transpose1d", "conv_transpose2d"):
             a = self.args(node, "input weight bias stride padding output_padding groups dilation", stride=1,

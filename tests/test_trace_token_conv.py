@@ -128,3 +128,54 @@ def test_hugging_face_models_with_a_convolutional_front(family):
     assert g.n_edges == np.count_nonzero(A)
     np.testing.assert_array_equal(deepcnt.degree(g), (A != 0).sum(0) + (A != 0).sum(1))
     np.testing.assert_allclose(deepcnt.strength(g), A.sum(0) + A.sum(1), rtol=1e-5, atol=1e-5)
+
+
+class Hybrid(nn.Module):
+    """MobileViT's and LeViT's parts in token mode: a BatchNorm on a convolution's output (its scale folded into
+    the block per unit, as per channel), a bilinear interpolation of positions that hold the same units (the
+    units stay), and a convolution over a concatenation of two layers along the channels (taps added, a block
+    from each layer)."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem, self.bn = nn.Conv1d(2, 4, 3, padding=1), nn.BatchNorm1d(4)
+        self.side, self.fuse, self.fc = nn.Conv1d(4, 3, 1), nn.Conv1d(7, 5, 3, padding=1), nn.Linear(5, 2)
+
+    def forward(self, x):
+        h = F.gelu(self.bn(self.stem(x)))
+        s = F.interpolate(F.gelu(self.side(h)).unsqueeze(2), size=(1, x.shape[-1]), mode="bilinear").squeeze(2)
+        return self.fc(self.fuse(torch.cat([h, s], 1)).transpose(1, 2))
+
+
+def test_batchnorm_interpolation_and_concatenation_in_token_mode():
+    from test_trace import randomise_bn
+
+    torch.manual_seed(5)
+    m = Hybrid().eval()
+    randomise_bn(m, 3)
+    g = trace_module(m, torch.randn(1, 2, 6), tokens=True)
+    bn = m.bn
+    s = _np(bn.weight) / np.sqrt(_np(bn.running_var) + bn.eps)
+    stem = _np(m.stem.weight).reshape(4, -1).T * s  # BatchNorm's scale on the stem's columns
+    fuse = _taps(m.fuse)
+    ref = {(0, 1): stem, (1, 2): _np(m.side.weight)[:, :, 0].T, (1, 3): fuse[:4], (2, 3): fuse[4:],
+           (3, 4): _np(m.fc.weight).T}
+    biases = {1: s * (_np(m.stem.bias) - _np(bn.running_mean)) + _np(bn.bias), 2: _np(m.side.bias),
+              3: _np(m.fuse.bias), 4: _np(m.fc.bias)}
+    check(g, (6, 4, 3, 5, 2), ref, biases)
+
+
+@pytest.mark.parametrize("family", ("MobileViT", "Levit"))
+def test_hugging_face_hybrids_of_convolutions_and_attention(family):
+    """MobileViT (convolutions, tokens unfolded from patches, a fusion over a concatenation, a bilinear resize)
+    and LeViT (BatchNorm on every projection, strided attention) against their own adjacency (held sparse)."""
+    import deepcnt
+
+    tf = _transformers()
+    torch.manual_seed(4)
+    m = getattr(tf, f"{family}Model")(getattr(tf, f"{family}Config")(image_size=32)).eval()
+    g = trace_module(m, torch.randn(1, 3, 32, 32))
+    A = g.to_scipy().tocsr()
+    nz = (A != 0).astype(np.int64)
+    np.testing.assert_array_equal(deepcnt.degree(g), np.ravel(nz.sum(0)) + np.ravel(nz.sum(1)))
+    np.testing.assert_allclose(deepcnt.strength(g), np.ravel(A.sum(0)) + np.ravel(A.sum(1)), rtol=1e-5, atol=1e-5)
