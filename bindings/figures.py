@@ -345,7 +345,7 @@ def _depth_bar(fig, ax, group):
     bar = fig.colorbar(sm, ax=ax, pad=0.02, fraction=0.05)
     bar.set_ticks([0, len(group) - 1])
     bar.ax.set_yticklabels([panel_title(group[0][1])[-14:], panel_title(group[-1][1])[-14:]], fontsize=6)
-    bar.set_label(f"layer ({len(group)}, by depth)", fontsize=7)
+    bar.ax.set_title(f"{len(group)}\nlayers", fontsize=6)  # above the bar: a side label meets the next panel
 
 
 def fig_scalars(epochs, out, layer_names=(), sweep=None):

@@ -210,9 +210,13 @@ class Program:
 
     def __init__(self, module, prefix):
         import copy
+        import warnings
 
         # its own copy: the traced module shares the model's parameters, which loading must not change
-        self.module, self.prefix = copy.deepcopy(module), prefix
+        with warnings.catch_warnings():  # torch.export's tree specs warn of their own deprecations when copied
+            warnings.simplefilter("ignore", FutureWarning)
+            self.module = copy.deepcopy(module)
+        self.prefix = prefix
         self.keys = set(self.module.state_dict())
 
     def load(self, model):
