@@ -20,7 +20,8 @@ same for users):
   (adaptive where the size divides; with ``ceil_mode`` only one window over the whole map; modules or
   functions), a mean over a ``(C, H, W)`` layer's ``H, W`` and nearest-neighbour up-sampling by integer
   factors → a :class:`PoolBlock`;
-* ``Embedding`` on the integer input → a source layer of its ``d`` features, or (``embedding="one-hot"``)
+* ``Embedding`` on the integer input (or on ids written from it: a decoder's shifted ids) → a source layer of
+  its ``d`` features, or (``embedding="one-hot"``)
   an input layer of its ``vocab`` one-hot units joined by the dense block of the embedding table;
   ``Embedding`` of a constant (positions, token types) is a constant;
 * elementwise activations (also composed ones: ``0.5·x·(1 + tanh(…))`` of one layer's units), dropout,

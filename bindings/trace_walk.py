@@ -298,11 +298,18 @@ class _Tracer(_Operations):
                 self.value[node] = _CONST  # a constant, or a shape read from units
                 return
             self.refuse(node, _describe(node))
+        if has[_Ids] and not has[_Units] and op in ("copy", "setitem", "slice_scatter", "select_scatter"):
+            return self.write_ids(node, op)
         if has[_Ids] and not has[_Units]:
             if op == "embedding":
                 a = self.args(node, "weight input" if _is_aten(node) else "input weight")
-                return self.embed(node, self.value.get(a["input"], _CONST), self.env[a["weight"]],
-                                  self.param_name(node, a["weight"]))
+                # named after the module that calls it: a table shared by two (BART's encoder and decoder) has
+                # one parameter name
+                name = _path(node, self.prefix).rstrip(".") or self.param_name(node, a["weight"])
+                return self.embed(node, self.value.get(a["input"], _CONST), self.env[a["weight"]], name)
+            if op in ("masked_fill", "fill") and isinstance(self.value.get(node.args[0]), _Ids):
+                self.value[node] = self.value[node.args[0]]  # ids with some replaced (a padding or start id)
+                return
             if op in _REINDEX or op in _LINEAR_SAME:
                 ids = self.value[node.args[0]]
                 args = _map(node.args, lambda a: ids.sample if a is node.args[0] else self.env.get(a, a))
@@ -396,6 +403,25 @@ class _Tracer(_Operations):
             if len(units) == 1:
                 return self.same(node, self.value[units[0]], linear=False)
         self.refuse(node, _describe(node))
+
+    def write_ids(self, node, op):
+        """Token ids written into another tensor (``shift_tokens_right``: a decoder's ids are the input's, one
+        position later): the tensor written into in place (``copy_``, ``x[:, 1:] = ids``), or the one a scatter
+        makes, holds token ids."""
+        import torch
+
+        src = node.args[2] if op == "setitem" else node.args[1]
+        if not isinstance(self.value.get(src), _Ids):
+            self.value[node] = _CONST
+            return
+        if op in ("copy", "setitem"):
+            base = node.args[0]
+            while hasattr(base, "op") and _opname(base) in ("slice", "select", "view", "getitem") and base.args:
+                base = base.args[0]  # the tensor the view was taken of
+            if hasattr(base, "op"):
+                self.value[base] = _Ids(_arange_like(torch.zeros(self.env[base].shape, dtype=torch.int64)))
+        out = self.env.get(node)
+        self.value[node] = _Ids(_arange_like(torch.zeros(out.shape, dtype=torch.int64))) if _is_tensor(out) else _CONST
 
     # ------------------------------------------------------------------ result
     def drop_dead_ends(self):

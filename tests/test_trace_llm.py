@@ -385,3 +385,48 @@ def test_a_packed_projection_interleaved_by_head_is_split_into_its_parts():
     ref = {(0, 1 + i): W[:, c] for i, c in enumerate(cols)}
     ref[(3, 4)] = np64(m.o.weight).T
     check(g, (4, 4, 4, 4, 4), ref, {1: b[cols[0]], 2: b[cols[1]], 3: b[cols[2]], 4: np64(m.o.bias)})
+
+
+class Shifted(nn.Module):
+    """An encoder-decoder's ids as BART makes them: the decoder reads the input's token ids one position later
+    (written into a new tensor in place), through the same embedding table as the encoder."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb, self.enc, self.dec = nn.Embedding(10, 4), nn.Linear(4, 4), nn.Linear(4, 4)
+
+    def forward(self, ids):
+        shifted = ids.new_zeros(ids.shape)
+        shifted[:, 1:] = ids[:, :-1]
+        shifted[:, 0] = 2  # the start id
+        shifted = shifted.masked_fill(shifted == -100, 0)
+        return self.enc(self.emb(ids)) + self.dec(self.emb(shifted))
+
+
+def test_a_decoders_shifted_token_ids_are_token_ids():
+    """The decoder's embedding is a source layer of its own (not a constant), named after the module that calls
+    it; checked against the explicit graph: two sources, each joined to the sum by its projection."""
+    torch.manual_seed(4)
+    m = Shifted().eval()
+    g = trace_module(m, torch.randint(0, 10, (1, 5)))
+    W = lambda lin: lin.weight.detach().double().numpy().T  # noqa: E731
+    check(g, (4, 4, 4), {(0, 2): W(m.enc), (1, 2): W(m.dec)},
+          {2: (m.enc.bias + m.dec.bias).detach().double().numpy()})
+    assert g.layer_names[:2] == ("emb", "emb_1")
+
+
+def test_hugging_face_bart_traces_encoder_and_decoder():
+    import deepcnt
+
+    tf = _transformers()
+    torch.manual_seed(7)
+    cfg = tf.BartConfig(d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+                        decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, vocab_size=30)
+    g = trace_module(tf.BartModel(cfg).eval(), torch.randint(3, 30, (1, 6)))
+    names = g.layer_names
+    assert names[0] == "encoder.embed_tokens" and "decoder.embed_tokens" in names
+    cross = [(names[a], names[b]) for a, b in g.pairs if "encoder_attn" in names[b]]
+    assert any(a.startswith("encoder.") for a, _ in cross)  # the decoder's cross-attention reads the encoder
+    A = g.to_scipy().toarray()
+    np.testing.assert_array_equal(deepcnt.degree(g), (A != 0).sum(0) + (A != 0).sum(1))
+    np.testing.assert_allclose(deepcnt.strength(g), A.sum(0) + A.sum(1), rtol=1e-5, atol=1e-5)
