@@ -7,8 +7,8 @@ in :mod:`deepcnt.bindings.trace`.
 """
 import numpy as np
 
-from .trace_values import (_BIG, _CONST, _LINEAR_SAME, _NONLINEAR, _REINDEX, _Stat, _Units, _arange_like, _describe,
-                           _expand, _path, _scaled)
+from .trace_values import (_BIG, _CONST, _LINEAR_SAME, _NONLINEAR, _REINDEX, _STATISTICS, _Stat, _Units, _arange_like,
+                           _describe, _expand, _path, _scaled)
 
 
 class _NormOperations:
@@ -198,7 +198,7 @@ class _NormOperations:
         input and has no weights, as in a LayerNorm (a pending factor of the units becomes its own layer first).
         Anything else (a block reading the statistic, a gate made of it) is refused."""
         if not units:
-            if op in _NONLINEAR or op in _LINEAR_SAME or op in _REINDEX or op in (
+            if op in _NONLINEAR or op in _LINEAR_SAME or op in _REINDEX or op in _STATISTICS or op in (
                     "add", "sub", "rsub", "mul", "div", "truediv", "neg", "iadd", "isub", "imul", "itruediv"):
                 self.value[node] = _Stat()
                 return

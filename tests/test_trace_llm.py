@@ -332,6 +332,9 @@ def test_a_linear_on_channels_last_units_is_a_pointwise_convolution():
 
 VISION = {  # family: its configuration, and whether it is convolutional (else a transformer, in token mode)
     "ConvNext": (dict(hidden_sizes=[4, 8], depths=[1, 1], num_stages=2, image_size=16), True),
+    # ConvNeXt V2's global response normalisation: a norm over positions, its mean over channels (a statistic
+    # of a statistic), the units scaled by it
+    "ConvNextV2": (dict(hidden_sizes=[4, 8], depths=[1, 1], num_stages=2, image_size=16), True),
     "ResNet": (dict(hidden_sizes=[4, 8], depths=[1, 1], embedding_size=4), True),
     # BiT: weight-standardised convolutions, GroupNorm, TensorFlow's "same" max pooling (a padding, then the pool)
     "Bit": (dict(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], layer_type="bottleneck", num_groups=4), True),
