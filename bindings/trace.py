@@ -32,7 +32,8 @@ same for users):
 * ``BatchNorm1d/2d`` (eval statistics): ``s = γ/√(σ²+ε)`` multiplies the output columns of the block(s)
   feeding the layer it follows, and the layer's bias becomes ``s(b − μ) + β`` (``fold_norm=True``); where
   there is no such block (the input, a pooling layer, a layer also read elsewhere) or with ``fold_norm=False``
-  it is its own layer joined by a :class:`DiagonalBlock` ``diag(s)``;
+  it is its own layer joined by a :class:`DiagonalBlock` ``diag(s)``; of a concatenation along the channels
+  (DenseNet), each layer's slice as its own BatchNorm (and so a global average pool of one);
 * ``LayerNorm``/``GroupNorm`` with affine parameters: the normalisation itself depends on the input and has
   no weights; the scale ``γ`` multiplies the **rows** of the blocks that read the normalised units (the
   weights it precedes: ``W' = diag(γ)·W``, exact for what follows the normalisation), and ``β`` goes into

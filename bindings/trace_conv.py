@@ -169,27 +169,34 @@ class _ConvOperations:
         if len(lids) == 1 or x.pending:
             L, _ = self.whole(node, x, bad, why)
             return [(L, 0, L.shape[0])]
-        key = self.canon(x.key)  # (B, C, ...)
-        if (key < 0).any():
+        parts = self.concat_parts(x)
+        if parts is None:
             self.refuse(node, bad, why)
+        if len({L.id for L, _, _ in parts}) < len(parts):
+            self.refuse(node, f"{what} on a concatenation that holds one layer twice", why)
+        if groups > 1:
+            self.refuse(node, f"a grouped {what} on a concatenation of layers", why)
+        return parts
+
+    def concat_parts(self, x):
+        """``[(layer, c0, c1)]`` where ``x`` (no pending map) holds layers' units whole and in order as channels
+        ``c0:c1`` (a concatenation along the channels, one sample per batch row), else None."""
+        key = self.canon(x.key)  # (B, C, ...)
+        if x.pending or key.ndim < 3 or (key < 0).any():
+            return None
         B, C = key.shape[:2]
         per_channel = key.reshape(B, C, -1) >> 32
         if not (per_channel == per_channel[:1, :, :1]).all():
-            self.refuse(node, bad, why)
+            return None
         owner = per_channel[0, :, 0]
         starts = [0] + [c for c in range(1, C) if owner[c] != owner[c - 1]] + [C]
         parts = []
         for c0, c1 in zip(starts, starts[1:]):
             L = self.layers[int(owner[c0])]
-            want = (L.id << 32) + np.arange(L.n)
             held = key[:, c0:c1].reshape(B, -1)
-            if L.shape[0] != c1 - c0 or held.shape[1] != L.n or not (held == want).all():
-                self.refuse(node, bad, why)
+            if L.shape[0] != c1 - c0 or held.shape[1] != L.n or not (held == (L.id << 32) + np.arange(L.n)).all():
+                return None
             parts.append((L, c0, c1))
-        if len({L.id for L, _, _ in parts}) < len(parts):
-            self.refuse(node, f"{what} on a concatenation that holds one layer twice", why)
-        if groups > 1:
-            self.refuse(node, f"a grouped {what} on a concatenation of layers", why)
         return parts
 
     def upsample(self, node, x, what):

@@ -66,8 +66,9 @@ class _NormOperations:
         self.blocks[(L.id, y.id)] = ("pool", block)
         e = self.env[node]
         e = e[0] if isinstance(e, (tuple, list)) else e
+        shape = (e.shape[0],) + tuple(out)  # the value's, or (pooling one layer of a concatenation) its slice's
         key = (y.id * _BIG + torch.arange(y.n, dtype=torch.int64)).reshape(tuple(out))
-        self.bind(node, _Units(key.expand(e.shape).contiguous(), _arange_like(torch.zeros(e.shape, dtype=torch.int64))))
+        self.bind(node, _Units(key.expand(shape).contiguous(), _arange_like(torch.zeros(shape, dtype=torch.int64))))
 
     def pool_function(self, node, op, e):
         """``max_pool2d``/``avg_pool2d``/their adaptive forms called as functions (torch.export writes every
@@ -95,6 +96,10 @@ class _NormOperations:
 
         what = f"module {kind}" if node.op == "call_module" else _describe(node)
         shared = self.shared_layer(x) if self.tokens and not x.pending else None  # token mode: units = channels
+        if shared is None and not self.tokens and len(self.layer_ids(x)) > 1:
+            parts = self.concat_parts(x)
+            if parts is not None and len({L.id for L, _, _ in parts}) == len(parts):
+                return self.batchnorm_parts(node, x, parts, gamma, beta, mean, var, eps, kind)
         why = "a BatchNorm reads one layer's units, whole and in order"
         L, x = (shared, x) if shared is not None else self.whole(node, x, what, why)
         if len(L.shape) not in (1, 2, 3):
@@ -118,11 +123,29 @@ class _NormOperations:
             y = self.new_layer(L.shape, name,
                                beta_u - s_unit * mean_u)
             self.blocks[(L.id, y.id)] = ("diag", s_unit)
-            e = self.env[node]
+            e = x.key  # the shape of what is normalised (one layer of a concatenation: its slice)
             if shared is not None:  # the new units along the channel axis, alike at every position
                 key = (y.id * _BIG + torch.arange(y.n)).reshape((1, -1) + (1,) * (e.ndim - 2)).expand(e.shape)
                 return self.bind(node, _Units(key.contiguous(), x.sample))
             self.bind(node, self.units(y, e.shape, x.sample))
+
+    def batchnorm_parts(self, node, x, parts, gamma, beta, mean, var, eps, kind):
+        """A BatchNorm of a concatenation of layers along the channels (DenseNet): each layer's slice of the
+        channels normalised as a BatchNorm of that layer alone (folded where it can be), the result the
+        concatenation of what each gives."""
+        import torch
+
+        C = sum(c1 - c0 for _, c0, c1 in parts)
+        ones = torch.ones(C, dtype=torch.float64)
+        gamma, beta = (ones if gamma is None else gamma), (0 * ones if beta is None else beta)
+        keys = []
+        for L, c0, c1 in parts:
+            sub = x.key[:, c0:c1]
+            piece = _Units(sub.contiguous(), x.sample[:, c0:c1].contiguous(), act=x.act)
+            self.value[node] = None
+            self.batchnorm(node, piece, gamma[c0:c1], beta[c0:c1], mean[c0:c1], var[c0:c1], eps, kind)
+            keys.append(self.value[node].key)
+        self.bind(node, _Units(torch.cat(keys, 1), x.sample, act=x.act))
 
     def norm(self, node, x, gamma, beta, n_axes, name):
         """LayerNorm (over the last ``n_axes``) or GroupNorm (``n_axes=None``, per channel): γ and β pending."""
@@ -176,11 +199,22 @@ class _NormOperations:
             dims = [dims] if isinstance(dims, int) else list(dims)
         same = all(bool((k == k.amax(d, keepdim=True)).all()) for d in dims)
         if not same and op == "mean" and sorted(d % k.ndim for d in dims) == [2, 3] and k.ndim == 4:
+            import torch
+            import torch.nn as nn
+
             lids = self.layer_ids(x)  # a mean over the (H, W) of one layer's (C, H, W) units: global average pooling
             if len(lids) == 1 and self.layers[lids[0]].shape == tuple(k.shape[1:]):
-                import torch.nn as nn
-
                 return self.pool(node, nn.AdaptiveAvgPool2d(1), x, tuple(e.shape[1:]), what=_describe(node))
+            parts = self.concat_parts(x)  # of a concatenation (DenseNet's last features): each layer pooled
+            if parts is not None and len({L.id for L, _, _ in parts}) == len(parts):
+                keys = []
+                for L, c0, c1 in parts:
+                    piece = _Units(x.key[:, c0:c1].contiguous(), x.sample[:, c0:c1].contiguous(), act=x.act)
+                    self.pool(node, nn.AdaptiveAvgPool2d(1), piece, (c1 - c0,) + tuple(e.shape[2:]),
+                              what=_describe(node))
+                    keys.append(self.value[node].key)
+                batch = _arange_like(torch.zeros(e.shape, dtype=torch.int64))
+                return self.bind(node, _Units(torch.cat(keys, 1), batch))
         if not same or op not in ("mean", "sum"):
             if keep:
                 self.value[node] = [_Stat(), _Stat()] if op == "var_mean" else _Stat()

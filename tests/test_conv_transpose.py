@@ -226,3 +226,62 @@ def test_nearest_upsampling_is_a_fixed_transposed_window(how, exported):
 def test_bilinear_upsampling_is_refused(exported):
     with pytest.raises(InputError, match="nearest|upsample_bilinear"):
         trace_module(Upsampled("bilinear", exported).eval(), torch.randn(1, 2, 4, 4))
+
+
+class DenseLayer(nn.Module):
+    def __init__(self, c_in, growth):
+        super().__init__()
+        self.norm1, self.conv1 = nn.BatchNorm2d(c_in), nn.Conv2d(c_in, growth, 3, padding=1, bias=False)
+
+    def forward(self, features):
+        return self.conv1(F.relu(self.norm1(torch.cat(features, 1))))
+
+
+class DenseNet(nn.Module):
+    """torchvision's DenseNet in small: each layer normalises the concatenation of every earlier output, and the
+    classifier reads the global average pool of the last concatenation."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(1, 4, 3, padding=1)
+        self.l1, self.l2, self.fc = DenseLayer(4, 2), DenseLayer(6, 2), nn.Linear(8, 3)
+
+    def forward(self, x):
+        f = [self.stem(x)]
+        f.append(self.l1(f))
+        f.append(self.l2(f))
+        return self.fc(torch.cat(f, 1).mean((2, 3)))
+
+
+def test_densenet_batchnorm_and_pooling_of_concatenations():
+    """A BatchNorm of a concatenation normalises each layer's channels in a layer of their own (its scale a
+    diagonal block; the layers are read elsewhere, so nothing folds), and a global average pool of one pools
+    each layer; checked against the explicit graph of the parts (Jacobians, BatchNorm's scale and shift)."""
+    from naive_conv import layer_dense
+    from test_trace import randomise_bn
+
+    torch.manual_seed(8)
+    m = DenseNet().eval()
+    randomise_bn(m, 9)
+    g = trace_module(m, torch.randn(1, 1, 5, 5), tokens=False)
+    assert [n for n in g.layer_names] == ["input", "stem", "l1.norm1", "l1.conv1", "l2.norm1", "l2.norm1_1",
+                                          "l2.conv1", "mean", "mean_1", "mean_2", "fc"]
+    m = m.double()
+
+    def bn(mod, c0, c1):  # channels c0:c1, per unit (25 positions a channel): the scale's diagonal, the shift
+        s = (mod.weight / torch.sqrt(mod.running_var + mod.eps)).detach().numpy()[c0:c1]
+        b = mod.bias.detach().numpy()[c0:c1] - s * mod.running_mean.detach().numpy()[c0:c1]
+        return np.diag(np.repeat(s, 25)), np.repeat(b, 25)
+
+    s1, b1 = bn(m.l1.norm1, 0, 4)
+    s2a, b2a = bn(m.l2.norm1, 0, 4)
+    s2b, b2b = bn(m.l2.norm1, 4, 6)
+    stem, b_stem = _jacobian(m.stem, (1, 1, 5, 5))
+    c1 = layer_dense(m.l1.conv1, (4, 5, 5))[0]
+    c2 = layer_dense(m.l2.conv1, (6, 5, 5))[0]
+    pool = lambda c: layer_dense(nn.AdaptiveAvgPool2d(1), (c, 5, 5))[0]  # noqa: E731
+    fc = m.fc.weight.detach().numpy().T
+    ref = {(0, 1): stem, (1, 2): s1, (1, 4): s2a, (1, 7): pool(4), (2, 3): c1, (3, 5): s2b, (3, 8): pool(2),
+           (4, 6): c2[:100], (5, 6): c2[100:], (6, 9): pool(2), (7, 10): fc[:4], (8, 10): fc[4:6], (9, 10): fc[6:]}
+    check(g, (25, 100, 100, 50, 100, 50, 50, 4, 2, 2, 3), ref,
+          {1: b_stem, 2: b1, 4: b2a, 5: b2b, 10: m.fc.bias.detach().numpy()})
