@@ -55,10 +55,11 @@ class _Operations(_NormOperations, _ConvOperations):
         r, s, sh, rows = self.rows(node, x, what)
         Wd = W.detach()
         bias = None if b is None else b.detach().double().clone()
+        W64 = Wd.double() if sh is not None or s is not None else None  # one conversion for both folds
         if sh is not None:
-            bias = (0 if bias is None else bias) + sh @ Wd.double()
+            bias = (0 if bias is None else bias) + sh @ W64
         if s is not None:  # γ folded (in float64, the block kept in the model's precision)
-            Wd = (Wd.double() * s[:, None]).to(W.dtype)
+            Wd = (W64 * s[:, None]).to(W.dtype)
         y = self.new_layer((d_out,), name, bias)
         lid, uid = r // _BIG, r % _BIG
         for L in np.unique(lid):
