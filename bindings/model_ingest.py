@@ -160,6 +160,18 @@ def example_input_for(model, input_shape=None):
     return torch.zeros((1,) + shape, **kw)
 
 
+def _decoder_keywords(model):
+    """``(first parameter, "decoder_input_ids")`` of an encoder-decoder's forward (T5, the full Whisper), which
+    needs the decoder's token ids beside its input; else None."""
+    import inspect
+
+    try:
+        params = list(inspect.signature(model.forward).parameters)
+    except (TypeError, ValueError):
+        return None
+    return (params[0], "decoder_input_ids") if params and "decoder_input_ids" in params[1:] else None
+
+
 def _tensor(v):
     import torch
 
@@ -264,6 +276,9 @@ class ModelReader:
             cls, "from_pretrained") else None
         self.args = model_args_of(model_args)
         self.example = example_input if example_input is not None else example_input_for(self.model, input_shape)
+        #: an encoder-decoder's forward also takes the decoder's token ids: the example input is then keyword
+        #: inputs, the main one by the name of the forward's first parameter
+        self.keywords = _decoder_keywords(self.model)
         self.fold_norm = bool(fold_norm)
         self.options = dict(trace_options or {})
         unknown = sorted(set(self.options) - {"tokens", "embedding", "attention"})
@@ -278,6 +293,7 @@ class ModelReader:
     def metadata(self):
         """What a store records of the model."""
         return {"model": self.spec, "model_args": self.args, "input_shape": list(self.example.shape[1:]),
+                **({"decoder_tokens": TOKENS} if self.keywords else {}),
                 "input_dtype": str(self.example.dtype).replace("torch.", ""), "fold_norm": self.fold_norm,
                 **({"trace_options": self.options} if self.options else {})}
 
@@ -300,8 +316,12 @@ class ModelReader:
         return self._traced(self.model), masks
 
     def _traced(self, model):
-        return trace_module(model, self.example, fold_norm=self.fold_norm, device="cpu", program=self.program,
-                            **self.options)
+        import torch
+
+        x = self.example
+        if self.keywords:
+            x = {self.keywords[0]: x, self.keywords[1]: torch.zeros((x.shape[0], TOKENS), dtype=torch.long)}
+        return trace_module(model, x, fold_norm=self.fold_norm, device="cpu", program=self.program, **self.options)
 
     def layout(self, path):
         """Fix which blocks are sparse from the checkpoint ``path`` (the last, usually the most pruned)."""

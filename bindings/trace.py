@@ -160,12 +160,23 @@ def _first_tensor_module(model):
             super().__init__()
             self.m = m
 
-        def forward(self, x):
-            out = self.m(x)
+        def forward(self, *args, **kwargs):
+            out = self.m(*args, **kwargs)
             leaves = [t for t in pytree.tree_leaves(out) if isinstance(t, torch.Tensor)]
             return leaves[0]
 
     return FirstTensor(model)
+
+
+def _inputs(gm, x):
+    """The traced module's placeholders' values, in order: ``x``, or the tensors of a dict of keyword inputs
+    (matched by name, else in the dict's order)."""
+    if not isinstance(x, dict):
+        return [x]
+    names = [n.target for n in gm.graph.nodes if n.op == "placeholder"]
+    if set(names) <= set(x):
+        return [x[n] for n in names]
+    return list(x.values())
 
 
 def _trace(model, x):
@@ -173,12 +184,15 @@ def _trace(model, x):
     import torch
     import torch.fx as fx
 
+    fx_error = "keyword inputs"
+    if not isinstance(x, dict):
+        try:
+            return fx.symbolic_trace(model), ""
+        except Exception as exc:
+            fx_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}" if str(exc) else type(exc).__name__
     try:
-        return fx.symbolic_trace(model), ""
-    except Exception as exc:
-        fx_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}" if str(exc) else type(exc).__name__
-    try:
-        ep = torch.export.export(_first_tensor_module(model), (x,), strict=False)
+        args, kwargs = ((), x) if isinstance(x, dict) else ((x,), {})
+        ep = torch.export.export(_first_tensor_module(model), args, kwargs, strict=False)
         return ep.module(), "m."
     except Exception as exc:
         raise InputError(f"neither torch.fx ({fx_error}) nor torch.export ({type(exc).__name__}: "
@@ -252,10 +266,12 @@ def trace_module(model, example_input, fold_norm=True, device=None, tokens=None,
         re-indexing, concatenation and residual adds, wired in any order by its ``forward``. Traced with
         ``torch.fx``, or with ``torch.export`` where fx fails (Hugging Face models: the first tensor of the
         output is taken, ``last_hidden_state`` or ``logits``).
-    example_input : torch.Tensor, shape (B, ...)
+    example_input : torch.Tensor, shape (B, ...), or dict of them
         A batch of inputs (any ``B >= 1``; zeros will do; token ids for a model that starts with an
         Embedding): the per-sample shape fixes the units. The model runs once on it in eval mode without
-        gradients; its training flags and statistics are left as they were.
+        gradients; its training flags and statistics are left as they were. A dict gives keyword inputs of one
+        batch size, traced with torch.export: an encoder-decoder's input and its decoder's token ids
+        (``{"input_ids": ids, "decoder_input_ids": ids}``); one of them may hold units, the others token ids.
     fold_norm : bool
         ``True``: a BatchNorm's ``γ/√(σ²+ε)`` multiplies the output columns of the block(s) it follows; a
         LayerNorm's or GroupNorm's ``γ`` the rows of the blocks that read it. ``False``: every normalisation is
@@ -308,9 +324,13 @@ def trace_module(model, example_input, fold_norm=True, device=None, tokens=None,
     check_choice("attention", attention, ("query-key", "value"))
     if not isinstance(model, torch.nn.Module):
         raise InputError(f"trace_module needs a torch.nn.Module, got {type(model).__name__}")
-    if not isinstance(example_input, torch.Tensor) or example_input.ndim < 2 or example_input.shape[0] < 1:
-        raise InputError("example_input must be one tensor holding a batch of inputs, shape (B, ...) with B >= 1, "
-                         f"got {getattr(example_input, 'shape', type(example_input).__name__)}")
+    given = list(example_input.values()) if isinstance(example_input, dict) and example_input else [example_input]
+    if not all(isinstance(t, torch.Tensor) and t.ndim >= 2 and t.shape[0] >= 1 for t in given) or len(
+            {t.shape[0] for t in given}) != 1:
+        raise InputError("example_input must be one tensor holding a batch of inputs, shape (B, ...) with B >= 1 "
+                         "(or a dict of such keyword inputs, one batch size), got "
+                         f"{getattr(example_input, 'shape', type(example_input).__name__)}")
+    batch = int(given[0].shape[0])
     modes = [(m, m.training) for m in model.modules()]
     env = {}
 
@@ -321,7 +341,9 @@ def trace_module(model, example_input, fold_norm=True, device=None, tokens=None,
 
     try:
         model.eval()
-        x = example_input.to(next(model.parameters(), example_input).device)
+        device = next(model.parameters(), given[0]).device
+        x = {k: t.to(device) for k, t in example_input.items()} if isinstance(example_input, dict) else \
+            example_input.to(device)
         if program and program[0].load(model):
             gm, prefix = program[0].module, program[0].prefix
         else:
@@ -329,19 +351,20 @@ def trace_module(model, example_input, fold_norm=True, device=None, tokens=None,
             if program is not None:
                 program[:] = [Program(gm, prefix)]
         with torch.no_grad():
-            Recorder(gm).run(x)
+            Recorder(gm).run(*_inputs(gm, x))
     except InputError:
         raise
     except Exception as exc:
+        shapes = [tuple(t.shape) for t in given]
         raise InputError(f"{type(model).__name__} does not run on example_input of shape "
-                         f"{tuple(example_input.shape)} ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})"
-                         ) from None
+                         f"{shapes[0] if len(shapes) == 1 else shapes} ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0][:160]})") from None
     finally:
         for m, training in modes:
             m.training = training
     env = {n: (v.detach().cpu() if isinstance(v, torch.Tensor) else v) for n, v in env.items()}
     with torch.no_grad():
-        t = _Tracer(gm, env, int(example_input.shape[0]), fold_norm, _has_tokens(gm) if tokens is None else tokens,
+        t = _Tracer(gm, env, batch, fold_norm, _has_tokens(gm) if tokens is None else tokens,
                     embedding, attention, prefix)
         t.run()
         return t.graph(device)

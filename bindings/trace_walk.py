@@ -184,8 +184,9 @@ class _Tracer(_Operations):
             if node.op == "placeholder":
                 if not isinstance(e, torch.Tensor):
                     continue  # an argument left at its non-tensor default (mask=None)
-                if any(isinstance(v, (_Units, _Ids)) for v in self.value.values()):
-                    self.refuse(node, "a second input", "the traced graph takes one input tensor")
+                if e.is_floating_point() and any(isinstance(v, _Units) for v in self.value.values()):
+                    self.refuse(node, "a second input of units", "the traced graph takes one input of units (and "
+                                "token ids: an encoder-decoder's decoder ids)")
                 sample = torch.arange(self.batch).reshape((-1,) + (1,) * (e.ndim - 1)).expand(e.shape).contiguous()
                 if e.is_floating_point():
                     layer = self.new_layer(e.shape[1:], "input")

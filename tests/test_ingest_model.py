@@ -436,3 +436,27 @@ def test_a_traced_program_runs_again_with_another_checkpoints_weights(family):
     assert not all(np.array_equal(a, b) for a, b in zip(_arrays(again), _arrays(trace_module(first, x))))
     g = trace_module(other, x, program=program)
     assert program[0].module is not traced and g.sizes == trace_module(other, x).sizes
+
+
+def test_cli_ingest_of_an_encoder_decoder_gives_it_decoder_ids(tmp_path, capsys, monkeypatch):
+    """T5's forward needs the decoder's token ids beside the input's: ``ingest`` traces it on both (8 each) and
+    the store records it; each checkpoint's graph equals the trace of that model on those keyword inputs."""
+    from test_trace_attention import _transformers
+
+    tf = _transformers()
+    monkeypatch.chdir(tmp_path)
+    cfg = tf.T5Config(d_model=8, d_ff=16, num_layers=1, num_decoder_layers=1, num_heads=2, d_kv=4, vocab_size=20)
+    models = []
+    for step in (10, 20):
+        torch.manual_seed(step)
+        models.append(tf.T5ForConditionalGeneration(cfg).eval())
+        models[-1].save_pretrained(tmp_path / "ck" / f"checkpoint-{step}")
+    assert main(["ingest", "ck", "--model", "transformers:T5ForConditionalGeneration", "--epoch-from", "step",
+                 "--out", "run", "--quiet"]) == 0
+    s = EpochStore.open(tmp_path / "run")
+    assert s.metadata["decoder_tokens"] == 8 and s.metadata["input_shape"] == [8]
+    ids = torch.zeros(1, 8, dtype=torch.long)
+    for e, m in enumerate(models):
+        ref = trace_module(m, {"input_ids": ids, "decoder_input_ids": ids})
+        assert s.graph(e).layer_names == ref.layer_names
+        np.testing.assert_allclose(s.graph(e).to_scipy().toarray(), ref.to_scipy().toarray(), rtol=1e-6)

@@ -433,3 +433,43 @@ def test_hugging_face_bart_traces_encoder_and_decoder():
     A = g.to_scipy().toarray()
     np.testing.assert_array_equal(deepcnt.degree(g), (A != 0).sum(0) + (A != 0).sum(1))
     np.testing.assert_allclose(deepcnt.strength(g), A.sum(0) + A.sum(1), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("family", ("T5", "Whisper"))
+def test_encoder_decoders_traced_on_keyword_inputs(family):
+    """An encoder-decoder whose forward needs the decoder's token ids beside its input is traced on a dict of
+    keyword inputs: its decoder embedding a source layer, its graph against its own adjacency."""
+    import deepcnt
+
+    tf = _transformers()
+    torch.manual_seed(9)
+    ids = torch.randint(0, 30, (1, 5))
+    if family == "T5":
+        m = tf.T5Model(tf.T5Config(d_model=16, d_ff=32, num_layers=1, num_decoder_layers=1, num_heads=2, d_kv=8,
+                                   vocab_size=30))
+        x = {"input_ids": ids, "decoder_input_ids": ids}
+    else:
+        m = tf.WhisperModel(tf.WhisperConfig(d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+                                             decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32,
+                                             num_mel_bins=4, max_source_positions=8))
+        x = {"input_features": torch.randn(1, 4, 16), "decoder_input_ids": ids}
+    g = trace_module(m.eval(), x)
+    assert "decoder.embed_tokens" in g.layer_names and g.layer_names[0] != "decoder.embed_tokens"
+    A = g.to_scipy().toarray()
+    np.testing.assert_array_equal(deepcnt.degree(g), (A != 0).sum(0) + (A != 0).sum(1))
+    np.testing.assert_allclose(deepcnt.strength(g), A.sum(0) + A.sum(1), rtol=1e-5, atol=1e-5)
+
+
+def test_keyword_inputs_that_do_not_fit_are_refused():
+    class Two(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Linear(3, 2), nn.Linear(3, 2)
+
+        def forward(self, x, y):
+            return self.a(x) + self.b(y)
+
+    with pytest.raises(InputError, match="one batch size"):
+        trace_module(Two(), {"x": torch.zeros(1, 3), "y": torch.zeros(2, 3)})
+    with pytest.raises(InputError, match="a second input of units"):
+        trace_module(Two(), {"x": torch.zeros(1, 3), "y": torch.zeros(1, 3)})
