@@ -53,7 +53,7 @@ class _ConvOperations:
             self.put((new.id, y.id), ("dense", K.reshape(K.shape[0], -1).T), node)
             key = (y.id * _BIG + torch.arange(K.shape[0])).reshape(1, -1, 1, 1).expand(e.shape).contiguous()
             return self.bind(node, _Units(key, batch))
-        if self.tokens and output_padding is None and self.token_conv(node, x, K, b, lids, groups, name, what):
+        if self.tokens and output_padding is None and self.token_conv(node, x, K, b, lids, groups, name):
             return
         need = 2 if one else 3
         if x.key.ndim - 1 != need:
@@ -73,7 +73,7 @@ class _ConvOperations:
             self.put((L.id, y.id), ("conv", part, geom), node)
         self.bind(node, self.units(y, e.shape, batch))
 
-    def token_conv(self, node, x, K, b, lids, groups, name, what):
+    def token_conv(self, node, x, K, b, lids, groups, name):
         """A convolution in token mode (a position's units are its features), where it is not a patch
         embedding: on the input, one window's pixel slots ``(C, k_h, k_w)`` are the units of a position (as a
         patch's pixels are; Whisper, wav2vec2, SegFormer), the kernel a dense block from them; on units that
