@@ -198,12 +198,12 @@ def _sum_specs(a, b, n, refuse):
     kinds = {a[0], b[0]}
     if kinds <= {"diag", "identity"}:
         return ("diag", diag(a) + diag(b))
-    if kinds <= {"dense", "diag", "identity"}:
+    if kinds <= {"dense", "diag", "identity"}:  # summed in float64, kept in the model's precision
         dense, other = (a, b) if a[0] == "dense" else (b, a)
         W = dense[1].double().clone()
         if other[0] == "dense":
-            return ("dense", W + other[1].double())
-        return ("dense", W + torch.diag(diag(other)))
+            return ("dense", (W + other[1].double()).to(dense[1].dtype))
+        return ("dense", (W + torch.diag(diag(other))).to(dense[1].dtype))
     refuse(f"two maps join one pair of layers ({a[0]} and {b[0]}) and cannot be summed into one block")
 
 
