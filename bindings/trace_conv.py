@@ -95,11 +95,10 @@ class _ConvOperations:
             W = K.reshape(C_out, -1).T
             parts = [(new, 0, new.n)]
         else:
-            if self.shared_parts(x) is None:
-                return False
-            if x.pending:
-                x = self.materialise(node, x, _path(node, self.prefix) + "scale")
             parts = self.shared_parts(x)  # one layer, or a concatenation along the channels (MobileViT's fusion)
+            if parts is not None and x.pending:  # the pending factor becomes its own layer, read in its place
+                x = self.materialise(node, x, _path(node, self.prefix) + "scale")
+                parts = self.shared_parts(x)
             if parts is None or (groups > 1 and len(parts) > 1):
                 return False
             taps = K.sum(dim=tuple(range(2, K.ndim)))  # (C_out, C_in / groups)
@@ -125,15 +124,16 @@ class _ConvOperations:
         if (key < 0).any() or not (flat == flat[:1, :, :1]).all():
             return None
         first = flat[0, :, 0]
-        owner = first >> 32
-        starts = [0] + [c for c in range(1, len(first)) if owner[c] != owner[c - 1]] + [len(first)]
-        parts = []
-        for c0, c1 in zip(starts, starts[1:]):
-            L = self.layers.get(int(owner[c0]))
-            if L is None or L.n != c1 - c0 or not (first[c0:c1] == (L.id << 32) + np.arange(L.n)).all():
-                return None
-            parts.append((L, c0, c1))
+        parts = self.owner_runs(first >> 32)
+        if any(L.n != c1 - c0 or not (first[c0:c1] == (L.id << 32) + np.arange(L.n)).all() for L, c0, c1 in parts):
+            return None
         return parts if len({L.id for L, _, _ in parts}) == len(parts) else None
+
+    def owner_runs(self, owner):
+        """``[(layer, c0, c1)]``: the runs of channels ``c0:c1`` that one layer owns (``owner``: a layer id per
+        channel)."""
+        starts = [0] + [c for c in range(1, len(owner)) if owner[c] != owner[c - 1]] + [len(owner)]
+        return [(self.layers[int(owner[c0])], c0, c1) for c0, c1 in zip(starts, starts[1:])]
 
     def shared_layer(self, x):
         """The one layer of :meth:`shared_parts`, or None."""
@@ -142,7 +142,6 @@ class _ConvOperations:
 
     def sole_reader(self, node):
         """Whether ``node`` is the only reader of the model's input (through operations with one reader each)."""
-        prev = node.args[0]
         def reads_units(u):  # torch.export's guard function, or a look at the shape, reads no unit
             if u.op == "call_module":
                 return "guards" not in str(u.target)
@@ -151,6 +150,7 @@ class _ConvOperations:
         def readers(n):
             return [u for u in n.users if reads_units(u)]
 
+        prev = node.args[0]
         while hasattr(prev, "op") and len(readers(prev)) == 1:
             if prev.op == "placeholder":
                 return True
@@ -169,7 +169,7 @@ class _ConvOperations:
         if len(lids) == 1 or x.pending:
             L, _ = self.whole(node, x, bad, why)
             return [(L, 0, L.shape[0])]
-        parts = self.concat_parts(x)
+        parts = self.concat_parts(x, distinct=False)
         if parts is None:
             self.refuse(node, bad, why)
         if len({L.id for L, _, _ in parts}) < len(parts):
@@ -178,9 +178,10 @@ class _ConvOperations:
             self.refuse(node, f"a grouped {what} on a concatenation of layers", why)
         return parts
 
-    def concat_parts(self, x):
+    def concat_parts(self, x, distinct=True):
         """``[(layer, c0, c1)]`` where ``x`` (no pending map) holds layers' units whole and in order as channels
-        ``c0:c1`` (a concatenation along the channels, one sample per batch row), else None."""
+        ``c0:c1`` (a concatenation along the channels, one sample per batch row; with ``distinct``, each layer
+        once), else None."""
         key = self.canon(x.key)  # (B, C, ...)
         if x.pending or key.ndim < 3 or (key < 0).any():
             return None
@@ -188,16 +189,17 @@ class _ConvOperations:
         per_channel = key.reshape(B, C, -1) >> 32
         if not (per_channel == per_channel[:1, :, :1]).all():
             return None
-        owner = per_channel[0, :, 0]
-        starts = [0] + [c for c in range(1, C) if owner[c] != owner[c - 1]] + [C]
-        parts = []
-        for c0, c1 in zip(starts, starts[1:]):
-            L = self.layers[int(owner[c0])]
+        parts = self.owner_runs(per_channel[0, :, 0])
+        for L, c0, c1 in parts:
             held = key[:, c0:c1].reshape(B, -1)
             if L.shape[0] != c1 - c0 or held.shape[1] != L.n or not (held == (L.id << 32) + np.arange(L.n)).all():
                 return None
-            parts.append((L, c0, c1))
-        return parts
+        return None if distinct and len({L.id for L, _, _ in parts}) < len(parts) else parts
+
+    @staticmethod
+    def channels(x, c0, c1):
+        """Channels ``c0:c1`` of the units ``x`` (one layer of a concatenation)."""
+        return _Units(x.key[:, c0:c1].contiguous(), x.sample[:, c0:c1].contiguous(), act=x.act)
 
     def upsample(self, node, x, what):
         """Nearest-neighbour up-sampling of one layer's (C, H, W) units by integer factors (``nn.Upsample``,

@@ -98,7 +98,7 @@ class _NormOperations:
         shared = self.shared_layer(x) if self.tokens and not x.pending else None  # token mode: units = channels
         if shared is None and not self.tokens and len(self.layer_ids(x)) > 1:
             parts = self.concat_parts(x)
-            if parts is not None and len({L.id for L, _, _ in parts}) == len(parts):
+            if parts is not None:
                 return self.batchnorm_parts(node, x, parts, gamma, beta, mean, var, eps, kind)
         why = "a BatchNorm reads one layer's units, whole and in order"
         L, x = (shared, x) if shared is not None else self.whole(node, x, what, why)
@@ -136,14 +136,12 @@ class _NormOperations:
         import torch
 
         C = sum(c1 - c0 for _, c0, c1 in parts)
-        ones = torch.ones(C, dtype=torch.float64)
-        gamma, beta = (ones if gamma is None else gamma), (0 * ones if beta is None else beta)
+        gamma = torch.ones(C, dtype=torch.float64) if gamma is None else gamma
+        beta = torch.zeros(C, dtype=torch.float64) if beta is None else beta
         keys = []
-        for L, c0, c1 in parts:
-            sub = x.key[:, c0:c1]
-            piece = _Units(sub.contiguous(), x.sample[:, c0:c1].contiguous(), act=x.act)
-            self.value[node] = None
-            self.batchnorm(node, piece, gamma[c0:c1], beta[c0:c1], mean[c0:c1], var[c0:c1], eps, kind)
+        for L, c0, c1 in parts:  # each binds its normalised units to node: collected, then bound together
+            self.batchnorm(node, self.channels(x, c0, c1), gamma[c0:c1], beta[c0:c1], mean[c0:c1], var[c0:c1], eps,
+                           kind)
             keys.append(self.value[node].key)
         self.bind(node, _Units(torch.cat(keys, 1), x.sample, act=x.act))
 
@@ -206,11 +204,10 @@ class _NormOperations:
             if len(lids) == 1 and self.layers[lids[0]].shape == tuple(k.shape[1:]):
                 return self.pool(node, nn.AdaptiveAvgPool2d(1), x, tuple(e.shape[1:]), what=_describe(node))
             parts = self.concat_parts(x)  # of a concatenation (DenseNet's last features): each layer pooled
-            if parts is not None and len({L.id for L, _, _ in parts}) == len(parts):
+            if parts is not None:
                 keys = []
                 for L, c0, c1 in parts:
-                    piece = _Units(x.key[:, c0:c1].contiguous(), x.sample[:, c0:c1].contiguous(), act=x.act)
-                    self.pool(node, nn.AdaptiveAvgPool2d(1), piece, (c1 - c0,) + tuple(e.shape[2:]),
+                    self.pool(node, nn.AdaptiveAvgPool2d(1), self.channels(x, c0, c1), (c1 - c0,) + tuple(e.shape[2:]),
                               what=_describe(node))
                     keys.append(self.value[node].key)
                 batch = _arange_like(torch.zeros(e.shape, dtype=torch.int64))
